@@ -1,0 +1,9 @@
+//! The `sluice` binary: parses the command line and hands off to a command.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    cli::Cli::parse().run()
+}
