@@ -1,6 +1,7 @@
 //! The `sluice` binary: parses the command line and hands off to a command.
 
 mod cli;
+mod up;
 
 use clap::Parser;
 

@@ -1,0 +1,158 @@
+//! `sluice up`: the embedded control plane on this machine, with the flags of DESIGN §7.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use sluice_cluster::{Cluster, ClusterConfig, DataDir, store::Durability};
+
+/// Flags of `sluice up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Store, CA, kubeconfig, logs and pid files [default: $XDG_DATA_HOME/sluice]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep the object store in memory (the CA and kubeconfig still go to the data dir).
+    #[arg(long)]
+    ephemeral: bool,
+    /// HTTPS address of the API server.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Ingress data plane address, or `off`.
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:8080")]
+    ingress_listen: String,
+    /// Ingress Prometheus metrics address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
+    ingress_metrics_listen: String,
+    /// How the local kubelet runs each image (built-in rules when absent).
+    #[arg(long, value_name = "FILE")]
+    images: Option<PathBuf>,
+    /// Let `exec` runs and `exec` probes run commands on this host.
+    #[arg(long)]
+    allow_host_exec: bool,
+    /// Start the `prometheus` binary as a child, scraping pods and sluice.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9090")]
+    prometheus: Option<String>,
+    /// Only the cluster (API server and cluster runtime), no sluice controllers.
+    #[arg(long)]
+    no_controllers: bool,
+}
+
+/// `$XDG_DATA_HOME/sluice`, or `~/.local/share/sluice`.
+pub fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("sluice")
+}
+
+impl UpArgs {
+    /// Parts whose flags are accepted but that are not built yet.
+    fn not_yet_available(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.ingress_listen != "off" {
+            notes.push(format!(
+                "ingress on {} (the ingress data plane is not built yet)",
+                self.ingress_listen
+            ));
+            notes.push(format!(
+                "ingress metrics on {} (not built yet)",
+                self.ingress_metrics_listen
+            ));
+        }
+        if let Some(images) = &self.images {
+            notes.push(format!(
+                "--images {} (the local kubelet is not built yet)",
+                images.display()
+            ));
+        }
+        if self.allow_host_exec {
+            notes.push("--allow-host-exec (the exec runtime is not built yet)".into());
+        }
+        if let Some(address) = &self.prometheus {
+            notes.push(format!("--prometheus {address} (not built yet)"));
+        }
+        if !self.no_controllers {
+            notes.push("sluice controllers (not built yet; the cluster runs without them)".into());
+        }
+        notes
+    }
+}
+
+/// Runs the control plane until SIGINT or SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let lock = DataDir::lock(&data_dir)?;
+    for note in args.not_yet_available() {
+        tracing::warn!("not yet available: {note}");
+    }
+    let cluster = Cluster::start(ClusterConfig {
+        data_dir: lock.path().to_owned(),
+        ephemeral: args.ephemeral,
+        listen: args.listen,
+        durability: Durability::Full,
+        store: Default::default(),
+    })
+    .await
+    .context("starting the control plane")?;
+    check_serving(&cluster).await?;
+    println!(
+        "sluice: ready at https://{} (kubeconfig: {})",
+        cluster.address(),
+        cluster.kubeconfig().display()
+    );
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    cluster.shutdown().await;
+    drop(lock);
+    Ok(())
+}
+
+/// Confirms, through the kubeconfig as a user would, that discovery lists every kind.
+async fn check_serving(cluster: &Cluster) -> anyhow::Result<()> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig())?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let groups = client
+        .list_api_groups()
+        .await
+        .context("discovery over HTTPS")?;
+    for t in cluster.api().registry().all() {
+        if t.group.is_empty() {
+            continue;
+        }
+        anyhow::ensure!(
+            groups.groups.iter().any(|g| g.name == t.group),
+            "discovery does not list {}",
+            t.group
+        );
+    }
+    let resources = client
+        .list_api_group_resources("argoproj.io/v1alpha1")
+        .await
+        .context("discovery of argoproj.io/v1alpha1")?;
+    for kind in [
+        "Rollout",
+        "AnalysisTemplate",
+        "ClusterAnalysisTemplate",
+        "AnalysisRun",
+        "Experiment",
+    ] {
+        anyhow::ensure!(
+            resources.resources.iter().any(|r| r.kind == kind),
+            "{kind} is not served"
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The Kubernetes-compatible HTTP API: one generic handler for every kind in the registry.
+//!
+//! ```text
+//!   request ─▶ path::parse ─▶ registry lookup ─▶ read | write | watch | discovery
+//!                                                  │
+//!                              object (metadata rules) ─▶ Store::write (atomic) ─▶ watchers
+//! ```
+//!
+//! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, see
+//! [`crate::serve`]) and in-process kube-rs clients ([`ApiServer::client`]).
+
+mod discovery;
+mod error;
+mod path;
+mod query;
+mod read;
+mod view;
+mod watch;
+mod write;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::CONTENT_TYPE};
+use http_body_util::BodyExt;
+
+pub use error::{ApiError, ApiResult, Cause};
+pub use path::{ApiPath, ResourcePath};
+pub use query::Query;
+pub(crate) use write::{create_object, sync_crd};
+
+use crate::{
+    registry::{Registry, ResourceType},
+    store::Store,
+};
+
+/// Largest request body accepted (Kubernetes' limit for an object).
+pub const MAX_BODY: usize = 3 * 1024 * 1024 / 2;
+
+/// The API server: the store, the kinds it serves, and the handlers.
+pub struct ApiServer {
+    store: Arc<Store>,
+    registry: Arc<Registry>,
+    /// `host:port` clients reach the server at, for discovery.
+    address: String,
+}
+
+impl ApiServer {
+    /// A server over `store`, serving the kinds in `registry`.
+    pub fn new(store: Arc<Store>, registry: Arc<Registry>, address: String) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            registry,
+            address,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The router: every API path, no authentication (the TCP listener adds it).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+
+    /// A kube-rs client wired straight to the router: same handlers, no socket.
+    pub fn client(self: &Arc<Self>) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+}
+
+async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
+    };
+    let query = Query::parse(parts.uri.query());
+    let result = match path::parse(parts.uri.path()) {
+        None => Err(ApiError::no_route(&format!(
+            "{} {}",
+            parts.method,
+            parts.uri.path()
+        ))),
+        Some(ApiPath::Resource(path)) => {
+            resource(&server, &parts.method, &parts.headers, path, query, body).await
+        }
+        Some(other) => discovery::serve(&server, &parts.method, &parts.headers, other),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(MAX_BODY))
+        }
+        Err(err) => Err(ApiError::bad_request(format!(
+            "reading the request body: {err}"
+        ))),
+    }
+}
+
+/// A request to a resource, resolved against the registry.
+pub(crate) struct ResourceRequest {
+    pub path: ResourcePath,
+    pub rt: Arc<ResourceType>,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ResourceRequest {
+    /// The namespace the request addresses (`None` for cluster-scoped kinds or all namespaces).
+    pub fn namespace(&self) -> Option<&str> {
+        if self.rt.namespaced {
+            self.path.namespace.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
+async fn resource(
+    server: &Arc<ApiServer>,
+    method: &Method,
+    headers: &HeaderMap,
+    path: ResourcePath,
+    query: Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let rt = server
+        .registry
+        .get(&path.group, &path.resource)
+        .filter(|rt| rt.serves(&path.version))
+        .ok_or_else(|| {
+            let gv = if path.group.is_empty() {
+                path.version.clone()
+            } else {
+                format!("{}/{}", path.group, path.version)
+            };
+            ApiError::no_route(&format!("resource \"{}\" in {gv}", path.resource))
+        })?;
+    if !rt.namespaced && path.namespace.is_some() {
+        return Err(ApiError::no_route(&format!(
+            "{} is cluster-scoped and has no namespaced path",
+            rt.qualified_name()
+        )));
+    }
+    let request = ResourceRequest {
+        path,
+        rt,
+        query,
+        headers: headers.clone(),
+        body,
+    };
+    let watching = request.path.watch_prefix || request.query.flag("watch");
+    match (method, request.path.name.is_some()) {
+        (&Method::GET, false) if watching => watch::serve(server, request),
+        (&Method::GET, true) if watching => watch::serve(server, request),
+        (&Method::GET, false) => read::list(server, &request),
+        (&Method::GET, true) => read::get(server, &request),
+        (&Method::POST, false) => write::create(server, &request),
+        (&Method::PUT, true) => write::update(server, &request),
+        (&Method::PATCH, true) => write::patch(server, &request),
+        (&Method::DELETE, true) => write::delete(server, &request),
+        (&Method::DELETE, false) => write::delete_collection(server, &request),
+        (method, _) => Err(ApiError::method_not_allowed(method.as_str())),
+    }
+}
+
+/// A JSON response from bytes.
+pub(crate) fn json_bytes(code: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A JSON response from a value.
+pub(crate) fn json_value(code: StatusCode, value: &serde_json::Value) -> Response {
+    json_bytes(code, serde_json::to_vec(value).unwrap_or_default())
+}

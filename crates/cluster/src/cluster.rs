@@ -1,0 +1,250 @@
+//! Starting and stopping the embedded control plane: store, registry, sluice's CRDs, default
+//! namespaces, the garbage collector, and the HTTPS listener with its kubeconfig.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::{
+    apiserver::{ApiError, ApiServer, create_object, sync_crd},
+    gc, kubeconfig,
+    registry::Registry,
+    serve,
+    store::{Durability, ObjectKey, ResourceKey, Store, StoreConfig, StoreError},
+    tls::{self, TlsError},
+};
+
+/// Namespaces every cluster has.
+pub const DEFAULT_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// How to start the control plane.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Where the store, CA, token and kubeconfig live.
+    pub data_dir: PathBuf,
+    /// Keep objects in memory only.
+    pub ephemeral: bool,
+    /// HTTPS address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// How hard writes are pushed to disk.
+    pub durability: Durability,
+    /// Store sizing.
+    pub store: StoreConfig,
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// TLS credentials failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Binding the listener failed.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the kubeconfig failed.
+    #[error("writing {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating a built-in object failed.
+    #[error("bootstrapping {what}: {source}")]
+    Bootstrap {
+        /// What.
+        what: String,
+        /// Why.
+        #[source]
+        source: ApiError,
+    },
+}
+
+/// A running control plane.
+pub struct Cluster {
+    api: Arc<ApiServer>,
+    address: SocketAddr,
+    kubeconfig: PathBuf,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Starts the control plane and returns once it serves every kind.
+    ///
+    /// # Errors
+    /// [`ClusterError`] naming what failed.
+    pub async fn start(config: ClusterConfig) -> Result<Self, ClusterError> {
+        let store = if config.ephemeral {
+            Store::in_memory(config.store.clone())
+        } else {
+            Store::open(
+                &config.data_dir.join("state.db"),
+                config.durability,
+                config.store.clone(),
+            )?
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ClusterError::Listen {
+                    address: config.listen,
+                    source,
+                })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| ClusterError::Listen {
+                address: config.listen,
+                source,
+            })?;
+        let api = ApiServer::new(
+            Arc::new(store),
+            Arc::new(Registry::with_builtins()),
+            address.to_string(),
+        );
+        bootstrap(&api)?;
+        let mut ips = vec![address.ip()];
+        if !address.ip().is_loopback() || address.ip().to_string() != "127.0.0.1" {
+            ips.push("127.0.0.1".parse().expect("loopback address"));
+        }
+        let credentials = tls::load_or_create(&config.data_dir, &ips)?;
+        let url = format!("https://{address}");
+        let kubeconfig = config.data_dir.join("kubeconfig");
+        let text = kubeconfig::render("sluice", &url, &credentials.ca_pem, &credentials.token);
+        std::fs::write(&kubeconfig, text).map_err(|source| ClusterError::Kubeconfig {
+            path: kubeconfig.clone(),
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        let router = serve::authenticated(api.router(), credentials.token.clone());
+        let mut tasks = vec![tokio::spawn(serve::serve(
+            listener,
+            router,
+            credentials.server_config,
+            stopped.clone(),
+        ))];
+        tasks.push(tokio::spawn(gc::run(api.clone())));
+        tasks.push(tokio::spawn(compact(api.clone(), stopped)));
+        Ok(Self {
+            api,
+            address,
+            kubeconfig,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The API server (for in-process clients).
+    pub fn api(&self) -> &Arc<ApiServer> {
+        &self.api
+    }
+
+    /// A kube-rs client wired to the API server in-process.
+    pub fn client(&self) -> kube::Client {
+        self.api.client()
+    }
+
+    /// The HTTPS address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The kubeconfig written for this cluster.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Stops serving and background work.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+async fn compact(api: Arc<ApiServer>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticker.tick() => {
+                let store = api.store().clone();
+                match tokio::task::spawn_blocking(move || store.compact()).await {
+                    Ok(Ok(removed)) if removed > 0 => tracing::debug!("compacted {removed} log rows"),
+                    Ok(Err(err)) => tracing::warn!("compaction failed: {err}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Registers stored CRDs, installs sluice's when absent, and creates the default namespaces.
+fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
+    let crds = ResourceKey::new("apiextensions.k8s.io", "customresourcedefinitions");
+    let (stored, _) = api.store().list(&crds, None);
+    for crd in stored {
+        sync_crd(api, &crd.key.name);
+    }
+    let crd_type = api
+        .registry()
+        .get("apiextensions.k8s.io", "customresourcedefinitions")
+        .expect("built-in kind");
+    for generated in sluice_api::crd::crds() {
+        let name = generated.crd.metadata.name.clone().unwrap_or_default();
+        if api.store().get(&crds, &ObjectKey::new("", &name)).is_some() {
+            continue;
+        }
+        let value = serde_json::to_value(&generated.crd).unwrap_or(Value::Null);
+        create(api, &crd_type, value, &name)?;
+    }
+    let ns_type = api.registry().get("", "namespaces").expect("built-in kind");
+    for namespace in DEFAULT_NAMESPACES {
+        if api
+            .store()
+            .get(
+                &ResourceKey::new("", "namespaces"),
+                &ObjectKey::new("", namespace),
+            )
+            .is_none()
+        {
+            let value =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+            create(api, &ns_type, value, namespace)?;
+        }
+    }
+    Ok(())
+}
+
+fn create(
+    api: &ApiServer,
+    rt: &crate::registry::ResourceType,
+    value: Value,
+    what: &str,
+) -> Result<(), ClusterError> {
+    create_object(api, rt, value, false)
+        .map(|_| ())
+        .map_err(|source| ClusterError::Bootstrap {
+            what: what.to_owned(),
+            source,
+        })
+}

@@ -1,0 +1,19 @@
+//! The embedded Kubernetes-compatible control plane behind `sluice up`: the object store, the
+//! HTTP API server that kube-rs and kubectl talk to, and the cluster's own controllers.
+
+pub mod admission;
+pub mod apiserver;
+pub mod cluster;
+pub mod data_dir;
+pub mod events;
+pub mod gc;
+pub mod kubeconfig;
+pub mod object;
+pub mod registry;
+pub mod selector;
+pub mod serve;
+pub mod store;
+pub mod tls;
+
+pub use cluster::{Cluster, ClusterConfig, ClusterError};
+pub use data_dir::{DataDir, DataDirError};

@@ -1,0 +1,165 @@
+//! The kinds a Kubernetes cluster serves out of the box that sluice's users and controllers touch.
+
+use std::collections::BTreeMap;
+
+use super::{ResourceType, ScalePaths};
+use crate::store::ResourceKey;
+
+struct Builtin {
+    group: &'static str,
+    version: &'static str,
+    resource: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    generation: bool,
+}
+
+const fn kind(
+    group: &'static str,
+    version: &'static str,
+    resource: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> Builtin {
+    Builtin {
+        group,
+        version,
+        resource,
+        kind,
+        namespaced,
+        short_names: &[],
+        status: false,
+        scale: false,
+        generation: false,
+    }
+}
+
+impl Builtin {
+    const fn short(mut self, names: &'static [&'static str]) -> Self {
+        self.short_names = names;
+        self
+    }
+
+    /// Has a status subresource.
+    const fn status(mut self) -> Self {
+        self.status = true;
+        self
+    }
+
+    /// Has a scale subresource (and a status one).
+    const fn scale(mut self) -> Self {
+        self.scale = true;
+        self.status = true;
+        self
+    }
+
+    /// Tracks spec changes in `metadata.generation`.
+    const fn generation(mut self) -> Self {
+        self.generation = true;
+        self
+    }
+}
+
+const BUILTINS: &[Builtin] = &[
+    kind("", "v1", "namespaces", "Namespace", false)
+        .short(&["ns"])
+        .status(),
+    kind("", "v1", "nodes", "Node", false)
+        .short(&["no"])
+        .status(),
+    kind("", "v1", "pods", "Pod", true).short(&["po"]).status(),
+    kind("", "v1", "services", "Service", true)
+        .short(&["svc"])
+        .status(),
+    kind("", "v1", "endpoints", "Endpoints", true).short(&["ep"]),
+    kind("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
+    kind("", "v1", "secrets", "Secret", true),
+    kind("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
+    kind("", "v1", "events", "Event", true).short(&["ev"]),
+    kind("apps", "v1", "replicasets", "ReplicaSet", true)
+        .short(&["rs"])
+        .scale()
+        .generation(),
+    kind("apps", "v1", "deployments", "Deployment", true)
+        .short(&["deploy"])
+        .scale()
+        .generation(),
+    kind("batch", "v1", "jobs", "Job", true)
+        .status()
+        .generation(),
+    kind("networking.k8s.io", "v1", "ingresses", "Ingress", true)
+        .short(&["ing"])
+        .status()
+        .generation(),
+    kind(
+        "networking.k8s.io",
+        "v1",
+        "ingressclasses",
+        "IngressClass",
+        false,
+    ),
+    kind(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+    ),
+    kind("coordination.k8s.io", "v1", "leases", "Lease", true),
+    kind("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
+    kind(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+    )
+    .short(&["crd", "crds"])
+    .status()
+    .generation(),
+];
+
+/// The built-in kinds.
+pub(super) fn types() -> Vec<ResourceType> {
+    BUILTINS
+        .iter()
+        .map(|b| {
+            // Both views of events live in core's storage.
+            let storage = if b.resource == "events" {
+                ResourceKey::new("", "events")
+            } else {
+                ResourceKey::new(b.group, b.resource)
+            };
+            ResourceType {
+                group: b.group.into(),
+                versions: vec![b.version.into()],
+                resource: b.resource.into(),
+                singular: b.kind.to_lowercase(),
+                kind: b.kind.into(),
+                namespaced: b.namespaced,
+                short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
+                categories: if matches!(
+                    b.resource,
+                    "pods" | "services" | "replicasets" | "deployments" | "jobs"
+                ) {
+                    vec!["all".into()]
+                } else {
+                    Vec::new()
+                },
+                status: b.status,
+                scale: b.scale.then(|| ScalePaths {
+                    spec_replicas: ".spec.replicas".into(),
+                    status_replicas: ".status.replicas".into(),
+                    label_selector: None,
+                }),
+                generation: b.generation,
+                custom: false,
+                storage,
+                schemas: BTreeMap::new(),
+            }
+        })
+        .collect()
+}
