@@ -342,10 +342,11 @@ fn finish_owner(
         } else {
             return Ok(());
         }
-        if finalizers.is_empty() {
+        object::meta_mut(&mut owner).insert("finalizers".into(), json!(finalizers));
+        let rt = resource_type(server, resource);
+        if rt.is_some_and(|rt| object::ready_to_remove(&rt, &owner)) {
             txn.delete(resource, key.clone());
         } else {
-            object::meta_mut(&mut owner).insert("finalizers".into(), json!(finalizers));
             txn.put(resource, key.clone(), owner);
         }
         Ok::<_, ApiError>(())

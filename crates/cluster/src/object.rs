@@ -52,6 +52,18 @@ pub fn is_deleting(object: &Value) -> bool {
     !object["metadata"]["deletionTimestamp"].is_null()
 }
 
+/// Whether a deleting object can go now: no finalizers remain and, for a pod in graceful
+/// termination, the kubelet is not still stopping it (it confirms with a grace-0 delete).
+pub fn ready_to_remove(rt: &ResourceType, object: &Value) -> bool {
+    let graceful_pod = rt.group.is_empty()
+        && rt.resource == "pods"
+        && object["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0;
+    is_deleting(object) && finalizers(object).is_empty() && !graceful_pod
+}
+
 /// Server-assigned values for a new object.
 pub struct Assigned {
     /// The object's uid.
@@ -290,7 +302,7 @@ pub fn prepare_update(
         }
     }
     meta_mut(&mut new).insert("resourceVersion".into(), json!(old_rv));
-    if is_deleting(&new) && finalizers(&new).is_empty() {
+    if ready_to_remove(rt, &new) {
         return Ok(Update::Remove(new));
     }
     if &new == old {
