@@ -9,6 +9,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion, CustomResourceSubresources,
     JSONSchemaProps, ValidationRule,
 };
+use std::sync::OnceLock;
+
 use kube::CustomResourceExt;
 use schemars::{Schema, SchemaGenerator, json_schema};
 
@@ -31,8 +33,25 @@ pub struct GeneratedCrd {
     pub crd: CustomResourceDefinition,
 }
 
-/// Every CRD sluice serves, in a stable order.
-pub fn crds() -> Vec<GeneratedCrd> {
+/// The names of sluice's CRDs (known without generating them).
+pub fn names() -> [&'static str; 5] {
+    [
+        Rollout::crd_name(),
+        AnalysisTemplate::crd_name(),
+        ClusterAnalysisTemplate::crd_name(),
+        AnalysisRun::crd_name(),
+        Experiment::crd_name(),
+    ]
+}
+
+/// Every CRD sluice serves, in a stable order. Generated once per process (schema generation
+/// is not cheap).
+pub fn crds() -> &'static [GeneratedCrd] {
+    static CRDS: OnceLock<Vec<GeneratedCrd>> = OnceLock::new();
+    CRDS.get_or_init(generate)
+}
+
+fn generate() -> Vec<GeneratedCrd> {
     vec![
         ("rollout-crd.yaml", rollout_crd()),
         (

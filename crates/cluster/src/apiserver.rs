@@ -31,7 +31,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::CONTENT_
 use http_body_util::BodyExt;
 
 pub use error::{ApiError, ApiResult, Cause};
-pub use path::{ApiPath, ResourcePath};
+pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use query::Query;
 pub(crate) use write::{create_object, sync_crd};
 

@@ -209,9 +209,11 @@ fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
         .registry()
         .get("apiextensions.k8s.io", "customresourcedefinitions")
         .expect("built-in kind");
-    for generated in sluice_api::crd::crds() {
+    let present = |name: &str| api.store().get(&crds, &ObjectKey::new("", name)).is_some();
+    let all_present = sluice_api::crd::names().iter().all(|name| present(name));
+    for generated in sluice_api::crd::crds().iter().filter(|_| !all_present) {
         let name = generated.crd.metadata.name.clone().unwrap_or_default();
-        if api.store().get(&crds, &ObjectKey::new("", &name)).is_some() {
+        if present(&name) {
             continue;
         }
         let value = serde_json::to_value(&generated.crd).unwrap_or(Value::Null);

@@ -9,6 +9,7 @@ pub mod events;
 pub mod gc;
 pub mod kubeconfig;
 pub mod object;
+pub mod patch;
 pub mod registry;
 pub mod selector;
 pub mod serve;

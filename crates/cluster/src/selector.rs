@@ -337,6 +337,34 @@ mod tests {
         }
     }
 
+    /// Random strings over the characters selectors use: the parser never panics, and what it
+    /// accepts prints back to a selector that parses to the same thing. (The `label_selector`
+    /// fuzz target explores further.)
+    #[test]
+    fn random_input_never_panics_and_accepted_selectors_reprint() {
+        const ALPHABET: &[u8] = b"ab=!,() inotx.-_/9";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let len = (state % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
+                })
+                .collect();
+            if let Ok(selector) = parse_label_selector(&text) {
+                let printed = selector.to_string();
+                let again = parse_label_selector(&printed)
+                    .unwrap_or_else(|e| panic!("{text:?} -> {printed:?}: {e}"));
+                assert_eq!(again.to_string(), printed, "{text:?}");
+            }
+            let _ = FieldSelector::parse(&text, &[]);
+            let _ = crate::apiserver::parse_path(&text.replace(' ', "/"));
+        }
+    }
+
     #[test]
     fn field_selectors_check_supported_fields() {
         assert!(FieldSelector::parse("metadata.name=x", &[]).is_ok());

@@ -101,6 +101,32 @@ impl StoredObject {
         }
     }
 
+    /// A stored version from its JSON as written (which already carries its resourceVersion),
+    /// reading only the labels.
+    pub(crate) fn from_json(
+        rv: u64,
+        key: ObjectKey,
+        json: Bytes,
+    ) -> Result<Self, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        struct Labels {
+            #[serde(default)]
+            metadata: Meta,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Meta {
+            #[serde(default)]
+            labels: Option<BTreeMap<String, String>>,
+        }
+        let parsed: Labels = serde_json::from_slice(&json)?;
+        Ok(Self {
+            rv,
+            key,
+            labels: parsed.metadata.labels.unwrap_or_default(),
+            json,
+        })
+    }
+
     /// The object parsed into a JSON value.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)

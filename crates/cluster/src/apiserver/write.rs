@@ -12,6 +12,7 @@ use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, json_va
 use crate::{
     admission,
     object::{self, Assigned, DeleteOptions, Deletion, Part, Propagation, Update},
+    patch::{self, PatchError, PatchKind},
     registry::{self, ResourceType},
     store::{ObjectKey, ResourceKey, StoredObject, Txn},
 };
@@ -153,29 +154,18 @@ pub fn patch(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
 fn apply_patch(
     rt: &ResourceType,
     name: &str,
-    kind: &str,
+    content_type: &str,
     document: &mut Value,
     patch: &Value,
 ) -> ApiResult<()> {
-    match kind {
-        "application/merge-patch+json" => {
-            json_patch::merge(document, patch);
-            Ok(())
-        }
-        "application/json-patch+json" => {
-            let operations: json_patch::Patch =
-                serde_json::from_value(patch.clone()).map_err(|e| {
-                    ApiError::bad_request(format!("the JSON patch does not decode: {e}"))
-                })?;
-            json_patch::patch(document, &operations).map_err(|e| {
-                ApiError::invalid_field(rt, name, "", format!("the JSON patch does not apply: {e}"))
-            })
-        }
-        "application/strategic-merge-patch+json" if rt.custom => {
-            Err(ApiError::unsupported_media_type(kind))
-        }
-        other => Err(ApiError::unsupported_media_type(other)),
-    }
+    let kind = PatchKind::from_content_type(content_type)
+        .filter(|kind| !(rt.custom && *kind == PatchKind::Strategic))
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+    patch::apply(kind, document, patch).map_err(|err| match err {
+        PatchError::Decode(_) => ApiError::bad_request(err.to_string()),
+        PatchError::Apply(_) => ApiError::invalid_field(rt, name, "", err.to_string()),
+        PatchError::Unsupported => ApiError::unsupported_media_type(content_type),
+    })
 }
 
 /// Reads an object, derives its new version with `change`, and writes it (an update of the

@@ -3,7 +3,7 @@
 //! is the object (or its deletion); older rows are history, compacted away once they fall out of
 //! the watch window.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
 use rusqlite::{Connection, params};
 
@@ -82,21 +82,26 @@ impl Log {
              WHERE l.deleted = 0",
         )?;
         let rows = stmt.query_map([], row)?;
+        let mut current: HashMap<u64, Arc<StoredObject>> = HashMap::new();
         for row in rows {
             let (rev, resource, key, value) = row?;
-            objects.push((resource, Arc::new(stored(rev, key, &value)?)));
+            let object = Arc::new(stored(rev, key, value)?);
+            current.insert(rev, object.clone());
+            objects.push((resource, object));
         }
         let mut stmt = self.conn.prepare(
             "SELECT rev, grp, resource, ns, name, value, deleted FROM
                (SELECT * FROM log ORDER BY rev DESC LIMIT ?1) ORDER BY rev",
         )?;
         let rows = stmt.query_map([history as i64], |r| Ok((row(r)?, r.get::<_, bool>(6)?)))?;
-        let mut latest: std::collections::HashMap<(ResourceKey, ObjectKey), Arc<StoredObject>> =
-            Default::default();
+        let mut latest: HashMap<(ResourceKey, ObjectKey), Arc<StoredObject>> = HashMap::new();
         let mut events = Vec::new();
         for row in rows {
             let ((rev, resource, key, value), deleted) = row?;
-            let object = Arc::new(stored(rev, key.clone(), &value)?);
+            let object = match current.get(&rev) {
+                Some(object) => object.clone(),
+                None => Arc::new(stored(rev, key.clone(), value)?),
+            };
             let slot = (resource.clone(), key);
             let prev = latest.get(&slot).cloned();
             let kind = match (deleted, &prev) {
@@ -194,8 +199,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     ))
 }
 
-fn stored(rev: u64, key: ObjectKey, json: &[u8]) -> Result<StoredObject, StoreError> {
-    let value =
-        serde_json::from_slice(json).map_err(|source| StoreError::Corrupt { rev, source })?;
-    Ok(StoredObject::new(rev, key, value))
+fn stored(rev: u64, key: ObjectKey, json: Vec<u8>) -> Result<StoredObject, StoreError> {
+    StoredObject::from_json(rev, key, json.into())
+        .map_err(|source| StoreError::Corrupt { rev, source })
 }
