@@ -64,3 +64,67 @@ fn unknown_command_fails_with_usage() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
 }
+
+/// Starts `sluice up` on a data dir and an ephemeral port; returns the child and its ready line.
+fn start_up(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "up",
+            "--no-controllers",
+            "--ingress-listen",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run sluice up");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (child, line)
+}
+
+/// The data dir is locked: a second `sluice up` on it fails clearly, and after a SIGKILL of the
+/// first a new one starts and finds the objects and kubeconfig again.
+#[test]
+fn up_locks_its_data_dir_and_restarts_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, ready) = start_up(dir.path());
+    assert!(
+        ready.starts_with("sluice: ready at https://127.0.0.1:"),
+        "{ready}"
+    );
+    assert!(
+        ready.contains(&format!(
+            "kubeconfig: {}",
+            dir.path().join("kubeconfig").display()
+        )),
+        "{ready}"
+    );
+    let kubeconfig = std::fs::read_to_string(dir.path().join("kubeconfig")).unwrap();
+    assert!(kubeconfig.contains("certificate-authority-data") && kubeconfig.contains("token:"));
+
+    let second = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        message.contains("is in use by another `sluice up`"),
+        "{message}"
+    );
+
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let (mut again, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready at"), "{ready}");
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

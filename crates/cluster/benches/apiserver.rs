@@ -177,7 +177,26 @@ async fn lists(client: &Client, via: &str, namespaces: &[(&str, usize)]) {
             }
         })
         .await;
-        stats.print(&format!("list {size} objects ({via})"));
+        stats.print(&format!("list {size} objects, typed ({via})"));
+        // The same list as bytes: the server's share, without kube-rs decoding the items.
+        let path = format!("/api/v1/namespaces/{ns}/configmaps");
+        let stats = measure(times, |_| {
+            let client = client.clone();
+            let path = path.clone();
+            async move {
+                let request = http::Request::get(&path).body(Vec::new()).unwrap();
+                let response = client
+                    .send(request.map(kube::client::Body::from))
+                    .await
+                    .unwrap();
+                let body = http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap();
+                assert!(!body.to_bytes().is_empty());
+            }
+        })
+        .await;
+        stats.print(&format!("list {size} objects, raw ({via})"));
     }
 }
 
