@@ -17,10 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
     apiserver::{ApiError, ApiServer},
-    object::{
-        self, DeleteOptions, Deletion, FOREGROUND_DELETION, NAMESPACE_FINALIZER, ORPHAN,
-        Propagation,
-    },
+    object::{self, DeleteOptions, FOREGROUND_DELETION, NAMESPACE_FINALIZER, ORPHAN, Propagation},
     registry::ResourceType,
     store::{EventType, ObjectKey, ResourceKey, StoredObject},
 };
@@ -269,11 +266,7 @@ fn collect_orphan(server: &ApiServer, (resource, key): &Location) -> Result<(), 
             }),
             ..DeleteOptions::default()
         };
-        match object::plan_delete(&rt, &current, &options, now)? {
-            Deletion::Remove => txn.delete(resource, key.clone()),
-            Deletion::Mark(marked) => txn.put(resource, key.clone(), marked),
-            Deletion::AlreadyDeleting => {}
-        }
+        object::plan_delete(&rt, &current, &options, now)?.stage(txn, resource, key.clone());
         Ok::<_, ApiError>(())
     })?;
     Ok(())
@@ -328,11 +321,11 @@ fn finish_owner(
                         propagation: Some(Propagation::Foreground),
                         ..DeleteOptions::default()
                     };
-                    match object::plan_delete(&rt, &dependent, &options, now)? {
-                        Deletion::Remove => txn.delete(dep_resource, dep_key.clone()),
-                        Deletion::Mark(marked) => txn.put(dep_resource, dep_key.clone(), marked),
-                        Deletion::AlreadyDeleting => {}
-                    }
+                    object::plan_delete(&rt, &dependent, &options, now)?.stage(
+                        txn,
+                        dep_resource,
+                        dep_key.clone(),
+                    );
                 }
             }
             if blocking {
@@ -375,11 +368,11 @@ fn finish_namespace(server: &ApiServer, namespace: &str) -> Result<(), ApiError>
             for object in txn.list(&resource, Some(namespace)) {
                 remaining = true;
                 let value = object.value();
-                match object::plan_delete(&rt, &value, &DeleteOptions::default(), now)? {
-                    Deletion::Remove => txn.delete(&resource, object.key.clone()),
-                    Deletion::Mark(marked) => txn.put(&resource, object.key.clone(), marked),
-                    Deletion::AlreadyDeleting => {}
-                }
+                object::plan_delete(&rt, &value, &DeleteOptions::default(), now)?.stage(
+                    txn,
+                    &resource,
+                    object.key.clone(),
+                );
             }
         }
         if remaining {

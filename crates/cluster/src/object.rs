@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     apiserver::{ApiError, ApiResult, Cause},
     registry::ResourceType,
+    store::{ObjectKey, ResourceKey, Txn},
 };
 
 /// Finalizer the garbage collector uses for foreground deletion.
@@ -364,6 +365,17 @@ pub enum Deletion {
     Mark(Value),
     /// Already marked; nothing more to do.
     AlreadyDeleting,
+}
+
+impl Deletion {
+    /// Stages this outcome for the object at `key` in a store transaction.
+    pub fn stage(&self, txn: &mut Txn<'_>, resource: &ResourceKey, key: ObjectKey) {
+        match self {
+            Self::Remove => txn.delete(resource, key),
+            Self::Mark(marked) => txn.put(resource, key, marked.clone()),
+            Self::AlreadyDeleting => {}
+        }
+    }
 }
 
 /// Decides what a delete of `object` does.

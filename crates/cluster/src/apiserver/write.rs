@@ -293,11 +293,7 @@ fn stage_delete(
         .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
     let deletion = object::plan_delete(rt, &current, options, now)?;
     if !options.dry_run {
-        match &deletion {
-            Deletion::Remove => txn.delete(&rt.storage, key),
-            Deletion::Mark(marked) => txn.put(&rt.storage, key, marked.clone()),
-            Deletion::AlreadyDeleting => {}
-        }
+        deletion.stage(txn, &rt.storage, key);
     }
     Ok((deletion, current))
 }

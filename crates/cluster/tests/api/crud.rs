@@ -12,11 +12,7 @@ use kube::{
 use serde_json::json;
 use sluice_api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
 
-use crate::harness::{both, namespace};
-
-fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap()
-}
+use crate::harness::{both, from, namespace};
 
 #[tokio::test]
 async fn configmap_crud_over_both_transports() {

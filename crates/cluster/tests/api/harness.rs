@@ -114,6 +114,11 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// A typed object from JSON.
+pub fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).unwrap()
+}
+
 /// The HTTP status of a raw request through `client`, with the body as JSON.
 pub async fn raw(client: &Client, request: http::Request<Vec<u8>>) -> (u16, serde_json::Value) {
     let response = client

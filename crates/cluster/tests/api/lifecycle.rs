@@ -10,11 +10,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::harness::{eventually, local, namespace};
-
-fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap()
-}
+use crate::harness::{eventually, from, local, namespace};
 
 async fn exists<K>(api: &Api<K>, name: &str) -> bool
 where

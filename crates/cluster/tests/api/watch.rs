@@ -9,11 +9,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::harness::{both, namespace, raw, tcp};
-
-fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap()
-}
+use crate::harness::{both, from, namespace, raw, tcp};
 
 fn describe(event: &WatchEvent<ConfigMap>) -> String {
     match event {
