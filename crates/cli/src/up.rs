@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use sluice_cluster::{Cluster, ClusterConfig, DataDir, store::Durability};
+use sluice_cluster::{Cluster, ClusterConfig, DataDir, kubelet::Rules, store::Durability};
+
+/// Image rules when `--images` is not given: every image runs simulated, ready after a second.
+const BUILT_IN_RULES: &str = "default:\n  readyAfter: 1s\n";
 
 /// Flags of `sluice up`.
 #[derive(Debug, Args)]
@@ -84,6 +87,10 @@ impl UpArgs {
 /// Runs the control plane until SIGINT or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let rules = match &args.images {
+        Some(path) => Rules::load(path)?,
+        None => Rules::parse(BUILT_IN_RULES).expect("the built-in image rules parse"),
+    };
     let lock = DataDir::lock(&data_dir)?;
     for note in args.not_yet_available() {
         tracing::warn!("not yet available: {note}");
@@ -94,6 +101,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         listen: args.listen,
         durability: Durability::Full,
         store: Default::default(),
+        runtime: Some(rules),
     })
     .await
     .context("starting the control plane")?;

@@ -40,6 +40,7 @@ fn config(dir: &std::path::Path, durability: Durability) -> ClusterConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         durability,
         store: StoreConfig::default(),
+        runtime: None,
     }
 }
 

@@ -13,7 +13,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     apiserver::{ApiError, ApiServer, create_object, sync_crd},
-    gc, kubeconfig,
+    controllers, gc, kubeconfig,
+    kubelet::Rules,
     registry::Registry,
     serve,
     store::{Durability, ObjectKey, ResourceKey, Store, StoreConfig, StoreError},
@@ -37,6 +38,9 @@ pub struct ClusterConfig {
     pub durability: Durability,
     /// Store sizing.
     pub store: StoreConfig,
+    /// Run the cluster's own controllers and the kubelet with these image rules (`None`: the
+    /// API server alone).
+    pub runtime: Option<Rules>,
 }
 
 /// Why the control plane could not start.
@@ -142,6 +146,9 @@ impl Cluster {
         ))];
         tasks.push(tokio::spawn(gc::run(api.clone())));
         tasks.push(tokio::spawn(compact(api.clone(), stopped)));
+        if let Some(rules) = config.runtime {
+            tasks.extend(controllers::spawn(api.client(), rules));
+        }
         Ok(Self {
             api,
             address,

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod apiserver;
 pub mod cluster;
+pub mod controllers;
 pub mod data_dir;
 pub mod events;
 pub mod gc;
@@ -18,3 +19,4 @@ pub mod tls;
 
 pub use cluster::{Cluster, ClusterConfig, ClusterError};
 pub use data_dir::{DataDir, DataDirError};
+pub mod kubelet;

@@ -58,6 +58,7 @@ pub fn config(dir: &Path, listen: SocketAddr) -> ClusterConfig {
         listen,
         durability: Durability::Normal,
         store: StoreConfig::default(),
+        runtime: None,
     }
 }
 

@@ -1,0 +1,80 @@
+//! The cluster's own controllers, as kube-controller-manager runs them, each talking to the API
+//! through a kube-rs client like any other client: ReplicaSets, Endpoints and EndpointSlices.
+//! (The garbage collector and namespace lifecycle live in [`crate::gc`].)
+
+pub mod endpoints;
+pub mod pods;
+pub mod replicaset;
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Client,
+    runtime::{
+        controller::Action,
+        events::{Event, EventType, Recorder, Reporter},
+    },
+};
+
+/// Why a controller failed a reconcile (it retries).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// An API call failed.
+    #[error("API call failed: {0}")]
+    Api(#[from] kube::Error),
+    /// An object could not be encoded.
+    #[error("encoding an object: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+pub(crate) fn error_policy<K, C>(_: Arc<K>, err: &ControllerError, _: Arc<C>) -> Action {
+    tracing::debug!("controller: {err}");
+    Action::requeue(Duration::from_millis(500))
+}
+
+pub(crate) fn recorder(client: &Client, controller: &str) -> Recorder {
+    Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: controller.into(),
+            instance: None,
+        },
+    )
+}
+
+pub(crate) async fn record(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, reference).await {
+        tracing::debug!("recording event {reason}: {err}");
+    }
+}
+
+/// Starts every cluster controller and the kubelet on `client`.
+pub fn spawn(client: Client, rules: crate::kubelet::Rules) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(replicaset::run(client.clone())),
+        tokio::spawn(endpoints::run(client.clone())),
+        tokio::spawn(async move {
+            if let Err(err) = crate::kubelet::run(client, rules).await {
+                tracing::error!("kubelet stopped: {err}");
+            }
+        }),
+    ]
+}
