@@ -1,8 +1,12 @@
 //! The cluster's own controllers, as kube-controller-manager runs them, each talking to the API
-//! through a kube-rs client like any other client: ReplicaSets, Endpoints and EndpointSlices.
+//! through a kube-rs client like any other client: ReplicaSets, Deployments, Jobs, Endpoints and
+//! EndpointSlices.
 //! (The garbage collector and namespace lifecycle live in [`crate::gc`].)
 
+pub mod deployment;
 pub mod endpoints;
+pub mod expectations;
+pub mod job;
 pub mod pods;
 pub mod replicaset;
 
@@ -70,7 +74,9 @@ pub(crate) async fn record(
 pub fn spawn(client: Client, rules: crate::kubelet::Rules) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         tokio::spawn(replicaset::run(client.clone())),
+        tokio::spawn(deployment::run(client.clone())),
         tokio::spawn(endpoints::run(client.clone())),
+        tokio::spawn(job::run(client.clone())),
         tokio::spawn(async move {
             if let Err(err) = crate::kubelet::run(client, rules).await {
                 tracing::error!("kubelet stopped: {err}");

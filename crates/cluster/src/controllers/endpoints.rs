@@ -13,7 +13,7 @@ use kube::{
     api::{Patch, PatchParams, PostParams},
     core::{Selector, SelectorExt},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         reflector::{ObjectRef, Store},
         watcher,
@@ -183,11 +183,12 @@ struct Context {
 /// Runs the Endpoints and EndpointSlice controllers.
 pub async fn run(client: Client) {
     let (pod_store, writer) = kube::runtime::reflector::store();
-    let pod_api: Api<Pod> = Api::all(client.clone());
-    tokio::spawn(
-        kube::runtime::reflector(writer, watcher(pod_api.clone(), watcher::Config::default()))
-            .for_each(|_| async {}),
-    );
+    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
+    let pod_events = kube::runtime::reflector(
+        writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .touched_objects();
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -198,7 +199,7 @@ pub async fn run(client: Client) {
         pods: pod_store,
     });
     controller
-        .watches(pod_api, watcher::Config::default(), move |pod: Pod| {
+        .watches_stream(pod_events, move |pod: Pod| {
             let labels = pod.metadata.labels.clone().unwrap_or_default();
             let namespace = pod.namespace();
             services

@@ -4,7 +4,44 @@
 use std::cmp::Reverse;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::{
+    api::core::v1::{Pod, PodTemplateSpec},
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
+};
+use serde_json::{Value, json};
+use sluice_api::Preserved;
+
+/// A new pod from a template kept as written (so fields newer than sluice's Kubernetes types
+/// survive), named `<owner>-xxxxx`, controlled by `owner`, with `labels` added.
+pub fn from_template(
+    template: Option<&Preserved<PodTemplateSpec>>,
+    owner_name: &str,
+    namespace: &str,
+    owner: Option<OwnerReference>,
+    labels: &[(&str, &str)],
+) -> Value {
+    let template = template.map_or_else(|| json!({}), |t| Value::Object(t.as_object().clone()));
+    let mut metadata = template["metadata"].clone();
+    if !metadata.is_object() {
+        metadata = json!({});
+    }
+    metadata["generateName"] = json!(format!("{owner_name}-"));
+    metadata["namespace"] = json!(namespace);
+    let owner = owner.map(|mut r| {
+        r.block_owner_deletion = Some(true);
+        r
+    });
+    metadata["ownerReferences"] = json!([owner]);
+    for (key, value) in labels {
+        metadata["labels"][*key] = json!(value);
+    }
+    if let Some(m) = metadata.as_object_mut() {
+        for field in ["name", "uid", "resourceVersion", "creationTimestamp"] {
+            m.remove(field);
+        }
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]})
+}
 
 /// Whether the pod's Ready condition is true, and since when.
 pub fn ready_since(pod: &Pod) -> Option<Timestamp> {

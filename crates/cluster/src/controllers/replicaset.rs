@@ -1,11 +1,7 @@
 //! The ReplicaSet controller: keeps `spec.replicas` pods from the template and reports how many
 //! are ready and available. Observe (the pods it controls) → [`plan`] → apply.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -19,13 +15,13 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, reflector::Store, watcher},
+    runtime::{Controller, WatchStreamExt, controller::Action, reflector::Store, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_api::Preserved;
 
-use super::{ControllerError, pods, record};
+use super::{ControllerError, expectations::Expectations, pods, record};
 
 /// A ReplicaSet whose pod template is kept exactly as written.
 #[derive(kube::Resource, Clone, Debug, Deserialize, Serialize)]
@@ -142,63 +138,40 @@ pub fn plan(rs: &ReplicaSet, owned: &[&Pod], now: Timestamp) -> Plan {
 
 /// A new pod for `rs`, from its template as written.
 pub fn pod_for(rs: &ReplicaSet) -> Value {
-    let template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .map(|t| Value::Object(t.as_object().clone()))
-        .unwrap_or_else(|| json!({}));
-    let owner = rs.controller_owner_ref(&()).map(|mut r| {
-        r.block_owner_deletion = Some(true);
-        r
-    });
-    let mut metadata = template["metadata"].clone();
-    if !metadata.is_object() {
-        metadata = json!({});
-    }
-    metadata["generateName"] = json!(format!("{}-", rs.name_any()));
-    metadata["namespace"] = json!(rs.namespace().unwrap_or_default());
-    metadata["ownerReferences"] = json!([owner]);
-    if let Some(m) = metadata.as_object_mut() {
-        for field in ["name", "uid", "resourceVersion", "creationTimestamp"] {
-            m.remove(field);
-        }
-    }
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]})
-}
-
-/// Pods a reconcile created and deleted, not necessarily in the store yet (Kubernetes'
-/// "expectations"): the next reconcile waits for them so it does not act on a stale view.
-struct Expected {
-    created: Vec<String>,
-    deleted: Vec<String>,
-    since: Instant,
+    let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+    pods::from_template(
+        template,
+        &rs.name_any(),
+        &rs.namespace().unwrap_or_default(),
+        rs.controller_owner_ref(&()),
+        &[],
+    )
 }
 
 struct Context {
     client: Client,
     pods: Store<Pod>,
-    /// Per ReplicaSet uid.
-    pending: Mutex<HashMap<String, Expected>>,
+    expectations: Expectations,
     recorder: kube::runtime::events::Recorder,
 }
 
 /// Runs the ReplicaSet controller.
 pub async fn run(client: Client) {
     let (pods, writer) = kube::runtime::reflector::store();
-    let pod_api: Api<Pod> = Api::all(client.clone());
-    let reflector =
-        kube::runtime::reflector(writer, watcher(pod_api.clone(), watcher::Config::default()))
-            .for_each(|_| async {});
-    tokio::spawn(reflector);
+    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
+    let pod_events = kube::runtime::reflector(
+        writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .touched_objects();
     let context = Arc::new(Context {
         recorder: super::recorder(&client, "replicaset-controller"),
         client: client.clone(),
         pods,
-        pending: Mutex::default(),
+        expectations: Expectations::default(),
     });
     Controller::new(Api::<ReplicaSet>::all(client), watcher::Config::default())
-        .owns(pod_api, watcher::Config::default())
+        .owns_stream(pod_events)
         .run(reconcile, super::error_policy, context)
         .for_each(|_| async {})
         .await;
@@ -215,28 +188,8 @@ async fn reconcile(rs: Arc<ReplicaSet>, context: Arc<Context>) -> Result<Action,
             p.namespace().as_deref() == Some(namespace.as_str()) && pods::controlled_by(p, &uid)
         })
         .collect();
-    // Wait until the store shows the pods this controller created or deleted last time.
-    {
-        let mut pending = context.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Expected {
-            created,
-            deleted,
-            since,
-        }) = pending.get(&uid)
-        {
-            let names: Vec<String> = owned.iter().map(|p| p.name_any()).collect();
-            let settled = created.iter().all(|n| names.contains(n))
-                && deleted.iter().all(|n| {
-                    owned
-                        .iter()
-                        .any(|p| p.name_any() == *n && p.metadata.deletion_timestamp.is_some())
-                        || !names.contains(n)
-                });
-            if !settled && since.elapsed() < Duration::from_secs(5) {
-                return Ok(Action::requeue(Duration::from_millis(50)));
-            }
-            pending.remove(&uid);
-        }
+    if !context.expectations.satisfied(&uid, &owned) {
+        return Ok(Action::requeue(Duration::from_millis(50)));
     }
     let plan = plan(&rs, &owned, Timestamp::now());
     let pod_api: Api<DynamicObject> = Api::namespaced_with(
@@ -299,20 +252,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, context: Arc<Context>) -> Result<Action,
             Err(err) => return Err(err.into()),
         }
     }
-    if !created.is_empty() || !plan.delete.is_empty() {
-        context
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                uid,
-                Expected {
-                    created,
-                    deleted: plan.delete.clone(),
-                    since: Instant::now(),
-                },
-            );
-    }
+    context
+        .expectations
+        .expect(&uid, created, plan.delete.clone());
     if let Some(mut status) = plan.status {
         if rs
             .status

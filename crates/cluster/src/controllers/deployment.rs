@@ -1,0 +1,710 @@
+//! The Deployment controller: one ReplicaSet per pod template, rolled from old to new by
+//! RollingUpdate (within `maxSurge` and `maxUnavailable`) or Recreate, with revision
+//! annotations, status, the Available and Progressing conditions and the progress deadline.
+//! Observe (the Deployment's ReplicaSets) → [`plan`] → apply.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::{
+    api::{apps::v1::DeploymentStatus, core::v1::PodTemplateSpec},
+    apimachinery::pkg::{
+        apis::meta::v1::{LabelSelector, ObjectMeta},
+        util::intstr::IntOrString,
+    },
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+    runtime::{
+        Controller, WatchStreamExt, controller::Action, events::Recorder, reflector::Store, watcher,
+    },
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sluice_api::Preserved;
+
+use super::{ControllerError, record, replicaset::ReplicaSet};
+use crate::object::timestamp;
+
+/// The annotation holding a revision on Deployments and their ReplicaSets.
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+/// The label carrying the template hash on ReplicaSets and pods.
+pub const HASH_LABEL: &str = "pod-template-hash";
+
+/// A Deployment whose pod template is kept exactly as written.
+#[derive(kube::Resource, Clone, Debug, Deserialize, Serialize)]
+#[resource(inherit = "k8s_openapi::api::apps::v1::Deployment")]
+pub struct Deployment {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: Option<DeploymentSpec>,
+    /// Status.
+    pub status: Option<DeploymentStatus>,
+}
+
+/// The parts of a Deployment's spec the controller reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    /// Desired pods (default 1).
+    pub replicas: Option<i32>,
+    /// Pod selector.
+    pub selector: Option<LabelSelector>,
+    /// Pod template, as written.
+    pub template: Option<Preserved<PodTemplateSpec>>,
+    /// Replacement strategy.
+    pub strategy: Option<Strategy>,
+    /// Seconds a pod must be ready to count as available.
+    pub min_ready_seconds: Option<i32>,
+    /// Old ReplicaSets kept (default 10).
+    pub revision_history_limit: Option<i32>,
+    /// Seconds without progress before Progressing turns False (default 600).
+    pub progress_deadline_seconds: Option<i32>,
+    /// Paused: no rollout.
+    pub paused: Option<bool>,
+}
+
+/// `spec.strategy`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Strategy {
+    /// `RollingUpdate` (default) or `Recreate`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Rolling update bounds.
+    pub rolling_update: Option<RollingUpdate>,
+}
+
+/// `spec.strategy.rollingUpdate`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingUpdate {
+    /// Pods above `replicas` (default 25%, rounded up).
+    pub max_surge: Option<IntOrString>,
+    /// Pods below `replicas` (default 25%, rounded down).
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// A value of `maxSurge`/`maxUnavailable` against `total`.
+fn scaled(value: Option<&IntOrString>, default: &str, total: i32, round_up: bool) -> i32 {
+    match value {
+        Some(IntOrString::Int(n)) => *n,
+        other => {
+            let text = match other {
+                Some(IntOrString::String(s)) => s.as_str(),
+                _ => default,
+            };
+            let percent: f64 = text.trim_end_matches('%').parse().unwrap_or(25.0);
+            let exact = f64::from(total) * percent / 100.0;
+            (if round_up {
+                exact.ceil()
+            } else {
+                exact.floor()
+            }) as i32
+        }
+    }
+}
+
+/// The template with the hash label removed, for comparing a ReplicaSet with the Deployment.
+fn template_without_hash(template: Option<&Preserved<PodTemplateSpec>>) -> Value {
+    let mut value = template.map_or(Value::Null, |t| Value::Object(t.as_object().clone()));
+    if let Some(labels) = value
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(HASH_LABEL);
+    }
+    value
+}
+
+/// A short stable hash of a template (FNV-1a over its canonical JSON, Kubernetes' safe
+/// alphabet).
+pub fn template_hash(template: &Value, collisions: i32) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    let bytes = serde_json::to_vec(template).unwrap_or_default();
+    for b in bytes.iter().chain(collisions.to_le_bytes().iter()) {
+        hash ^= u32::from(*b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    hash.to_string()
+        .bytes()
+        .map(|c| ALPHABET[(c as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Create the ReplicaSet for the current template with this name, hash and revision.
+    Create {
+        /// Name.
+        name: String,
+        /// Template hash.
+        hash: String,
+        /// Revision.
+        revision: i64,
+        /// Initial replicas.
+        replicas: i32,
+    },
+    /// Scale a ReplicaSet.
+    Scale {
+        /// Name.
+        name: String,
+        /// From.
+        from: i32,
+        /// To.
+        to: i32,
+    },
+    /// Delete an old, empty ReplicaSet beyond the history limit.
+    Delete(String),
+    /// Renumber the current ReplicaSet to the newest revision.
+    Revision {
+        /// Name.
+        name: String,
+        /// Revision.
+        revision: i64,
+    },
+}
+
+/// What the controller does next for one Deployment.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Changes, in order.
+    pub steps: Vec<Step>,
+    /// Status to write, when it changed.
+    pub status: Option<Value>,
+    /// The Deployment's revision annotation, when it changed.
+    pub revision: Option<i64>,
+    /// When to look again (the progress deadline).
+    pub requeue: Option<Duration>,
+}
+
+fn revision_of(rs: &ReplicaSet) -> i64 {
+    rs.annotations()
+        .get(REVISION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn spec_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
+/// Available pods of a ReplicaSet, never more than it is scaled to: right after a scale-down its
+/// status may still count pods that are going away.
+fn available(rs: &ReplicaSet) -> i32 {
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+        .min(spec_replicas(rs))
+}
+
+/// The next step for `deployment`, given the ReplicaSets it controls.
+pub fn plan(deployment: &Deployment, owned: &[&ReplicaSet], now: Timestamp) -> Plan {
+    let mut plan = Plan::default();
+    let spec = deployment.spec.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1).max(0);
+    let wanted = template_without_hash(spec.template.as_ref());
+    let new = owned.iter().copied().find(|rs| {
+        template_without_hash(rs.spec.as_ref().and_then(|s| s.template.as_ref())) == wanted
+    });
+    let mut old: Vec<&ReplicaSet> = owned
+        .iter()
+        .copied()
+        .filter(|rs| Some(rs.uid()) != new.map(|n| n.uid()))
+        .collect();
+    old.sort_by_key(|rs| revision_of(rs));
+    let max_revision = owned.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
+    let paused = spec.paused.unwrap_or(false);
+    // Desired replicas per ReplicaSet name, starting from what they have.
+    let mut target: BTreeMap<String, i32> = owned
+        .iter()
+        .map(|rs| (rs.name_any(), spec_replicas(rs)))
+        .collect();
+    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+    let new_name = match new {
+        Some(rs) => {
+            if revision_of(rs) < max_revision || revision_of(rs) == 0 {
+                let revision = max_revision.max(revision_of(rs))
+                    + if revision_of(rs) < max_revision { 1 } else { 0 };
+                let revision = revision.max(1);
+                plan.steps.push(Step::Revision {
+                    name: rs.name_any(),
+                    revision,
+                });
+            }
+            Some(rs.name_any())
+        }
+        None if !paused => {
+            let collisions = deployment
+                .status
+                .as_ref()
+                .and_then(|s| s.collision_count)
+                .unwrap_or(0);
+            let hash = template_hash(&wanted, collisions);
+            let name = format!("{}-{hash}", deployment.name_any());
+            plan.steps.push(Step::Create {
+                name: name.clone(),
+                hash,
+                revision: max_revision + 1,
+                replicas: 0,
+            });
+            target.insert(name.clone(), 0);
+            Some(name)
+        }
+        None => None,
+    };
+    let new_available = new.map_or(0, available);
+    let old_pods: i32 = old
+        .iter()
+        .map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas))
+        .sum();
+    if !paused && let Some(new_name) = &new_name {
+        if recreate {
+            for rs in &old {
+                target.insert(rs.name_any(), 0);
+            }
+            if old_pods == 0 {
+                target.insert(new_name.clone(), replicas);
+            }
+        } else {
+            let rolling = spec
+                .strategy
+                .as_ref()
+                .and_then(|s| s.rolling_update.clone())
+                .unwrap_or_default();
+            let surge = scaled(rolling.max_surge.as_ref(), "25%", replicas, true);
+            let mut unavailable = scaled(rolling.max_unavailable.as_ref(), "25%", replicas, false);
+            if surge == 0 && unavailable == 0 {
+                unavailable = 1;
+            }
+            let total: i32 = target.values().sum();
+            let current_new = target[new_name];
+            if current_new < replicas {
+                let room = (replicas + surge - total).max(0);
+                target.insert(new_name.clone(), (current_new + room).min(replicas));
+            } else if current_new > replicas {
+                target.insert(new_name.clone(), replicas);
+            }
+            // Scale old ReplicaSets down as far as availability allows.
+            let min_available = replicas - unavailable;
+            let new_target = target[new_name];
+            let new_unavailable = (new.map_or(0, spec_replicas) - new_available).max(0);
+            let all_pods: i32 = owned.iter().map(|rs| spec_replicas(rs)).sum::<i32>();
+            let mut cleanup = (all_pods - min_available - new_unavailable).max(0);
+            for rs in &old {
+                let unhealthy = (spec_replicas(rs) - available(rs)).max(0);
+                let cut = unhealthy.min(cleanup);
+                if cut > 0 {
+                    *target.get_mut(&rs.name_any()).expect("old set") -= cut;
+                    cleanup -= cut;
+                }
+            }
+            let available_all: i32 = owned.iter().map(|rs| available(rs)).sum();
+            let mut scale_down = (available_all - min_available).max(0);
+            for rs in &old {
+                let current = target[&rs.name_any()];
+                let cut = current.min(scale_down);
+                if cut > 0 {
+                    target.insert(rs.name_any(), current - cut);
+                    scale_down -= cut;
+                }
+            }
+            let _ = new_target;
+        }
+    }
+    for rs in owned {
+        let to = target[&rs.name_any()];
+        if to != spec_replicas(rs) {
+            plan.steps.push(Step::Scale {
+                name: rs.name_any(),
+                from: spec_replicas(rs),
+                to,
+            });
+        }
+    }
+    if let Some(Step::Create { name, .. }) = plan.steps.first() {
+        let to = target[name];
+        if let Some(Step::Create { replicas, .. }) = plan.steps.first_mut() {
+            *replicas = to;
+        }
+    }
+    // History: delete the oldest empty ReplicaSets beyond the limit.
+    let limit = spec.revision_history_limit.unwrap_or(10).max(0) as usize;
+    let empty_old: Vec<&&ReplicaSet> = old
+        .iter()
+        .filter(|rs| {
+            target[&rs.name_any()] == 0 && rs.status.as_ref().is_none_or(|s| s.replicas == 0)
+        })
+        .collect();
+    if empty_old.len() > limit {
+        for rs in &empty_old[..empty_old.len() - limit] {
+            plan.steps.push(Step::Delete(rs.name_any()));
+        }
+    }
+    let revision = match new {
+        Some(rs) => plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Revision { revision, .. } => Some(*revision),
+                _ => None,
+            })
+            .unwrap_or_else(|| revision_of(rs)),
+        None => max_revision + 1,
+    };
+    if deployment.annotations().get(REVISION).map(String::as_str)
+        != Some(revision.to_string().as_str())
+        && new_name.is_some()
+    {
+        plan.revision = Some(revision);
+    }
+    // Status.
+    let count = |f: &dyn Fn(&ReplicaSet) -> i32| owned.iter().map(|rs| f(rs)).sum::<i32>();
+    let status_replicas = count(&|rs| rs.status.as_ref().map_or(0, |s| s.replicas));
+    let ready = count(&|rs| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+    });
+    let available_all = count(&available);
+    let updated = new.map_or(0, |rs| rs.status.as_ref().map_or(0, |s| s.replicas));
+    let rolling = spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.clone())
+        .unwrap_or_default();
+    let unavailable_allowed = if recreate {
+        0
+    } else {
+        scaled(rolling.max_unavailable.as_ref(), "25%", replicas, false)
+    };
+    let complete = new.is_some()
+        && updated == replicas
+        && status_replicas == replicas
+        && available_all >= replicas
+        && new.is_some_and(|rs| spec_replicas(rs) == replicas && available(rs) >= replicas);
+    let previous = deployment.status.clone().unwrap_or_default();
+    let old_condition = |type_: &str| {
+        previous
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == type_)
+            .cloned()
+    };
+    let progressed = !plan.steps.is_empty()
+        || previous.updated_replicas.unwrap_or(0) != updated
+        || previous.available_replicas.unwrap_or(0) != available_all
+        || previous.ready_replicas.unwrap_or(0) != ready;
+    let deadline = i64::from(spec.progress_deadline_seconds.unwrap_or(600));
+    let progressing = old_condition("Progressing");
+    let last_progress = progressing
+        .as_ref()
+        .and_then(|c| c.last_update_time.as_ref().map(|t| t.0))
+        .unwrap_or(now);
+    let (p_status, p_reason, p_message) = if complete {
+        (
+            "True",
+            "NewReplicaSetAvailable",
+            format!(
+                "ReplicaSet \"{}\" has successfully progressed.",
+                new_name.clone().unwrap_or_default()
+            ),
+        )
+    } else if !progressed && now >= last_progress + SignedDuration::from_secs(deadline) {
+        (
+            "False",
+            "ProgressDeadlineExceeded",
+            format!(
+                "ReplicaSet \"{}\" has timed out progressing.",
+                new_name.clone().unwrap_or_default()
+            ),
+        )
+    } else if matches!(plan.steps.first(), Some(Step::Create { .. })) {
+        (
+            "True",
+            "NewReplicaSetCreated",
+            format!(
+                "Created new replica set \"{}\"",
+                new_name.clone().unwrap_or_default()
+            ),
+        )
+    } else {
+        (
+            "True",
+            "ReplicaSetUpdated",
+            format!(
+                "ReplicaSet \"{}\" is progressing.",
+                new_name.clone().unwrap_or_default()
+            ),
+        )
+    };
+    let progress_update = if progressed || complete || progressing.is_none() {
+        now
+    } else {
+        last_progress
+    };
+    let condition =
+        |type_: &str, status: &str, reason: &str, message: &str, updated_at: Timestamp| {
+            let transition = old_condition(type_)
+                .filter(|c| c.status == status)
+                .and_then(|c| c.last_transition_time.map(|t| timestamp(t.0)))
+                .unwrap_or_else(|| timestamp(now));
+            let last_update = old_condition(type_)
+                .filter(|c| {
+                    c.status == status && c.reason.as_deref() == Some(reason) && updated_at != now
+                })
+                .and_then(|c| c.last_update_time.map(|t| timestamp(t.0)))
+                .unwrap_or_else(|| timestamp(updated_at));
+            json!({"type": type_, "status": status, "reason": reason, "message": message,
+               "lastUpdateTime": last_update, "lastTransitionTime": transition})
+        };
+    let min_available = replicas - unavailable_allowed;
+    let is_available = available_all >= min_available;
+    let available_condition = condition(
+        "Available",
+        if is_available { "True" } else { "False" },
+        if is_available {
+            "MinimumReplicasAvailable"
+        } else {
+            "MinimumReplicasUnavailable"
+        },
+        if is_available {
+            "Deployment has minimum availability."
+        } else {
+            "Deployment does not have minimum availability."
+        },
+        old_condition("Available")
+            .filter(|c| c.status == if is_available { "True" } else { "False" })
+            .and_then(|c| c.last_update_time.map(|t| t.0))
+            .unwrap_or(now),
+    );
+    let progressing_condition = condition(
+        "Progressing",
+        p_status,
+        p_reason,
+        &p_message,
+        progress_update,
+    );
+    let status = json!({
+        "observedGeneration": deployment.metadata.generation.unwrap_or(0),
+        "replicas": status_replicas,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available_all,
+        "unavailableReplicas": (replicas - available_all).max(0),
+        "conditions": [available_condition, progressing_condition],
+    });
+    let current: Value = serde_json::to_value(&previous).unwrap_or(Value::Null);
+    let comparable = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(conditions) = v["conditions"].as_array_mut() {
+            for c in conditions {
+                if let Some(c) = c.as_object_mut() {
+                    c.remove("lastUpdateTime");
+                    c.remove("lastTransitionTime");
+                }
+            }
+        }
+        for field in [
+            "readyReplicas",
+            "availableReplicas",
+            "updatedReplicas",
+            "unavailableReplicas",
+            "replicas",
+            "observedGeneration",
+        ] {
+            if v[field].is_null() {
+                v[field] = json!(0);
+            }
+        }
+        v
+    };
+    if comparable(&status) != comparable(&current) || (progressed && !complete) {
+        plan.status = Some(status);
+    }
+    if !complete && p_status == "True" {
+        let remaining = (last_progress + SignedDuration::from_secs(deadline)).duration_since(now);
+        plan.requeue =
+            Some(Duration::try_from(remaining).unwrap_or_default() + Duration::from_millis(100));
+    }
+    plan
+}
+
+struct Context {
+    client: Client,
+    sets: Store<ReplicaSet>,
+    recorder: Recorder,
+}
+
+/// Runs the Deployment controller.
+pub async fn run(client: Client) {
+    let (sets, writer) = kube::runtime::reflector::store();
+    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
+    let set_events = kube::runtime::reflector(
+        writer,
+        watcher(
+            Api::<ReplicaSet>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .touched_objects();
+    let context = Arc::new(Context {
+        recorder: super::recorder(&client, "deployment-controller"),
+        client: client.clone(),
+        sets,
+    });
+    Controller::new(Api::<Deployment>::all(client), watcher::Config::default())
+        .owns_stream(set_events)
+        .run(reconcile, super::error_policy, context)
+        .for_each(|_| async {})
+        .await;
+}
+
+fn new_replicaset(
+    deployment: &Deployment,
+    name: &str,
+    hash: &str,
+    revision: i64,
+    replicas: i32,
+) -> Value {
+    let spec = deployment.spec.clone().unwrap_or_default();
+    let mut template = spec
+        .template
+        .map_or_else(|| json!({}), |t| Value::Object(t.into_object()));
+    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut selector =
+        serde_json::to_value(spec.selector.unwrap_or_default()).unwrap_or_else(|_| json!({}));
+    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    let owner = deployment.controller_owner_ref(&()).map(|mut r| {
+        r.block_owner_deletion = Some(true);
+        r
+    });
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": deployment.namespace(), "labels": template["metadata"]["labels"],
+            "annotations": {REVISION: revision.to_string(), "deployment.kubernetes.io/desired-replicas": spec.replicas.unwrap_or(1).to_string()},
+            "ownerReferences": [owner]},
+        "spec": {"replicas": replicas, "minReadySeconds": spec.min_ready_seconds.unwrap_or(0), "selector": selector, "template": template},
+    })
+}
+
+async fn reconcile(
+    deployment: Arc<Deployment>,
+    context: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let uid = deployment.uid().unwrap_or_default();
+    let namespace = deployment.namespace().unwrap_or_default();
+    let all = context.sets.state();
+    let owned: Vec<&ReplicaSet> = all
+        .iter()
+        .map(|rs| rs.as_ref())
+        .filter(|rs| {
+            rs.namespace().as_deref() == Some(namespace.as_str())
+                && rs
+                    .owner_references()
+                    .iter()
+                    .any(|r| r.controller == Some(true) && r.uid == uid)
+        })
+        .collect();
+    let plan = plan(&deployment, &owned, Timestamp::now());
+    let name = deployment.name_any();
+    let reference = deployment.object_ref(&());
+    let sets: Api<ReplicaSet> = Api::namespaced(context.client.clone(), &namespace);
+    let raw: Api<DynamicObject> = Api::namespaced_with(
+        context.client.clone(),
+        &namespace,
+        &ApiResource::erase::<k8s_openapi::api::apps::v1::ReplicaSet>(&()),
+    );
+    for step in &plan.steps {
+        match step {
+            Step::Create {
+                name: rs,
+                hash,
+                revision,
+                replicas,
+            } => {
+                let object: DynamicObject = serde_json::from_value(new_replicaset(
+                    &deployment,
+                    rs,
+                    hash,
+                    *revision,
+                    *replicas,
+                ))
+                .map_err(ControllerError::Encode)?;
+                match raw.create(&PostParams::default(), &object).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(err) => return Err(err.into()),
+                }
+                record(
+                    &context.recorder,
+                    &reference,
+                    false,
+                    "ScalingReplicaSet",
+                    format!("Scaled up replica set {rs} from 0 to {replicas}"),
+                )
+                .await;
+                // The store sees the new set on a later reconcile.
+                return Ok(Action::requeue(Duration::from_millis(100)));
+            }
+            Step::Scale { name: rs, from, to } => {
+                sets.patch(rs, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": to},
+                    "metadata": {"annotations": {"deployment.kubernetes.io/desired-replicas": deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).to_string()}}})))
+                    .await?;
+                let verb = if to > from { "up" } else { "down" };
+                record(
+                    &context.recorder,
+                    &reference,
+                    false,
+                    "ScalingReplicaSet",
+                    format!("Scaled {verb} replica set {rs} from {from} to {to}"),
+                )
+                .await;
+            }
+            Step::Delete(rs) => match sets.delete(rs, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            },
+            Step::Revision { name: rs, revision } => {
+                sets.patch(
+                    rs,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"annotations": {REVISION: revision.to_string()}}}),
+                    ),
+                )
+                .await?;
+            }
+        }
+    }
+    let api: Api<Deployment> = Api::namespaced(context.client.clone(), &namespace);
+    if let Some(revision) = plan.revision {
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {REVISION: revision.to_string()}}})),
+        )
+        .await?;
+    }
+    if let Some(status) = plan.status {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
+    }
+    Ok(match plan.requeue {
+        Some(after) => Action::requeue(after.min(Duration::from_secs(60))),
+        None => Action::await_change(),
+    })
+}
