@@ -322,6 +322,18 @@ pub fn plan(
     let mut next_status = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
     next_status["phase"] = json!(phase);
     next_status["containerStatuses"] = json!(statuses);
+    // Init containers complete at once.
+    if let Some(init) = spec.init_containers.as_ref().filter(|i| !i.is_empty()) {
+        let finished: Vec<Value> = init
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "image": c.image, "imageID": format!("sluice://simulated/{}", c.image.as_deref().unwrap_or_default()),
+                    "ready": true, "restartCount": 0, "started": false,
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": timestamp(start), "finishedAt": timestamp(start)}}})
+            })
+            .collect();
+        next_status["initContainerStatuses"] = json!(finished);
+    }
     let previous_conditions = serde_json::to_value(&status.conditions).unwrap_or(Value::Null);
     next_status["conditions"] = merge_conditions(
         &previous_conditions,
@@ -457,6 +469,26 @@ mod tests {
             t("2026-11-01T10:05:00Z"),
         );
         assert_eq!(settled, PodPlan::default());
+    }
+
+    #[test]
+    fn init_containers_complete_at_once() {
+        let spec = json!({"nodeName": "sluice-local", "initContainers": [{"name": "init", "image": "busybox"}],
+            "containers": [{"name": "app", "image": "nginx"}]});
+        let started = json!({"phase": "Pending", "startTime": "2026-11-01T10:00:00Z"});
+        let status = plan(
+            &pod(spec, started),
+            &simple(1000),
+            "127.1.0.5",
+            t("2026-11-01T10:00:00Z"),
+        )
+        .status
+        .unwrap();
+        assert_eq!(
+            status["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        assert_eq!(status["phase"], "Running");
     }
 
     #[test]
