@@ -128,3 +128,141 @@ fn up_locks_its_data_dir_and_restarts_after_sigkill() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+/// The kubectl on PATH, or `None` (tests that need it then say so loudly and skip).
+fn kubectl() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn run_kubectl(
+    kubectl: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+) -> (bool, String) {
+    let out = Command::new(kubectl)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBECACHEDIR", kubeconfig.with_file_name("kubectl-cache"))
+        .output()
+        .expect("run kubectl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports: [{containerPort: 80, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+";
+
+/// kubectl against `sluice up`: apply (create, then a strategic-merge update), rollout status,
+/// get with server-side columns, endpoint slices, explain of a CRD field, delete --wait.
+#[test]
+fn kubectl_drives_a_deployment_on_sluice_up() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut up, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let (ok, version) = k(&["version"]);
+    eprintln!("kubectl version against sluice up:\n{version}");
+    assert!(ok && version.contains("v1.33"), "{version}");
+
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let (ok, out) = k(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("deployment.apps/web created") && out.contains("service/web created"),
+        "{out}"
+    );
+    let (ok, out) = k(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(ok && out.contains("successfully rolled out"), "{out}");
+    let (ok, out) = k(&["get", "pods", "-l", "app=web"]);
+    assert!(
+        ok && out.contains("READY") && out.matches("Running").count() == 2,
+        "{out}"
+    );
+
+    // Client-side apply of a change sends a strategic merge patch.
+    std::fs::write(&manifest, DEPLOYMENT.replace("nginx:1.25", "nginx:1.26")).unwrap();
+    let (ok, out) = k(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("deployment.apps/web configured")
+            && out.contains("service/web unchanged"),
+        "{out}"
+    );
+    let (ok, out) = k(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(ok, "{out}");
+    let (ok, images) = k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].spec.containers[0].image}",
+    ]);
+    assert!(
+        ok && images.split_whitespace().all(|i| i == "nginx:1.26"),
+        "{images}"
+    );
+    let (ok, out) = k(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "jsonpath={.items[0].endpoints[*].conditions.ready}",
+    ]);
+    assert!(
+        ok && out.split_whitespace().filter(|r| *r == "true").count() == 2,
+        "{out}"
+    );
+
+    let (ok, out) = k(&["explain", "rollout.spec.strategy.blueGreen"]);
+    assert!(ok && out.contains("activeService"), "{out}");
+
+    let (ok, out) = k(&["delete", "deploy", "web", "--wait", "--timeout=60s"]);
+    assert!(ok && out.contains("deleted"), "{out}");
+    let (ok, out) = k(&[
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        "app=web",
+        "--timeout=60s",
+    ]);
+    assert!(ok || out.contains("no matching resources"), "{out}");
+    up.kill().unwrap();
+    up.wait().unwrap();
+}

@@ -11,9 +11,11 @@
 
 mod discovery;
 mod error;
+mod openapi;
 mod path;
 mod query;
 mod read;
+mod table;
 mod view;
 mod watch;
 mod write;

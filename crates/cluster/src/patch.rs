@@ -1,5 +1,8 @@
-//! Patch application by media type: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
-//! Pure functions over JSON values; the API server maps their errors to `Status` answers.
+//! Patch application by media type: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
+//! strategic merge patch ([`strategic`]). Pure functions over JSON values; the API server maps
+//! their errors to `Status` answers (and refuses strategic patches for custom resources).
+
+pub mod strategic;
 
 use serde_json::Value;
 
@@ -62,7 +65,13 @@ pub fn apply(kind: PatchKind, document: &mut Value, patch: &Value) -> Result<(),
             *document = patched;
             Ok(())
         }
-        PatchKind::Strategic | PatchKind::Apply => Err(PatchError::Unsupported),
+        PatchKind::Strategic => {
+            let mut patched = document.clone();
+            strategic::apply(&mut patched, patch)?;
+            *document = patched;
+            Ok(())
+        }
+        PatchKind::Apply => Err(PatchError::Unsupported),
     }
 }
 

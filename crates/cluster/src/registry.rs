@@ -24,6 +24,21 @@ pub struct ScalePaths {
     pub label_selector: Option<String>,
 }
 
+/// An `additionalPrinterColumns` entry of a CRD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterColumn {
+    /// Column header.
+    pub name: String,
+    /// `string`, `integer`, `number`, `boolean` or `date`.
+    pub type_: String,
+    /// A simple JSON path (`.spec.replicas`).
+    pub json_path: String,
+    /// Description.
+    pub description: String,
+    /// 0 for the default view, more for `-o wide`.
+    pub priority: i64,
+}
+
 /// One kind the server serves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceType {
@@ -55,6 +70,8 @@ pub struct ResourceType {
     pub storage: ResourceKey,
     /// The CRD's schema per version, for pruning and `kubectl explain`.
     pub schemas: BTreeMap<String, Value>,
+    /// The CRD's printer columns (preferred version).
+    pub columns: Vec<PrinterColumn>,
 }
 
 impl ResourceType {
@@ -234,7 +251,23 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
             (!schema.is_null()).then_some((name, schema))
         })
         .collect();
+    let columns = preferred
+        .map(|v| &v["additionalPrinterColumns"])
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some(PrinterColumn {
+                name: c["name"].as_str()?.to_owned(),
+                type_: c["type"].as_str().unwrap_or("string").to_owned(),
+                json_path: c["jsonPath"].as_str()?.to_owned(),
+                description: c["description"].as_str().unwrap_or_default().to_owned(),
+                priority: c["priority"].as_i64().unwrap_or(0),
+            })
+        })
+        .collect();
     Ok(ResourceType {
+        columns,
         storage: ResourceKey::new(&group, &plural),
         group,
         versions,

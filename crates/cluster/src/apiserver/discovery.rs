@@ -68,8 +68,10 @@ pub fn serve(
             body
         }
         ApiPath::GroupVersion { group, version } => resource_list(&types, &group, &version)?,
-        ApiPath::OpenApiV2 | ApiPath::OpenApiV3Root | ApiPath::OpenApiV3 { .. } => {
-            return Err(ApiError::no_route("OpenAPI documents"));
+        ApiPath::OpenApiV2 => return Err(ApiError::no_route("OpenAPI v2 (sluice serves v3)")),
+        ApiPath::OpenApiV3Root => super::openapi::root(&types),
+        ApiPath::OpenApiV3 { group, version } => {
+            super::openapi::document(&types, &group, &version)?
         }
         ApiPath::Resource(_) => unreachable!("resources are served by the resource handlers"),
     };

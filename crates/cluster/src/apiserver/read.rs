@@ -9,7 +9,7 @@ use http::StatusCode;
 use kube::core::Selector;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, view};
+use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, table, view};
 use crate::{
     selector::{self, FieldSelector},
     store::{ObjectKey, StoredObject},
@@ -136,6 +136,23 @@ pub fn list(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response
         metadata["remainingItemCount"] = json!(remaining);
     }
     let version = &request.path.version;
+    if table::wanted(&request.headers) {
+        let objects: Vec<serde_json::Value> = page
+            .iter()
+            .map(|o| view::output_value(rt, version, &o.value()))
+            .collect();
+        let mut rendered = table::render(
+            rt,
+            &objects,
+            Some(list_rv.to_string()),
+            true,
+            jiff::Timestamp::now(),
+        );
+        if let Some(token) = metadata.get("continue") {
+            rendered["metadata"]["continue"] = token.clone();
+        }
+        return Ok(table_response(&rendered));
+    }
     let mut body = BytesMut::new();
     body.put_slice(
         format!(
@@ -154,6 +171,19 @@ pub fn list(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response
     }
     body.put_slice(b"]}");
     Ok(json_bytes(StatusCode::OK, body.freeze()))
+}
+
+/// A Table answer.
+pub(super) fn table_response(table: &serde_json::Value) -> Response {
+    let mut response = json_bytes(
+        StatusCode::OK,
+        serde_json::to_vec(table).unwrap_or_default(),
+    );
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(table::CONTENT_TYPE),
+    );
+    response
 }
 
 /// Continue tokens carry the list's resourceVersion and the last key returned. Later pages

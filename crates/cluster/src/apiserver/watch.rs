@@ -59,9 +59,11 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
         })?),
     };
     let send_initial = request.query.flag("sendInitialEvents");
-    let writer = EventWriter {
+    let mut writer = EventWriter {
         rt: rt.clone(),
         version,
+        table: super::table::wanted(&request.headers),
+        definitions_sent: false,
     };
     let (initial, subscription) = match since {
         None => {
@@ -71,7 +73,7 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
             let initial: Vec<Bytes> = objects
                 .iter()
                 .filter(|o| filter.matches(o))
-                .map(|o| writer.line("ADDED", &view::output(&rt, &writer.version, o)))
+                .map(|o| writer.object_line("ADDED", o))
                 .collect();
             (initial, subscription)
         }
@@ -151,9 +153,29 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
 struct EventWriter {
     rt: Arc<ResourceType>,
     version: String,
+    /// Objects as one-row Tables (`kubectl get -w`).
+    table: bool,
+    /// Tables carry column definitions in their first event only.
+    definitions_sent: bool,
 }
 
 impl EventWriter {
+    fn object_line(&mut self, kind: &str, object: &StoredObject) -> Bytes {
+        if !self.table {
+            return self.line(kind, &view::output(&self.rt, &self.version, object));
+        }
+        let value = view::output_value(&self.rt, &self.version, &object.value());
+        let rendered = super::table::render(
+            &self.rt,
+            &[value],
+            Some(object.rv.to_string()),
+            !self.definitions_sent,
+            jiff::Timestamp::now(),
+        );
+        self.definitions_sent = true;
+        self.line(kind, &Bytes::from(rendered.to_string()))
+    }
+
     fn line(&self, kind: &str, object: &Bytes) -> Bytes {
         let mut line = BytesMut::with_capacity(object.len() + 32);
         line.put_slice(b"{\"type\":\"");
@@ -175,7 +197,7 @@ impl EventWriter {
 
     /// The line for a store event, if this watch sees it. An object that stops matching the
     /// selectors is `DELETED` for this watch; one that starts matching is `ADDED`.
-    fn event(&self, event: &WatchEvent, filter: &Filter) -> Option<Bytes> {
+    fn event(&mut self, event: &WatchEvent, filter: &Filter) -> Option<Bytes> {
         if event.resource != self.rt.storage {
             return None;
         }
@@ -192,6 +214,6 @@ impl EventWriter {
             (EventType::Modified, true, false) => "DELETED",
             _ => return None,
         };
-        Some(self.line(kind, &view::output(&self.rt, &self.version, &event.object)))
+        Some(self.object_line(kind, &event.object))
     }
 }

@@ -159,6 +159,7 @@ pub(super) fn types() -> Vec<ResourceType> {
                 custom: false,
                 storage,
                 schemas: BTreeMap::new(),
+                columns: Vec::new(),
             }
         })
         .collect()
