@@ -1,5 +1,9 @@
 //! The Endpoints and EndpointSlice controllers: for every Service with a selector, the pods it
 //! selects, ready or not, with their resolved ports. Observe (Service, pods) → [`plan`] → apply.
+//!
+//! Departure: the Endpoints object carries an owner reference to its Service (Kubernetes' has
+//! none and its controller deletes it), so the garbage collector removes both kinds with the
+//! Service.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
