@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod object;
 pub mod patch;
 pub mod registry;
+pub mod schema;
 pub mod selector;
 pub mod serve;
 pub mod store;

@@ -2,6 +2,7 @@
 //! strategic merge patch ([`strategic`]). Pure functions over JSON values; the API server maps
 //! their errors to `Status` answers (and refuses strategic patches for custom resources).
 
+pub mod apply;
 pub mod strategic;
 
 use serde_json::Value;

@@ -8,7 +8,7 @@ use http::{StatusCode, header::CONTENT_TYPE};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, json_value, view};
+use super::{ApiError, ApiResult, ApiServer, Cause, ResourceRequest, json_bytes, json_value, view};
 use crate::{
     admission,
     object::{self, Assigned, DeleteOptions, Deletion, Part, Propagation, Update},
@@ -18,8 +18,89 @@ use crate::{
 };
 
 fn parse_body(request: &ResourceRequest) -> ApiResult<Value> {
+    let content_type = request
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        // sluice speaks JSON only; clients that offered protobuf retry with JSON on a 415.
+        return Err(ApiError::unsupported_media_type(content_type));
+    }
     serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// `fieldValidation` checks of a written object: CRD kinds are pruned to their schema and must
+/// have the right types; built-in kinds keep fields k8s-openapi does not know (newer Kubernetes)
+/// but report them. Returns the warnings to send (`Warn`, the default); `Strict` makes unknown
+/// fields an error, `Ignore` stays silent.
+fn validate_fields(
+    rt: &ResourceType,
+    version: &str,
+    query: &super::Query,
+    object: &mut Value,
+) -> ApiResult<Vec<String>> {
+    let name = object::meta_str(object, "name").to_owned();
+    let unknown = if rt.custom {
+        let Some(schema) = rt.schemas.get(version) else {
+            return Ok(Vec::new());
+        };
+        let findings = crate::schema::prune(schema, object);
+        if !findings.type_errors.is_empty() {
+            let causes = findings
+                .type_errors
+                .iter()
+                .map(|e| {
+                    let (field, message) = e.split_once(": ").unwrap_or((e.as_str(), ""));
+                    Cause {
+                        reason: "FieldValueTypeInvalid",
+                        field: field.to_owned(),
+                        message: message.to_owned(),
+                    }
+                })
+                .collect();
+            return Err(ApiError::invalid(rt, &name, causes));
+        }
+        findings.unknown
+    } else {
+        crate::schema::unknown_builtin(&rt.group, &rt.resource, object).map_err(|e| {
+            ApiError::bad_request(format!("the object does not decode as a {}: {e}", rt.kind))
+        })?
+    };
+    let unknown: Vec<String> = unknown
+        .into_iter()
+        .filter(|f| !f.starts_with(".metadata.") && f != ".status" && !f.starts_with(".status."))
+        .map(|f| f.trim_start_matches('.').to_owned())
+        .collect();
+    match query.get("fieldValidation") {
+        Some("Ignore") => Ok(Vec::new()),
+        Some("Strict") if !unknown.is_empty() => {
+            let fields: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                fields.join(", ")
+            )))
+        }
+        _ => Ok(unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect()),
+    }
+}
+
+/// Adds `Warning` headers, as the API server sends them.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(value) = http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(http::header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn namespace_key() -> ResourceKey {
@@ -52,11 +133,15 @@ pub fn create(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respon
     }
     let mut object = parse_body(request)?;
     object::check_body(rt, &request.path.version, request.namespace(), &mut object)?;
+    let warnings = validate_fields(rt, &request.path.version, &request.query, &mut object)?;
     let object = view::input(rt, object);
     let created = create_object(server, rt, object, request.query.dry_run())?;
     let body = serde_json::to_vec(&view::output_value(rt, &request.path.version, &created))
         .unwrap_or_default();
-    Ok(json_bytes(StatusCode::CREATED, body))
+    Ok(with_warnings(
+        json_bytes(StatusCode::CREATED, body),
+        &warnings,
+    ))
 }
 
 /// Creates an object (already checked against its kind and in the storage shape); returns it as
@@ -125,6 +210,9 @@ pub fn patch(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
         .unwrap_or_default()
         .trim()
         .to_owned();
+    if PatchKind::from_content_type(&kind) == Some(PatchKind::Apply) {
+        return server_side_apply(server, request);
+    }
     let patch: Value = parse_body(request)?;
     let rt = request.rt.clone();
     let version = request.path.version.clone();
@@ -147,6 +235,109 @@ pub fn patch(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
             return Ok(updated);
         }
         Ok(view::input(&rt, document))
+    })
+}
+
+/// Server-side apply: create when absent (201), else merge the applied config under the field
+/// manager's ownership (409 on another applier's field unless `force`).
+fn server_side_apply(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
+    let rt = request.rt.clone();
+    let manager = request
+        .query
+        .get("fieldManager")
+        .ok_or_else(|| ApiError::bad_request("fieldManager is required for apply requests"))?
+        .to_owned();
+    let force = request.query.flag("force");
+    let mut applied: Value = match serde_json::from_slice(&request.body) {
+        Ok(value) => value,
+        Err(_) => std::str::from_utf8(&request.body)
+            .ok()
+            .and_then(|text| serde_saphyr::from_str(text).ok())
+            .ok_or_else(|| ApiError::bad_request("the apply body is neither JSON nor YAML"))?,
+    };
+    object::check_body(
+        &rt,
+        &request.path.version,
+        request.namespace(),
+        &mut applied,
+    )?;
+    let name = request.path.name.clone().unwrap_or_default();
+    if object::meta_str(&applied, "name") != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            object::meta_str(&applied, "name")
+        )));
+    }
+    let now = object::timestamp(Timestamp::now());
+    let api_version = rt.api_version(&request.path.version);
+    let key = ObjectKey::new(request.namespace().unwrap_or_default(), &name);
+    let conflict = |conflicts: Vec<patch::apply::Conflict>| {
+        let causes = conflicts
+            .iter()
+            .map(|c| Cause {
+                reason: "FieldManagerConflict",
+                field: c.field.clone(),
+                message: format!("conflict with \"{}\"", c.manager),
+            })
+            .collect::<Vec<_>>();
+        let summary: Vec<String> = conflicts
+            .iter()
+            .map(|c| format!("conflict with \"{}\": {}", c.manager, c.field))
+            .collect();
+        let mut err = ApiError::conflict(
+            &rt,
+            &name,
+            &format!(
+                "Apply failed with {} conflict(s): {}",
+                conflicts.len(),
+                summary.join(", ")
+            ),
+        );
+        if let Some(details) = err.details.as_mut() {
+            details["causes"] = serde_json::to_value(
+                causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default();
+        }
+        err
+    };
+    if server.store.get(&rt.storage, &key).is_none() {
+        let warnings = validate_fields(&rt, &request.path.version, &request.query, &mut applied)?;
+        let fresh = patch::apply::apply(
+            &json!({"metadata": {}}),
+            &applied,
+            &manager,
+            force,
+            &api_version,
+            &now,
+        )
+        .map_err(conflict)?;
+        let mut object = applied.clone();
+        object["metadata"]["managedFields"] = fresh["metadata"]["managedFields"].clone();
+        let created = create_object(
+            server,
+            &rt,
+            view::input(&rt, object),
+            request.query.dry_run(),
+        )?;
+        let body = serde_json::to_vec(&view::output_value(&rt, &request.path.version, &created))
+            .unwrap_or_default();
+        return Ok(with_warnings(
+            json_bytes(StatusCode::CREATED, body),
+            &warnings,
+        ));
+    }
+    let version = request.path.version.clone();
+    let rt_inner = rt.clone();
+    modify(server, request, move |current| {
+        let rt = rt_inner;
+        let document = view::output_value(&rt, &version, current);
+        let result = patch::apply::apply(&document, &applied, &manager, force, &api_version, &now)
+            .map_err(conflict)?;
+        Ok(view::input(&rt, result))
     })
 }
 
@@ -190,12 +381,17 @@ fn modify(
     };
     let dry_run = request.query.dry_run();
     let now = Timestamp::now();
+    let mut warnings = Vec::new();
     let (result, stored) = server.store.write(|txn| {
         let current = txn
             .get(&rt.storage, &key)
             .ok_or_else(|| ApiError::not_found(rt, &name))?;
         let mut updated = change(&current)?;
         if part == Part::Main {
+            if request.path.subresource.is_none() {
+                warnings =
+                    validate_fields(rt, &request.path.version, &request.query, &mut updated)?;
+            }
             admission::on_update(rt, &current, &mut updated, now)?;
         }
         let outcome = object::prepare_update(rt, &current, updated, part)?;
@@ -215,7 +411,10 @@ fn modify(
         (None, Update::Write(value) | Update::Remove(value)) => value,
         (None, Update::Unchanged) => current,
     };
-    respond_object(rt, request, &value)
+    Ok(with_warnings(
+        respond_object(rt, request, &value)?,
+        &warnings,
+    ))
 }
 
 fn respond_object(

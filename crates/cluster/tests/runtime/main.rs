@@ -767,15 +767,32 @@ async fn min_ready_seconds_delays_availability() {
     let client = client();
     let ns = namespace(&client, "minready").await;
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    sets.create(&PostParams::default(), &replicaset("slow", 2, "nginx:1.25", 3)).await.unwrap();
+    sets.create(
+        &PostParams::default(),
+        &replicaset("slow", 2, "nginx:1.25", 3),
+    )
+    .await
+    .unwrap();
     eventually("2 ready", || async {
-        sets.get("slow").await.unwrap().status.is_some_and(|s| s.ready_replicas == Some(2))
+        sets.get("slow")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(2))
     })
     .await;
     let status = sets.get("slow").await.unwrap().status.unwrap();
-    assert_eq!(status.available_replicas, Some(0), "ready pods are not available before minReadySeconds");
+    assert_eq!(
+        status.available_replicas,
+        Some(0),
+        "ready pods are not available before minReadySeconds"
+    );
     eventually("2 available", || async {
-        sets.get("slow").await.unwrap().status.is_some_and(|s| s.available_replicas == Some(2))
+        sets.get("slow")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.available_replicas == Some(2))
     })
     .await;
 }
@@ -785,15 +802,42 @@ async fn a_deployment_that_cannot_progress_reports_its_deadline() {
     let client = client();
     let ns = namespace(&client, "deadline").await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let mut stuck = deployment("stuck", "nginx:never-ready", json!({"type": "RollingUpdate"}));
+    let mut stuck = deployment(
+        "stuck",
+        "nginx:never-ready",
+        json!({"type": "RollingUpdate"}),
+    );
     stuck.spec.as_mut().unwrap().progress_deadline_seconds = Some(2);
-    deployments.create(&PostParams::default(), &stuck).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &stuck)
+        .await
+        .unwrap();
     eventually("ProgressDeadlineExceeded", || async {
-        deployments.get("stuck").await.unwrap().status.and_then(|s| s.conditions).is_some_and(|c| {
-            c.iter().any(|c| c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
-        })
+        deployments
+            .get("stuck")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| {
+                c.iter().any(|c| {
+                    c.type_ == "Progressing"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                })
+            })
     })
     .await;
-    let available = deployments.get("stuck").await.unwrap().status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Available").unwrap();
+    let available = deployments
+        .get("stuck")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
     assert_eq!(available.status, "False");
 }
