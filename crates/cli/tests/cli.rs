@@ -266,3 +266,296 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
     up.kill().unwrap();
     up.wait().unwrap();
 }
+
+const ROLLOUT: &str = "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: demo
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: demo}
+  template:
+    metadata:
+      labels: {app: demo}
+    spec:
+      containers:
+      - name: app
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    blueGreen: {activeService: demo-active, autoPromotionEnabled: false}
+";
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+";
+
+/// The kubectl verbs users type, against `sluice up`.
+#[test]
+fn kubectl_verbs_behave_as_on_a_real_cluster() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut up, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    // Argo's own CRDs, server-side (too big for client-side apply), then a Rollout.
+    let crds = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/compat/argo-rollouts/crds"
+    );
+    if std::path::Path::new(crds).is_dir() {
+        let (ok, out) = k(&["apply", "--server-side", "-f", crds]);
+        assert!(
+            ok && out.matches("serverside-applied").count() == 5,
+            "{out}"
+        );
+    }
+    let rollout = file("rollout.yaml", ROLLOUT);
+    let (ok, out) = k(&["apply", "-f", &rollout]);
+    assert!(
+        ok && out.contains("rollout.argoproj.io/demo created"),
+        "{out}"
+    );
+    // Client-side apply of a custom resource update is a merge patch.
+    let changed = file(
+        "rollout2.yaml",
+        &ROLLOUT.replace("replicas: 2", "replicas: 3"),
+    );
+    let (ok, out) = k(&["apply", "-f", &changed]);
+    assert!(ok && out.contains("configured"), "{out}");
+    let (ok, out) = k(&["get", "rollout", "demo", "-o", "jsonpath={.spec.replicas}"]);
+    assert!(ok && out == "3", "{out}");
+    let (ok, out) = k(&["get", "ro"]);
+    assert!(
+        ok && out.contains("DESIRED") && out.contains("demo"),
+        "printer columns: {out}"
+    );
+    let (ok, out) = k(&["scale", "rollout", "demo", "--replicas=4"]);
+    assert!(ok && out.contains("scaled"), "{out}");
+    let (ok, out) = k(&[
+        "patch",
+        "rollout",
+        "demo",
+        "--type",
+        "merge",
+        "--subresource=status",
+        "-p",
+        r#"{"status":{"phase":"Paused"}}"#,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&[
+        "get",
+        "rollout",
+        "demo",
+        "-o",
+        "jsonpath={.spec.replicas} {.status.phase}",
+    ]);
+    assert!(ok && out == "4 Paused", "{out}");
+    let (ok, out) = k(&[
+        "patch",
+        "rollout",
+        "demo",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    assert!(
+        !ok && out.contains("UnsupportedMediaType") || out.contains("unknown format"),
+        "strategic merge on a CR is 415: {out}"
+    );
+
+    // Built-ins: create, label, annotate, JSON and strategic patches, replace, -o yaml.
+    let (ok, out) = k(&[
+        "create",
+        "-f",
+        &file(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: \"1\"}\n",
+        ),
+    ]);
+    assert!(ok && out.contains("configmap/settings created"), "{out}");
+    let (ok, _) = k(&["label", "configmap", "settings", "team=web"]);
+    assert!(ok);
+    let (ok, _) = k(&["annotate", "configmap", "settings", "note=hi"]);
+    assert!(ok);
+    let (ok, out) = k(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/data/b","value":"2"}]"#,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data":{"c":"3"}}"#,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, yaml) = k(&["get", "configmap", "settings", "-o", "yaml"]);
+    assert!(
+        ok && yaml.contains("team: web")
+            && yaml.contains("note: hi")
+            && yaml.contains("b: \"2\"")
+            && yaml.contains("c: \"3\""),
+        "{yaml}"
+    );
+    let (ok, out) = k(&[
+        "replace",
+        "-f",
+        &file(
+            "cm2.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {z: \"9\"}\n",
+        ),
+    ]);
+    assert!(ok && out.contains("replaced"), "{out}");
+
+    // Server-side apply of a built-in, and its conflict with another manager.
+    let deployment = file("web.yaml", DEPLOYMENT);
+    let (ok, out) = k(&["apply", "--server-side", "-f", &deployment]);
+    assert!(ok && out.contains("serverside-applied"), "{out}");
+    let (ok, out) = k(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "-f",
+        &file(
+            "web3.yaml",
+            &DEPLOYMENT.replace("replicas: 2", "replicas: 3"),
+        ),
+    ]);
+    assert!(!ok && out.contains("conflict"), "{out}");
+    // Client-side apply update that removes a container (strategic merge `$patch: delete`).
+    let two = DEPLOYMENT.replace(
+        "        ports: [{containerPort: 80, name: http}]\n",
+        "        ports: [{containerPort: 80, name: http}]\n      - name: sidecar\n        image: envoy:1.30\n",
+    );
+    let (ok, out) = k(&["apply", "-f", &file("two.yaml", &two)]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&[
+        "apply",
+        "-f",
+        &file("one.yaml", &DEPLOYMENT.replace("nginx:1.25", "nginx:1.27")),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[*].image}",
+    ]);
+    assert!(ok && out == "nginx:1.27", "{out}");
+
+    // A third-party CRD, then an object of it with its printer column.
+    let (ok, out) = k(&["apply", "-f", &file("crd.yaml", WIDGET_CRD)]);
+    assert!(ok && out.contains("created"), "{out}");
+    let (ok, out) = k(&[
+        "apply",
+        "-f",
+        &file(
+            "widget.yaml",
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n",
+        ),
+    ]);
+    assert!(ok && out.contains("widget.example.com/w created"), "{out}");
+    let (ok, out) = k(&["get", "wd"]);
+    assert!(ok && out.contains("SIZE") && out.contains('3'), "{out}");
+    // Strict validation names unknown fields; types are checked.
+    let (ok, out) = k(&[
+        "apply",
+        "-f",
+        &file(
+            "bad.yaml",
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad}\nspec: {size: 3, colour: red}\n",
+        ),
+    ]);
+    assert!(
+        !ok && out.contains("unknown field \"spec.colour\""),
+        "{out}"
+    );
+    let (ok, out) = k(&[
+        "apply",
+        "-f",
+        &file(
+            "bad2.yaml",
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad}\nspec: {size: big}\n",
+        ),
+    ]);
+    assert!(!ok && out.contains("spec.size"), "{out}");
+
+    // get -w prints a row as the object changes; logs of a simulated container are empty.
+    let mut watch = Command::new(&kubectl)
+        .args(["get", "configmap", "-w", "--request-timeout=8s"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (ok, _) = k(&[
+        "create",
+        "-f",
+        &file(
+            "cm3.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\n",
+        ),
+    ]);
+    assert!(ok);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    watch.kill().unwrap();
+    let output = watch.wait_with_output().unwrap();
+    let watched = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        watched.contains("NAME") && watched.contains("watched"),
+        "{watched}"
+    );
+    let (ok, out) = k(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(ok, "{out}");
+    let (ok, pod) = k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    assert!(ok && !pod.is_empty());
+    let (ok, out) = k(&["logs", &pod]);
+    assert!(ok && out.is_empty(), "{out}");
+    up.kill().unwrap();
+    up.wait().unwrap();
+}

@@ -13,6 +13,7 @@ mod discovery;
 mod error;
 mod openapi;
 mod path;
+mod pods;
 mod query;
 mod read;
 mod table;
@@ -172,6 +173,14 @@ async fn resource(
         body,
     };
     let watching = request.path.watch_prefix || request.query.flag("watch");
+    let pod_subresource = request.rt.group.is_empty() && request.rt.resource == "pods";
+    match (method, request.path.subresource.as_deref()) {
+        (&Method::POST, Some("eviction")) if pod_subresource => {
+            return pods::evict(server, &request);
+        }
+        (&Method::GET, Some("log")) if pod_subresource => return pods::log(server, &request),
+        _ => {}
+    }
     match (method, request.path.name.is_some()) {
         (&Method::GET, false) if watching => watch::serve(server, request),
         (&Method::GET, true) if watching => watch::serve(server, request),

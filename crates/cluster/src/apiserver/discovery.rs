@@ -156,6 +156,13 @@ fn resource_list(
                 "kind": t.kind, "verbs": ["get", "patch", "update"],
             }));
         }
+        if t.group.is_empty() && t.resource == "pods" {
+            resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+            resources.push(
+                json!({"name": "pods/eviction", "singularName": "", "namespaced": true,
+                "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
+            );
+        }
         if t.scale.is_some() {
             resources.push(json!({
                 "name": format!("{}/scale", t.resource), "singularName": "", "namespaced": t.namespaced,
@@ -219,6 +226,11 @@ fn aggregated_resource(t: &ResourceType, version: &str) -> Value {
     let mut subresources = Vec::new();
     if t.status {
         subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+    }
+    if t.group.is_empty() && t.resource == "pods" {
+        subresources.push(json!({"subresource": "log", "responseKind": kind, "verbs": ["get"]}));
+        subresources.push(json!({"subresource": "eviction",
+            "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
     }
     if t.scale.is_some() {
         subresources.push(json!({

@@ -109,6 +109,66 @@ const BUILTINS: &[Builtin] = &[
         true,
     ),
     kind("coordination.k8s.io", "v1", "leases", "Lease", true),
+    kind("", "v1", "podtemplates", "PodTemplate", true),
+    kind(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+    )
+    .short(&["pdb"])
+    .status()
+    .generation(),
+    // Stored and served so a CD repository applies; nothing acts on them.
+    kind(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+    )
+    .short(&["pvc"])
+    .status(),
+    kind("apps", "v1", "statefulsets", "StatefulSet", true)
+        .short(&["sts"])
+        .scale()
+        .generation(),
+    kind("apps", "v1", "daemonsets", "DaemonSet", true)
+        .short(&["ds"])
+        .status()
+        .generation(),
+    kind(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+    )
+    .short(&["hpa"])
+    .status(),
+    kind("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
     kind("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
     kind(
         "apiextensions.k8s.io",

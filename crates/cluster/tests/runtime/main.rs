@@ -841,3 +841,56 @@ async fn a_deployment_that_cannot_progress_reports_its_deadline() {
         .unwrap();
     assert_eq!(available.status, "False");
 }
+
+#[tokio::test]
+async fn evictions_honour_pod_disruption_budgets() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let client = client();
+    let ns = namespace(&client, "evict").await;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    sets.create(
+        &PostParams::default(),
+        &replicaset("web", 2, "nginx:1.25", 0),
+    )
+    .await
+    .unwrap();
+    eventually("2 ready", || async {
+        pods_of(&pods, "web")
+            .await
+            .iter()
+            .filter(|p| ready(p))
+            .count()
+            == 2
+    })
+    .await;
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    budgets
+        .create(&PostParams::default(), &from(json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}})))
+        .await
+        .unwrap();
+    let victim = pods_of(&pods, "web").await[0].name_any();
+    let err = pods
+        .evict(&victim, &EvictParams::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 429),
+        "{err}"
+    );
+    budgets
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
+        )
+        .await
+        .unwrap();
+    pods.evict(&victim, &EvictParams::default()).await.unwrap();
+    eventually("evicted pod replaced", || async {
+        let list = pods_of(&pods, "web").await;
+        !list.iter().any(|p| p.name_any() == victim) && list.len() == 2
+    })
+    .await;
+}
