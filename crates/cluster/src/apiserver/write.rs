@@ -592,7 +592,20 @@ pub(crate) fn sync_crd(server: &ApiServer, name: &str) {
             Ok(t) => server.registry.insert(t),
             Err(err) => tracing::warn!("CRD {name} is not servable: {err}"),
         },
-        _ => server.registry.remove(&group, &resource),
+        _ => {
+            server.registry.remove(&group, &resource);
+            // Instances go with their definition, as Kubernetes' CRD cleanup does.
+            let instances = ResourceKey::new(&group, &resource);
+            let cleanup = server.store.write(|txn| {
+                for object in txn.list(&instances, None) {
+                    txn.delete(&instances, object.key.clone());
+                }
+                Ok::<_, ApiError>(())
+            });
+            if let Err(err) = cleanup {
+                tracing::warn!("deleting instances of {name}: {err}");
+            }
+        }
     }
 }
 

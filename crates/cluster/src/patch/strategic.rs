@@ -360,3 +360,64 @@ mod tests {
         );
     }
 }
+
+/// Property: on documents and patches whose lists have no merge key, a strategic merge patch is
+/// exactly a JSON merge patch (both merge maps, delete on null and replace lists).
+#[cfg(test)]
+mod properties {
+    use serde_json::{Map, Value, json};
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn value(&mut self, depth: u32, nulls: bool) -> Value {
+            const KEYS: [&str; 6] = ["a", "b", "c", "args", "labels", "spec"];
+            match self.below(if depth == 0 { 4 } else { 6 }) {
+                0 => json!(self.below(10)),
+                1 => json!(format!("s{}", self.below(5))),
+                2 if nulls => Value::Null,
+                2 => json!(true),
+                3 => Value::Array((0..self.below(3)).map(|i| json!(i)).collect()),
+                _ => {
+                    let mut map = Map::new();
+                    for _ in 0..self.below(4) {
+                        let key = KEYS[self.below(KEYS.len() as u64) as usize];
+                        map.insert(key.into(), self.value(depth - 1, nulls));
+                    }
+                    Value::Object(map)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strategic_equals_merge_without_keyed_lists() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..5_000 {
+            let document = Value::Object(match rng.value(3, false) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            });
+            let patch = Value::Object(match rng.value(3, true) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            });
+            let mut merged = document.clone();
+            json_patch::merge(&mut merged, &patch);
+            let mut strategic = document.clone();
+            super::apply(&mut strategic, &patch).unwrap();
+            assert_eq!(strategic, merged, "document {document} patch {patch}");
+        }
+    }
+}

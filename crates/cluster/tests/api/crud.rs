@@ -419,3 +419,71 @@ async fn label_and_field_selectors() {
     }
     assert_eq!(seen, vec!["a", "b", "c"]);
 }
+
+/// A CRD applied at runtime registers its kind; with two served versions (`conversion: None`)
+/// an object written through one reads back through the other with its `apiVersion` changed.
+#[tokio::test]
+async fn runtime_crds_serve_every_version() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::{api::ApiResource, core::DynamicObject, core::GroupVersionKind};
+    let client = crate::harness::local();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let schema = json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}});
+    let crd = json!({
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true, "schema": schema},
+                {"name": "v2", "served": true, "storage": false, "schema": schema}]}
+    });
+    let created = crds
+        .create(&PostParams::default(), &from(crd))
+        .await
+        .unwrap();
+    let conditions = created.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "NamesAccepted" && c.status == "True")
+    );
+    let ns = namespace(&client, "gadgets").await;
+    let v2 = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v2", "Gadget"));
+    let v1 = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Gadget"));
+    let through_v2: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &v2);
+    let gadget: DynamicObject = from(
+        json!({"apiVersion": "example.com/v2", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": 2}}),
+    );
+    through_v2
+        .create(&PostParams::default(), &gadget)
+        .await
+        .unwrap();
+    let through_v1: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &v1);
+    let read = through_v1.get("g").await.unwrap();
+    assert_eq!(read.types.unwrap().api_version, "example.com/v1");
+    assert_eq!(read.data["spec"]["size"], 2);
+    assert_eq!(
+        through_v2
+            .get("g")
+            .await
+            .unwrap()
+            .types
+            .unwrap()
+            .api_version,
+        "example.com/v2"
+    );
+    // Deleting the CRD unregisters its kind.
+    crds.delete("gadgets.example.com", &Default::default())
+        .await
+        .unwrap();
+    let err = through_v1.get("g").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err}"
+    );
+}
