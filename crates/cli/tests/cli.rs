@@ -251,6 +251,8 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
 
     let (ok, out) = k(&["explain", "rollout.spec.strategy.blueGreen"]);
     assert!(ok && out.contains("activeService"), "{out}");
+    let (ok, out) = k(&["explain", "deployment.spec.strategy"]);
+    assert!(ok && out.contains("rollingUpdate"), "{out}");
 
     let (ok, out) = k(&["delete", "deploy", "web", "--wait", "--timeout=60s"]);
     assert!(ok && out.contains("deleted"), "{out}");

@@ -103,9 +103,14 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
             })
         };
         paths.insert(item, json!({"get": operation("get"), "put": operation("put"), "patch": operation("patch"), "delete": operation("delete")}));
-        let mut schema = t.schemas.get(version).cloned().unwrap_or_else(
-            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-        );
+        let mut schema = t
+            .schemas
+            .get(version)
+            .cloned()
+            .or_else(|| builtin_schema(&t.group, &t.resource))
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(schema_name, schema);
     }
@@ -115,6 +120,75 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
         "paths": paths,
         "components": {"schemas": schemas},
     }))
+}
+
+fn generate<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .into_generator();
+    generator.into_root_schema_for::<T>().to_value()
+}
+
+/// The schema of a built-in kind, from k8s-openapi's types (for `kubectl explain`), generated
+/// once per kind.
+fn builtin_schema(group: &str, resource: &str) -> Option<Value> {
+    use std::{
+        collections::HashMap,
+        sync::{Mutex, OnceLock},
+    };
+
+    use k8s_openapi::api::{
+        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    };
+    static CACHE: OnceLock<Mutex<HashMap<(String, String), Value>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let key = (group.to_owned(), resource.to_owned());
+    if let Some(schema) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Some(schema.clone());
+    }
+    let schema = match (group, resource) {
+        ("", "pods") => generate::<core::Pod>(),
+        ("", "services") => generate::<core::Service>(),
+        ("", "configmaps") => generate::<core::ConfigMap>(),
+        ("", "secrets") => generate::<core::Secret>(),
+        ("", "namespaces") => generate::<core::Namespace>(),
+        ("", "nodes") => generate::<core::Node>(),
+        ("", "endpoints") => generate::<core::Endpoints>(),
+        ("", "events") => generate::<core::Event>(),
+        ("", "serviceaccounts") => generate::<core::ServiceAccount>(),
+        ("", "podtemplates") => generate::<core::PodTemplate>(),
+        ("", "persistentvolumeclaims") => generate::<core::PersistentVolumeClaim>(),
+        ("apps", "deployments") => generate::<apps::Deployment>(),
+        ("apps", "replicasets") => generate::<apps::ReplicaSet>(),
+        ("apps", "statefulsets") => generate::<apps::StatefulSet>(),
+        ("apps", "daemonsets") => generate::<apps::DaemonSet>(),
+        ("batch", "jobs") => generate::<batch::Job>(),
+        ("networking.k8s.io", "ingresses") => generate::<networking::Ingress>(),
+        ("networking.k8s.io", "ingressclasses") => generate::<networking::IngressClass>(),
+        ("discovery.k8s.io", "endpointslices") => generate::<discovery::EndpointSlice>(),
+        ("coordination.k8s.io", "leases") => generate::<coordination::Lease>(),
+        ("policy", "poddisruptionbudgets") => generate::<policy::PodDisruptionBudget>(),
+        ("autoscaling", "horizontalpodautoscalers") => {
+            generate::<autoscaling::HorizontalPodAutoscaler>()
+        }
+        ("rbac.authorization.k8s.io", "roles") => generate::<rbac::Role>(),
+        ("rbac.authorization.k8s.io", "rolebindings") => generate::<rbac::RoleBinding>(),
+        ("rbac.authorization.k8s.io", "clusterroles") => generate::<rbac::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => {
+            generate::<rbac::ClusterRoleBinding>()
+        }
+        _ => return None,
+    };
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, schema.clone());
+    Some(schema)
 }
 
 /// Kubernetes' schema naming: reversed group, version, kind (`io.argoproj.v1alpha1.Rollout`).
