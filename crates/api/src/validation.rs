@@ -6,6 +6,7 @@
 //! for an error find the same text.
 
 mod analysis;
+mod canary;
 mod rollout;
 
 use std::fmt;

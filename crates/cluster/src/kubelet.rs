@@ -22,13 +22,13 @@ use kube::{
     runtime::{
         Controller,
         controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
+        events::{Recorder, Reporter},
         watcher,
     },
 };
 use serde_json::json;
 
-use crate::{admission::NODE_NAME, object::timestamp};
+use crate::{admission::NODE_NAME, controllers::record, object::timestamp};
 pub use rules::{Behaviour, Rules};
 
 /// Pod addresses (DESIGN §7).
@@ -165,8 +165,8 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
             .unwrap_or_else(|e| e.into_inner())
             .insert(image.clone());
         if first {
-            publish(
-                &context,
+            record(
+                &context.recorder,
                 &reference,
                 false,
                 "Simulated",
@@ -176,8 +176,8 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         }
     }
     for event in &plan.events {
-        publish(
-            &context,
+        record(
+            &context.recorder,
             &reference,
             event.warning,
             event.reason,
@@ -219,29 +219,6 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         Some(after) => Action::requeue(after.max(Duration::from_millis(10))),
         None => Action::await_change(),
     })
-}
-
-async fn publish(
-    context: &Context,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    warning: bool,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(err) = context.recorder.publish(&event, reference).await {
-        tracing::debug!("recording event {reason}: {err}");
-    }
 }
 
 fn error_policy(_: Arc<Pod>, err: &KubeletError, _: Arc<Context>) -> Action {

@@ -212,13 +212,7 @@ async fn reconcile(job: Arc<Job>, context: Arc<Context>) -> Result<Action, Contr
     let uid = job.uid().unwrap_or_default();
     let namespace = job.namespace().unwrap_or_default();
     let all = context.pods.state();
-    let owned: Vec<&Pod> = all
-        .iter()
-        .map(|p| p.as_ref())
-        .filter(|p| {
-            p.namespace().as_deref() == Some(namespace.as_str()) && pods::controlled_by(p, &uid)
-        })
-        .collect();
+    let owned = pods::owned_by(&all, &namespace, &uid);
     if !context.expectations.satisfied(&uid, &owned) {
         return Ok(Action::requeue(Duration::from_millis(50)));
     }

@@ -92,6 +92,20 @@ pub fn is_active(pod: &Pod) -> bool {
         )
 }
 
+/// The pods in `namespace` whose controller is `owner_uid`.
+pub fn owned_by<'a>(
+    pods: &'a [std::sync::Arc<Pod>],
+    namespace: &str,
+    owner_uid: &str,
+) -> Vec<&'a Pod> {
+    pods.iter()
+        .map(|p| p.as_ref())
+        .filter(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace) && controlled_by(p, owner_uid)
+        })
+        .collect()
+}
+
 /// Whether `owner_uid` is the pod's controller.
 pub fn controlled_by(pod: &Pod, owner_uid: &str) -> bool {
     pod.metadata

@@ -180,14 +180,8 @@ pub async fn run(client: Client) {
 async fn reconcile(rs: Arc<ReplicaSet>, context: Arc<Context>) -> Result<Action, ControllerError> {
     let uid = rs.uid().unwrap_or_default();
     let namespace = rs.namespace().unwrap_or_default();
-    let owned_all = context.pods.state();
-    let owned: Vec<&Pod> = owned_all
-        .iter()
-        .map(|p| p.as_ref())
-        .filter(|p| {
-            p.namespace().as_deref() == Some(namespace.as_str()) && pods::controlled_by(p, &uid)
-        })
-        .collect();
+    let all = context.pods.state();
+    let owned = pods::owned_by(&all, &namespace, &uid);
     if !context.expectations.satisfied(&uid, &owned) {
         return Ok(Action::requeue(Duration::from_millis(50)));
     }
