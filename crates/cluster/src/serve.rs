@@ -1,7 +1,7 @@
 //! The HTTPS listener: TLS, bearer-token authentication, HTTP/1.1 and HTTP/2, and a graceful
 //! stop that does not wait forever for long-lived watches.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, body::Body, extract::Request, middleware::Next, response::IntoResponse};
 use http::header::AUTHORIZATION;
@@ -74,9 +74,4 @@ pub async fn serve(
     }
     // Let short requests finish; watches end with the process.
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
-}
-
-/// The address a listener actually bound (for `:0`).
-pub fn local_addr(listener: &TcpListener) -> std::io::Result<SocketAddr> {
-    listener.local_addr()
 }
