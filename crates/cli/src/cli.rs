@@ -20,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Run the embedded Kubernetes-compatible control plane on this machine.
     Up(up::UpArgs),
+    /// Run the demo application (what local pods of `argoproj/rollouts-demo` run).
+    DemoApp(DemoAppArgs),
     /// Print sluice's CustomResourceDefinitions as one multi-document YAML stream
     /// (`sluice crds | kubectl apply --server-side -f -`).
     Crds,
@@ -30,6 +32,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command {
             Command::Up(args) => runtime().and_then(|rt| rt.block_on(up::run(args))),
+            Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
             Command::Crds => print_crds(),
         };
         match result {
@@ -40,6 +43,55 @@ impl Cli {
             }
         }
     }
+}
+
+/// Flags of `sluice demo-app`. `COLOR`, `ERROR_RATE` (percent), `LATENCY` (seconds) and
+/// `VERSION` in the environment override the tag.
+#[derive(Debug, clap::Args)]
+struct DemoAppArgs {
+    /// Address to listen on [default: $POD_IP:$PORT, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// A rollouts-demo image tag: a colour, bad-<colour> (15 % errors) or slow-<colour> (2 s).
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
+    /// Seconds to keep serving after SIGTERM, while load balancers stop sending traffic.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    termination_delay: f64,
+}
+
+async fn demo_app(args: DemoAppArgs) -> anyhow::Result<()> {
+    let config = match &args.tag {
+        Some(tag) => sluice_demo::DemoConfig::from_tag(tag)?,
+        None => sluice_demo::DemoConfig::default(),
+    };
+    let mut config = config.with_env(|name| std::env::var(name).ok())?;
+    config.termination_delay = std::time::Duration::from_secs_f64(args.termination_delay.max(0.0));
+    let listen = match args.listen {
+        Some(address) => address,
+        None => {
+            let ip = std::env::var("POD_IP").unwrap_or_else(|_| "127.0.0.1".into());
+            let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
+            format!("{ip}:{port}")
+                .parse()
+                .context("POD_IP and PORT do not form an address")?
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    eprintln!("sluice demo-app: serving on http://{listen}");
+    let stop = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    sluice_demo::serve(sluice_demo::Demo::new(config), listener, stop).await?;
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
