@@ -16,6 +16,7 @@ pub mod crd;
 pub mod defaults;
 pub mod duration;
 mod experiment;
+pub mod int_or_percent;
 mod metadata;
 mod metric_provider;
 pub mod names;

@@ -30,19 +30,10 @@ fn ready(pod: &Value) -> bool {
 }
 
 fn resolve(value: &Value, total: i64, round_up: bool) -> i64 {
-    match serde_json::from_value::<IntOrString>(value.clone()) {
-        Ok(IntOrString::Int(n)) => i64::from(n),
-        Ok(IntOrString::String(s)) => {
-            let percent: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
-            let exact = total as f64 * percent / 100.0;
-            (if round_up {
-                exact.ceil()
-            } else {
-                exact.floor()
-            }) as i64
-        }
-        Err(_) => 0,
-    }
+    serde_json::from_value::<IntOrString>(value.clone())
+        .ok()
+        .and_then(|v| sluice_api::int_or_percent::resolve(&v, total as i32, round_up))
+        .map_or(0, i64::from)
 }
 
 /// `POST pods/{name}/eviction`.

@@ -85,24 +85,12 @@ pub struct RollingUpdate {
     pub max_unavailable: Option<IntOrString>,
 }
 
-/// A value of `maxSurge`/`maxUnavailable` against `total`.
+/// A value of `maxSurge`/`maxUnavailable` against `total` (default `default`).
 fn scaled(value: Option<&IntOrString>, default: &str, total: i32, round_up: bool) -> i32 {
-    match value {
-        Some(IntOrString::Int(n)) => *n,
-        other => {
-            let text = match other {
-                Some(IntOrString::String(s)) => s.as_str(),
-                _ => default,
-            };
-            let percent: f64 = text.trim_end_matches('%').parse().unwrap_or(25.0);
-            let exact = f64::from(total) * percent / 100.0;
-            (if round_up {
-                exact.ceil()
-            } else {
-                exact.floor()
-            }) as i32
-        }
-    }
+    let fallback = IntOrString::String(default.to_owned());
+    sluice_api::int_or_percent::resolve(value.unwrap_or(&fallback), total, round_up)
+        .or_else(|| sluice_api::int_or_percent::resolve(&fallback, total, round_up))
+        .unwrap_or(0)
 }
 
 /// The template with the hash label removed, for comparing a ReplicaSet with the Deployment.
