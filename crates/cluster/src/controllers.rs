@@ -10,16 +10,21 @@ pub mod job;
 pub mod pods;
 pub mod replicaset;
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt::Debug, sync::Arc, time::Duration};
 
+use futures::Stream;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
-    Client,
+    Api, Client, Resource,
     runtime::{
+        WatchStreamExt,
         controller::Action,
         events::{Event, EventType, Recorder, Reporter},
+        reflector::Store,
+        watcher,
     },
 };
+use serde::de::DeserializeOwned;
 
 /// Why a controller failed a reconcile (it retries).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,26 @@ pub enum ControllerError {
 pub(crate) fn error_policy<K, C>(_: Arc<K>, err: &ControllerError, _: Arc<C>) -> Action {
     tracing::debug!("controller: {err}");
     Action::requeue(Duration::from_millis(500))
+}
+
+/// A store of every `K` and the stream of changes that fills it, as one: a reconcile woken by a
+/// change always finds that change in the store.
+pub(crate) fn watched<K>(
+    client: &Client,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = kube::runtime::reflector::store();
+    let events = kube::runtime::reflector(
+        writer,
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .touched_objects();
+    (store, events)
 }
 
 pub(crate) fn recorder(client: &Client, controller: &str) -> Recorder {

@@ -17,7 +17,7 @@ use kube::{
     api::{Patch, PatchParams, PostParams},
     core::{Selector, SelectorExt},
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::Action,
         reflector::{ObjectRef, Store},
         watcher,
@@ -186,13 +186,7 @@ struct Context {
 
 /// Runs the Endpoints and EndpointSlice controllers.
 pub async fn run(client: Client) {
-    let (pod_store, writer) = kube::runtime::reflector::store();
-    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
-    let pod_events = kube::runtime::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .touched_objects();
+    let (pod_store, pod_events) = crate::controllers::watched::<Pod>(&client);
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),

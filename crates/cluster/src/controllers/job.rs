@@ -16,9 +16,7 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{
-        Controller, WatchStreamExt, controller::Action, events::Recorder, reflector::Store, watcher,
-    },
+    runtime::{Controller, controller::Action, events::Recorder, reflector::Store, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -188,13 +186,7 @@ struct Context {
 
 /// Runs the Job controller.
 pub async fn run(client: Client) {
-    let (pods, writer) = kube::runtime::reflector::store();
-    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
-    let pod_events = kube::runtime::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .touched_objects();
+    let (pods, pod_events) = crate::controllers::watched::<Pod>(&client);
     let context = Arc::new(Context {
         recorder: super::recorder(&client, "job-controller"),
         client: client.clone(),

@@ -15,7 +15,7 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{Controller, WatchStreamExt, controller::Action, reflector::Store, watcher},
+    runtime::{Controller, controller::Action, reflector::Store, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -157,13 +157,7 @@ struct Context {
 
 /// Runs the ReplicaSet controller.
 pub async fn run(client: Client) {
-    let (pods, writer) = kube::runtime::reflector::store();
-    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
-    let pod_events = kube::runtime::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .touched_objects();
+    let (pods, pod_events) = crate::controllers::watched::<Pod>(&client);
     let context = Arc::new(Context {
         recorder: super::recorder(&client, "replicaset-controller"),
         client: client.clone(),

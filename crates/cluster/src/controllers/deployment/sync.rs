@@ -7,9 +7,7 @@ use jiff::Timestamp;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{
-        Controller, WatchStreamExt, controller::Action, events::Recorder, reflector::Store, watcher,
-    },
+    runtime::{Controller, controller::Action, events::Recorder, reflector::Store, watcher},
 };
 use serde_json::{Value, json};
 
@@ -24,16 +22,7 @@ struct Context {
 
 /// Runs the Deployment controller.
 pub async fn run(client: Client) {
-    let (sets, writer) = kube::runtime::reflector::store();
-    // The store and the trigger are one stream: a reconcile always sees the change that woke it.
-    let set_events = kube::runtime::reflector(
-        writer,
-        watcher(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .touched_objects();
+    let (sets, set_events) = crate::controllers::watched::<ReplicaSet>(&client);
     let context = Arc::new(Context {
         recorder: crate::controllers::recorder(&client, "deployment-controller"),
         client: client.clone(),
