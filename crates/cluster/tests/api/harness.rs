@@ -1,21 +1,17 @@
 //! A cluster for tests: started once on its own runtime, reached over HTTPS (with the
 //! kubeconfig it writes) or in-process.
 
-use std::{
-    net::SocketAddr,
-    path::Path,
-    sync::{
-        LazyLock,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+use std::{net::SocketAddr, path::Path, sync::LazyLock};
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, Client, api::PostParams};
+use kube::Client;
+
+#[path = "../support/mod.rs"]
+mod support;
 use sluice_cluster::{
     Cluster, ClusterConfig,
     store::{Durability, StoreConfig},
 };
+pub use support::{eventually, from, namespace};
 
 pub struct Shared {
     runtime: tokio::runtime::Runtime,
@@ -86,38 +82,6 @@ pub fn local() -> Client {
 /// Both ways of reaching the shared cluster, named.
 pub async fn both() -> [(&'static str, Client); 2] {
     [("https", tcp().await), ("in-process", local())]
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh namespace for one test.
-pub async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::SeqCst));
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-    api.create(&PostParams::default(), &ns).await.unwrap();
-    name
-}
-
-/// Retries `check` for up to 10 s; panics with `what` if it never holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// A typed object from JSON.
-pub fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap()
 }
 
 /// The HTTP status of a raw request through `client`, with the body as JSON.

@@ -4,19 +4,16 @@
 
 mod workloads;
 
-use std::{
-    path::Path,
-    sync::{
-        LazyLock,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+#[path = "../support/mod.rs"]
+mod support;
+use support::{eventually, from, namespace};
+
+use std::{path::Path, sync::LazyLock, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
     batch::v1::Job,
-    core::v1::{Endpoints, Event, Namespace, Node, Pod, Service},
+    core::v1::{Endpoints, Event, Node, Pod, Service},
     discovery::v1::EndpointSlice,
 };
 use kube::{
@@ -88,38 +85,6 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
 
 fn client() -> Client {
     SHARED.cluster.client()
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::SeqCst));
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.create(
-        &PostParams::default(),
-        &from(json!({"metadata": {"name": name}})),
-    )
-    .await
-    .unwrap();
-    name
-}
-
-fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn replicaset(name: &str, replicas: i32, image: &str, min_ready: i32) -> ReplicaSet {
