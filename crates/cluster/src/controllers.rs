@@ -62,6 +62,35 @@ where
     (store, events)
 }
 
+/// What controllers of pods (ReplicaSets, Jobs) share: a client, every pod, their
+/// expectations and an event recorder.
+pub(crate) struct PodOwners {
+    pub client: Client,
+    pub pods: Store<k8s_openapi::api::core::v1::Pod>,
+    pub expectations: expectations::Expectations,
+    pub recorder: Recorder,
+}
+
+impl PodOwners {
+    /// The context and the pod change stream that should trigger the controller.
+    pub fn start(
+        client: &Client,
+        controller: &str,
+    ) -> (
+        Arc<Self>,
+        impl Stream<Item = Result<k8s_openapi::api::core::v1::Pod, watcher::Error>> + Send + 'static,
+    ) {
+        let (pods, events) = watched(client);
+        let context = Self {
+            client: client.clone(),
+            pods,
+            expectations: expectations::Expectations::default(),
+            recorder: recorder(client, controller),
+        };
+        (Arc::new(context), events)
+    }
+}
+
 pub(crate) fn recorder(client: &Client, controller: &str) -> Recorder {
     Recorder::new(
         client.clone(),

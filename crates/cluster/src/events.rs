@@ -11,13 +11,10 @@ fn carry(src: &Map<String, Value>, from: &str, dst: &mut Map<String, Value>, to:
     }
 }
 
-/// A stored (core/v1) Event as events.k8s.io/v1 presents it.
-pub fn to_events_v1(core: &Value) -> Value {
-    let Some(src) = core.as_object() else {
-        return core.clone();
-    };
+/// The fields both views share, under the given `apiVersion`.
+fn common(src: &Map<String, Value>, api_version: &str) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert("apiVersion".into(), json!("events.k8s.io/v1"));
+    out.insert("apiVersion".into(), json!(api_version));
     out.insert("kind".into(), json!("Event"));
     carry(src, "metadata", &mut out, "metadata");
     carry(src, "eventTime", &mut out, "eventTime");
@@ -27,6 +24,15 @@ pub fn to_events_v1(core: &Value) -> Value {
         carry(series, "lastObservedTime", &mut s, "lastObservedTime");
         out.insert("series".into(), Value::Object(s));
     }
+    out
+}
+
+/// A stored (core/v1) Event as events.k8s.io/v1 presents it.
+pub fn to_events_v1(core: &Value) -> Value {
+    let Some(src) = core.as_object() else {
+        return core.clone();
+    };
+    let mut out = common(src, "events.k8s.io/v1");
     let source = src.get("source").and_then(Value::as_object);
     match src
         .get("reportingComponent")
@@ -74,17 +80,7 @@ pub fn from_events_v1(v1: &Value) -> Value {
     let Some(src) = v1.as_object() else {
         return v1.clone();
     };
-    let mut out = Map::new();
-    out.insert("apiVersion".into(), json!("v1"));
-    out.insert("kind".into(), json!("Event"));
-    carry(src, "metadata", &mut out, "metadata");
-    carry(src, "eventTime", &mut out, "eventTime");
-    if let Some(series) = src.get("series").and_then(Value::as_object) {
-        let mut s = Map::new();
-        carry(series, "count", &mut s, "count");
-        carry(series, "lastObservedTime", &mut s, "lastObservedTime");
-        out.insert("series".into(), Value::Object(s));
-    }
+    let mut out = common(src, "v1");
     carry(src, "reportingController", &mut out, "reportingComponent");
     carry(src, "reportingInstance", &mut out, "reportingInstance");
     carry(src, "action", &mut out, "action");

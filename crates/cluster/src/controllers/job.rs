@@ -16,13 +16,13 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, events::Recorder, reflector::Store, watcher},
+    runtime::{Controller, controller::Action, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_api::Preserved;
 
-use super::{ControllerError, expectations::Expectations, pods, record};
+use super::{ControllerError, PodOwners, pods, record};
 use crate::object::timestamp;
 
 /// A Job whose pod template is kept exactly as written.
@@ -177,22 +177,9 @@ pub fn plan(job: &Job, owned: &[&Pod], now: Timestamp) -> Plan {
     plan
 }
 
-struct Context {
-    client: Client,
-    pods: Store<Pod>,
-    expectations: Expectations,
-    recorder: Recorder,
-}
-
 /// Runs the Job controller.
 pub async fn run(client: Client) {
-    let (pods, pod_events) = crate::controllers::watched::<Pod>(&client);
-    let context = Arc::new(Context {
-        recorder: super::recorder(&client, "job-controller"),
-        client: client.clone(),
-        pods,
-        expectations: Expectations::default(),
-    });
+    let (context, pod_events) = PodOwners::start(&client, "job-controller");
     Controller::new(Api::<Job>::all(client), watcher::Config::default())
         .owns_stream(pod_events)
         .run(reconcile, super::error_policy, context)
@@ -200,7 +187,7 @@ pub async fn run(client: Client) {
         .await;
 }
 
-async fn reconcile(job: Arc<Job>, context: Arc<Context>) -> Result<Action, ControllerError> {
+async fn reconcile(job: Arc<Job>, context: Arc<PodOwners>) -> Result<Action, ControllerError> {
     let uid = job.uid().unwrap_or_default();
     let namespace = job.namespace().unwrap_or_default();
     let all = context.pods.state();

@@ -15,13 +15,13 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, reflector::Store, watcher},
+    runtime::{Controller, controller::Action, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_api::Preserved;
 
-use super::{ControllerError, expectations::Expectations, pods, record};
+use super::{ControllerError, PodOwners, pods, record};
 
 /// A ReplicaSet whose pod template is kept exactly as written.
 #[derive(kube::Resource, Clone, Debug, Deserialize, Serialize)]
@@ -148,22 +148,9 @@ pub fn pod_for(rs: &ReplicaSet) -> Value {
     )
 }
 
-struct Context {
-    client: Client,
-    pods: Store<Pod>,
-    expectations: Expectations,
-    recorder: kube::runtime::events::Recorder,
-}
-
 /// Runs the ReplicaSet controller.
 pub async fn run(client: Client) {
-    let (pods, pod_events) = crate::controllers::watched::<Pod>(&client);
-    let context = Arc::new(Context {
-        recorder: super::recorder(&client, "replicaset-controller"),
-        client: client.clone(),
-        pods,
-        expectations: Expectations::default(),
-    });
+    let (context, pod_events) = PodOwners::start(&client, "replicaset-controller");
     Controller::new(Api::<ReplicaSet>::all(client), watcher::Config::default())
         .owns_stream(pod_events)
         .run(reconcile, super::error_policy, context)
@@ -171,7 +158,10 @@ pub async fn run(client: Client) {
         .await;
 }
 
-async fn reconcile(rs: Arc<ReplicaSet>, context: Arc<Context>) -> Result<Action, ControllerError> {
+async fn reconcile(
+    rs: Arc<ReplicaSet>,
+    context: Arc<PodOwners>,
+) -> Result<Action, ControllerError> {
     let uid = rs.uid().unwrap_or_default();
     let namespace = rs.namespace().unwrap_or_default();
     let all = context.pods.state();
