@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use sluice_cluster::{Cluster, ClusterConfig, DataDir, kubelet::Rules, store::Durability};
 
-/// Image rules when `--images` is not given: every image runs simulated, ready after a second.
+/// Image rules when `--images` is not given: demo images run the demo app (built in, after any
+/// file's rules), every other image runs simulated, ready after a second.
 const BUILT_IN_RULES: &str = "default:\n  readyAfter: 1s\n";
 
 /// Flags of `sluice up`.
@@ -65,15 +66,6 @@ impl UpArgs {
                 self.ingress_metrics_listen
             ));
         }
-        if let Some(images) = &self.images {
-            notes.push(format!(
-                "--images {} (the local kubelet is not built yet)",
-                images.display()
-            ));
-        }
-        if self.allow_host_exec {
-            notes.push("--allow-host-exec (the exec runtime is not built yet)".into());
-        }
         if let Some(address) = &self.prometheus {
             notes.push(format!("--prometheus {address} (not built yet)"));
         }
@@ -87,10 +79,13 @@ impl UpArgs {
 /// Runs the control plane until SIGINT or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    let rules = match &args.images {
+    let mut rules = match &args.images {
         Some(path) => Rules::load(path)?,
         None => Rules::parse(BUILT_IN_RULES).expect("the built-in image rules parse"),
     };
+    let program = std::env::current_exe().context("finding the sluice binary for demo pods")?;
+    rules.demo = Some(vec![program.display().to_string(), "demo-app".into()]);
+    rules.allow_host_exec = args.allow_host_exec;
     let lock = DataDir::lock(&data_dir)?;
     for note in args.not_yet_available() {
         tracing::warn!("not yet available: {note}");

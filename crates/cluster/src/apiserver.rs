@@ -52,15 +52,24 @@ pub struct ApiServer {
     registry: Arc<Registry>,
     /// `host:port` clients reach the server at, for discovery.
     address: String,
+    /// The data dir, where the kubelet keeps pod logs.
+    data_dir: std::path::PathBuf,
 }
 
 impl ApiServer {
-    /// A server over `store`, serving the kinds in `registry`.
-    pub fn new(store: Arc<Store>, registry: Arc<Registry>, address: String) -> Arc<Self> {
+    /// A server over `store`, serving the kinds in `registry`; pod logs are read from
+    /// `data_dir`.
+    pub fn new(
+        store: Arc<Store>,
+        registry: Arc<Registry>,
+        address: String,
+        data_dir: std::path::PathBuf,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             registry,
             address,
+            data_dir,
         })
     }
 

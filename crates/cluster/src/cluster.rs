@@ -14,7 +14,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     apiserver::{ApiError, ApiServer, create_object, sync_crd},
     controllers, gc, kubeconfig,
-    kubelet::Rules,
+    kubelet::{self, Rules, process::Supervisor},
+    proxy,
     registry::Registry,
     serve,
     store::{Durability, ObjectKey, ResourceKey, Store, StoreConfig, StoreError},
@@ -38,8 +39,8 @@ pub struct ClusterConfig {
     pub durability: Durability,
     /// Store sizing.
     pub store: StoreConfig,
-    /// Run the cluster's own controllers and the kubelet with these image rules (`None`: the
-    /// API server alone).
+    /// Run the cluster's own controllers, the kubelet with these image rules and the service
+    /// proxy (`None`: the API server alone).
     pub runtime: Option<Rules>,
 }
 
@@ -88,7 +89,11 @@ pub struct Cluster {
     kubeconfig: PathBuf,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    supervisor: Option<Arc<Supervisor>>,
 }
+
+/// How long `shutdown` lets local processes stop after SIGTERM before SIGKILL.
+const PROCESS_GRACE: Duration = Duration::from_secs(5);
 
 impl Cluster {
     /// Starts the control plane and returns once it serves every kind.
@@ -122,6 +127,7 @@ impl Cluster {
             Arc::new(store),
             Arc::new(Registry::with_builtins()),
             address.to_string(),
+            config.data_dir.clone(),
         );
         bootstrap(&api)?;
         let mut ips = vec![address.ip()];
@@ -146,8 +152,20 @@ impl Cluster {
         ))];
         tasks.push(tokio::spawn(gc::run(api.clone())));
         tasks.push(tokio::spawn(compact(api.clone(), stopped)));
+        let mut supervisor = None;
         if let Some(rules) = config.runtime {
-            tasks.extend(controllers::spawn(api.client(), rules));
+            let client = api.client();
+            tasks.extend(controllers::spawn(&client));
+            let kubelet = kubelet::supervisor(&client, &config.data_dir);
+            supervisor = Some(kubelet.0.clone());
+            let data_dir = config.data_dir.clone();
+            let proxy_client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(err) = kubelet::run(client, rules, data_dir, kubelet).await {
+                    tracing::error!("kubelet stopped: {err}");
+                }
+            }));
+            tasks.push(tokio::spawn(proxy::run(proxy_client)));
         }
         Ok(Self {
             api,
@@ -155,6 +173,7 @@ impl Cluster {
             kubeconfig,
             stop,
             tasks,
+            supervisor,
         })
     }
 
@@ -178,12 +197,16 @@ impl Cluster {
         &self.kubeconfig
     }
 
-    /// Stops serving and background work.
+    /// Stops serving and background work, then every local process (SIGTERM, then SIGKILL
+    /// after a few seconds).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             task.abort();
             let _ = task.await;
+        }
+        if let Some(supervisor) = self.supervisor {
+            supervisor.shutdown(PROCESS_GRACE).await;
         }
     }
 }

@@ -124,17 +124,12 @@ pub(crate) async fn record(
     }
 }
 
-/// Starts every cluster controller and the kubelet on `client`.
-pub fn spawn(client: Client, rules: crate::kubelet::Rules) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts every cluster controller on `client`.
+pub fn spawn(client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         tokio::spawn(replicaset::run(client.clone())),
         tokio::spawn(deployment::run(client.clone())),
         tokio::spawn(endpoints::run(client.clone())),
         tokio::spawn(job::run(client.clone())),
-        tokio::spawn(async move {
-            if let Err(err) = crate::kubelet::run(client, rules).await {
-                tracing::error!("kubelet stopped: {err}");
-            }
-        }),
     ]
 }

@@ -1,35 +1,47 @@
-//! The local kubelet: the one Node `sluice-local`, and the pods scheduled to it, run by the
-//! simulated runtime ([`lifecycle`]) according to the image rules ([`rules`]). It talks to the
-//! API like any kubelet: it watches its pods, reports their status and removes them once their
-//! containers have stopped.
+//! The local kubelet: the one Node `sluice-local`, and the pods scheduled to it. How each
+//! container runs comes from the image rules ([`rules`]): simulated (its status follows its
+//! behaviour over time) or real — a local process started, probed and stopped by the supervisor
+//! ([`process`], [`probe`], [`group`]) with its command line and environment from [`launch`] and
+//! its output in log files ([`logs`]). The planner ([`lifecycle`]) decides; this module observes
+//! and applies. It talks to the API like any kubelet: it watches its pods, reports their status
+//! and removes them once their containers have stopped.
 
+pub mod group;
+pub mod launch;
 pub mod lifecycle;
+pub mod logs;
+pub mod probe;
+pub mod process;
 pub mod rules;
 
 use std::{
-    collections::{BTreeSet, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     net::Ipv4Addr,
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use futures::StreamExt;
+use futures::{StreamExt, channel::mpsc::UnboundedReceiver};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Node, Pod, Secret, Service};
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions},
     runtime::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
+        reflector::ObjectRef,
         watcher,
     },
 };
 use serde_json::json;
 
 use crate::{admission::NODE_NAME, controllers::record, object::timestamp};
-pub use rules::{Behaviour, Rules};
+use lifecycle::{Run, RuntimeAction};
+use process::{Launch, Supervisor};
+pub use rules::{Behaviour, Rules, Runtime};
 
 /// Pod addresses (DESIGN §7).
 const POD_IPS: (Ipv4Addr, Ipv4Addr) =
@@ -51,36 +63,85 @@ struct Context {
     rules: Rules,
     recorder: Recorder,
     store: kube::runtime::reflector::Store<Pod>,
+    supervisor: Arc<Supervisor>,
+    data_dir: PathBuf,
     assigned: Mutex<HashSet<Ipv4Addr>>,
     warned: Mutex<HashSet<String>>,
 }
 
-/// Runs the kubelet until the client's server goes away.
-///
-/// # Errors
-/// When the Node cannot be registered.
-pub async fn run(client: Client, rules: Rules) -> Result<(), KubeletError> {
-    register_node(&client).await?;
-    let pods: Api<Pod> = Api::all(client.clone());
-    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
-    let controller = Controller::new(pods, config);
+fn recorder(client: &Client) -> Recorder {
     let reporter = Reporter {
         controller: "kubelet".into(),
         instance: Some(NODE_NAME.into()),
     };
+    Recorder::new(client.clone(), reporter)
+}
+
+/// The kubelet's process supervisor, made before the kubelet runs so its owner can stop every
+/// process at shutdown; and the stream of pods whose processes changed, for [`run`].
+pub fn supervisor(
+    client: &Client,
+    data_dir: &std::path::Path,
+) -> (Arc<Supervisor>, UnboundedReceiver<ObjectRef<Pod>>) {
+    Supervisor::new(data_dir, recorder(client))
+}
+
+/// Runs the kubelet until the client's server goes away. Pod directories (logs) live under
+/// `data_dir/pods`.
+///
+/// # Errors
+/// When the Node cannot be registered.
+pub async fn run(
+    client: Client,
+    rules: Rules,
+    data_dir: PathBuf,
+    (supervisor, changed): (Arc<Supervisor>, UnboundedReceiver<ObjectRef<Pod>>),
+) -> Result<(), KubeletError> {
+    register_node(&client).await?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
+    let controller = Controller::new(pods, config).reconcile_on(changed);
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: recorder(&client),
         client,
         rules,
         store: controller.store(),
+        supervisor,
+        data_dir,
         assigned: Mutex::default(),
         warned: Mutex::default(),
     });
+    let sweeper = tokio::spawn(sweep_orphans(context.clone()));
     controller
         .run(reconcile, error_policy, context)
         .for_each(|_| async {})
         .await;
+    sweeper.abort();
     Ok(())
+}
+
+/// Stops the processes of pods that vanished without a graceful deletion (for example
+/// `kubectl delete --force --grace-period=0`), as the kubelet's housekeeping does.
+async fn sweep_orphans(context: Arc<Context>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let live: BTreeSet<String> = context
+            .store
+            .state()
+            .iter()
+            .filter_map(|p| p.uid())
+            .collect();
+        for uid in context.supervisor.pods() {
+            if live.contains(&uid) {
+                continue;
+            }
+            context.supervisor.stop_pod(&uid, Duration::from_secs(5));
+            if context.supervisor.all_stopped(&uid) {
+                context.supervisor.forget(&uid);
+            }
+        }
+    }
 }
 
 async fn register_node(client: &Client) -> Result<(), kube::Error> {
@@ -141,22 +202,38 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
     let api: Api<Pod> =
         Api::namespaced(context.client.clone(), &pod.namespace().unwrap_or_default());
     let name = pod.name_any();
+    let uid = pod.uid().unwrap_or_default();
     let ip = address(&context, &pod)?;
-    let behaviour = |c: &k8s_openapi::api::core::v1::Container| {
-        context
-            .rules
-            .lookup(c.image.as_deref().unwrap_or_default())
-            .0
-            .clone()
+    let run_to_completion = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .is_some_and(|p| p != "Always");
+    let runtimes: BTreeMap<String, (Runtime, bool)> = pod
+        .spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .map(|c| {
+            let image = c.image.as_deref().unwrap_or_default();
+            let runtime = context
+                .rules
+                .runtime(image, c.command.as_deref(), run_to_completion);
+            (c.name.clone(), runtime)
+        })
+        .collect();
+    let runs = |c: &Container| match runtimes.get(&c.name) {
+        Some((Runtime::Simulated(b), _)) => Run::Simulated(b.clone()),
+        Some(_) => Run::Real(context.supervisor.observe(&uid, &c.name)),
+        None => Run::Simulated(Behaviour::default()),
     };
-    let plan = lifecycle::plan(&pod, &behaviour, &ip, Timestamp::now());
+    let plan = lifecycle::plan(&pod, &runs, &ip, Timestamp::now());
     let reference = pod.object_ref(&());
     let unknown: Vec<String> = pod
         .spec
         .iter()
         .flat_map(|s| &s.containers)
+        .filter(|c| runtimes.get(&c.name).is_some_and(|(_, matched)| !matched))
         .filter_map(|c| c.image.clone())
-        .filter(|image| !context.rules.lookup(image).1)
         .collect();
     for image in unknown {
         let first = context
@@ -186,6 +263,14 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         .await;
     }
     if plan.remove {
+        context.supervisor.forget(&uid);
+        let dir = logs::pod_dir(
+            &context.data_dir,
+            &pod.namespace().unwrap_or_default(),
+            &name,
+            &uid,
+        );
+        let _ = tokio::fs::remove_dir_all(dir).await;
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             preconditions: Some(Preconditions {
@@ -215,6 +300,21 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
             Err(err) => return Err(err.into()),
         }
     }
+    for action in plan.actions {
+        match action {
+            RuntimeAction::Start { container, restart } => {
+                let mut spec = pod.spec.iter().flat_map(|s| &s.containers);
+                let spec = spec.find(|c| c.name == container);
+                if let (Some(spec), Some((runtime, _))) = (spec, runtimes.get(&container)) {
+                    start(&context, &pod, spec, runtime, &ip, restart).await;
+                }
+            }
+            RuntimeAction::Restart { container, grace } => {
+                context.supervisor.stop(&uid, &container, grace);
+            }
+            RuntimeAction::Stop { grace } => context.supervisor.stop_pod(&uid, grace),
+        }
+    }
     Ok(match plan.requeue {
         Some(after) => Action::requeue(after.max(Duration::from_millis(10))),
         None => Action::await_change(),
@@ -224,4 +324,110 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
 fn error_policy(_: Arc<Pod>, err: &KubeletError, _: Arc<Context>) -> Action {
     tracing::warn!("kubelet: {err}");
     Action::requeue(Duration::from_millis(500))
+}
+
+/// Reads the ConfigMaps and Secrets a container's env refers to (missing ones stay absent).
+async fn sources(client: &Client, namespace: &str, container: &Container) -> launch::Sources {
+    let (maps, secrets) = launch::references(container);
+    let mut sources = launch::Sources::default();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    for name in maps {
+        if let Ok(Some(map)) = config_maps.get_opt(&name).await {
+            sources
+                .config_maps
+                .insert(name, map.data.unwrap_or_default());
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for name in secrets {
+        if let Ok(Some(secret)) = secret_api.get_opt(&name).await {
+            let mut data: BTreeMap<String, String> = secret.string_data.unwrap_or_default();
+            for (key, value) in secret.data.unwrap_or_default() {
+                data.insert(key, String::from_utf8_lossy(&value.0).into_owned());
+            }
+            sources.secrets.insert(name, data);
+        }
+    }
+    sources
+}
+
+/// Starts one real container: its command line and environment, then the supervisor.
+async fn start(
+    context: &Context,
+    pod: &Pod,
+    container: &Container,
+    runtime: &Runtime,
+    ip: &str,
+    restart: i64,
+) {
+    let namespace = pod.namespace().unwrap_or_default();
+    let uid = pod.uid().unwrap_or_default();
+    let pod_ref = ObjectRef::from_obj(pod);
+    let services: Api<Service> = Api::namespaced(context.client.clone(), &namespace);
+    let services = services
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let sources = sources(&context.client, &namespace, container).await;
+    let prepared = launch::environment(
+        pod,
+        container,
+        ip,
+        &services.iter().collect::<Vec<_>>(),
+        &sources,
+    )
+    .and_then(|env| Ok((launch::command_line(runtime, container, &env, ip)?, env)));
+    let (argv, env) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            let supervisor = &context.supervisor;
+            return supervisor.fail(
+                &uid,
+                &container.name,
+                &pod_ref,
+                "CreateContainerError",
+                message,
+            );
+        }
+    };
+    let ports = match runtime {
+        Runtime::Process(_) => {
+            let tcp = container.ports.iter().flatten();
+            let tcp = tcp.filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP");
+            let mut ports: Vec<u16> = tcp
+                .filter_map(|p| u16::try_from(p.container_port).ok())
+                .collect();
+            if ports.is_empty() {
+                ports.push(launch::DEFAULT_PORT);
+            }
+            ports
+        }
+        _ => Vec::new(),
+    };
+    let dir = logs::pod_dir(&context.data_dir, &namespace, &pod.name_any(), &uid);
+    let launch = Launch {
+        pod: pod_ref,
+        reference: pod.object_ref(&()),
+        container: container.name.clone(),
+        log: logs::log_file(&dir, &container.name, restart),
+        dir,
+        ports,
+        target: probe::Target {
+            pod_ip: ip
+                .parse()
+                .unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ports: container.ports.clone().unwrap_or_default(),
+            env: env.clone(),
+            allow_exec: context.rules.allow_host_exec,
+        },
+        probes: [
+            (probe::Kind::Startup, container.startup_probe.clone()),
+            (probe::Kind::Readiness, container.readiness_probe.clone()),
+            (probe::Kind::Liveness, container.liveness_probe.clone()),
+        ],
+        argv,
+        env,
+    };
+    context.supervisor.start(&uid, launch).await;
 }

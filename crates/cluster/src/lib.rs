@@ -11,6 +11,7 @@ pub mod gc;
 pub mod kubeconfig;
 pub mod object;
 pub mod patch;
+pub mod proxy;
 pub mod registry;
 pub mod schema;
 pub mod selector;

@@ -1,6 +1,6 @@
 //! Pod subresources: `eviction` (honouring PodDisruptionBudgets, computed from the pods at the
-//! moment of the request, as the disruption controller would) and `log` (simulated containers
-//! write nothing, so their logs are empty; `follow` stays open until the pod is gone).
+//! moment of the request, as the disruption controller would) and `log` (the files the kubelet
+//! writes for real containers, with kubectl's options; simulated containers write nothing).
 
 use std::sync::Arc;
 
@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_value};
 use crate::{
+    kubelet::logs::{self, LogOptions},
     object::{self, DeleteOptions},
-    store::{EventType, ObjectKey, ResourceKey},
+    store::{ObjectKey, ResourceKey},
 };
 
 fn pods() -> ResourceKey {
@@ -102,7 +103,38 @@ pub fn evict(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
     Ok(json_value(StatusCode::CREATED, &status))
 }
 
-/// `GET pods/{name}/log`.
+/// The options of `pods/log`.
+fn log_options(request: &ResourceRequest) -> ApiResult<LogOptions> {
+    let number = |key: &str| -> ApiResult<Option<i64>> {
+        request
+            .query
+            .get(key)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("{key}: invalid value {v:?}")))
+            })
+            .transpose()
+    };
+    let since_time = match request.query.get("sinceTime") {
+        Some(t) => Some(
+            t.parse::<Timestamp>()
+                .map_err(|_| ApiError::bad_request(format!("sinceTime: invalid time {t:?}")))?,
+        ),
+        None => None,
+    };
+    let since_seconds = number("sinceSeconds")?
+        .map(|s| Timestamp::now() - jiff::SignedDuration::from_secs(s.max(0)));
+    Ok(LogOptions {
+        timestamps: request.query.flag("timestamps"),
+        tail_lines: number("tailLines")?.map(|n| n.max(0) as usize),
+        since: since_time.or(since_seconds),
+        limit_bytes: number("limitBytes")?.map(|n| n.max(0) as usize),
+    })
+}
+
+/// `GET pods/{name}/log`: what the kubelet captured of a container (one file per start;
+/// `previous` reads the start before). Simulated containers write nothing. `follow` streams
+/// new lines until the container stops, restarts or the pod goes.
 pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Response> {
     let rt = &request.rt;
     let namespace = request.namespace().unwrap_or_default().to_owned();
@@ -119,51 +151,123 @@ pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Resp
         .flatten()
         .filter_map(|c| c["name"].as_str().map(str::to_owned))
         .collect();
-    match request.query.get("container") {
+    let container = match request.query.get("container") {
         Some(c) if !containers.iter().any(|n| n == c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"
             )));
         }
+        Some(c) => c.to_owned(),
         None if containers.len() > 1 => {
             return Err(ApiError::bad_request(format!(
                 "a container name must be specified for pod {name}, choose one of: [{}]",
                 containers.join(" ")
             )));
         }
-        _ => {}
-    }
-    let mut response = if request.query.flag("follow") {
-        // Nothing is ever written; the stream ends when the pod goes.
-        let subscription = server
-            .store
-            .subscribe(None)
-            .map_err(|e| ApiError::expired(0, e.oldest))?;
-        let mut receiver = subscription.receiver;
-        let gone = async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event)
-                        if event.resource == pods()
-                            && event.object.key == key
-                            && event.kind == EventType::Deleted =>
-                    {
-                        break;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    _ => {}
-                }
-            }
-        };
-        let stream = futures::StreamExt::filter_map(futures::stream::once(gone), |()| async {
-            None::<Result<bytes::Bytes, std::convert::Infallible>>
-        });
-        Response::new(Body::from_stream(stream))
+        None => containers.first().cloned().unwrap_or_default(),
+    };
+    let options = log_options(request)?;
+    let restarts = container_status(&pod, &container)["restartCount"]
+        .as_i64()
+        .unwrap_or(0);
+    let restart = if request.query.flag("previous") {
+        if restarts == 0 {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+        restarts - 1
     } else {
-        Response::new(Body::empty())
+        restarts
+    };
+    let dir = logs::pod_dir(
+        &server.data_dir,
+        &namespace,
+        &name,
+        object::meta_str(&pod, "uid"),
+    );
+    let path = logs::log_file(&dir, &container, restart);
+    let text = std::fs::read(&path).unwrap_or_default();
+    let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let first = logs::render(&String::from_utf8_lossy(&text[..complete]), &options);
+    let mut response = if request.query.flag("follow") && !request.query.flag("previous") {
+        let state = FollowState {
+            server: server.clone(),
+            key,
+            container: container.clone(),
+            path,
+            next: logs::log_file(&dir, &container, restart + 1),
+            offset: complete as u64,
+            timestamps: options.timestamps,
+        };
+        let first = futures::stream::once(async move { Ok(bytes::Bytes::from(first)) });
+        let rest = futures::stream::unfold(state, follow);
+        Response::new(Body::from_stream(futures::StreamExt::chain(first, rest)))
+    } else {
+        Response::new(Body::from(first))
     };
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(response)
+}
+
+fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == container)
+        .unwrap_or(&Value::Null)
+}
+
+struct FollowState {
+    server: Arc<ApiServer>,
+    key: ObjectKey,
+    container: String,
+    path: std::path::PathBuf,
+    /// The next start's log file: once it exists, this one is complete.
+    next: std::path::PathBuf,
+    offset: u64,
+    timestamps: bool,
+}
+
+/// The next chunk of a followed log: new complete lines, or the end.
+async fn follow(
+    mut state: FollowState,
+) -> Option<(Result<bytes::Bytes, std::convert::Infallible>, FollowState)> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    loop {
+        let mut fresh = Vec::new();
+        if let Ok(mut file) = tokio::fs::File::open(&state.path).await
+            && file
+                .seek(std::io::SeekFrom::Start(state.offset))
+                .await
+                .is_ok()
+        {
+            let _ = file.read_to_end(&mut fresh).await;
+        }
+        if let Some(end) = fresh.iter().rposition(|b| *b == b'\n') {
+            state.offset += end as u64 + 1;
+            let options = LogOptions {
+                timestamps: state.timestamps,
+                ..LogOptions::default()
+            };
+            let text = logs::render(&String::from_utf8_lossy(&fresh[..=end]), &options);
+            return Some((Ok(bytes::Bytes::from(text)), state));
+        }
+        let pod = state
+            .server
+            .store
+            .get(&pods(), &state.key)
+            .map(|p| p.value());
+        let stopped = match &pod {
+            None => true,
+            Some(pod) => !container_status(pod, &state.container)["state"]["terminated"].is_null(),
+        };
+        if stopped || state.next.exists() {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -1,7 +1,11 @@
-//! The simulated container runtime as a pure function: from a pod, its images' behaviours and
-//! the time, the status the kubelet should report next, whether the pod can be removed, which
-//! events to record, and when to look again. All state lives in the pod's status (start times,
-//! restart counts, last termination), so a restarted kubelet carries on where it left off.
+//! The pod lifecycle as a pure function: from a pod, how each container runs — simulated (its
+//! image's behaviour over time) or real (what the supervisor sees of its process, [`real`]) —
+//! and the time: the status the kubelet should report next, which processes to start or stop,
+//! whether the pod can be removed, which events to record, and when to look again. All state
+//! lives in the pod's status (start times, restart counts, last termination, container IDs), so a
+//! restarted kubelet carries on where it left off.
+
+mod real;
 
 use std::time::Duration;
 
@@ -9,8 +13,42 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
 
-use super::rules::Behaviour;
+use super::{process::Observed, rules::Behaviour};
 use crate::object::timestamp;
+pub use real::RestartPolicy;
+
+/// How one container runs, as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Run {
+    /// Simulated with this behaviour.
+    Simulated(Behaviour),
+    /// A real process, as the supervisor sees it.
+    Real(Observed),
+}
+
+/// What the kubelet asks of the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeAction {
+    /// Start a container; `restart` numbers this start (its log file).
+    Start {
+        /// Container name.
+        container: String,
+        /// The restart count of this start.
+        restart: i64,
+    },
+    /// Stop a running container so that it restarts (a failed liveness or startup probe).
+    Restart {
+        /// Container name.
+        container: String,
+        /// Time between SIGTERM and SIGKILL.
+        grace: Duration,
+    },
+    /// Stop every container of the pod (it is being deleted).
+    Stop {
+        /// Time left between SIGTERM and SIGKILL.
+        grace: Duration,
+    },
+}
 
 /// Back-off before restarting a crashed container: 10 s doubling to 5 min, as the kubelet.
 pub fn crash_back_off(restarts: i64) -> Duration {
@@ -40,6 +78,8 @@ pub struct PodPlan {
     pub events: Vec<PodEvent>,
     /// When to look again.
     pub requeue: Option<Duration>,
+    /// What the supervisor must do, after the status is written.
+    pub actions: Vec<RuntimeAction>,
 }
 
 fn parse_time(
@@ -56,14 +96,9 @@ fn until(now: Timestamp, then: Timestamp) -> Duration {
     Duration::try_from(then.duration_since(now)).unwrap_or(Duration::ZERO)
 }
 
-/// The next step for `pod`. `behaviour` gives each container's behaviour; `pod_ip` is the
-/// address to report once the pod starts.
-pub fn plan(
-    pod: &Pod,
-    behaviour: &dyn Fn(&Container) -> Behaviour,
-    pod_ip: &str,
-    now: Timestamp,
-) -> PodPlan {
+/// The next step for `pod`. `runs` tells how each container runs; `pod_ip` is the address to
+/// report once the pod starts.
+pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Timestamp) -> PodPlan {
     let mut plan = PodPlan::default();
     let (Some(spec), meta) = (pod.spec.as_ref(), &pod.metadata) else {
         return plan;
@@ -78,15 +113,27 @@ pub fn plan(
     if let Some(deleting) = &meta.deletion_timestamp {
         let grace = meta.deletion_grace_period_seconds.unwrap_or(0).max(0) as u64;
         let started = at(deleting.0, Duration::ZERO) - SignedDuration::from_secs(grace as i64);
-        let delay = spec
-            .containers
+        let runs: Vec<Run> = spec.containers.iter().map(runs).collect();
+        let delay = runs
             .iter()
-            .map(|c| behaviour(c).termination_delay.unwrap_or_default())
+            .map(|run| match run {
+                Run::Simulated(b) => b.termination_delay.unwrap_or_default(),
+                Run::Real(_) => Duration::ZERO,
+            })
             .max()
             .unwrap_or_default()
             .min(Duration::from_secs(grace));
         let done = at(started, delay);
-        if now >= done {
+        let running = runs
+            .iter()
+            .any(|run| matches!(run, Run::Real(Observed::Running { .. })));
+        if running {
+            // SIGTERM now (once), SIGKILL at the deadline; the exit wakes the kubelet.
+            plan.actions.push(RuntimeAction::Stop {
+                grace: until(now, deleting.0),
+            });
+            plan.requeue = Some(until(now, deleting.0) + Duration::from_millis(100));
+        } else if now >= done {
             plan.remove = true;
             for c in &spec.containers {
                 plan.events.push(PodEvent {
@@ -104,10 +151,10 @@ pub fn plan(
         return plan;
     }
 
-    let run_to_completion = spec
-        .restart_policy
-        .as_deref()
-        .is_some_and(|p| p != "Always");
+    let policy = RestartPolicy::parse(spec.restart_policy.as_deref());
+    let run_to_completion = policy != RestartPolicy::Always;
+    let grace =
+        Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
     let start = parse_time(status.start_time.as_ref());
     let Some(start) = start else {
         // First sight: scheduled, containers being created.
@@ -158,12 +205,32 @@ pub fn plan(
     let mut waiting_pull = false;
     let mut exit_codes = Vec::new();
     for container in &spec.containers {
-        let b = behaviour(container);
         let prev = previous
             .iter()
             .find(|s| s["name"] == container.name.as_str())
             .cloned()
             .unwrap_or(Value::Null);
+        let b = match runs(container) {
+            Run::Simulated(b) => b,
+            Run::Real(observed) => {
+                let situation = real::Situation {
+                    prev: &prev,
+                    observed: &observed,
+                    policy,
+                    grace,
+                    pod: &name,
+                    now,
+                };
+                let step = real::step(container, &situation, &mut plan, &mut soonest);
+                all_ready &= step.ready;
+                if step.ready {
+                    ready_since = ready_since.max(now);
+                }
+                exit_codes.push(step.exit.unwrap_or(-1));
+                statuses.push(step.status);
+                continue;
+            }
+        };
         let image = container.image.clone().unwrap_or_default();
         let image_id = format!("sluice://simulated/{image}");
         let restarts = prev["restartCount"].as_i64().unwrap_or(0);
@@ -395,191 +462,4 @@ fn merge_conditions(previous: &Value, next: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pod(spec: Value, status: Value) -> Pod {
-        serde_json::from_value(json!({
-            "metadata": {"name": "p", "namespace": "ns"},
-            "spec": spec,
-            "status": status,
-        }))
-        .unwrap()
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    fn simple(ready_after_ms: u64) -> impl Fn(&Container) -> Behaviour {
-        move |_| Behaviour {
-            ready_after: Some(Duration::from_millis(ready_after_ms)),
-            ..Behaviour::default()
-        }
-    }
-
-    fn web() -> Value {
-        json!({"nodeName": "sluice-local", "containers": [{"name": "app", "image": "nginx"}]})
-    }
-
-    #[test]
-    fn a_new_pod_starts_then_becomes_ready_after_its_delay() {
-        let now = t("2026-11-01T10:00:00Z");
-        let first = plan(
-            &pod(web(), json!({"phase": "Pending"})),
-            &simple(2000),
-            "127.1.0.1",
-            now,
-        );
-        let status = first.status.unwrap();
-        assert_eq!(status["startTime"], "2026-11-01T10:00:00Z");
-        assert_eq!(status["podIP"], "127.1.0.1");
-        assert_eq!(first.events[0].reason, "Scheduled");
-
-        let running = plan(&pod(web(), status.clone()), &simple(2000), "127.1.0.1", now);
-        let status = running.status.unwrap();
-        assert_eq!(status["phase"], "Running");
-        assert_eq!(status["containerStatuses"][0]["ready"], false);
-        assert_eq!(running.requeue, Some(Duration::from_secs(2)));
-        assert!(running.events.iter().any(|e| e.reason == "Started"));
-
-        let later = t("2026-11-01T10:00:02Z");
-        let ready = plan(&pod(web(), status), &simple(2000), "127.1.0.1", later);
-        let status = ready.status.unwrap();
-        assert_eq!(status["containerStatuses"][0]["ready"], true);
-        let condition = status["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap()
-            .clone();
-        assert_eq!(
-            (
-                condition["status"].as_str(),
-                condition["lastTransitionTime"].as_str()
-            ),
-            (Some("True"), Some("2026-11-01T10:00:02Z"))
-        );
-        // Nothing changes afterwards: no write, no requeue.
-        let settled = plan(
-            &pod(web(), status),
-            &simple(2000),
-            "127.1.0.1",
-            t("2026-11-01T10:05:00Z"),
-        );
-        assert_eq!(settled, PodPlan::default());
-    }
-
-    #[test]
-    fn init_containers_complete_at_once() {
-        let spec = json!({"nodeName": "sluice-local", "initContainers": [{"name": "init", "image": "busybox"}],
-            "containers": [{"name": "app", "image": "nginx"}]});
-        let started = json!({"phase": "Pending", "startTime": "2026-11-01T10:00:00Z"});
-        let status = plan(
-            &pod(spec, started),
-            &simple(1000),
-            "127.1.0.5",
-            t("2026-11-01T10:00:00Z"),
-        )
-        .status
-        .unwrap();
-        assert_eq!(
-            status["initContainerStatuses"][0]["state"]["terminated"]["reason"],
-            "Completed"
-        );
-        assert_eq!(status["phase"], "Running");
-    }
-
-    #[test]
-    fn run_to_completion_pods_finish_with_their_exit_code() {
-        let spec = json!({"nodeName": "sluice-local", "restartPolicy": "Never", "containers": [{"name": "job", "image": "x"}]});
-        let failing = |_: &Container| Behaviour {
-            exit_code: Some(3),
-            run_for: Some(Duration::from_secs(5)),
-            ..Behaviour::default()
-        };
-        let started = json!({"phase": "Running", "startTime": "2026-11-01T10:00:00Z"});
-        let running = plan(
-            &pod(spec.clone(), started.clone()),
-            &failing,
-            "127.1.0.2",
-            t("2026-11-01T10:00:01Z"),
-        );
-        assert_eq!(running.requeue, Some(Duration::from_secs(4)));
-        let done = plan(
-            &pod(spec, started),
-            &failing,
-            "127.1.0.2",
-            t("2026-11-01T10:00:05Z"),
-        );
-        let status = done.status.unwrap();
-        assert_eq!(status["phase"], "Failed");
-        assert_eq!(
-            status["containerStatuses"][0]["state"]["terminated"]["exitCode"],
-            3
-        );
-    }
-
-    #[test]
-    fn crashing_containers_back_off_and_restart() {
-        let crashing = |_: &Container| Behaviour {
-            crash_after: Some(Duration::from_secs(1)),
-            ..Behaviour::default()
-        };
-        let started = json!({"phase": "Running", "startTime": "2026-11-01T10:00:00Z",
-            "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-01T10:00:00Z"}}}]});
-        let crashed = plan(
-            &pod(web(), started),
-            &crashing,
-            "127.1.0.3",
-            t("2026-11-01T10:00:01Z"),
-        );
-        let status = crashed.status.unwrap();
-        assert_eq!(
-            status["containerStatuses"][0]["state"]["waiting"]["reason"],
-            "CrashLoopBackOff"
-        );
-        assert_eq!(status["containerStatuses"][0]["restartCount"], 1);
-        assert_eq!(crashed.requeue, Some(Duration::from_secs(10)));
-        let restarted = plan(
-            &pod(web(), status),
-            &crashing,
-            "127.1.0.3",
-            t("2026-11-01T10:00:11Z"),
-        );
-        let status = restarted.status.unwrap();
-        assert_eq!(
-            status["containerStatuses"][0]["state"]["running"]["startedAt"],
-            "2026-11-01T10:00:11Z"
-        );
-        assert_eq!(crash_back_off(3), Duration::from_secs(40));
-        assert_eq!(crash_back_off(30), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn deletion_waits_for_the_termination_delay_within_the_grace_period() {
-        let slow = |_: &Container| Behaviour {
-            termination_delay: Some(Duration::from_secs(5)),
-            ..Behaviour::default()
-        };
-        let mut deleting = pod(
-            web(),
-            json!({"phase": "Running", "startTime": "2026-11-01T10:00:00Z"}),
-        );
-        // Deleted at 10:01:00 with a 3 s grace period: the deadline is 10:01:03.
-        deleting.metadata.deletion_timestamp = Some(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t("2026-11-01T10:01:03Z")),
-        );
-        deleting.metadata.deletion_grace_period_seconds = Some(3);
-        let waiting = plan(&deleting, &slow, "127.1.0.4", t("2026-11-01T10:01:01Z"));
-        assert!(!waiting.remove);
-        assert_eq!(
-            waiting.requeue,
-            Some(Duration::from_secs(2)),
-            "capped by the grace period"
-        );
-        let gone = plan(&deleting, &slow, "127.1.0.4", t("2026-11-01T10:01:03Z"));
-        assert!(gone.remove && gone.events[0].reason == "Killing");
-    }
-}
+mod tests;

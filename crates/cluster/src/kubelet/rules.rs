@@ -1,6 +1,9 @@
 //! Image rules: how the local kubelet runs each image. Read from the `--images` YAML file (see
-//! `deploy/images.sample.yaml`); the first rule whose glob matches the image wins, and images no
-//! rule matches use `default`.
+//! `deploy/images.sample.yaml`); the first rule whose glob matches the image wins. After the
+//! file's rules come the built-in ones: `argoproj/rollouts-demo:<tag>` and `sluice/demo:<tag>`
+//! (any registry) run the demo app as a local process (an unknown tag cannot be pulled), and,
+//! with `--allow-host-exec`, a run-to-completion container with a `command` runs it on this
+//! host. Everything else uses `default` (simulated).
 
 use std::{path::Path, time::Duration};
 
@@ -45,15 +48,41 @@ impl Behaviour {
     }
 }
 
-/// One rule: an image glob and its behaviour.
+/// One rule: an image glob and how its containers run.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// Image glob: `*` matches any run of characters, `?` one character.
     pub image: String,
-    /// The behaviour.
+    /// Run this local program (argv; `{pod_ip}` and `{port}` are replaced) instead of simulating.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Run the container's own `command` and `args` on this host (needs `--allow-host-exec`).
+    #[serde(default)]
+    pub exec: bool,
+    /// The simulated behaviour (when neither `command` nor `exec` is set).
     #[serde(flatten)]
     pub behaviour: Behaviour,
+}
+
+/// How a container runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Runtime {
+    /// Simulated: its status follows the behaviour over time.
+    Simulated(Behaviour),
+    /// A local program bound to the pod's address: argv with `{pod_ip}` and `{port}`.
+    Process(Vec<String>),
+    /// The container's own command and args, run on this host.
+    Exec,
+    /// The exec runtime was asked for without `--allow-host-exec`.
+    ExecNotAllowed,
+}
+
+impl Runtime {
+    /// Whether a real process runs (the container's status follows it, not the clock).
+    pub fn is_real(&self) -> bool {
+        !matches!(self, Self::Simulated(_))
+    }
 }
 
 /// The rules file.
@@ -66,6 +95,13 @@ pub struct Rules {
     /// Behaviour of images no rule matches.
     #[serde(default)]
     pub default: Behaviour,
+    /// The program that serves the demo app (`[sluice, demo-app]`); without it, demo images
+    /// run simulated.
+    #[serde(skip)]
+    pub demo: Option<Vec<String>>,
+    /// Whether `exec` runs and `exec` probes may run commands on this host.
+    #[serde(skip)]
+    pub allow_host_exec: bool,
 }
 
 /// Why a rules file was rejected.
@@ -111,16 +147,84 @@ impl Rules {
     /// # Errors
     /// The parser's message.
     pub fn parse(text: &str) -> Result<Self, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+        let rules: Self = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        for (i, rule) in rules.rules.iter().enumerate() {
+            if rule.exec && rule.command.is_some() {
+                return Err(format!(
+                    "rules[{i}] (image {:?}): `command` and `exec` cannot both be set",
+                    rule.image
+                ));
+            }
+            if rule.command.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!(
+                    "rules[{i}] (image {:?}): `command` is empty",
+                    rule.image
+                ));
+            }
+        }
+        Ok(rules)
     }
 
-    /// The behaviour for an image, and whether a rule matched it.
-    pub fn lookup(&self, image: &str) -> (&Behaviour, bool) {
-        match self.rules.iter().find(|r| glob(&r.image, image)) {
-            Some(rule) => (&rule.behaviour, true),
-            None => (&self.default, false),
+    /// How a container runs, and whether a rule (not the default) decided it.
+    /// `run_to_completion`: the pod's restart policy is not `Always`.
+    pub fn runtime(
+        &self,
+        image: &str,
+        command: Option<&[String]>,
+        run_to_completion: bool,
+    ) -> (Runtime, bool) {
+        let exec = || {
+            if self.allow_host_exec {
+                Runtime::Exec
+            } else {
+                Runtime::ExecNotAllowed
+            }
+        };
+        if let Some(rule) = self.rules.iter().find(|r| glob(&r.image, image)) {
+            let runtime = match (&rule.command, rule.exec) {
+                (Some(argv), _) => Runtime::Process(argv.clone()),
+                (None, true) => exec(),
+                (None, false) => Runtime::Simulated(rule.behaviour.clone()),
+            };
+            return (runtime, true);
         }
+        if let (Some(program), Some(tag)) = (&self.demo, demo_tag(image)) {
+            let runtime = if sluice_demo::DemoConfig::from_tag(tag).is_ok() {
+                let mut argv = program.clone();
+                argv.extend(["--tag".to_owned(), tag.to_owned()]);
+                Runtime::Process(argv)
+            } else {
+                Runtime::Simulated(Behaviour {
+                    pull_error: true,
+                    ..Behaviour::default()
+                })
+            };
+            return (runtime, true);
+        }
+        if self.allow_host_exec && run_to_completion && command.is_some_and(|c| !c.is_empty()) {
+            return (Runtime::Exec, true);
+        }
+        (Runtime::Simulated(self.default.clone()), false)
     }
+}
+
+/// The tag of a demo image (`[registry/]argoproj/rollouts-demo:<tag>` or `[registry/]sluice/demo:<tag>`).
+pub fn demo_tag(image: &str) -> Option<&str> {
+    let image = image.split('@').next().unwrap_or(image);
+    let slash = image.rfind('/').unwrap_or(0);
+    let (repository, tag) = match image[slash..].find(':') {
+        Some(colon) => (&image[..slash + colon], &image[slash + colon + 1..]),
+        None => (image, "latest"),
+    };
+    ["argoproj/rollouts-demo", "sluice/demo"]
+        .iter()
+        .any(|name| {
+            repository == *name
+                || repository
+                    .strip_suffix(name)
+                    .is_some_and(|prefix| prefix.ends_with('/'))
+        })
+        .then_some(tag)
 }
 
 /// Glob matching with `*` and `?`.
@@ -178,11 +282,73 @@ mod tests {
     #[test]
     fn the_sample_file_parses_and_first_match_wins() {
         let rules = Rules::parse(include_str!("../../../../deploy/images.sample.yaml")).unwrap();
-        let (behaviour, matched) = rules.lookup("example.com/broken:1");
-        assert!(matched && behaviour.pull_error);
-        let (behaviour, matched) = rules.lookup("busybox:latest");
+        let (runtime, matched) = rules.runtime("example.com/broken:1", None, false);
+        assert!(matched && matches!(runtime, Runtime::Simulated(b) if b.pull_error));
+        let (runtime, matched) = rules.runtime("busybox:latest", None, false);
         assert!(!matched);
-        assert_eq!(behaviour.ready_after(), Duration::from_secs(1));
+        assert!(
+            matches!(runtime, Runtime::Simulated(b) if b.ready_after() == Duration::from_secs(1))
+        );
+        let (runtime, _) = rules.runtime("example.com/api:v2", None, false);
+        assert!(matches!(&runtime, Runtime::Process(argv) if argv[0] == "/usr/local/bin/api"));
+    }
+
+    #[test]
+    fn demo_images_run_the_demo_program_and_unknown_tags_cannot_be_pulled() {
+        let mut rules = Rules::default();
+        assert_eq!(demo_tag("argoproj/rollouts-demo:blue"), Some("blue"));
+        assert_eq!(
+            demo_tag("docker.io/argoproj/rollouts-demo:bad-red"),
+            Some("bad-red")
+        );
+        assert_eq!(demo_tag("sluice/demo"), Some("latest"));
+        assert_eq!(
+            demo_tag("localhost:5000/sluice/demo:slow-green"),
+            Some("slow-green")
+        );
+        assert_eq!(demo_tag("evil-argoproj/rollouts-demo:blue"), None);
+        assert_eq!(demo_tag("nginx:1.25"), None);
+        // Without a demo program, demo images are simulated.
+        assert!(
+            !rules
+                .runtime("argoproj/rollouts-demo:blue", None, false)
+                .0
+                .is_real()
+        );
+        rules.demo = Some(vec!["sluice".into(), "demo-app".into()]);
+        let (runtime, matched) = rules.runtime("argoproj/rollouts-demo:blue", None, false);
+        assert!(matched);
+        assert_eq!(
+            runtime,
+            Runtime::Process(vec![
+                "sluice".into(),
+                "demo-app".into(),
+                "--tag".into(),
+                "blue".into()
+            ])
+        );
+        let (runtime, _) = rules.runtime("argoproj/rollouts-demo:nope", None, false);
+        assert!(matches!(runtime, Runtime::Simulated(b) if b.pull_error));
+    }
+
+    #[test]
+    fn exec_needs_the_flag_and_a_command() {
+        let command = vec!["sh".to_owned(), "-c".to_owned(), "exit 0".to_owned()];
+        let mut rules = Rules::parse("rules:\n- image: \"tools:*\"\n  exec: true\n").unwrap();
+        assert_eq!(
+            rules.runtime("tools:1", None, true).0,
+            Runtime::ExecNotAllowed
+        );
+        assert!(!rules.runtime("busybox", Some(&command), true).0.is_real());
+        rules.allow_host_exec = true;
+        assert_eq!(rules.runtime("tools:1", None, true).0, Runtime::Exec);
+        assert_eq!(
+            rules.runtime("busybox", Some(&command), true).0,
+            Runtime::Exec
+        );
+        // Long-running pods and containers without a command stay simulated.
+        assert!(!rules.runtime("busybox", Some(&command), false).0.is_real());
+        assert!(!rules.runtime("busybox", None, true).0.is_real());
     }
 
     #[test]
@@ -190,5 +356,7 @@ mod tests {
         let err = Rules::parse("rules:\n- image: x\n  readyAfter: soon\n").unwrap_err();
         assert!(err.contains("soon"), "{err}");
         assert!(Rules::parse("rulez: []").is_err());
+        let err = Rules::parse("rules:\n- image: x\n  exec: true\n  command: [a]\n").unwrap_err();
+        assert!(err.contains("rules[0]"), "{err}");
     }
 }

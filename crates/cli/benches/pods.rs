@@ -1,0 +1,260 @@
+//! Real local pods benchmark: process pod create → Ready (demo app processes, with and without
+//! a readiness probe), and the service proxy's throughput and latency beside hitting the pod
+//! directly in the same run (keep-alive connections, and a new connection per request).
+//!
+//! `cargo bench -p sluice --bench pods`. Numbers, never pass/fail.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::{
+    Api,
+    api::{PostParams, WatchEvent, WatchParams},
+};
+use serde_json::json;
+use sluice_cluster::{
+    Cluster, ClusterConfig,
+    kubelet::Rules,
+    store::{Durability, StoreConfig},
+};
+
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
+    sorted[at].as_secs_f64() * 1e3
+}
+
+fn demo_pod(name: &str, probe: bool) -> Pod {
+    let mut container = json!({"name": "demo", "image": "argoproj/rollouts-demo:blue",
+        "ports": [{"name": "http", "containerPort": 8080}]});
+    if probe {
+        container["readinessProbe"] =
+            json!({"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 1});
+    }
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"app": "bench"}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]}}),
+    )
+    .unwrap()
+}
+
+async fn create_to_ready(
+    pods: &Api<Pod>,
+    prefix: &str,
+    count: usize,
+    in_flight: usize,
+    probe: bool,
+) {
+    let rv = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut watch = pods
+        .watch(&WatchParams::default().timeout(290), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let created: std::collections::HashMap<String, Instant> = stream::iter(0..count)
+        .map(|i| {
+            let pods = pods.clone();
+            let name = format!("{prefix}-{i}");
+            async move {
+                let t = Instant::now();
+                pods.create(&PostParams::default(), &demo_pod(&name, probe))
+                    .await
+                    .unwrap();
+                (name, t)
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect()
+        .await;
+    let mut latencies = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    while done.len() < count {
+        if let Some(WatchEvent::Added(pod) | WatchEvent::Modified(pod)) =
+            watch.try_next().await.unwrap()
+        {
+            let name = pod.metadata.name.clone().unwrap();
+            if created.contains_key(&name) && ready(&pod) && done.insert(name.clone()) {
+                latencies.push(created[&name].elapsed());
+            }
+        }
+    }
+    latencies.sort();
+    println!(
+        "process pod create -> Ready ({count} pods, {in_flight} at a time, readiness probe: {}): p50 {:.1} ms, p99 {:.1} ms",
+        if probe { "httpGet every 1 s" } else { "none" },
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error>> {
+    let stream = tokio::net::TcpStream::connect(target).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn get(sender: &mut Sender) -> Result<(), Box<dyn std::error::Error>> {
+    let request = hyper::Request::get("/color")
+        .header("host", "bench")
+        .body(Empty::<Bytes>::new())?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    if status != 200 {
+        return Err(format!("status {status}").into());
+    }
+    Ok(())
+}
+
+/// `workers` clients for `length`, each on one connection (or a new one per request):
+/// requests per second, sorted latencies, and failed requests.
+async fn load(
+    target: SocketAddr,
+    workers: usize,
+    length: Duration,
+    keep_alive: bool,
+) -> (f64, Vec<Duration>, usize) {
+    let started = Instant::now();
+    let results = stream::iter(0..workers)
+        .map(|_| async move {
+            let (mut latencies, mut failed) = (Vec::new(), 0);
+            let mut sender = None;
+            while started.elapsed() < length {
+                let t = Instant::now();
+                if sender.is_none() || !keep_alive {
+                    sender = connect(target).await.ok();
+                }
+                let outcome = match sender.as_mut() {
+                    Some(s) => get(s).await,
+                    None => Err("connect failed".into()),
+                };
+                match outcome {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(_) => {
+                        failed += 1;
+                        sender = None;
+                    }
+                }
+            }
+            (latencies, failed)
+        })
+        .buffer_unordered(workers)
+        .collect::<Vec<_>>()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed = results.iter().map(|(_, f)| f).sum();
+    let mut all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
+    all.sort();
+    (all.len() as f64 / elapsed, all, failed)
+}
+
+async fn proxy(cluster: &Cluster) {
+    let client = cluster.client();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let mut pod = demo_pod("target", true);
+    pod.metadata.labels = Some([("app".to_owned(), "target".to_owned())].into());
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let service: Service = serde_json::from_value(json!({"metadata": {"name": "target"},
+        "spec": {"selector": {"app": "target"}, "ports": [{"port": 8080, "targetPort": "http"}]}}))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let pod = loop {
+        let pod = pods.get("target").await.unwrap();
+        if ready(&pod) {
+            break pod;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let direct: SocketAddr = format!("{}:8080", pod.status.unwrap().pod_ip.unwrap())
+        .parse()
+        .unwrap();
+    let ip = services
+        .get("target")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
+    let through: SocketAddr = format!("{ip}:8080").parse().unwrap();
+    // Wait for the endpoints to reach the proxy.
+    while load(through, 1, Duration::from_millis(50), false).await.2 > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let length = Duration::from_secs(5);
+    for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection per request")] {
+        let (direct_rps, direct_lat, direct_failed) = load(direct, 16, length, keep_alive).await;
+        let (proxy_rps, proxy_lat, proxy_failed) = load(through, 16, length, keep_alive).await;
+        println!(
+            "GET /color, 16 clients, {label}: pod direct {direct_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms; \
+             through the clusterIP {proxy_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms; \
+             proxy/direct throughput {:.2}, p99 {:.2}x; failed {direct_failed} direct, {proxy_failed} proxied",
+            percentile(&direct_lat, 0.5),
+            percentile(&direct_lat, 0.99),
+            percentile(&proxy_lat, 0.5),
+            percentile(&proxy_lat, 0.99),
+            proxy_rps / direct_rps,
+            percentile(&proxy_lat, 0.99) / percentile(&direct_lat, 0.99)
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = Rules {
+        demo: Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]),
+        ..Rules::default()
+    };
+    let cluster = Cluster::start(ClusterConfig {
+        data_dir: dir.path().to_owned(),
+        ephemeral: false,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        durability: Durability::Full,
+        store: StoreConfig::default(),
+        runtime: Some(rules),
+    })
+    .await
+    .unwrap();
+    println!("sluice local pods benchmark (demo app processes, fsync per commit)");
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
+    create_to_ready(&pods, "bare", 30, 1, false).await;
+    create_to_ready(&pods, "probed", 30, 1, true).await;
+    create_to_ready(&pods, "batch", 60, 16, true).await;
+    pods.delete_collection(
+        &Default::default(),
+        &kube::api::ListParams::default().labels("app=bench"),
+    )
+    .await
+    .unwrap();
+    proxy(&cluster).await;
+    cluster.shutdown().await;
+}

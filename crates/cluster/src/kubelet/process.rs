@@ -1,0 +1,485 @@
+//! The supervisor of real containers: the local processes of the `process` and `exec` runtimes.
+//! It starts a container (after checking its ports are free on the pod's address), captures its
+//! output into the log files, runs its probes, and stops it (SIGTERM to the process group, then
+//! SIGKILL when the grace period ends). It keeps what it sees per container and tells the kubelet
+//! (through the trigger stream) whenever that changes; the kubelet's planner decides what to do.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::channel::mpsc;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Probe};
+use kube::runtime::{events::Recorder, reflector::ObjectRef};
+use tokio::{process::Command, sync::watch};
+
+use super::{
+    group::{self, PidFiles, Signal},
+    logs,
+    probe::{self, Kind, Prober, Target},
+};
+use crate::controllers::record;
+
+/// What the supervisor sees of one container.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// No process in this run of sluice (never started, or started before a restart of sluice).
+    Absent,
+    /// Running.
+    Running {
+        /// The container ID (`process://PID`).
+        id: String,
+        /// When it started.
+        started_at: Timestamp,
+        /// The startup probe passed (or there is none).
+        started: bool,
+        /// Ready: started and the readiness probe passes (or there is none).
+        ready: bool,
+        /// A liveness or startup probe failed: why (the container must be restarted).
+        unhealthy: Option<String>,
+        /// It is being stopped.
+        stopping: bool,
+    },
+    /// The process exited.
+    Exited {
+        /// The container ID it had.
+        id: String,
+        /// When it started.
+        started_at: Timestamp,
+        /// When it exited.
+        finished_at: Timestamp,
+        /// Exit code (128 + signal when killed by a signal).
+        code: i32,
+    },
+    /// It could not be started.
+    Failed {
+        /// Kubernetes' waiting reason (`CreateContainerError`, `RunContainerError`).
+        reason: String,
+        /// Why.
+        message: String,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// Everything needed to start one container.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The pod (for triggers), and its reference (for events).
+    pub pod: ObjectRef<Pod>,
+    /// The pod as an event subject.
+    pub reference: ObjectReference,
+    /// Container name.
+    pub container: String,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory (the pod's directory).
+    pub dir: PathBuf,
+    /// The log file of this start.
+    pub log: PathBuf,
+    /// Ports that must be free on the pod's address (the `process` runtime binds them).
+    pub ports: Vec<u16>,
+    /// How probes reach the container.
+    pub target: Target,
+    /// Startup, readiness and liveness probes.
+    pub probes: [(Kind, Option<Probe>); 3],
+}
+
+#[derive(Debug)]
+struct Life {
+    id: String,
+    pid: u32,
+    started_at: Timestamp,
+    started: bool,
+    ready: bool,
+    unhealthy: Option<String>,
+    stopping: bool,
+    exit: Option<(i32, Timestamp)>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Live(Arc<Mutex<Life>>),
+    Failed {
+        reason: String,
+        message: String,
+        at: Timestamp,
+    },
+}
+
+type Key = (String, String);
+
+/// The supervisor; one per kubelet.
+pub struct Supervisor {
+    slots: Mutex<HashMap<Key, Slot>>,
+    trigger: mpsc::UnboundedSender<ObjectRef<Pod>>,
+    pid_files: PidFiles,
+    recorder: Recorder,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Supervisor {
+    /// A supervisor keeping pid files in the data dir, and the stream of pods whose containers
+    /// changed. Groups left by an earlier run that was killed are reaped first.
+    pub fn new(
+        data_dir: &std::path::Path,
+        recorder: Recorder,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<Pod>>) {
+        let pid_files = PidFiles::new(data_dir);
+        pid_files.reap();
+        let (trigger, triggered) = mpsc::unbounded();
+        let supervisor = Self {
+            slots: Mutex::default(),
+            trigger,
+            pid_files,
+            recorder,
+        };
+        (Arc::new(supervisor), triggered)
+    }
+
+    /// What is known of a container of the pod with `uid`.
+    pub fn observe(&self, uid: &str, container: &str) -> Observed {
+        let slots = lock(&self.slots);
+        match slots.get(&(uid.to_owned(), container.to_owned())) {
+            None => Observed::Absent,
+            Some(Slot::Failed {
+                reason,
+                message,
+                at,
+            }) => Observed::Failed {
+                reason: reason.clone(),
+                message: message.clone(),
+                at: *at,
+            },
+            Some(Slot::Live(life)) => {
+                let life = lock(life);
+                match life.exit {
+                    Some((code, finished_at)) => Observed::Exited {
+                        id: life.id.clone(),
+                        started_at: life.started_at,
+                        finished_at,
+                        code,
+                    },
+                    None => Observed::Running {
+                        id: life.id.clone(),
+                        started_at: life.started_at,
+                        started: life.started,
+                        ready: life.ready,
+                        unhealthy: life.unhealthy.clone(),
+                        stopping: life.stopping,
+                    },
+                }
+            }
+        }
+    }
+
+    /// UIDs of pods with containers known here.
+    pub fn pods(&self) -> std::collections::BTreeSet<String> {
+        lock(&self.slots).keys().map(|(u, _)| u.clone()).collect()
+    }
+
+    /// Whether no container of the pod is running.
+    pub fn all_stopped(&self, uid: &str) -> bool {
+        lock(&self.slots).iter().all(|((u, _), slot)| match slot {
+            Slot::Live(life) => u != uid || lock(life).exit.is_some(),
+            Slot::Failed { .. } => true,
+        })
+    }
+
+    /// Forgets a pod whose containers have all stopped.
+    pub fn forget(&self, uid: &str) {
+        lock(&self.slots).retain(|(u, _), _| u != uid);
+    }
+
+    /// Records that a container could not be started: `reason` is Kubernetes' waiting reason.
+    pub fn fail(
+        &self,
+        uid: &str,
+        container: &str,
+        pod: &ObjectRef<Pod>,
+        reason: &str,
+        message: String,
+    ) {
+        lock(&self.slots).insert(
+            (uid.to_owned(), container.to_owned()),
+            Slot::Failed {
+                reason: reason.to_owned(),
+                message,
+                at: Timestamp::now(),
+            },
+        );
+        let _ = self.trigger.unbounded_send(pod.clone());
+    }
+
+    /// Starts a container of the pod `uid` (replacing an exited or failed one). A port in use or
+    /// a program that cannot run leaves it `Failed` with the reason.
+    pub async fn start(self: &Arc<Self>, uid: &str, launch: Launch) {
+        if matches!(
+            self.observe(uid, &launch.container),
+            Observed::Running { .. }
+        ) {
+            return;
+        }
+        for port in &launch.ports {
+            if let Err(err) = TcpListener::bind((launch.target.pod_ip, *port)) {
+                let message = format!("port {port} on {} is not free: {err}", launch.target.pod_ip);
+                return self.fail(
+                    uid,
+                    &launch.container,
+                    &launch.pod,
+                    "CreateContainerError",
+                    message,
+                );
+            }
+        }
+        let Some((program, args)) = launch.argv.split_first() else {
+            let message = "the container has no command to run".to_owned();
+            return self.fail(
+                uid,
+                &launch.container,
+                &launch.pod,
+                "CreateContainerError",
+                message,
+            );
+        };
+        if let Some(dir) = launch.log.parent()
+            && let Err(err) = std::fs::create_dir_all(dir)
+        {
+            let message = format!("creating {}: {err}", dir.display());
+            return self.fail(
+                uid,
+                &launch.container,
+                &launch.pod,
+                "CreateContainerError",
+                message,
+            );
+        }
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(launch.env.iter().cloned())
+            .current_dir(&launch.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = match group::spawn(command).await {
+            Ok(child) => child,
+            Err(err) => {
+                let message = format!("exec {program:?}: {err}");
+                return self.fail(
+                    uid,
+                    &launch.container,
+                    &launch.pod,
+                    "RunContainerError",
+                    message,
+                );
+            }
+        };
+        let pid = child.id().unwrap_or_default();
+        let what = format!("{}/{}", launch.pod, launch.container);
+        self.pid_files.record(pid, &what);
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(logs::pump(stdout, "stdout", launch.log.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(logs::pump(stderr, "stderr", launch.log.clone()));
+        }
+        let has_startup = launch.probes[0].1.is_some();
+        let has_readiness = launch.probes[1].1.is_some();
+        let life = Arc::new(Mutex::new(Life {
+            id: format!("process://{pid}"),
+            pid,
+            started_at: Timestamp::now(),
+            started: !has_startup,
+            ready: !has_startup && !has_readiness,
+            unhealthy: None,
+            stopping: false,
+            exit: None,
+        }));
+        lock(&self.slots).insert(
+            (uid.to_owned(), launch.container.clone()),
+            Slot::Live(life.clone()),
+        );
+        let (exited, on_exit) = watch::channel(false);
+        let (startup_passed, on_startup) = watch::channel(!has_startup);
+        let launch = Arc::new(launch);
+        for (kind, probe) in launch.probes.iter().cloned() {
+            let Some(probe) = probe else { continue };
+            let run = self.clone().probe(
+                kind,
+                probe,
+                launch.clone(),
+                life.clone(),
+                on_exit.clone(),
+                (startup_passed.clone(), on_startup.clone()),
+            );
+            tokio::spawn(run);
+        }
+        let supervisor = self.clone();
+        tokio::spawn(async move {
+            let code = match child.wait().await {
+                Ok(status) => status
+                    .code()
+                    .or_else(|| {
+                        std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s)
+                    })
+                    .unwrap_or(-1),
+                Err(_) => -1,
+            };
+            // Whatever the leader left in its group goes with it.
+            group::signal_group(pid, Signal::Kill);
+            supervisor.pid_files.remove(pid);
+            lock(&life).exit = Some((code, Timestamp::now()));
+            let _ = exited.send(true);
+            let _ = supervisor.trigger.unbounded_send(launch.pod.clone());
+        });
+    }
+
+    /// Runs one probe until the container exits or the probe decides it must restart.
+    async fn probe(
+        self: Arc<Self>,
+        kind: Kind,
+        probe: Probe,
+        launch: Arc<Launch>,
+        life: Arc<Mutex<Life>>,
+        mut exited: watch::Receiver<bool>,
+        (startup_passed, mut on_startup): (watch::Sender<bool>, watch::Receiver<bool>),
+    ) {
+        if kind != Kind::Startup && on_startup.wait_for(|passed| *passed).await.is_err() {
+            return;
+        }
+        let (delay, period) = probe::timing(&probe);
+        let mut prober = Prober::new(&probe, kind);
+        let mut next = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = exited.wait_for(|gone| *gone) => return,
+                () = tokio::time::sleep_until(next) => {}
+            }
+            next += period;
+            let result = probe::check(&probe, &launch.target).await;
+            if let Err(why) = &result {
+                let note = format!("{} probe failed: {why}", kind.label());
+                record(&self.recorder, &launch.reference, true, "Unhealthy", note).await;
+            }
+            let Some(passing) = prober.record(result.is_ok()) else {
+                continue;
+            };
+            {
+                let mut life = lock(&life);
+                match (kind, passing) {
+                    (Kind::Readiness, ready) => life.ready = ready,
+                    (Kind::Startup, true) => {
+                        life.started = true;
+                        life.ready = launch.probes[1].1.is_none();
+                    }
+                    (Kind::Liveness | Kind::Startup, _) => {
+                        life.unhealthy = Some(format!("{} probe", kind.label().to_lowercase()));
+                    }
+                }
+            }
+            let _ = self.trigger.unbounded_send(launch.pod.clone());
+            match (kind, passing) {
+                (Kind::Startup, true) => {
+                    let _ = startup_passed.send(true);
+                    return;
+                }
+                (Kind::Liveness | Kind::Startup, false) => return,
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops a container: SIGTERM to its group now, SIGKILL after `grace`. Idempotent.
+    pub fn stop(&self, uid: &str, container: &str, grace: Duration) {
+        let life = match lock(&self.slots).get(&(uid.to_owned(), container.to_owned())) {
+            Some(Slot::Live(life)) => life.clone(),
+            _ => return,
+        };
+        let pid = {
+            let mut life = lock(&life);
+            if life.stopping || life.exit.is_some() {
+                return;
+            }
+            life.stopping = true;
+            life.ready = false;
+            life.pid
+        };
+        group::signal_group(pid, Signal::Terminate);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if lock(&life).exit.is_none() {
+                group::signal_group(pid, Signal::Kill);
+            }
+        });
+    }
+
+    /// Stops every container of a pod.
+    pub fn stop_pod(&self, uid: &str, grace: Duration) {
+        let containers: Vec<String> = lock(&self.slots)
+            .keys()
+            .filter(|(u, _)| u == uid)
+            .map(|(_, c)| c.clone())
+            .collect();
+        for container in containers {
+            self.stop(uid, &container, grace);
+        }
+    }
+
+    fn live_groups(&self) -> Vec<(u32, Arc<Mutex<Life>>)> {
+        lock(&self.slots)
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Live(life) => Some(life.clone()),
+                Slot::Failed { .. } => None,
+            })
+            .filter_map(|life| {
+                let pid = {
+                    let l = lock(&life);
+                    l.exit.is_none().then_some(l.pid)
+                }?;
+                Some((pid, life))
+            })
+            .collect()
+    }
+
+    /// Stops every container: SIGTERM, then SIGKILL for those still running after `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let live = self.live_groups();
+        for (pid, _) in &live {
+            group::signal_group(*pid, Signal::Terminate);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline
+            && live.iter().any(|(_, life)| lock(life).exit.is_none())
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill_all();
+    }
+
+    fn kill_all(&self) {
+        for (pid, _) in self.live_groups() {
+            group::signal_group(pid, Signal::Kill);
+            self.pid_files.remove(pid);
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
