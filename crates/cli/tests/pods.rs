@@ -698,6 +698,41 @@ async fn demo_pods_ready(client: &Client, restarts: i32) -> Vec<Pod> {
     wanted().await
 }
 
+/// `kubectl logs` of a demo pod shows its request lines (skipped loudly without kubectl).
+fn kubectl_logs(dir: &std::path::Path, pod: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(kubectl) = std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|k| k.is_file())
+    else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; `kubectl logs` was not checked");
+        return;
+    };
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new(&kubectl)
+            .args(args)
+            .env("KUBECONFIG", dir.join("kubeconfig"))
+            .env("KUBECACHEDIR", dir.join("kubectl-cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let all = kubectl(&["logs", pod]);
+    assert!(all.contains("200 GET /color blue"), "{all}");
+    assert!(
+        all.lines().count() > 1,
+        "probe requests are logged too: {all}"
+    );
+    let last = kubectl(&["logs", pod, "--tail=1", "--timestamps"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(last.starts_with("20"), "a timestamp first: {last}");
+}
+
 /// SIGKILL of `sluice up` leaves no pod process behind (checked from outside, within 5 s);
 /// the next `sluice up` on the data dir starts the persisted pods' containers again.
 #[tokio::test]
@@ -722,6 +757,7 @@ async fn no_pod_process_outlives_a_killed_sluice_up_and_a_restart_runs_them_agai
     assert_eq!(processes.len(), 2, "one process per pod: {processes:?}");
     let (status, body) = http(pod_address(&pods[0]), "GET", "/color").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "\"blue\""));
+    kubectl_logs(dir.path(), &pods[0].name_any());
 
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
