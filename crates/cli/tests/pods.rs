@@ -617,8 +617,30 @@ async fn a_privileged_port_that_cannot_be_bound_is_remapped_and_recorded() {
     drop(holder);
 }
 
+/// A `sluice up` child, killed when dropped (also when a test fails).
+struct Up(std::process::Child);
+
+impl Up {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, and wait for it.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `sluice up` as a user runs it, on `dir`: the child and a client from its kubeconfig.
-async fn up(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, Client) {
+async fn up(dir: &std::path::Path, extra: &[&str]) -> (Up, Client) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
@@ -645,7 +667,7 @@ async fn up(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, Clie
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
-    (child, Client::try_from(config).unwrap())
+    (Up(child), Client::try_from(config).unwrap())
 }
 
 /// Processes whose parent is `pid`, read from /proc.
@@ -759,8 +781,7 @@ async fn no_pod_process_outlives_a_killed_sluice_up_and_a_restart_runs_them_agai
     assert_eq!((status, body.as_str()), (200, "\"blue\""));
     kubectl_logs(dir.path(), &pods[0].name_any());
 
-    first.kill().unwrap(); // SIGKILL: no chance to clean up
-    first.wait().unwrap();
+    first.kill(); // SIGKILL: no chance to clean up
     let killed_at = std::time::Instant::now();
     while processes.iter().any(|p| alive(*p))
         && killed_at.elapsed() < std::time::Duration::from_secs(5)
@@ -798,8 +819,7 @@ async fn no_pod_process_outlives_a_killed_sluice_up_and_a_restart_runs_them_agai
         (Some("Unknown"), 255)
     );
     let processes = children(second.id());
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     let killed_at = std::time::Instant::now();
     while processes.iter().any(|p| alive(*p))
         && killed_at.elapsed() < std::time::Duration::from_secs(5)

@@ -176,7 +176,8 @@ async fn register_node(client: &Client) -> Result<(), kube::Error> {
     Ok(())
 }
 
-/// The pod's address, or a free one.
+/// The pod's address, or a free one: the lowest address no pod of this cluster has, on which
+/// the pod's ports are free too (another `sluice up` on this machine may be using it).
 fn address(context: &Context, pod: &Pod) -> Result<String, KubeletError> {
     if let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) {
         return Ok(ip);
@@ -188,10 +189,32 @@ fn address(context: &Context, pod: &Pod) -> Result<String, KubeletError> {
         .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
         .collect();
     let mut assigned = context.assigned.lock().unwrap_or_else(|e| e.into_inner());
+    let ports: Vec<u16> = pod
+        .spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect();
+    let ports = if ports.is_empty() {
+        vec![launch::DEFAULT_PORT]
+    } else {
+        ports
+    };
+    let free = |ip: &Ipv4Addr| {
+        ports
+            .iter()
+            .all(|port| std::net::TcpListener::bind((*ip, *port)).is_ok())
+    };
     let (first, last) = (u32::from(POD_IPS.0), u32::from(POD_IPS.1));
-    let ip = (first..=last)
-        .map(Ipv4Addr::from)
-        .find(|ip| !used.contains(ip) && !assigned.contains(ip))
+    let unused = |ip: &Ipv4Addr| !used.contains(ip) && !assigned.contains(ip);
+    let candidates = || (first..=last).map(Ipv4Addr::from).filter(unused);
+    // A port taken on every address (bound to 0.0.0.0) fails the container later, saying so.
+    let ip = candidates()
+        .take(256)
+        .find(free)
+        .or_else(|| candidates().next())
         .ok_or(KubeletError::NoAddress)?;
     assigned.retain(|ip| !used.contains(ip));
     assigned.insert(ip);
