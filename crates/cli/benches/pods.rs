@@ -1,6 +1,7 @@
 //! Real local pods benchmark: process pod create → Ready (demo app processes, with and without
-//! a readiness probe), and the service proxy's throughput and latency beside hitting the pod
-//! directly in the same run (keep-alive connections, and a new connection per request).
+//! a readiness probe), and the throughput and latency of the service proxy (L4) and the ingress
+//! (L7) beside hitting the pod directly in the same run (keep-alive connections, and a new
+//! connection per request).
 //!
 //! `cargo bench -p sluice --bench pods`. Numbers, never pass/fail.
 
@@ -13,14 +14,17 @@ use futures::{StreamExt, TryStreamExt, stream};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::{
+    core::v1::{Pod, Service},
+    networking::v1::Ingress,
+};
 use kube::{
     Api,
     api::{PostParams, WatchEvent, WatchParams},
 };
 use serde_json::json;
 use sluice_cluster::{
-    Cluster, ClusterConfig,
+    Cluster, ClusterConfig, IngressConfig,
     kubelet::Rules,
     store::{Durability, StoreConfig},
 };
@@ -118,7 +122,7 @@ async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error
 
 async fn get(sender: &mut Sender) -> Result<(), Box<dyn std::error::Error>> {
     let request = hyper::Request::get("/color")
-        .header("host", "bench")
+        .header("host", "bench.example")
         .body(Empty::<Bytes>::new())?;
     sender.ready().await?;
     let response = sender.send_request(request).await?;
@@ -172,7 +176,16 @@ async fn load(
     (all.len() as f64 / elapsed, all, failed)
 }
 
-async fn proxy(cluster: &Cluster) {
+/// Waits until `target` answers (the route or endpoints reached it); panics after 30 s.
+async fn answering(target: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while load(target, 1, Duration::from_millis(50), false).await.2 > 0 {
+        assert!(Instant::now() < deadline, "{target} never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
     let client = cluster.client();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
@@ -206,24 +219,39 @@ async fn proxy(cluster: &Cluster) {
         .unwrap();
     let through: SocketAddr = format!("{ip}:8080").parse().unwrap();
     // Wait for the endpoints to reach the proxy.
-    while load(through, 1, Duration::from_millis(50), false).await.2 > 0 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    answering(through).await;
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let front: Ingress = serde_json::from_value(json!({"metadata": {"name": "bench"},
+        "spec": {"rules": [{"host": "bench.example", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "target", "port": {"number": 8080}}}}]}}]}}))
+    .unwrap();
+    ingresses
+        .create(&PostParams::default(), &front)
+        .await
+        .unwrap();
+    answering(ingress).await;
     let length = Duration::from_secs(5);
     for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection per request")] {
         let (direct_rps, direct_lat, direct_failed) = load(direct, 16, length, keep_alive).await;
-        let (proxy_rps, proxy_lat, proxy_failed) = load(through, 16, length, keep_alive).await;
         println!(
-            "GET /color, 16 clients, {label}: pod direct {direct_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms; \
-             through the clusterIP {proxy_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms; \
-             proxy/direct throughput {:.2}, p99 {:.2}x; failed {direct_failed} direct, {proxy_failed} proxied",
+            "GET /color, 16 clients, {label}: pod direct {direct_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {direct_failed})",
             percentile(&direct_lat, 0.5),
             percentile(&direct_lat, 0.99),
-            percentile(&proxy_lat, 0.5),
-            percentile(&proxy_lat, 0.99),
-            proxy_rps / direct_rps,
-            percentile(&proxy_lat, 0.99) / percentile(&direct_lat, 0.99)
         );
+        for (name, target) in [
+            ("service proxy (clusterIP, L4)", through),
+            ("ingress (L7)", ingress),
+        ] {
+            let (rps, lat, failed) = load(target, 16, length, keep_alive).await;
+            println!(
+                "  through the {name}: {rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {failed}); \
+                 vs direct: throughput {:.2}x, p99 {:.2}x",
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+                rps / direct_rps,
+                percentile(&lat, 0.99) / percentile(&direct_lat, 0.99)
+            );
+        }
     }
 }
 
@@ -241,6 +269,10 @@ async fn main() {
         durability: Durability::Full,
         store: StoreConfig::default(),
         runtime: Some(rules),
+        ingress: Some(IngressConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+        }),
     })
     .await
     .unwrap();
@@ -255,6 +287,7 @@ async fn main() {
     )
     .await
     .unwrap();
-    proxy(&cluster).await;
+    let ingress = cluster.ingress_addresses().unwrap().0;
+    proxy(&cluster, ingress).await;
     cluster.shutdown().await;
 }

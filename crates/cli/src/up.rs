@@ -4,7 +4,9 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use sluice_cluster::{Cluster, ClusterConfig, DataDir, kubelet::Rules, store::Durability};
+use sluice_cluster::{
+    Cluster, ClusterConfig, DataDir, IngressConfig, kubelet::Rules, store::Durability,
+};
 
 /// Image rules when `--images` is not given: demo images run the demo app (built in, after any
 /// file's rules), every other image runs simulated, ready after a second.
@@ -27,7 +29,7 @@ pub struct UpArgs {
     ingress_listen: String,
     /// Ingress Prometheus metrics address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10254")]
-    ingress_metrics_listen: String,
+    ingress_metrics_listen: SocketAddr,
     /// How the local kubelet runs each image (built-in rules when absent).
     #[arg(long, value_name = "FILE")]
     images: Option<PathBuf>,
@@ -53,19 +55,26 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl UpArgs {
+    /// The ingress listeners, unless `--ingress-listen off`.
+    fn ingress(&self) -> anyhow::Result<Option<IngressConfig>> {
+        if self.ingress_listen == "off" {
+            return Ok(None);
+        }
+        let listen = self.ingress_listen.parse().with_context(|| {
+            format!(
+                "--ingress-listen {:?}: expected an address such as 127.0.0.1:8080, or off",
+                self.ingress_listen
+            )
+        })?;
+        Ok(Some(IngressConfig {
+            listen,
+            metrics_listen: self.ingress_metrics_listen,
+        }))
+    }
+
     /// Parts whose flags are accepted but that are not built yet.
     fn not_yet_available(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if self.ingress_listen != "off" {
-            notes.push(format!(
-                "ingress on {} (the ingress data plane is not built yet)",
-                self.ingress_listen
-            ));
-            notes.push(format!(
-                "ingress metrics on {} (not built yet)",
-                self.ingress_metrics_listen
-            ));
-        }
         if let Some(address) = &self.prometheus {
             notes.push(format!("--prometheus {address} (not built yet)"));
         }
@@ -86,6 +95,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let program = std::env::current_exe().context("finding the sluice binary for demo pods")?;
     rules.demo = Some(vec![program.display().to_string(), "demo-app".into()]);
     rules.allow_host_exec = args.allow_host_exec;
+    let ingress = args.ingress()?;
     let lock = DataDir::lock(&data_dir)?;
     for note in args.not_yet_available() {
         tracing::warn!("not yet available: {note}");
@@ -97,15 +107,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         durability: Durability::Full,
         store: Default::default(),
         runtime: Some(rules),
+        ingress,
     })
     .await
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
-    println!(
+    let mut ready = format!(
         "sluice: ready at https://{} (kubeconfig: {})",
         cluster.address(),
         cluster.kubeconfig().display()
     );
+    if let Some((ingress, metrics)) = cluster.ingress_addresses() {
+        ready.push_str(&format!(
+            " ingress http://{ingress} ingress metrics http://{metrics}/metrics"
+        ));
+    }
+    println!("{ready}");
     wait_for_signal().await?;
     tracing::info!("shutting down");
     cluster.shutdown().await;

@@ -41,6 +41,7 @@ fn config(dir: &std::path::Path, durability: Durability) -> ClusterConfig {
         durability,
         store: StoreConfig::default(),
         runtime: None,
+        ingress: None,
     }
 }
 

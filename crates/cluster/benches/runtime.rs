@@ -30,6 +30,7 @@ async fn start(dir: &std::path::Path) -> Cluster {
         durability: Durability::Full,
         store: StoreConfig::default(),
         runtime: Some(Rules::parse("default:\n  readyAfter: 0s\n").unwrap()),
+        ingress: None,
     })
     .await
     .unwrap()

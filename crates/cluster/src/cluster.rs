@@ -42,6 +42,18 @@ pub struct ClusterConfig {
     /// Run the cluster's own controllers, the kubelet with these image rules and the service
     /// proxy (`None`: the API server alone).
     pub runtime: Option<Rules>,
+    /// Serve Ingresses: the data plane's address and its metrics' (port 0 picks one). Needs
+    /// `runtime` (its endpoints).
+    pub ingress: Option<IngressConfig>,
+}
+
+/// Where the ingress data plane listens.
+#[derive(Debug, Clone, Copy)]
+pub struct IngressConfig {
+    /// HTTP address of the data plane.
+    pub listen: SocketAddr,
+    /// HTTP address of its Prometheus metrics.
+    pub metrics_listen: SocketAddr,
 }
 
 /// Why the control plane could not start.
@@ -90,6 +102,14 @@ pub struct Cluster {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     supervisor: Option<Arc<Supervisor>>,
+    ingress: Option<(SocketAddr, SocketAddr)>,
+}
+
+async fn listen(address: SocketAddr) -> Result<(TcpListener, SocketAddr), ClusterError> {
+    let failed = |source| ClusterError::Listen { address, source };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 /// How long `shutdown` lets local processes stop after SIGTERM before SIGKILL.
@@ -110,19 +130,14 @@ impl Cluster {
                 config.store.clone(),
             )?
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ClusterError::Listen {
-                    address: config.listen,
-                    source,
-                })?;
-        let address = listener
-            .local_addr()
-            .map_err(|source| ClusterError::Listen {
-                address: config.listen,
-                source,
-            })?;
+        let (listener, address) = listen(config.listen).await?;
+        let ingress_listeners = match config.ingress {
+            Some(ingress) => Some((
+                listen(ingress.listen).await?,
+                listen(ingress.metrics_listen).await?,
+            )),
+            None => None,
+        };
         let api = ApiServer::new(
             Arc::new(store),
             Arc::new(Registry::with_builtins()),
@@ -167,6 +182,16 @@ impl Cluster {
             }));
             tasks.push(tokio::spawn(proxy::run(proxy_client)));
         }
+        let mut ingress = None;
+        if let Some(((listener, at), (metrics_listener, metrics_at))) = ingress_listeners {
+            ingress = Some((at, metrics_at));
+            let client = api.client();
+            tasks.push(tokio::spawn(crate::ingress::run(
+                client,
+                listener,
+                metrics_listener,
+            )));
+        }
         Ok(Self {
             api,
             address,
@@ -174,6 +199,7 @@ impl Cluster {
             stop,
             tasks,
             supervisor,
+            ingress,
         })
     }
 
@@ -190,6 +216,11 @@ impl Cluster {
     /// The HTTPS address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The ingress data plane's address and its metrics' address, when it runs.
+    pub fn ingress_addresses(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.ingress
     }
 
     /// The kubeconfig written for this cluster.

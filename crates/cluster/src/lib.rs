@@ -8,6 +8,7 @@ pub mod controllers;
 pub mod data_dir;
 pub mod events;
 pub mod gc;
+pub mod ingress;
 pub mod kubeconfig;
 pub mod object;
 pub mod patch;
@@ -19,6 +20,6 @@ pub mod serve;
 pub mod store;
 pub mod tls;
 
-pub use cluster::{Cluster, ClusterConfig, ClusterError};
+pub use cluster::{Cluster, ClusterConfig, ClusterError, IngressConfig};
 pub use data_dir::{DataDir, DataDirError};
 pub mod kubelet;

@@ -55,6 +55,7 @@ pub fn config(dir: &Path, listen: SocketAddr) -> ClusterConfig {
         durability: Durability::Normal,
         store: StoreConfig::default(),
         runtime: None,
+        ingress: None,
     }
 }
 

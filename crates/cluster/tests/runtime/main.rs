@@ -54,6 +54,7 @@ fn config(dir: &Path) -> ClusterConfig {
         durability: Durability::Normal,
         store: StoreConfig::default(),
         runtime: Some(Rules::parse(RULES).unwrap()),
+        ingress: None,
     }
 }
 

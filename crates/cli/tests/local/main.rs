@@ -1,9 +1,11 @@
 //! Real local pods on the embedded cluster: demo pods are `sluice demo-app` processes on their
-//! pod addresses, reached through the service proxy; probes run against them; the exec runtime
-//! runs Jobs on this host. One cluster (in this process, with the kubelet's process runtime) for
-//! every test here, a namespace per test.
+//! pod addresses, reached through the service proxy and the ingress; probes run against them;
+//! the exec runtime runs Jobs on this host. One cluster (in this process, with the kubelet's
+//! process runtime and the ingress) for every test here, a namespace per test.
 
-#[path = "../../cluster/tests/support/mod.rs"]
+mod ingress;
+
+#[path = "../../../cluster/tests/support/mod.rs"]
 mod support;
 use support::{eventually, from, namespace};
 
@@ -21,7 +23,7 @@ use kube::{
 };
 use serde_json::json;
 use sluice_cluster::{
-    Cluster, ClusterConfig,
+    Cluster, ClusterConfig, IngressConfig,
     kubelet::Rules,
     store::{Durability, StoreConfig},
 };
@@ -62,6 +64,10 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             durability: Durability::Normal,
             store: StoreConfig::default(),
             runtime: Some(rules),
+            ingress: Some(IngressConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                metrics_listen: "127.0.0.1:0".parse().unwrap(),
+            }),
         };
         let cluster = runtime.block_on(Cluster::start(config)).unwrap();
         Shared {
