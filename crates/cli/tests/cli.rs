@@ -213,6 +213,12 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
         ok && out.contains("READY") && out.matches("Running").count() == 2,
         "{out}"
     );
+    // One named object gets kubectl's columns too.
+    let (ok, out) = k(&["get", "deploy", "web"]);
+    assert!(
+        ok && out.contains("UP-TO-DATE") && out.contains("2/2"),
+        "{out}"
+    );
 
     // Client-side apply of a change sends a strategic merge patch.
     std::fs::write(&manifest, DEPLOYMENT.replace("nginx:1.25", "nginx:1.26")).unwrap();

@@ -25,6 +25,19 @@ pub fn get(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response>
         .get(&rt.storage, &key)
         .ok_or_else(|| ApiError::not_found(rt, name))?;
     match request.path.subresource.as_deref() {
+        // `kubectl get KIND NAME` asks for a one-row Table.
+        None if table::wanted(&request.headers) => {
+            let object = view::output(rt, &request.path.version, &stored);
+            let object: serde_json::Value =
+                serde_json::from_slice(&object).map_err(|e| ApiError::internal(e.to_string()))?;
+            let rendered = table::render(rt, &[object], None, true, jiff::Timestamp::now());
+            let mut response = super::json_value(StatusCode::OK, &rendered);
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(table::CONTENT_TYPE),
+            );
+            Ok(response)
+        }
         None | Some("status") => Ok(json_bytes(
             StatusCode::OK,
             view::output(rt, &request.path.version, &stored),
