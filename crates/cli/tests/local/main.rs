@@ -5,8 +5,11 @@
 
 mod ingress;
 
+#[path = "../../../cluster/tests/support/shared.rs"]
+mod shared;
 #[path = "../../../cluster/tests/support/mod.rs"]
 mod support;
+use shared::Shared;
 use support::{eventually, from, namespace};
 
 use std::{net::SocketAddr, sync::LazyLock};
@@ -23,7 +26,7 @@ use kube::{
 };
 use serde_json::json;
 use sluice_cluster::{
-    Cluster, ClusterConfig, IngressConfig,
+    ClusterConfig, IngressConfig,
     kubelet::Rules,
     store::{Durability, StoreConfig},
 };
@@ -41,44 +44,25 @@ default:
   readyAfter: 200ms
 "#;
 
-struct Shared {
-    _runtime: tokio::runtime::Runtime,
-    cluster: Cluster,
-    _dir: tempfile::TempDir,
+fn config(dir: &std::path::Path) -> ClusterConfig {
+    let mut rules = Rules::parse(RULES).unwrap();
+    rules.demo = Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]);
+    rules.allow_host_exec = true;
+    ClusterConfig {
+        data_dir: dir.to_owned(),
+        ephemeral: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        durability: Durability::Normal,
+        store: StoreConfig::default(),
+        runtime: Some(rules),
+        ingress: Some(IngressConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
+        }),
+    }
 }
 
-static SHARED: LazyLock<Shared> = LazyLock::new(|| {
-    std::thread::spawn(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut rules = Rules::parse(RULES).unwrap();
-        rules.demo = Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]);
-        rules.allow_host_exec = true;
-        let config = ClusterConfig {
-            data_dir: dir.path().to_owned(),
-            ephemeral: true,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            durability: Durability::Normal,
-            store: StoreConfig::default(),
-            runtime: Some(rules),
-            ingress: Some(IngressConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                metrics_listen: "127.0.0.1:0".parse().unwrap(),
-            }),
-        };
-        let cluster = runtime.block_on(Cluster::start(config)).unwrap();
-        Shared {
-            _runtime: runtime,
-            cluster,
-            _dir: dir,
-        }
-    })
-    .join()
-    .unwrap()
-});
+static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared::start(config));
 
 fn client() -> Client {
     SHARED.cluster.client()
@@ -139,6 +123,28 @@ fn served_at(service: &Service, port: u16) -> SocketAddr {
         .unwrap_or_default();
     let port = local.get(&port.to_string()).copied().unwrap_or(port);
     SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+/// The first container's status.
+fn container(pod: &Pod) -> &k8s_openapi::api::core::v1::ContainerStatus {
+    &pod.status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
+}
+
+/// How the first container's previous run ended.
+fn last_terminated(pod: &Pod) -> &k8s_openapi::api::core::v1::ContainerStateTerminated {
+    let last = container(pod).last_state.as_ref().unwrap();
+    last.terminated.as_ref().unwrap()
+}
+
+/// The pid of the first container's process (its ID is `process://PID`).
+fn pid(pod: &Pod) -> u32 {
+    let id = container(pod).container_id.as_deref().unwrap();
+    id.strip_prefix("process://").unwrap().parse().unwrap()
 }
 
 fn ready(pod: &Pod) -> bool {
@@ -237,19 +243,7 @@ async fn demo_pods_answer_through_their_service_with_their_colour() {
     }
     // The process has its own address, its port and the Service variables in its env.
     let pod = &running[0];
-    let container = &pod
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0];
-    let pid = container
-        .container_id
-        .as_deref()
-        .unwrap()
-        .strip_prefix("process://")
-        .unwrap();
+    let pid = pid(pod);
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let environ: Vec<String> = environ
         .split(|b| *b == 0)
@@ -357,37 +351,21 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let name = pod.name_any();
     eventually("the container restarted and is ready again", || async {
         let pod = pods.get(&name).await.unwrap();
-        let status = &pod
-            .status
-            .as_ref()
-            .unwrap()
-            .container_statuses
-            .as_ref()
-            .unwrap()[0];
+        let status = container(&pod);
         status.restart_count == 1 && status.ready
     })
     .await;
     let pod = pods.get(&name).await.unwrap();
-    let status = &pod
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0];
-    let last = status
-        .last_state
-        .as_ref()
-        .unwrap()
-        .terminated
-        .as_ref()
-        .unwrap();
-    assert_ne!(last.container_id, status.container_id);
+    let status = container(&pod);
+    assert_ne!(last_terminated(&pod).container_id, status.container_id);
     // The new process serves again; `previous` reads the first one's log.
-    assert_eq!(
-        http(pod_address(&pod), "GET", "/readyz").await.unwrap().0,
-        200
-    );
+    eventually("the new process serves", || async {
+        matches!(
+            http(pod_address(&pod), "GET", "/readyz").await,
+            Ok((200, _))
+        )
+    })
+    .await;
     let previous = LogParams {
         previous: true,
         ..LogParams::default()
@@ -492,13 +470,7 @@ async fn jobs_run_on_the_host_and_succeed_or_fail_by_exit_code() {
         .unwrap();
     assert_eq!(log, "hello analysis\n");
     let failed = pods.list(&of("fails")).await.unwrap().items.remove(0);
-    let status = &failed
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0];
+    let status = container(&failed);
     let terminated = status.state.as_ref().unwrap().terminated.as_ref().unwrap();
     assert_eq!(terminated.exit_code, 3);
     let log = pods
@@ -806,20 +778,7 @@ async fn no_pod_process_outlives_a_killed_sluice_up_and_a_restart_runs_them_agai
     let (status, body) = http(pod_address(&pods[0]), "GET", "/color").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "\"blue\""));
     // The restart shows as Kubernetes shows a node reboot.
-    let container = &pods[0]
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0];
-    let last = container
-        .last_state
-        .as_ref()
-        .unwrap()
-        .terminated
-        .as_ref()
-        .unwrap();
+    let last = last_terminated(&pods[0]);
     assert_eq!(
         (last.reason.as_deref(), last.exit_code),
         (Some("Unknown"), 255)
@@ -879,26 +838,7 @@ async fn deleted_pods_stop_their_processes_first() {
         .await
         .unwrap();
     let running = ready_pods(&pods, "gone", 3).await;
-    let pids: Vec<u32> = running
-        .iter()
-        .map(|p| {
-            let status = &p
-                .status
-                .as_ref()
-                .unwrap()
-                .container_statuses
-                .as_ref()
-                .unwrap()[0];
-            status
-                .container_id
-                .as_deref()
-                .unwrap()
-                .strip_prefix("process://")
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let pids: Vec<u32> = running.iter().map(pid).collect();
     assert!(pids.iter().all(|p| alive(*p)));
     let stubborn: Pod = from(json!({"metadata": {"name": "stubborn"},
         "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "app", "image": "example.com/stubborn:1"}]}}));
@@ -915,14 +855,7 @@ async fn deleted_pods_stop_their_processes_first() {
     })
     .await;
     let stubborn = pods.get("stubborn").await.unwrap();
-    let stubborn_pid: u32 = stubborn.status.unwrap().container_statuses.unwrap()[0]
-        .container_id
-        .as_deref()
-        .unwrap()
-        .strip_prefix("process://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let stubborn_pid = pid(&stubborn);
     deployments
         .delete("gone", &Default::default())
         .await

@@ -231,38 +231,30 @@ impl Supervisor {
         ) {
             return;
         }
+        let fail = |reason: &str, message: String| {
+            self.fail(uid, &launch.container, &launch.pod, reason, message);
+        };
         for port in &launch.ports {
             if let Err(err) = TcpListener::bind((launch.target.pod_ip, *port)) {
-                let message = format!("port {port} on {} is not free: {err}", launch.target.pod_ip);
-                return self.fail(
-                    uid,
-                    &launch.container,
-                    &launch.pod,
+                let ip = launch.target.pod_ip;
+                return fail(
                     "CreateContainerError",
-                    message,
+                    format!("port {port} on {ip} is not free: {err}"),
                 );
             }
         }
         let Some((program, args)) = launch.argv.split_first() else {
-            let message = "the container has no command to run".to_owned();
-            return self.fail(
-                uid,
-                &launch.container,
-                &launch.pod,
+            return fail(
                 "CreateContainerError",
-                message,
+                "the container has no command to run".into(),
             );
         };
         if let Some(dir) = launch.log.parent()
             && let Err(err) = std::fs::create_dir_all(dir)
         {
-            let message = format!("creating {}: {err}", dir.display());
-            return self.fail(
-                uid,
-                &launch.container,
-                &launch.pod,
+            return fail(
                 "CreateContainerError",
-                message,
+                format!("creating {}: {err}", dir.display()),
             );
         }
         let mut command = Command::new(program);
@@ -276,16 +268,7 @@ impl Supervisor {
             .stderr(Stdio::piped());
         let mut child = match group::spawn(command).await {
             Ok(child) => child,
-            Err(err) => {
-                let message = format!("exec {program:?}: {err}");
-                return self.fail(
-                    uid,
-                    &launch.container,
-                    &launch.pod,
-                    "RunContainerError",
-                    message,
-                );
-            }
+            Err(err) => return fail("RunContainerError", format!("exec {program:?}: {err}")),
         };
         let pid = child.id().unwrap_or_default();
         let what = format!("{}/{}", launch.pod, launch.container);

@@ -4,8 +4,11 @@
 
 mod workloads;
 
+#[path = "../support/shared.rs"]
+mod shared;
 #[path = "../support/mod.rs"]
 mod support;
+use shared::Shared;
 use support::{eventually, from, namespace};
 
 use std::{path::Path, sync::LazyLock, time::Duration};
@@ -58,31 +61,7 @@ fn config(dir: &Path) -> ClusterConfig {
     }
 }
 
-struct Shared {
-    _runtime: tokio::runtime::Runtime,
-    cluster: Cluster,
-    _dir: tempfile::TempDir,
-}
-
-static SHARED: LazyLock<Shared> = LazyLock::new(|| {
-    std::thread::spawn(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let cluster = runtime
-            .block_on(Cluster::start(config(dir.path())))
-            .unwrap();
-        Shared {
-            _runtime: runtime,
-            cluster,
-            _dir: dir,
-        }
-    })
-    .join()
-    .unwrap()
-});
+static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared::start(config));
 
 fn client() -> Client {
     SHARED.cluster.client()

@@ -1,0 +1,35 @@
+//! One cluster per test binary, started on its own thread and runtime so that every test's
+//! runtime can use it (included with `#[path]` by the binaries that run pods).
+
+use sluice_cluster::{Cluster, ClusterConfig};
+
+/// A running cluster with the runtime and data dir it lives on.
+pub struct Shared {
+    _runtime: tokio::runtime::Runtime,
+    /// The cluster.
+    pub cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Shared {
+    /// Starts a cluster configured by `config` for a fresh data dir.
+    pub fn start(config: impl FnOnce(&std::path::Path) -> ClusterConfig + Send + 'static) -> Self {
+        std::thread::spawn(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let cluster = runtime
+                .block_on(Cluster::start(config(dir.path())))
+                .unwrap();
+            Self {
+                _runtime: runtime,
+                cluster,
+                _dir: dir,
+            }
+        })
+        .join()
+        .unwrap()
+    }
+}
