@@ -1,0 +1,463 @@
+//! The blue-green planner: from the Rollout's spec and status, what the controller sees of its
+//! ReplicaSets and Services, and the time, the next actions (create or scale a ReplicaSet, set or
+//! clear a scale-down deadline, switch a Service's selector), the status to write, the events
+//! and when to look again — Argo Rollouts' `rollout/bluegreen.go` as a pure function
+//! (research/argo-rollouts.md §2.3). Every step waits for the previous one to be observed, so a
+//! controller restarted anywhere carries on from the objects alone.
+//!
+//! Deliberate departure (the user's flow wins over Argo): on abort both the active and the
+//! preview Service go back to the stable ReplicaSet (Argo leaves preview on the new one), and
+//! `status.blueGreen.previewSelector` says so.
+//!
+//! Not yet here: pre- and post-promotion analysis are held, never skipped (the analysis
+//! controller is not built: the plan waits before that gate and says why); anti-affinity and
+//! active/preview metadata; progress deadlines.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use sluice_api::{BlueGreenStrategy, RolloutPhase};
+
+/// What the controller sees of one ReplicaSet of the Rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSetState {
+    /// Name.
+    pub name: String,
+    /// Its `rollouts-pod-template-hash`.
+    pub hash: String,
+    /// Its revision.
+    pub revision: i64,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.availableReplicas`.
+    pub available: i32,
+    /// `status.readyReplicas`.
+    pub ready: i32,
+    /// Its `scale-down-deadline` annotation.
+    pub scale_down_deadline: Option<Timestamp>,
+}
+
+/// A Service the Rollout names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceState {
+    /// It does not exist.
+    Missing,
+    /// It exists; the hash its selector names, if any.
+    Selects(Option<String>),
+}
+
+/// Everything the planner reads.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// The strategy.
+    pub strategy: &'a BlueGreenStrategy,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `spec.paused`.
+    pub paused: bool,
+    /// The hash of the current template.
+    pub hash: String,
+    /// The Rollout's ReplicaSets; the one of the current template has `hash`.
+    pub replica_sets: Vec<ReplicaSetState>,
+    /// The active Service.
+    pub active: ServiceState,
+    /// The preview Service, when the strategy names one.
+    pub preview: Option<ServiceState>,
+    /// Whether the active Service's endpoints are all pods of the active ReplicaSet (the switch
+    /// took effect), so the old ReplicaSet may go.
+    pub switch_settled: bool,
+    /// The status as last written.
+    pub status: Progress,
+}
+
+/// The controller's progress, as kept in the Rollout's status.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    /// `status.stableRS`.
+    pub stable: Option<String>,
+    /// `status.abort`.
+    pub abort: bool,
+    /// `status.promoteFull`.
+    pub promote_full: bool,
+    /// Start of the `BlueGreenPause` pause condition, if present.
+    pub paused_since: Option<Timestamp>,
+    /// `status.controllerPause`: the controller paused (and a user may since have resumed).
+    pub controller_pause: bool,
+    /// `status.blueGreen.scaleUpPreviewCheckPoint`.
+    pub scale_up_preview: bool,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create the ReplicaSet of the current template (at zero replicas) with this revision.
+    CreateReplicaSet {
+        /// Its revision.
+        revision: i64,
+    },
+    /// Set a ReplicaSet's replicas.
+    Scale {
+        /// The ReplicaSet.
+        name: String,
+        /// Replicas.
+        replicas: i32,
+    },
+    /// Set or clear a ReplicaSet's `scale-down-deadline`.
+    ScaleDownDeadline {
+        /// The ReplicaSet.
+        name: String,
+        /// The deadline; `None` clears it.
+        at: Option<Timestamp>,
+    },
+    /// Point a Service's selector at a hash.
+    SwitchService {
+        /// The Service.
+        service: String,
+        /// The hash it selected.
+        from: Option<String>,
+        /// The hash to select.
+        to: String,
+    },
+}
+
+/// An event for the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    /// Argo's reason.
+    pub reason: &'static str,
+    /// Argo's message.
+    pub message: String,
+}
+
+/// The plan for one reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Actions, in order.
+    pub actions: Vec<Action>,
+    /// The progress to write.
+    pub progress: Progress,
+    /// Phase and message.
+    pub phase: (RolloutPhase, String),
+    /// What the active and preview Services should select (status.blueGreen).
+    pub selectors: (Option<String>, Option<String>),
+    /// Events.
+    pub events: Vec<Event>,
+    /// When to look again (a pause or a scale-down deadline ends).
+    pub requeue: Option<Duration>,
+}
+
+fn at(t: Timestamp, seconds: i32) -> Timestamp {
+    t + SignedDuration::from_secs(i64::from(seconds.max(0)))
+}
+
+struct Planner<'a> {
+    observed: &'a Observed<'a>,
+    now: Timestamp,
+    plan: Plan,
+}
+
+impl Planner<'_> {
+    fn soonest(&mut self, when: Timestamp) {
+        let wait = Duration::try_from(when.duration_since(self.now)).unwrap_or(Duration::ZERO);
+        self.plan.requeue = Some(self.plan.requeue.map_or(wait, |r| r.min(wait)));
+    }
+
+    fn scale(&mut self, rs: &ReplicaSetState, replicas: i32) {
+        if rs.replicas != replicas {
+            let name = rs.name.clone();
+            self.plan.actions.push(Action::Scale { name, replicas });
+        }
+    }
+
+    fn switch(&mut self, service: Option<&str>, state: Option<&ServiceState>, to: &str) {
+        let (Some(service), Some(ServiceState::Selects(from))) = (service, state) else {
+            return;
+        };
+        if from.as_deref() != Some(to) {
+            self.plan.actions.push(Action::SwitchService {
+                service: service.to_owned(),
+                from: from.clone(),
+                to: to.to_owned(),
+            });
+            let message = format!(
+                "Switched selector for service '{service}' from '{}' to '{to}'",
+                from.as_deref().unwrap_or_default()
+            );
+            self.event(false, "SwitchService", message);
+        }
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, message: String) {
+        self.plan.events.push(Event {
+            warning,
+            reason,
+            message,
+        });
+    }
+
+    fn phase(&mut self, phase: RolloutPhase, message: &str) {
+        self.plan.phase = (phase, message.to_owned());
+    }
+
+    /// Old ReplicaSets (neither `keep` hash): scaled down when their deadline passes, or at once
+    /// when they have none; `scaleDownDelayRevisionLimit` caps how many wait.
+    fn scale_down_old(&mut self, keep: &[&str]) {
+        let limit = self.observed.strategy.scale_down_delay_revision_limit;
+        let mut waiting = 0;
+        let mut old: Vec<&ReplicaSetState> = self
+            .observed
+            .replica_sets
+            .iter()
+            .filter(|rs| !keep.contains(&rs.hash.as_str()) && rs.replicas > 0)
+            .collect();
+        old.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+        for rs in old {
+            match rs.scale_down_deadline {
+                Some(deadline) if deadline > self.now && limit.is_none_or(|l| waiting < l) => {
+                    waiting += 1;
+                    self.soonest(deadline);
+                }
+                _ if !self.observed.switch_settled => {}
+                _ => {
+                    self.scale(rs, 0);
+                    if rs.scale_down_deadline.is_some() {
+                        let name = rs.name.clone();
+                        self.plan
+                            .actions
+                            .push(Action::ScaleDownDeadline { name, at: None });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next step of a blue-green Rollout.
+pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
+    let status = observed.status.clone();
+    let mut planner = Planner {
+        observed,
+        now,
+        plan: Plan {
+            actions: Vec::new(),
+            progress: status.clone(),
+            phase: (RolloutPhase::Progressing, String::new()),
+            selectors: (None, None),
+            events: Vec::new(),
+            requeue: None,
+        },
+    };
+    let strategy = observed.strategy;
+    let replicas = observed.replicas;
+    let hash = observed.hash.as_str();
+    let Some(current) = observed.replica_sets.iter().find(|rs| rs.hash == hash) else {
+        let revision = observed
+            .replica_sets
+            .iter()
+            .map(|rs| rs.revision)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        planner
+            .plan
+            .actions
+            .push(Action::CreateReplicaSet { revision });
+        planner.phase(
+            RolloutPhase::Progressing,
+            "more replicas need to be updated",
+        );
+        return planner.plan;
+    };
+    let stable = status
+        .stable
+        .as_deref()
+        .and_then(|s| observed.replica_sets.iter().find(|rs| rs.hash == s));
+    let preview_name = strategy.preview_service();
+    let active_name = Some(strategy.active_service.as_str());
+    let (active, preview) = (Some(&observed.active), observed.preview.as_ref());
+    planner.plan.selectors = match (active, preview) {
+        (Some(ServiceState::Selects(a)), Some(ServiceState::Selects(p))) => (a.clone(), p.clone()),
+        (Some(ServiceState::Selects(a)), _) => (a.clone(), None),
+        _ => (None, None),
+    };
+    if observed.paused {
+        planner.phase(RolloutPhase::Paused, "manually paused");
+        return planner.plan;
+    }
+
+    // Aborted: everything back on stable; the new ReplicaSet goes after its delay.
+    if status.abort
+        && let Some(stable) = stable.filter(|s| s.hash != hash)
+    {
+        planner.scale(stable, replicas);
+        planner.switch(active_name, active, &stable.hash);
+        planner.switch(preview_name, preview, &stable.hash);
+        planner.plan.selectors = (
+            Some(stable.hash.clone()),
+            preview_name.map(|_| stable.hash.clone()),
+        );
+        let delay = strategy.abort_scale_down_delay_seconds();
+        match current.scale_down_deadline {
+            _ if delay == 0 || current.replicas == 0 => {}
+            None => planner.plan.actions.push(Action::ScaleDownDeadline {
+                name: current.name.clone(),
+                at: Some(at(now, delay)),
+            }),
+            Some(deadline) if deadline > now => planner.soonest(deadline),
+            Some(_) => planner.scale(current, 0),
+        }
+        planner.plan.progress.paused_since = None;
+        planner.plan.progress.controller_pause = false;
+        let message = format!(
+            "RolloutAborted: Rollout aborted update to revision {}",
+            current.revision
+        );
+        planner.phase(RolloutPhase::Degraded, &message);
+        return planner.plan;
+    }
+
+    // Steady, or the first deploy: the current ReplicaSet is (or becomes) the stable one.
+    if stable.is_none_or(|s| s.hash == hash) {
+        planner.scale(current, replicas);
+        let ready = current.replicas == replicas && current.available >= replicas;
+        if stable.is_none() && !ready {
+            planner.phase(
+                RolloutPhase::Progressing,
+                "updated replicas are still becoming available",
+            );
+            return planner.plan;
+        }
+        if stable.is_none() {
+            planner.plan.progress.stable = Some(hash.to_owned());
+            let message = format!(
+                "Rollout completed update to revision {} ({hash}): Initial deploy",
+                current.revision
+            );
+            planner.event(false, "RolloutCompleted", message);
+        }
+        planner.switch(active_name, active, hash);
+        planner.switch(preview_name, preview, hash);
+        planner.plan.selectors = (Some(hash.to_owned()), preview_name.map(|_| hash.to_owned()));
+        planner.scale_down_old(&[hash]);
+        planner.plan.progress.paused_since = None;
+        planner.plan.progress.controller_pause = false;
+        planner.plan.progress.scale_up_preview = false;
+        if ready {
+            planner.phase(RolloutPhase::Healthy, "");
+        } else {
+            planner.phase(
+                RolloutPhase::Progressing,
+                "updated replicas are still becoming available",
+            );
+        }
+        return planner.plan;
+    }
+    let stable = stable.expect("checked above");
+
+    // An update: preview on the new ReplicaSet, production on the stable one.
+    planner.scale(stable, replicas);
+    planner.switch(preview_name, preview, hash);
+    planner.plan.selectors.1 = preview_name.map(|_| hash.to_owned());
+    planner.scale_down_old(&[hash, &stable.hash]);
+    let target = match strategy.preview_replica_count {
+        Some(count) if !status.scale_up_preview => count.clamp(0, replicas),
+        _ => replicas,
+    };
+    planner.scale(current, target);
+    let saturated = current.replicas == target && current.available >= target;
+    if !saturated {
+        planner.phase(
+            RolloutPhase::Progressing,
+            "updated replicas are still becoming available",
+        );
+        return planner.plan;
+    }
+    let switched = matches!(active, Some(ServiceState::Selects(Some(h))) if h == hash);
+    if !switched {
+        if strategy.pre_promotion_analysis.is_some() {
+            planner.phase(
+                RolloutPhase::Progressing,
+                "waiting for analysis to complete: prePromotionAnalysis needs the analysis controller, which sluice does not have yet; not promoting",
+            );
+            return planner.plan;
+        }
+        let needs_pause =
+            !strategy.auto_promotion_enabled() || strategy.auto_promotion_seconds() > 0;
+        if needs_pause && !status.promote_full {
+            match (status.paused_since, status.controller_pause) {
+                (None, false) => {
+                    planner.plan.progress.paused_since = Some(now);
+                    planner.plan.progress.controller_pause = true;
+                    planner.event(
+                        false,
+                        "RolloutPaused",
+                        "Rollout is paused (BlueGreenPause)".into(),
+                    );
+                    planner.phase(RolloutPhase::Paused, "BlueGreenPause");
+                    if strategy.auto_promotion_enabled() {
+                        planner.soonest(at(now, strategy.auto_promotion_seconds()));
+                    }
+                    return planner.plan;
+                }
+                (Some(since), _) => {
+                    let resume = at(since, strategy.auto_promotion_seconds());
+                    if !strategy.auto_promotion_enabled() || now < resume {
+                        if strategy.auto_promotion_enabled() {
+                            planner.soonest(resume);
+                        }
+                        planner.phase(RolloutPhase::Paused, "BlueGreenPause");
+                        return planner.plan;
+                    }
+                    planner.plan.progress.paused_since = None;
+                    planner.event(false, "RolloutResumed", "Rollout is resumed".into());
+                }
+                // Resumed by the user (`promote` cleared the pause condition).
+                (None, true) => {}
+            }
+        }
+        if target < replicas {
+            planner.plan.progress.scale_up_preview = true;
+            planner.scale(current, replicas);
+            planner.phase(
+                RolloutPhase::Progressing,
+                "updated replicas are still becoming available",
+            );
+            return planner.plan;
+        }
+        planner.switch(active_name, active, hash);
+        planner.plan.selectors.0 = Some(hash.to_owned());
+        planner.phase(RolloutPhase::Progressing, "active service cutover pending");
+        return planner.plan;
+    }
+    if strategy.post_promotion_analysis.is_some() {
+        planner.phase(
+            RolloutPhase::Progressing,
+            "waiting for post-promotion verification to complete: postPromotionAnalysis needs the analysis controller, which sluice does not have yet",
+        );
+        return planner.plan;
+    }
+    // Switched and saturated: the new ReplicaSet becomes stable; the old one stays up for the delay.
+    planner.plan.selectors.0 = Some(hash.to_owned());
+    planner.plan.progress = Progress {
+        stable: Some(hash.to_owned()),
+        ..Progress::default()
+    };
+    let deadline = at(now, strategy.scale_down_delay_seconds());
+    planner.plan.actions.push(Action::ScaleDownDeadline {
+        name: stable.name.clone(),
+        at: Some(deadline),
+    });
+    planner.soonest(deadline);
+    let message = format!(
+        "Rollout completed update to revision {} ({hash}): Completed blue-green update",
+        current.revision
+    );
+    planner.event(false, "RolloutCompleted", message);
+    planner.phase(RolloutPhase::Healthy, "");
+    planner.plan
+}
+
+#[cfg(test)]
+mod tests;

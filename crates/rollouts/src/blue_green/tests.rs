@@ -1,0 +1,348 @@
+//! Table-style tests of the blue-green planner: each builds what the controller would see at one
+//! moment of the flow and checks the next step.
+
+use super::*;
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+const NOW: &str = "2026-11-01T10:00:00Z";
+
+fn strategy(extra: serde_json::Value) -> BlueGreenStrategy {
+    let mut value = serde_json::json!({"activeService": "active", "previewService": "preview"});
+    value
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(value).unwrap()
+}
+
+fn rs(hash: &str, revision: i64, replicas: i32, available: i32) -> ReplicaSetState {
+    ReplicaSetState {
+        name: format!("demo-{hash}"),
+        hash: hash.into(),
+        revision,
+        replicas,
+        available,
+        ready: available,
+        scale_down_deadline: None,
+    }
+}
+
+fn selects(hash: &str) -> ServiceState {
+    ServiceState::Selects(Some(hash.into()))
+}
+
+fn observed<'a>(
+    strategy: &'a BlueGreenStrategy,
+    hash: &str,
+    sets: Vec<ReplicaSetState>,
+    stable: Option<&str>,
+) -> Observed<'a> {
+    Observed {
+        strategy,
+        replicas: 3,
+        paused: false,
+        hash: hash.into(),
+        replica_sets: sets,
+        active: stable.map_or(ServiceState::Selects(None), selects),
+        preview: Some(stable.map_or(ServiceState::Selects(None), selects)),
+        switch_settled: true,
+        status: Progress {
+            stable: stable.map(str::to_owned),
+            ..Progress::default()
+        },
+    }
+}
+
+fn switches(plan: &Plan) -> Vec<(String, String)> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SwitchService { service, to, .. } => Some((service.clone(), to.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn scale(name: &str, replicas: i32) -> Action {
+    Action::Scale {
+        name: name.into(),
+        replicas,
+    }
+}
+
+#[test]
+fn a_new_template_gets_a_replica_set_with_the_next_revision() {
+    let s = strategy(serde_json::json!({}));
+    let plan = plan(
+        &observed(&s, "new", vec![rs("old", 4, 3, 3)], Some("old")),
+        t(NOW),
+    );
+    assert_eq!(plan.actions, [Action::CreateReplicaSet { revision: 5 }]);
+}
+
+#[test]
+fn the_first_deploy_becomes_stable_once_available_then_services_switch() {
+    let s = strategy(serde_json::json!({}));
+    let starting = plan(&observed(&s, "h1", vec![rs("h1", 1, 0, 0)], None), t(NOW));
+    assert_eq!(starting.actions, [scale("demo-h1", 3)]);
+    assert!(
+        switches(&starting).is_empty(),
+        "no Service points at pods that are not available"
+    );
+    let done = plan(&observed(&s, "h1", vec![rs("h1", 1, 3, 3)], None), t(NOW));
+    assert_eq!(done.progress.stable.as_deref(), Some("h1"));
+    assert_eq!(
+        switches(&done),
+        [
+            ("active".into(), "h1".into()),
+            ("preview".into(), "h1".into())
+        ]
+    );
+    assert_eq!(done.events[0].reason, "RolloutCompleted");
+    assert!(done.events[0].message.ends_with("(h1): Initial deploy"));
+    assert_eq!(done.phase.0, RolloutPhase::Healthy);
+}
+
+#[test]
+fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_itself() {
+    let s = strategy(serde_json::json!({"scaleDownDelaySeconds": 10}));
+    let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 0, 0)];
+    let start = plan(&observed(&s, "new", sets, Some("old")), t(NOW));
+    assert!(start.actions.contains(&scale("demo-new", 3)));
+    assert_eq!(switches(&start), [("preview".into(), "new".into())]);
+    assert_eq!(start.selectors, (Some("old".into()), Some("new".into())));
+
+    // Saturated: with automatic promotion the active Service switches.
+    let mut ready = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
+        Some("old"),
+    );
+    ready.preview = Some(selects("new"));
+    let switch = plan(&ready, t(NOW));
+    assert_eq!(switches(&switch), [("active".into(), "new".into())]);
+    assert_eq!(
+        switch.progress.stable.as_deref(),
+        Some("old"),
+        "stable moves only once the switch is seen"
+    );
+
+    // The switch observed: the new ReplicaSet is stable; the old one waits for its delay.
+    ready.active = selects("new");
+    let promoted = plan(&ready, t(NOW));
+    assert_eq!(promoted.progress.stable.as_deref(), Some("new"));
+    assert_eq!(
+        promoted.actions,
+        [Action::ScaleDownDeadline {
+            name: "demo-old".into(),
+            at: Some(t("2026-11-01T10:00:10Z"))
+        }]
+    );
+    assert_eq!(promoted.requeue, Some(Duration::from_secs(10)));
+    assert!(
+        promoted
+            .events
+            .iter()
+            .any(|e| e.message.ends_with("(new): Completed blue-green update"))
+    );
+
+    // After the delay, and only once the active endpoints are all new pods, the old one goes.
+    let mut later = ready.clone();
+    later.status.stable = Some("new".into());
+    later.replica_sets[0].scale_down_deadline = Some(t("2026-11-01T10:00:10Z"));
+    let waiting = plan(&later, t("2026-11-01T10:00:05Z"));
+    assert!(waiting.actions.is_empty());
+    assert_eq!(waiting.requeue, Some(Duration::from_secs(5)));
+    later.switch_settled = false;
+    assert!(
+        plan(&later, t("2026-11-01T10:00:11Z")).actions.is_empty(),
+        "switch not settled yet"
+    );
+    later.switch_settled = true;
+    let down = plan(&later, t("2026-11-01T10:00:11Z"));
+    assert_eq!(
+        down.actions,
+        [
+            scale("demo-old", 0),
+            Action::ScaleDownDeadline {
+                name: "demo-old".into(),
+                at: None
+            }
+        ]
+    );
+    assert_eq!(down.phase.0, RolloutPhase::Healthy);
+}
+
+#[test]
+fn without_automatic_promotion_it_pauses_until_promoted() {
+    let s = strategy(serde_json::json!({"autoPromotionEnabled": false}));
+    let mut ready = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
+        Some("old"),
+    );
+    ready.preview = Some(selects("new"));
+    let pausing = plan(&ready, t(NOW));
+    assert_eq!(
+        pausing.phase,
+        (RolloutPhase::Paused, "BlueGreenPause".into())
+    );
+    assert_eq!(pausing.progress.paused_since, Some(t(NOW)));
+    assert!(pausing.progress.controller_pause && switches(&pausing).is_empty());
+    ready.status = pausing.progress.clone();
+    let still = plan(&ready, t("2026-11-01T11:00:00Z"));
+    assert!(still.actions.is_empty() && still.requeue.is_none());
+    // `sluice promote` clears the pause condition and leaves controllerPause set.
+    ready.status.paused_since = None;
+    let promoted = plan(&ready, t("2026-11-01T11:00:00Z"));
+    assert_eq!(switches(&promoted), [("active".into(), "new".into())]);
+}
+
+#[test]
+fn auto_promotion_seconds_resume_the_pause_by_themselves() {
+    let s = strategy(serde_json::json!({"autoPromotionSeconds": 20}));
+    let mut ready = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
+        Some("old"),
+    );
+    ready.preview = Some(selects("new"));
+    let pausing = plan(&ready, t(NOW));
+    assert_eq!(pausing.requeue, Some(Duration::from_secs(20)));
+    ready.status = pausing.progress;
+    assert!(switches(&plan(&ready, t("2026-11-01T10:00:19Z"))).is_empty());
+    let resumed = plan(&ready, t("2026-11-01T10:00:20Z"));
+    assert_eq!(switches(&resumed), [("active".into(), "new".into())]);
+    assert!(resumed.events.iter().any(|e| e.reason == "RolloutResumed"));
+}
+
+#[test]
+fn a_preview_replica_count_scales_up_before_the_switch() {
+    let s = strategy(serde_json::json!({"previewReplicaCount": 1}));
+    let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 0, 0)];
+    assert!(
+        plan(&observed(&s, "new", sets, Some("old")), t(NOW))
+            .actions
+            .contains(&scale("demo-new", 1))
+    );
+    let mut preview = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 1, 1)],
+        Some("old"),
+    );
+    preview.preview = Some(selects("new"));
+    let scaling = plan(&preview, t(NOW));
+    assert_eq!(scaling.actions, [scale("demo-new", 3)]);
+    assert!(scaling.progress.scale_up_preview && switches(&scaling).is_empty());
+    preview.status.scale_up_preview = true;
+    preview.replica_sets[1] = rs("new", 2, 3, 3);
+    assert_eq!(
+        switches(&plan(&preview, t(NOW))),
+        [("active".into(), "new".into())]
+    );
+}
+
+#[test]
+fn abort_puts_both_services_back_on_stable_and_scales_the_new_set_down_after_the_delay() {
+    let s = strategy(serde_json::json!({"abortScaleDownDelaySeconds": 5}));
+    let mut aborted = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
+        Some("old"),
+    );
+    aborted.active = selects("new");
+    aborted.preview = Some(selects("new"));
+    aborted.status.abort = true;
+    let back = plan(&aborted, t(NOW));
+    assert_eq!(
+        switches(&back),
+        [
+            ("active".into(), "old".into()),
+            ("preview".into(), "old".into())
+        ]
+    );
+    assert_eq!(back.selectors, (Some("old".into()), Some("old".into())));
+    assert!(back.actions.contains(&Action::ScaleDownDeadline {
+        name: "demo-new".into(),
+        at: Some(t("2026-11-01T10:00:05Z"))
+    }));
+    assert_eq!(
+        back.phase,
+        (
+            RolloutPhase::Degraded,
+            "RolloutAborted: Rollout aborted update to revision 2".into()
+        )
+    );
+    aborted.replica_sets[1].scale_down_deadline = Some(t("2026-11-01T10:00:05Z"));
+    aborted.active = selects("old");
+    aborted.preview = Some(selects("old"));
+    assert_eq!(
+        plan(&aborted, t("2026-11-01T10:00:06Z")).actions,
+        [scale("demo-new", 0)]
+    );
+}
+
+#[test]
+fn analysis_gates_hold_the_rollout_rather_than_skip_them() {
+    let s = strategy(
+        serde_json::json!({"prePromotionAnalysis": {"templates": [{"templateName": "success-rate"}]}}),
+    );
+    let mut ready = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
+        Some("old"),
+    );
+    ready.preview = Some(selects("new"));
+    let held = plan(&ready, t(NOW));
+    assert!(switches(&held).is_empty());
+    assert!(
+        held.phase.1.contains("prePromotionAnalysis"),
+        "{}",
+        held.phase.1
+    );
+}
+
+#[test]
+fn the_revision_limit_caps_old_sets_waiting_for_their_delay() {
+    let s = strategy(serde_json::json!({"scaleDownDelayRevisionLimit": 1}));
+    let deadline = Some(t("2026-11-01T10:00:30Z"));
+    let mut sets = vec![rs("v1", 1, 3, 3), rs("v2", 2, 3, 3), rs("v3", 3, 3, 3)];
+    sets[0].scale_down_deadline = deadline;
+    sets[1].scale_down_deadline = deadline;
+    let steady = plan(&observed(&s, "v3", sets, Some("v3")), t(NOW));
+    assert_eq!(
+        steady.actions,
+        [
+            scale("demo-v1", 0),
+            Action::ScaleDownDeadline {
+                name: "demo-v1".into(),
+                at: None
+            }
+        ],
+        "the newest old set waits, the older one goes now"
+    );
+}
+
+#[test]
+fn a_paused_rollout_does_nothing() {
+    let s = strategy(serde_json::json!({}));
+    let mut paused = observed(
+        &s,
+        "new",
+        vec![rs("old", 1, 3, 3), rs("new", 2, 0, 0)],
+        Some("old"),
+    );
+    paused.paused = true;
+    let plan = plan(&paused, t(NOW));
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.phase, (RolloutPhase::Paused, "manually paused".into()));
+}
