@@ -79,7 +79,10 @@ impl UpArgs {
             notes.push(format!("--prometheus {address} (not built yet)"));
         }
         if !self.no_controllers {
-            notes.push("sluice controllers (not built yet; the cluster runs without them)".into());
+            notes.push(
+                "the Rollout controller runs blue-green only (canary, analysis, Applications and the rollout verbs are not built yet)"
+                    .into(),
+            );
         }
         notes
     }
@@ -112,6 +115,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
+    let controllers = (!args.no_controllers)
+        .then(|| tokio::spawn(sluice_rollouts::controller::run(cluster.client())));
     let mut ready = format!(
         "sluice: ready at https://{} (kubeconfig: {})",
         cluster.address(),
@@ -125,6 +130,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("{ready}");
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    if let Some(controllers) = controllers {
+        controllers.abort();
+    }
     cluster.shutdown().await;
     drop(lock);
     Ok(())

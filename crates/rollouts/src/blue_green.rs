@@ -252,6 +252,28 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     let strategy = observed.strategy;
     let replicas = observed.replicas;
     let hash = observed.hash.as_str();
+    // A Service that does not exist: nothing is scaled until it does.
+    let missing = [
+        (
+            Some(&observed.active),
+            "activeService",
+            Some(strategy.active_service.as_str()),
+        ),
+        (
+            observed.preview.as_ref(),
+            "previewService",
+            strategy.preview_service(),
+        ),
+    ];
+    for (state, field, name) in missing {
+        if let (Some(ServiceState::Missing), Some(name)) = (state, name) {
+            let message = format!(
+                "InvalidSpec: spec.strategy.blueGreen.{field}: Invalid value: \"{name}\": service \"{name}\" not found"
+            );
+            planner.phase(RolloutPhase::Degraded, &message);
+            return planner.plan;
+        }
+    }
     let Some(current) = observed.replica_sets.iter().find(|rs| rs.hash == hash) else {
         let revision = observed
             .replica_sets

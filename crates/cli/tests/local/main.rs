@@ -4,6 +4,7 @@
 //! process runtime and the ingress) for every test here, a namespace per test.
 
 mod ingress;
+mod rollouts;
 
 #[path = "../../../cluster/tests/support/shared.rs"]
 mod shared;
@@ -62,7 +63,11 @@ fn config(dir: &std::path::Path) -> ClusterConfig {
     }
 }
 
-static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared::start(config));
+static SHARED: LazyLock<Shared> = LazyLock::new(|| {
+    Shared::start(config, |cluster, runtime| {
+        runtime.spawn(sluice_rollouts::controller::run(cluster.client()));
+    })
+});
 
 fn client() -> Client {
     SHARED.cluster.client()

@@ -61,7 +61,7 @@ fn config(dir: &Path) -> ClusterConfig {
     }
 }
 
-static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared::start(config));
+static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared::start(config, |_, _| {}));
 
 fn client() -> Client {
     SHARED.cluster.client()

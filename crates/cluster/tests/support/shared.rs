@@ -12,8 +12,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Starts a cluster configured by `config` for a fresh data dir.
-    pub fn start(config: impl FnOnce(&std::path::Path) -> ClusterConfig + Send + 'static) -> Self {
+    /// Starts a cluster configured by `config` for a fresh data dir, then runs `then` (to start
+    /// more on the cluster's runtime).
+    pub fn start(
+        config: impl FnOnce(&std::path::Path) -> ClusterConfig + Send + 'static,
+        then: impl FnOnce(&Cluster, &tokio::runtime::Runtime) + Send + 'static,
+    ) -> Self {
         std::thread::spawn(|| {
             let dir = tempfile::tempdir().unwrap();
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -23,6 +27,10 @@ impl Shared {
             let cluster = runtime
                 .block_on(Cluster::start(config(dir.path())))
                 .unwrap();
+            {
+                let _entered = runtime.enter();
+                then(&cluster, &runtime);
+            }
             Self {
                 _runtime: runtime,
                 cluster,

@@ -346,3 +346,20 @@ fn a_paused_rollout_does_nothing() {
     assert!(plan.actions.is_empty());
     assert_eq!(plan.phase, (RolloutPhase::Paused, "manually paused".into()));
 }
+
+#[test]
+fn a_missing_service_is_an_invalid_spec_and_nothing_moves() {
+    let s = strategy(serde_json::json!({}));
+    let mut missing = observed(&s, "new", vec![rs("old", 1, 3, 3)], Some("old"));
+    missing.preview = Some(ServiceState::Missing);
+    let plan = plan(&missing, t(NOW));
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.phase.0, RolloutPhase::Degraded);
+    assert!(
+        plan.phase
+            .1
+            .starts_with("InvalidSpec: spec.strategy.blueGreen.previewService"),
+        "{}",
+        plan.phase.1
+    );
+}

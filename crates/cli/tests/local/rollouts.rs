@@ -1,0 +1,134 @@
+//! The blue-green flow on real demo pods: the first deploy, an image change that runs on the
+//! preview while production stays on the stable version, a pause until promotion, the switch
+//! of the active Service, and the old ReplicaSet scaled down after its delay, kept for rollback.
+
+use std::net::SocketAddr;
+
+use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Service};
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use sluice_api::Rollout;
+
+use super::{client, eventually, from, http, namespace, probe, served_at, service};
+
+fn rollout(tag: &str) -> Rollout {
+    from(
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "demo"},
+        "spec": {"replicas": 2, "revisionHistoryLimit": 3, "selector": {"matchLabels": {"app": "demo"}},
+            "template": {"metadata": {"labels": {"app": "demo"}},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [{"name": "demo",
+                    "image": format!("argoproj/rollouts-demo:{tag}"),
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": probe("/readyz", 1)}]}},
+            "strategy": {"blueGreen": {"activeService": "demo-active", "previewService": "demo-preview",
+                "autoPromotionEnabled": false, "scaleDownDelaySeconds": 2}}}}),
+    )
+}
+
+fn status_of(rollout: &Rollout) -> serde_json::Value {
+    serde_json::to_value(rollout.status.clone()).unwrap_or_default()
+}
+
+/// The colour a Service answers with.
+async fn colour(services: &Api<Service>, name: &str) -> Option<String> {
+    let address: SocketAddr = served_at(&services.get(name).await.ok()?, 80);
+    match http(address, "GET", "/color").await {
+        Ok((200, body)) => Some(body.trim_matches('"').to_owned()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn blue_green_runs_the_new_version_on_the_preview_until_promoted() {
+    let client = client();
+    let ns = namespace(&client, "bluegreen").await;
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    for name in ["demo-active", "demo-preview"] {
+        let mut svc = service(name, 80);
+        svc.spec.as_mut().unwrap().selector = Some([("app".to_owned(), "demo".to_owned())].into());
+        services.create(&PostParams::default(), &svc).await.unwrap();
+    }
+    rollouts
+        .create(&PostParams::default(), &rollout("blue"))
+        .await
+        .unwrap();
+    let phase = |phase: &'static str| {
+        let rollouts = rollouts.clone();
+        async move {
+            eventually(&format!("phase {phase}"), || async {
+                status_of(&rollouts.get("demo").await.unwrap())["phase"] == phase
+            })
+            .await;
+            status_of(&rollouts.get("demo").await.unwrap())
+        }
+    };
+    let first = phase("Healthy").await;
+    let blue = first["stableRS"].as_str().unwrap().to_owned();
+    assert_eq!(first["blueGreen"]["activeSelector"], blue.as_str());
+    eventually("production answers blue", || async {
+        colour(&services, "demo-active").await.as_deref() == Some("blue")
+    })
+    .await;
+
+    // A new image: a second ReplicaSet on the preview; production stays blue.
+    let change: json_patch::Patch = serde_json::from_value(json!([{"op": "replace",
+        "path": "/spec/template/spec/containers/0/image", "value": "argoproj/rollouts-demo:yellow"}]))
+    .unwrap();
+    rollouts
+        .patch("demo", &PatchParams::default(), &Patch::<()>::Json(change))
+        .await
+        .unwrap();
+    let paused = phase("Paused").await;
+    let yellow = paused["currentPodHash"].as_str().unwrap().to_owned();
+    assert_ne!(yellow, blue);
+    assert_eq!(paused["message"], "BlueGreenPause");
+    assert_eq!(paused["blueGreen"]["activeSelector"], blue.as_str());
+    assert_eq!(paused["blueGreen"]["previewSelector"], yellow.as_str());
+    eventually("the preview answers yellow", || async {
+        colour(&services, "demo-preview").await.as_deref() == Some("yellow")
+    })
+    .await;
+    assert_eq!(
+        colour(&services, "demo-active").await.as_deref(),
+        Some("blue")
+    );
+    let revisions: Vec<String> = sets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|rs| {
+            rs.annotations()
+                .get("rollout.argoproj.io/revision")
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+
+    // `promote`: clear the pause condition (what `sluice promote` will send).
+    let promote = json!({"status": {"pauseConditions": null}});
+    rollouts
+        .patch_status("demo", &PatchParams::default(), &Patch::Merge(promote))
+        .await
+        .unwrap();
+    eventually("production answers yellow", || async {
+        colour(&services, "demo-active").await.as_deref() == Some("yellow")
+    })
+    .await;
+    let done = phase("Healthy").await;
+    assert_eq!(done["stableRS"], yellow.as_str());
+    // The old ReplicaSet goes to zero after its delay and stays for rollback.
+    let old = format!("demo-{blue}");
+    eventually("the old ReplicaSet scaled to zero", || async {
+        sets.get(&old).await.unwrap().spec.and_then(|s| s.replicas) == Some(0)
+    })
+    .await;
+}
