@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::up;
+use crate::{up, verbs};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -25,6 +25,8 @@ enum Command {
     /// Print sluice's CustomResourceDefinitions as one multi-document YAML stream
     /// (`sluice crds | kubectl apply --server-side -f -`).
     Crds,
+    #[command(flatten)]
+    Verb(verbs::Verb),
 }
 
 impl Cli {
@@ -34,6 +36,7 @@ impl Cli {
             Command::Up(args) => runtime().and_then(|rt| rt.block_on(up::run(args))),
             Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
             Command::Crds => print_crds(),
+            Command::Verb(verb) => runtime().and_then(|rt| rt.block_on(verbs::run(verb))),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

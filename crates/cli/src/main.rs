@@ -2,6 +2,7 @@
 
 mod cli;
 mod up;
+mod verbs;
 
 use clap::Parser;
 

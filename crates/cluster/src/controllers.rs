@@ -115,8 +115,8 @@ pub(crate) async fn record(
             EventType::Normal
         },
         reason: reason.into(),
+        action: action(reason, &note),
         note: Some(note),
-        action: reason.into(),
         secondary: None,
     };
     if let Err(err) = recorder.publish(&event, reference).await {
@@ -132,4 +132,14 @@ pub fn spawn(client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
         tokio::spawn(endpoints::run(client.clone())),
         tokio::spawn(job::run(client.clone())),
     ]
+}
+
+/// The event's `action`: its reason and a digest of its message. kube-rs's Recorder folds
+/// events into a series by reason and action, not message; with the digest, events with other
+/// messages ("Scaled up … to 2" after "… to 1") stay separate, and only repeats fold.
+fn action(reason: &str, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    note.hash(&mut hasher);
+    format!("{reason}-{:08x}", hasher.finish() as u32)
 }

@@ -378,7 +378,15 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     }
     let stable = stable.expect("checked above");
 
-    // An update: preview on the new ReplicaSet, production on the stable one.
+    // An update: preview on the new ReplicaSet, production on the stable one. (A retry after
+    // an abort lifts the aborted ReplicaSet's scale-down deadline.)
+    if current.scale_down_deadline.is_some() {
+        let name = current.name.clone();
+        planner
+            .plan
+            .actions
+            .push(Action::ScaleDownDeadline { name, at: None });
+    }
     planner.scale(stable, replicas);
     planner.switch(preview_name, preview, hash);
     planner.plan.selectors.1 = preview_name.map(|_| hash.to_owned());

@@ -390,6 +390,7 @@ async fn write_status(
         "currentPodHash": hash,
         "stableRS": progress.stable,
         "controllerPause": progress.controller_pause.then_some(true),
+        "promoteFull": progress.promote_full.then_some(true),
         "pauseConditions": pause_conditions,
         "phase": plan.phase.0,
         "message": plan.phase.1,
@@ -432,11 +433,21 @@ async fn record(
             EventType::Normal
         },
         reason: reason.into(),
+        action: action(reason, &note),
         note: Some(note),
-        action: reason.into(),
         secondary: None,
     };
     if let Err(err) = recorder.publish(&event, reference).await {
         tracing::debug!("recording event {reason}: {err}");
     }
+}
+
+/// The event's `action`: its reason and a digest of its message. kube-rs's Recorder folds
+/// events into a series by reason and action, not message; with the digest, events with other
+/// messages ("Scaled up … to 2" after "… to 1") stay separate, and only repeats fold.
+fn action(reason: &str, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    note.hash(&mut hasher);
+    format!("{reason}-{:08x}", hasher.finish() as u32)
 }

@@ -12,7 +12,29 @@ use kube::{
 use serde_json::json;
 use sluice_api::Rollout;
 
-use super::{client, eventually, from, http, namespace, probe, served_at, service};
+use super::{SHARED, client, eventually, from, http, namespace, probe, served_at, service};
+
+/// `sluice VERB NAME -n NS --kubeconfig …` against the test cluster: stdout.
+fn sluice(args: &[&str], ns: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .args(["-n", ns, "--kubeconfig"])
+        .arg(SHARED.cluster.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn set_image(tag: &str) -> json_patch::Patch {
+    serde_json::from_value(json!([{"op": "replace",
+        "path": "/spec/template/spec/containers/0/image", "value": format!("argoproj/rollouts-demo:{tag}")}]))
+    .unwrap()
+}
 
 fn rollout(tag: &str) -> Rollout {
     from(
@@ -125,10 +147,77 @@ async fn blue_green_runs_the_new_version_on_the_preview_until_promoted() {
     .await;
     let done = phase("Healthy").await;
     assert_eq!(done["stableRS"], yellow.as_str());
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let messages: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Rollout"))
+        .filter_map(|e| e.message)
+        .collect();
+    for expected in [
+        format!("Switched selector for service 'demo-preview' from '{blue}' to '{yellow}'"),
+        format!("Switched selector for service 'demo-active' from '{blue}' to '{yellow}'"),
+        format!("Rollout completed update to revision 2 ({yellow}): Completed blue-green update"),
+        "Rollout is paused (BlueGreenPause)".to_owned(),
+    ] {
+        assert!(
+            messages.contains(&expected),
+            "{expected:?} not in {messages:#?}"
+        );
+    }
     // The old ReplicaSet goes to zero after its delay and stays for rollback.
     let old = format!("demo-{blue}");
     eventually("the old ReplicaSet scaled to zero", || async {
         sets.get(&old).await.unwrap().spec.and_then(|s| s.replicas) == Some(0)
+    })
+    .await;
+
+    // A bad version aborted: production and preview both back on the stable one; then retried.
+    rollouts
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::<()>::Json(set_image("green")),
+        )
+        .await
+        .unwrap();
+    phase("Paused").await;
+    eventually("the preview answers green", || async {
+        colour(&services, "demo-preview").await.as_deref() == Some("green")
+    })
+    .await;
+    assert_eq!(sluice(&["abort", "demo"], &ns), "rollout 'demo' aborted\n");
+    let aborted = phase("Degraded").await;
+    assert!(
+        aborted["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("RolloutAborted: Rollout aborted update to revision 3"),
+        "{aborted}"
+    );
+    assert_eq!(
+        aborted["blueGreen"]["previewSelector"],
+        yellow.as_str(),
+        "the preview is back on stable"
+    );
+    eventually("the preview answers yellow again", || async {
+        colour(&services, "demo-preview").await.as_deref() == Some("yellow")
+    })
+    .await;
+    assert_eq!(
+        colour(&services, "demo-active").await.as_deref(),
+        Some("yellow")
+    );
+    assert_eq!(
+        sluice(&["retry", "rollout", "demo"], &ns),
+        "rollout 'demo' retried\n"
+    );
+    phase("Paused").await;
+    eventually("the preview answers green after the retry", || async {
+        colour(&services, "demo-preview").await.as_deref() == Some("green")
     })
     .await;
 }
