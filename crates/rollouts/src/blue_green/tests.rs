@@ -56,6 +56,14 @@ fn observed<'a>(
     }
 }
 
+/// An update whose new ReplicaSet is saturated, with the preview on it.
+fn saturated(strategy: &BlueGreenStrategy) -> Observed<'_> {
+    let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)];
+    let mut ready = observed(strategy, "new", sets, Some("old"));
+    ready.preview = Some(selects("new"));
+    ready
+}
+
 fn switches(plan: &Plan) -> Vec<(String, String)> {
     plan.actions
         .iter()
@@ -116,13 +124,7 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
     assert_eq!(start.selectors, (Some("old".into()), Some("new".into())));
 
     // Saturated: with automatic promotion the active Service switches.
-    let mut ready = observed(
-        &s,
-        "new",
-        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
-        Some("old"),
-    );
-    ready.preview = Some(selects("new"));
+    let mut ready = saturated(&s);
     let switch = plan(&ready, t(NOW));
     assert_eq!(switches(&switch), [("active".into(), "new".into())]);
     assert_eq!(
@@ -180,13 +182,7 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
 #[test]
 fn without_automatic_promotion_it_pauses_until_promoted() {
     let s = strategy(serde_json::json!({"autoPromotionEnabled": false}));
-    let mut ready = observed(
-        &s,
-        "new",
-        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
-        Some("old"),
-    );
-    ready.preview = Some(selects("new"));
+    let mut ready = saturated(&s);
     let pausing = plan(&ready, t(NOW));
     assert_eq!(
         pausing.phase,
@@ -206,13 +202,7 @@ fn without_automatic_promotion_it_pauses_until_promoted() {
 #[test]
 fn auto_promotion_seconds_resume_the_pause_by_themselves() {
     let s = strategy(serde_json::json!({"autoPromotionSeconds": 20}));
-    let mut ready = observed(
-        &s,
-        "new",
-        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
-        Some("old"),
-    );
-    ready.preview = Some(selects("new"));
+    let mut ready = saturated(&s);
     let pausing = plan(&ready, t(NOW));
     assert_eq!(pausing.requeue, Some(Duration::from_secs(20)));
     ready.status = pausing.progress;
@@ -295,13 +285,7 @@ fn analysis_gates_hold_the_rollout_rather_than_skip_them() {
     let s = strategy(
         serde_json::json!({"prePromotionAnalysis": {"templates": [{"templateName": "success-rate"}]}}),
     );
-    let mut ready = observed(
-        &s,
-        "new",
-        vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
-        Some("old"),
-    );
-    ready.preview = Some(selects("new"));
+    let ready = saturated(&s);
     let held = plan(&ready, t(NOW));
     assert!(switches(&held).is_empty());
     assert!(
