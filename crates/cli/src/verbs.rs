@@ -7,13 +7,18 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::ResourceExt;
 use kube::{
     Api, Client,
     api::{Patch, PatchParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
 use serde_json::json;
-use sluice_api::Rollout;
+use sluice_api::{
+    Rollout,
+    names::{annotation, label},
+};
 
 /// Which cluster and namespace (flags may come before or after the Rollout's name).
 #[derive(Debug, Args)]
@@ -53,6 +58,16 @@ pub enum Verb {
     Retry {
         #[command(subcommand)]
         what: Retry,
+    },
+    /// Roll back to an earlier revision's template (default: the one before the current).
+    Undo {
+        /// The Rollout.
+        name: String,
+        /// The revision to go back to.
+        #[arg(long, value_name = "N")]
+        to_revision: Option<i64>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Pause the Rollout: no scaling and no Service switch until promoted.
     Pause {
@@ -113,18 +128,68 @@ async fn connect(target: &Target) -> anyhow::Result<(Client, String)> {
     Ok((Client::try_from(config)?, namespace))
 }
 
+/// The template of revision `to` (default: the newest before the current one), without the
+/// hash label, from the Rollout's ReplicaSets.
+async fn previous_template(
+    sets: &Api<ReplicaSet>,
+    rollout: &Rollout,
+    to: Option<i64>,
+) -> anyhow::Result<serde_json::Value> {
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let owned: Vec<ReplicaSet> = sets
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
+        .collect();
+    let revision = |rs: &ReplicaSet| {
+        rs.annotations()
+            .get(annotation::REVISION)
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let current_hash = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.current_pod_hash.clone());
+    let current = owned
+        .iter()
+        .find(|rs| rs.labels().get(label::POD_TEMPLATE_HASH) == current_hash.as_ref())
+        .map_or(i64::MAX, revision);
+    let target = match to {
+        Some(n) => owned.iter().find(|rs| revision(rs) == n),
+        None => owned
+            .iter()
+            .filter(|rs| revision(rs) < current)
+            .max_by_key(|rs| revision(rs)),
+    };
+    let Some(target) = target else {
+        anyhow::bail!(match to {
+            Some(n) => format!("unable to find specified revision {n} in history"),
+            None => "no rollout history found".to_owned(),
+        });
+    };
+    let mut template = serde_json::to_value(target.spec.as_ref().map(|s| &s.template))?;
+    if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
+        labels.remove(label::POD_TEMPLATE_HASH);
+    }
+    Ok(template)
+}
+
 /// Runs a verb and prints what it did, as kubectl-argo-rollouts does.
 pub async fn run(verb: Verb) -> anyhow::Result<()> {
     let (name, target) = match &verb {
         Verb::Promote { name, target, .. }
         | Verb::Abort { name, target }
         | Verb::Pause { name, target }
+        | Verb::Undo { name, target, .. }
         | Verb::Retry {
             what: Retry::Rollout { name, target },
         } => (name.clone(), target),
     };
     let (client, namespace) = connect(target).await?;
-    let rollouts: Api<Rollout> = Api::namespaced(client, &namespace);
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
     let rollout = rollouts
         .get(&name)
         .await
@@ -166,6 +231,17 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
                 .patch_status(&name, &params, &status(json!({"abort": false})))
                 .await?;
             "retried"
+        }
+        Verb::Undo { to_revision, .. } => {
+            let sets: Api<ReplicaSet> = Api::namespaced(client, &namespace);
+            let template = previous_template(&sets, &rollout, to_revision).await?;
+            let patch: json_patch::Patch = serde_json::from_value(
+                json!([{"op": "replace", "path": "/spec/template", "value": template}]),
+            )?;
+            rollouts
+                .patch(&name, &params, &Patch::<()>::Json(patch))
+                .await?;
+            "undo"
         }
         Verb::Pause { .. } => {
             let pause = Patch::Merge(json!({"spec": {"paused": true}}));

@@ -109,6 +109,15 @@ pub enum Action {
         /// The deadline; `None` clears it.
         at: Option<Timestamp>,
     },
+    /// Give a ReplicaSet the next revision (its template came back: undo, or re-applied).
+    Renumber {
+        /// The ReplicaSet.
+        name: String,
+        /// Its new revision.
+        revision: i64,
+        /// The revision it had (kept in `revision-history`).
+        previous: i64,
+    },
     /// Point a Service's selector at a hash.
     SwitchService {
         /// The Service.
@@ -308,6 +317,20 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         planner.phase(RolloutPhase::Paused, "manually paused");
         return planner.plan;
     }
+    // An older template is current again: it becomes the newest revision, as in Argo.
+    let newest = observed
+        .replica_sets
+        .iter()
+        .map(|rs| rs.revision)
+        .max()
+        .unwrap_or(0);
+    if current.revision < newest {
+        planner.plan.actions.push(Action::Renumber {
+            name: current.name.clone(),
+            revision: newest + 1,
+            previous: current.revision,
+        });
+    }
 
     // Aborted: everything back on stable; the new ReplicaSet goes after its delay.
     if status.abort
@@ -415,7 +438,13 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         }
         let needs_pause =
             !strategy.auto_promotion_enabled() || strategy.auto_promotion_seconds() > 0;
-        if needs_pause && !status.promote_full {
+        // Fast rollback: back to the previous version while it is still up (inside its
+        // scale-down delay) switches at once, without a pause.
+        let fast_rollback = current.revision < stable.revision
+            && current
+                .scale_down_deadline
+                .is_some_and(|deadline| deadline > now);
+        if needs_pause && !status.promote_full && !fast_rollback {
             match (status.paused_since, status.controller_pause) {
                 (None, false) => {
                     planner.plan.progress.paused_since = Some(now);

@@ -326,6 +326,23 @@ async fn reconcile(
                 sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?;
             }
+            Action::Renumber {
+                name,
+                revision,
+                previous,
+            } => {
+                let history = owned
+                    .iter()
+                    .find(|rs| &rs.name_any() == name)
+                    .and_then(|rs| rs.annotations().get(annotation::REVISION_HISTORY).cloned())
+                    .map_or_else(|| previous.to_string(), |h| format!("{h},{previous}"));
+                let patch = json!({"metadata": {"annotations": {
+                    annotation::REVISION: revision.to_string(),
+                    annotation::REVISION_HISTORY: history,
+                }}});
+                sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+            }
             Action::SwitchService { service, to, .. } => {
                 let patch = json!({"metadata": {"annotations": {annotation::MANAGED_BY_ROLLOUTS: rollout.name_any()}},
                     "spec": {"selector": {label::POD_TEMPLATE_HASH: to}}});

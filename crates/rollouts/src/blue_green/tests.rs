@@ -347,3 +347,38 @@ fn a_missing_service_is_an_invalid_spec_and_nothing_moves() {
         plan.phase.1
     );
 }
+
+#[test]
+fn undo_within_the_scale_down_delay_switches_back_at_once_and_renumbers() {
+    let s = strategy(serde_json::json!({"autoPromotionEnabled": false}));
+    // v1 (revision 1) was replaced by v2 (revision 2) and is still up for its delay.
+    let mut back = observed(
+        &s,
+        "v1",
+        vec![rs("v1", 1, 3, 3), rs("v2", 2, 3, 3)],
+        Some("v2"),
+    );
+    back.replica_sets[0].scale_down_deadline = Some(t("2026-11-01T10:00:30Z"));
+    let plan = plan(&back, t(NOW));
+    assert!(plan.actions.contains(&Action::Renumber {
+        name: "demo-v1".into(),
+        revision: 3,
+        previous: 1
+    }));
+    assert!(
+        switches(&plan).contains(&("active".into(), "v1".into())),
+        "no pause: {plan:?}"
+    );
+    // After the delay the old version is down: going back is a new update, with a pause.
+    let mut late = observed(
+        &s,
+        "v1",
+        vec![rs("v1", 3, 0, 0), rs("v2", 2, 3, 3)],
+        Some("v2"),
+    );
+    late.preview = Some(selects("v1"));
+    let scaling = super::plan(&late, t(NOW));
+    assert!(scaling.actions.contains(&scale("demo-v1", 3)));
+    late.replica_sets[0] = rs("v1", 3, 3, 3);
+    assert_eq!(super::plan(&late, t(NOW)).phase.0, RolloutPhase::Paused);
+}
