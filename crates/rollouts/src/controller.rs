@@ -386,6 +386,20 @@ async fn write_status(
     let pause_conditions = progress
         .paused_since
         .map(|since| json!([{"reason": "BlueGreenPause", "startTime": Time(since)}]));
+    let previous: Vec<Value> = rollout
+        .status
+        .as_ref()
+        .and_then(|s| serde_json::to_value(&s.conditions).ok())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let facts = crate::conditions::Facts {
+        phase: &plan.phase,
+        paused: rollout.spec.paused() || progress.paused_since.is_some(),
+        completed: progress.stable.as_deref() == Some(hash),
+        available: active.is_some_and(|rs| rs.available >= rollout.spec.replicas()),
+        replica_set: current.map_or("", |rs| rs.name.as_str()),
+    };
+    let conditions = crate::conditions::conditions(&facts, &previous, Timestamp::now());
     let selector = rollout
         .spec
         .selector
@@ -417,6 +431,7 @@ async fn write_status(
         "availableReplicas": active.map_or(0, |rs| rs.available),
         "HPAReplicas": active.map_or(0, |rs| rs.replicas),
         "selector": selector,
+        "conditions": conditions,
         "blueGreen": {
             "activeSelector": plan.selectors.0,
             "previewSelector": plan.selectors.1,

@@ -92,6 +92,14 @@ async fn blue_green_runs_the_new_version_on_the_preview_until_promoted() {
     };
     let first = phase("Healthy").await;
     let blue = first["stableRS"].as_str().unwrap().to_owned();
+    let condition = |status: &serde_json::Value, type_: &str| {
+        let list = status["conditions"].as_array().cloned().unwrap_or_default();
+        list.into_iter()
+            .find(|c| c["type"] == type_)
+            .map(|c| c["status"].clone())
+    };
+    assert_eq!(condition(&first, "Healthy"), Some(json!("True")));
+    assert_eq!(condition(&first, "Completed"), Some(json!("True")));
     assert_eq!(first["blueGreen"]["activeSelector"], blue.as_str());
     eventually("production answers blue", || async {
         colour(&services, "demo-active").await.as_deref() == Some("blue")
@@ -110,6 +118,8 @@ async fn blue_green_runs_the_new_version_on_the_preview_until_promoted() {
     let yellow = paused["currentPodHash"].as_str().unwrap().to_owned();
     assert_ne!(yellow, blue);
     assert_eq!(paused["message"], "BlueGreenPause");
+    assert_eq!(condition(&paused, "Paused"), Some(json!("True")));
+    assert_eq!(condition(&paused, "Completed"), Some(json!("False")));
     assert_eq!(paused["blueGreen"]["activeSelector"], blue.as_str());
     assert_eq!(paused["blueGreen"]["previewSelector"], yellow.as_str());
     eventually("the preview answers yellow", || async {
