@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{SHARED, client, demo_deployment, from, namespace, probe, ready_pods, service};
 
-fn ingress_address() -> SocketAddr {
+pub(super) fn ingress_address() -> SocketAddr {
     SHARED.cluster.ingress_addresses().unwrap().0
 }
 
@@ -28,13 +28,13 @@ fn metrics_address() -> SocketAddr {
 }
 
 /// One keep-alive client connection to the ingress.
-struct Connection(hyper::client::conn::http1::SendRequest<Empty<Bytes>>);
+pub(super) struct Connection(hyper::client::conn::http1::SendRequest<Empty<Bytes>>);
 
 /// Status, the demo's `X-Version` and the body.
-type Reply = (u16, String, String);
+pub(super) type Reply = (u16, String, String);
 
 impl Connection {
-    async fn open(address: SocketAddr) -> Self {
+    pub(super) async fn open(address: SocketAddr) -> Self {
         let stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -43,7 +43,7 @@ impl Connection {
         Self(sender)
     }
 
-    async fn get(
+    pub(super) async fn get(
         &mut self,
         host: &str,
         path: &str,
@@ -109,11 +109,15 @@ async fn backends(client: &Client, ns: &str, tags: &[&str]) {
     }
 }
 
-fn path(path: &str, kind: &str, service: &str) -> serde_json::Value {
+pub(super) fn path(path: &str, kind: &str, service: &str) -> serde_json::Value {
     json!({"path": path, "pathType": kind, "backend": {"service": {"name": service, "port": {"number": 80}}}})
 }
 
-fn ingress(name: &str, annotations: serde_json::Value, rules: serde_json::Value) -> Ingress {
+pub(super) fn ingress(
+    name: &str,
+    annotations: serde_json::Value,
+    rules: serde_json::Value,
+) -> Ingress {
     from(
         json!({"metadata": {"name": name, "annotations": annotations},
         "spec": {"ingressClassName": "nginx", "rules": rules}}),

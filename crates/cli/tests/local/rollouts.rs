@@ -37,6 +37,18 @@ fn set_image(tag: &str) -> json_patch::Patch {
 }
 
 fn rollout(tag: &str) -> Rollout {
+    rollout_with(
+        tag,
+        json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 2}),
+    )
+}
+
+fn rollout_with(tag: &str, extra: serde_json::Value) -> Rollout {
+    let mut blue_green = json!({"activeService": "demo-active", "previewService": "demo-preview"});
+    blue_green
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     from(
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": {"name": "demo"},
@@ -46,8 +58,7 @@ fn rollout(tag: &str) -> Rollout {
                     "image": format!("argoproj/rollouts-demo:{tag}"),
                     "ports": [{"name": "http", "containerPort": 8080}],
                     "readinessProbe": probe("/readyz", 1)}]}},
-            "strategy": {"blueGreen": {"activeService": "demo-active", "previewService": "demo-preview",
-                "autoPromotionEnabled": false, "scaleDownDelaySeconds": 2}}}}),
+            "strategy": {"blueGreen": blue_green}}}),
     )
 }
 
@@ -230,4 +241,159 @@ async fn blue_green_runs_the_new_version_on_the_preview_until_promoted() {
         colour(&services, "demo-preview").await.as_deref() == Some("green")
     })
     .await;
+}
+
+/// Requests at a steady pace until `stop`: through the ingress on keep-alive connections and
+/// through the active Service with a new connection each (8 clients, 25 requests/s each).
+fn load(
+    host: String,
+    service: SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Result<String, String>>>> {
+    (0..8)
+        .map(|i| {
+            let (host, mut stop) = (host.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut replies = Vec::new();
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(40));
+                let mut connection =
+                    super::ingress::Connection::open(super::ingress::ingress_address()).await;
+                while !*stop.borrow_and_update() {
+                    tick.tick().await;
+                    let reply = if i % 2 == 0 {
+                        connection.get(&host, "/color", &[]).await.and_then(
+                            |(status, version, _)| {
+                                if status == 200 {
+                                    Ok(version)
+                                } else {
+                                    Err(format!("ingress: status {status}"))
+                                }
+                            },
+                        )
+                    } else {
+                        match http(service, "GET", "/color").await {
+                            Ok((200, body)) => Ok(body.trim_matches('"').to_owned()),
+                            other => Err(format!("service: {other:?}")),
+                        }
+                    };
+                    replies.push(reply);
+                }
+                replies
+            })
+        })
+        .collect()
+}
+
+/// Under continuous requests through the ingress and through the active Service, from before
+/// `promote` until the old ReplicaSet's pods are gone, no request fails; the same for abort.
+#[tokio::test]
+async fn promote_and_abort_under_load_fail_no_request() {
+    let client = client();
+    let ns = namespace(&client, "cutover").await;
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    for name in ["demo-active", "demo-preview"] {
+        let mut svc = service(name, 80);
+        svc.spec.as_mut().unwrap().selector = Some([("app".to_owned(), "demo".to_owned())].into());
+        services.create(&PostParams::default(), &svc).await.unwrap();
+    }
+    let host = format!("cutover-{ns}.example");
+    let rules = json!([{"host": host, "http": {"paths": [super::ingress::path("/", "Prefix", "demo-active")]}}]);
+    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> =
+        Api::namespaced(client.clone(), &ns);
+    ingresses
+        .create(
+            &PostParams::default(),
+            &super::ingress::ingress("front", json!({}), rules),
+        )
+        .await
+        .unwrap();
+    let spec = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 2, "abortScaleDownDelaySeconds": 2});
+    rollouts
+        .create(&PostParams::default(), &rollout_with("blue", spec))
+        .await
+        .unwrap();
+    let phase = |phase: &'static str| {
+        let rollouts = rollouts.clone();
+        async move {
+            eventually(&format!("phase {phase}"), || async {
+                status_of(&rollouts.get("demo").await.unwrap())["phase"] == phase
+            })
+            .await;
+        }
+    };
+    phase("Healthy").await;
+    let active = served_at(&services.get("demo-active").await.unwrap(), 80);
+    eventually("production answers", || async {
+        colour(&services, "demo-active").await.as_deref() == Some("blue")
+    })
+    .await;
+    let pod_count = |hash: String| {
+        let pods = pods.clone();
+        async move {
+            pods.list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
+                .await
+                .unwrap()
+                .items
+                .len()
+        }
+    };
+
+    for (step, next) in [("promote", "yellow"), ("abort", "green")] {
+        let before = status_of(&rollouts.get("demo").await.unwrap())["stableRS"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        rollouts
+            .patch(
+                "demo",
+                &PatchParams::default(),
+                &Patch::<()>::Json(set_image(next)),
+            )
+            .await
+            .unwrap();
+        phase("Paused").await;
+        let new = status_of(&rollouts.get("demo").await.unwrap())["currentPodHash"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = load(host.clone(), active, stopped);
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        sluice(&[step, "demo"], &ns);
+        // Until the ReplicaSet that leaves production has no pod left.
+        let leaving = if step == "promote" {
+            before.clone()
+        } else {
+            new.clone()
+        };
+        eventually(
+            &format!("{step}: the pods of {leaving} are gone"),
+            || async { pod_count(leaving.clone()).await == 0 },
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        stop.send(true).unwrap();
+        let mut replies = Vec::new();
+        for worker in workers {
+            replies.extend(worker.await.unwrap());
+        }
+        let failed: Vec<&String> = replies.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(
+            replies.len() > 100,
+            "{step}: only {} requests",
+            replies.len()
+        );
+        assert!(
+            failed.is_empty(),
+            "{step}: {} of {} requests failed: {:?}",
+            failed.len(),
+            replies.len(),
+            &failed[..failed.len().min(5)]
+        );
+        let last = replies.last().unwrap().as_ref().unwrap();
+        let expected = if step == "promote" { next } else { "yellow" };
+        assert_eq!(last, expected, "{step}: production after the cutover");
+    }
 }
