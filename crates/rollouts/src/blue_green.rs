@@ -68,6 +68,8 @@ pub struct Observed<'a> {
     pub switch_settled: bool,
     /// The status as last written.
     pub status: Progress,
+    /// What the shared validation found wrong with the spec (Argo's InvalidSpec message).
+    pub invalid: Option<String>,
 }
 
 /// The controller's progress, as kept in the Rollout's status.
@@ -261,6 +263,10 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     let strategy = observed.strategy;
     let replicas = observed.replicas;
     let hash = observed.hash.as_str();
+    if let Some(problem) = &observed.invalid {
+        planner.phase(RolloutPhase::Degraded, &format!("InvalidSpec: {problem}"));
+        return planner.plan;
+    }
     // A Service that does not exist: nothing is scaled until it does.
     let missing = [
         (

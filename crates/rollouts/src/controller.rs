@@ -262,6 +262,9 @@ async fn reconcile(
         preview,
         switch_settled,
         status: progress(&rollout),
+        invalid: sluice_api::validation::validate_rollout(&rollout.spec)
+            .first()
+            .map(ToString::to_string),
     };
     let now = Timestamp::now();
     let plan = blue_green::plan(&observed, now);

@@ -53,6 +53,7 @@ fn observed<'a>(
             stable: stable.map(str::to_owned),
             ..Progress::default()
         },
+        invalid: None,
     }
 }
 
@@ -329,6 +330,24 @@ fn a_paused_rollout_does_nothing() {
     let plan = plan(&paused, t(NOW));
     assert!(plan.actions.is_empty());
     assert_eq!(plan.phase, (RolloutPhase::Paused, "manually paused".into()));
+}
+
+#[test]
+fn an_invalid_spec_moves_nothing_and_says_why() {
+    let s = strategy(serde_json::json!({}));
+    let mut bad = observed(&s, "new", vec![rs("old", 1, 3, 3)], Some("old"));
+    bad.invalid =
+        Some("spec.replicas: Invalid value: -1: must be greater than or equal to 0".into());
+    let plan = plan(&bad, t(NOW));
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.phase,
+        (
+            RolloutPhase::Degraded,
+            "InvalidSpec: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+                .into()
+        )
+    );
 }
 
 #[test]
