@@ -1,8 +1,7 @@
 //! Real local pods benchmark: process pod create → Ready (demo app processes, with and without
-//! a readiness probe); the throughput and latency of the service proxy (L4) and the ingress
+//! a readiness probe), and the throughput and latency of the service proxy (L4) and the ingress
 //! (L7) beside hitting the pod directly in the same run (keep-alive connections, and a new
-//! connection per request); and blue-green: template change → preview ready, and `promote` →
-//! active Service switched beside a bare Service selector patch (the floor).
+//! connection per request).
 //!
 //! `cargo bench -p sluice --bench pods`. Numbers, never pass/fail.
 
@@ -21,7 +20,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api,
-    api::{Patch, PatchParams, PostParams, WatchEvent, WatchParams},
+    api::{PostParams, WatchEvent, WatchParams},
 };
 use serde_json::json;
 use sluice_cluster::{
@@ -290,132 +289,5 @@ async fn main() {
     .unwrap();
     let ingress = cluster.ingress_addresses().unwrap().0;
     proxy(&cluster, ingress).await;
-    blue_green(&cluster).await;
     cluster.shutdown().await;
-}
-
-/// Polls (every millisecond) until `check` holds; the time it took.
-async fn until<F, Fut>(started: Instant, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    while !check().await {
-        assert!(started.elapsed() < Duration::from_secs(120), "timed out");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    started.elapsed()
-}
-
-async fn blue_green(cluster: &Cluster) {
-    let client = cluster.client();
-    tokio::spawn(sluice_rollouts::controller::run(client.clone()));
-    let services: Api<Service> = Api::namespaced(client.clone(), "default");
-    let rollouts: Api<sluice_api::Rollout> = Api::namespaced(client.clone(), "default");
-    for name in ["bg-active", "bg-preview"] {
-        let service: Service = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"selector": {"app": "bg"}, "ports": [{"port": 8080, "targetPort": 8080}]}}))
-        .unwrap();
-        services
-            .create(&PostParams::default(), &service)
-            .await
-            .unwrap();
-    }
-    let image = |tag: &str| format!("argoproj/rollouts-demo:{tag}");
-    let rollout: sluice_api::Rollout = serde_json::from_value(json!({"metadata": {"name": "bg"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bg"}},
-            "template": {"metadata": {"labels": {"app": "bg"}}, "spec": {"terminationGracePeriodSeconds": 1,
-                "containers": [{"name": "demo", "image": image("blue"), "ports": [{"containerPort": 8080}]}]}},
-            "strategy": {"blueGreen": {"activeService": "bg-active", "previewService": "bg-preview",
-                "autoPromotionEnabled": false, "scaleDownDelaySeconds": 0}}}}))
-    .unwrap();
-    rollouts
-        .create(&PostParams::default(), &rollout)
-        .await
-        .unwrap();
-    let status = |rollouts: Api<sluice_api::Rollout>| async move {
-        serde_json::to_value(rollouts.get("bg").await.unwrap().status).unwrap_or_default()
-    };
-    until(Instant::now(), || async {
-        status(rollouts.clone()).await["phase"] == "Healthy"
-    })
-    .await;
-    let selector = |services: Api<Service>| async move {
-        let service = services.get("bg-active").await.unwrap();
-        service
-            .spec
-            .and_then(|s| s.selector)
-            .and_then(|s| s.get("rollouts-pod-template-hash").cloned())
-    };
-    let (mut preview, mut switch, mut floor) = (Vec::new(), Vec::new(), Vec::new());
-    let tags = ["yellow", "green", "purple", "orange", "red", "blue"];
-    for round in 0..8 {
-        let tag = tags[round % tags.len()];
-        let patch = json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image(tag)}]);
-        let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
-        let started = Instant::now();
-        rollouts
-            .patch("bg", &PatchParams::default(), &Patch::<()>::Json(patch))
-            .await
-            .unwrap();
-        preview.push(
-            until(started, || async {
-                status(rollouts.clone()).await["phase"] == "Paused"
-            })
-            .await,
-        );
-        let new = status(rollouts.clone()).await["currentPodHash"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let started = Instant::now();
-        let promote = Patch::Merge(json!({"status": {"pauseConditions": null}}));
-        rollouts
-            .patch_status("bg", &PatchParams::default(), &promote)
-            .await
-            .unwrap();
-        switch.push(
-            until(started, || async {
-                selector(services.clone()).await.as_deref() == Some(new.as_str())
-            })
-            .await,
-        );
-        until(Instant::now(), || async {
-            status(rollouts.clone()).await["phase"] == "Healthy"
-        })
-        .await;
-        // The floor: patch a Service's selector directly and see it.
-        let started = Instant::now();
-        let value = format!("floor-{round}");
-        let direct = Patch::Merge(json!({"spec": {"selector": {"bench": value}}}));
-        services
-            .patch("bg-preview", &PatchParams::default(), &direct)
-            .await
-            .unwrap();
-        floor.push(
-            until(started, || async {
-                let service = services.get("bg-preview").await.unwrap();
-                service
-                    .spec
-                    .and_then(|s| s.selector)
-                    .and_then(|s| s.get("bench").cloned())
-                    .as_deref()
-                    == Some(value.as_str())
-            })
-            .await,
-        );
-    }
-    for list in [&mut preview, &mut switch, &mut floor] {
-        list.sort();
-    }
-    println!(
-        "blue-green, 1 replica, 8 rounds: template change -> preview ready (Paused) p50 {:.0} ms p99 {:.0} ms; \
-         promote -> active selector switched p50 {:.1} ms p99 {:.1} ms; bare Service selector patch seen p50 {:.1} ms p99 {:.1} ms",
-        percentile(&preview, 0.5),
-        percentile(&preview, 0.99),
-        percentile(&switch, 0.5),
-        percentile(&switch, 0.99),
-        percentile(&floor, 0.5),
-        percentile(&floor, 0.99)
-    );
 }

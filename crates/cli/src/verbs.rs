@@ -190,10 +190,13 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
     };
     let (client, namespace) = connect(target).await?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
-    let rollout = rollouts
-        .get(&name)
-        .await
-        .with_context(|| format!("rollout '{name}' in namespace '{namespace}'"))?;
+    let rollout = match rollouts.get(&name).await {
+        Ok(rollout) => rollout,
+        Err(kube::Error::Api(status)) => {
+            anyhow::bail!("{} (namespace {namespace})", status.message)
+        }
+        Err(err) => return Err(err).context(format!("reading rollout '{name}'")),
+    };
     let params = PatchParams::default();
     let status = |value| Patch::Merge(json!({ "status": value }));
     let done = match verb {
