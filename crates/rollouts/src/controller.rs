@@ -298,20 +298,15 @@ async fn reconcile(
                     "spec": {"replicas": replicas}});
                 sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?;
-                let direction = if states
-                    .iter()
-                    .any(|rs| &rs.name == name && rs.replicas > *replicas)
-                {
+                let before = states.iter().find(|rs| &rs.name == name);
+                let direction = if before.is_some_and(|rs| rs.replicas > *replicas) {
                     "down"
                 } else {
                     "up"
                 };
+                let revision = before.map_or(0, |rs| rs.revision);
                 let note = format!(
-                    "Scaled {direction} ReplicaSet {name} (revision {}) to {replicas}",
-                    states
-                        .iter()
-                        .find(|rs| &rs.name == name)
-                        .map_or(0, |rs| rs.revision)
+                    "Scaled {direction} ReplicaSet {name} (revision {revision}) to {replicas}"
                 );
                 record(
                     &context.recorder,
