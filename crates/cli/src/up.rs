@@ -115,8 +115,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
-    let controllers = (!args.no_controllers)
-        .then(|| tokio::spawn(sluice_rollouts::controller::run(cluster.client())));
+    let controllers = (!args.no_controllers).then(|| {
+        tokio::spawn(sluice_rollouts::controller::run(
+            cluster.client(),
+            Default::default(),
+            Default::default(),
+        ))
+    });
     let mut ready = format!(
         "sluice: ready at https://{} (kubeconfig: {})",
         cluster.address(),

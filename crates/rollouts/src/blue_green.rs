@@ -10,13 +10,13 @@
 //! `status.blueGreen.previewSelector` says so.
 //!
 //! Not yet here: pre- and post-promotion analysis are held, never skipped (the analysis
-//! controller is not built: the plan waits before that gate and says why); anti-affinity and
-//! active/preview metadata; progress deadlines.
+//! controller is not built: the plan waits before that gate and says why).
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use sluice_api::{BlueGreenStrategy, RolloutPhase};
+use serde_json::Value;
+use sluice_api::{BlueGreenStrategy, PodMetadata, RolloutPhase};
 
 /// What the controller sees of one ReplicaSet of the Rollout.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,8 @@ pub struct ReplicaSetState {
     pub ready: i32,
     /// Its `scale-down-deadline` annotation.
     pub scale_down_deadline: Option<Timestamp>,
+    /// The pod metadata injected while it is active or preview (its `ephemeral-metadata`).
+    pub ephemeral: Option<Value>,
 }
 
 /// A Service the Rollout names.
@@ -70,6 +72,22 @@ pub struct Observed<'a> {
     pub status: Progress,
     /// What the shared validation found wrong with the spec (Argo's InvalidSpec message).
     pub invalid: Option<String>,
+    /// The progress deadline.
+    pub deadline: Deadline,
+    /// `spec.revisionHistoryLimit`: old ReplicaSets kept (at zero replicas) for undo.
+    pub history_limit: i32,
+}
+
+/// `spec.progressDeadlineSeconds` and `spec.progressDeadlineAbort`, with when the Rollout last
+/// made progress (its Progressing condition's `lastUpdateTime`, or now when the counts moved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deadline {
+    /// Seconds without progress before the update counts as failed.
+    pub seconds: i32,
+    /// Abort the update when the deadline passes.
+    pub abort: bool,
+    /// When the Rollout last made progress.
+    pub last_progress: Timestamp,
 }
 
 /// The controller's progress, as kept in the Rollout's status.
@@ -87,6 +105,11 @@ pub struct Progress {
     pub controller_pause: bool,
     /// `status.blueGreen.scaleUpPreviewCheckPoint`.
     pub scale_up_preview: bool,
+    /// `status.abortedAt`.
+    pub aborted_at: Option<Timestamp>,
+    /// The reason of the Progressing condition as last written (an event is sent once, when it
+    /// first becomes `RolloutAborted` or `ProgressDeadlineExceeded`).
+    pub reason: Option<String>,
 }
 
 /// One thing to do.
@@ -96,6 +119,23 @@ pub enum Action {
     CreateReplicaSet {
         /// Its revision.
         revision: i64,
+        /// The hash of the pods its pods avoid (`antiAffinity`: the stable ReplicaSet's).
+        avoid: Option<String>,
+    },
+    /// Delete an old ReplicaSet at zero replicas beyond `revisionHistoryLimit`.
+    DeleteReplicaSet {
+        /// The ReplicaSet.
+        name: String,
+    },
+    /// Set the pod metadata a ReplicaSet carries for its role (`activeMetadata` or
+    /// `previewMetadata`) on its template and its pods; `None` removes what was injected.
+    EphemeralMetadata {
+        /// The ReplicaSet.
+        name: String,
+        /// What was injected before (to remove keys no longer wanted).
+        before: Option<Value>,
+        /// What to inject.
+        after: Option<Value>,
     },
     /// Set a ReplicaSet's replicas.
     Scale {
@@ -159,6 +199,11 @@ pub struct Plan {
     pub requeue: Option<Duration>,
 }
 
+/// Argo's reason (condition and event) for an update that stopped making progress.
+pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
+/// Argo's reason (condition and event) for an aborted update.
+pub const ABORTED: &str = "RolloutAborted";
+
 fn at(t: Timestamp, seconds: i32) -> Timestamp {
     t + SignedDuration::from_secs(i64::from(seconds.max(0)))
 }
@@ -166,6 +211,7 @@ fn at(t: Timestamp, seconds: i32) -> Timestamp {
 struct Planner<'a> {
     observed: &'a Observed<'a>,
     now: Timestamp,
+    roles: bool,
     plan: Plan,
 }
 
@@ -212,6 +258,84 @@ impl Planner<'_> {
         self.plan.phase = (phase, message.to_owned());
     }
 
+    /// The current ReplicaSet's pods are not all available: Progressing until the progress
+    /// deadline, then Degraded with `ProgressDeadlineExceeded` (one warning event) and, with
+    /// `progressDeadlineAbort` during an update, an abort back to the stable version.
+    fn becoming_available(&mut self, current: &ReplicaSetState, update: bool) {
+        let deadline = &self.observed.deadline;
+        let due = at(deadline.last_progress, deadline.seconds);
+        if self.now < due {
+            self.soonest(due);
+            self.phase(
+                RolloutPhase::Progressing,
+                "updated replicas are still becoming available",
+            );
+            return;
+        }
+        let message = format!("ReplicaSet \"{}\" has timed out progressing.", current.name);
+        if self.observed.status.reason.as_deref() != Some(TIMED_OUT) {
+            self.event(true, TIMED_OUT, message.clone());
+        }
+        self.phase(RolloutPhase::Degraded, &format!("{TIMED_OUT}: {message}"));
+        if update && deadline.abort {
+            self.plan.progress.abort = true;
+            self.plan.progress.aborted_at = Some(self.now);
+            self.plan.requeue = Some(Duration::ZERO);
+        }
+    }
+
+    /// Old ReplicaSets at zero replicas beyond `revisionHistoryLimit` are deleted, oldest first.
+    fn prune_history(&mut self, keep: &[&str]) {
+        let limit = usize::try_from(self.observed.history_limit.max(0)).unwrap_or(0);
+        let mut old: Vec<&ReplicaSetState> = self
+            .observed
+            .replica_sets
+            .iter()
+            .filter(|rs| !keep.contains(&rs.hash.as_str()))
+            .collect();
+        old.sort_by_key(|rs| rs.revision);
+        let mut excess = old.len().saturating_sub(limit);
+        for rs in old {
+            if excess == 0 {
+                break;
+            }
+            if rs.replicas == 0 && rs.scale_down_deadline.is_none() {
+                let name = rs.name.clone();
+                self.plan.actions.push(Action::DeleteReplicaSet { name });
+                excess -= 1;
+            }
+        }
+    }
+
+    /// Each ReplicaSet carries the metadata of its role: `activeMetadata` on the one the active
+    /// Service selects, `previewMetadata` on the current one while it is not active, nothing on
+    /// the others.
+    fn ephemeral_metadata(&mut self) {
+        let strategy = self.observed.strategy;
+        let (active, _) = self.plan.selectors.clone();
+        let encode = |m: &Option<PodMetadata>| {
+            m.as_ref()
+                .filter(|m| m.labels.is_some() || m.annotations.is_some())
+                .and_then(|m| serde_json::to_value(m).ok())
+        };
+        for rs in &self.observed.replica_sets {
+            let after = if active.as_deref() == Some(rs.hash.as_str()) {
+                encode(&strategy.active_metadata)
+            } else if rs.hash == self.observed.hash {
+                encode(&strategy.preview_metadata)
+            } else {
+                None
+            };
+            if after != rs.ephemeral {
+                self.plan.actions.push(Action::EphemeralMetadata {
+                    name: rs.name.clone(),
+                    before: rs.ephemeral.clone(),
+                    after,
+                });
+            }
+        }
+    }
+
     /// Old ReplicaSets (neither `keep` hash): scaled down when their deadline passes, or at once
     /// when they have none; `scaleDownDelayRevisionLimit` caps how many wait.
     fn scale_down_old(&mut self, keep: &[&str]) {
@@ -247,10 +371,21 @@ impl Planner<'_> {
 
 /// The next step of a blue-green Rollout.
 pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
+    let mut planner = steps(observed, now);
+    if planner.roles {
+        planner.ephemeral_metadata();
+    }
+    planner.plan
+}
+
+/// The step itself; `roles` says whether the Services' targets are settled enough for the
+/// ReplicaSets' active/preview metadata to follow.
+fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     let status = observed.status.clone();
     let mut planner = Planner {
         observed,
         now,
+        roles: false,
         plan: Plan {
             actions: Vec::new(),
             progress: status.clone(),
@@ -265,7 +400,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     let hash = observed.hash.as_str();
     if let Some(problem) = &observed.invalid {
         planner.phase(RolloutPhase::Degraded, &format!("InvalidSpec: {problem}"));
-        return planner.plan;
+        return planner;
     }
     // A Service that does not exist: nothing is scaled until it does.
     let missing = [
@@ -286,7 +421,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
                 "InvalidSpec: spec.strategy.blueGreen.{field}: Invalid value: \"{name}\": service \"{name}\" not found"
             );
             planner.phase(RolloutPhase::Degraded, &message);
-            return planner.plan;
+            return planner;
         }
     }
     let Some(current) = observed.replica_sets.iter().find(|rs| rs.hash == hash) else {
@@ -297,15 +432,20 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
             .max()
             .unwrap_or(0)
             + 1;
+        let avoid = strategy
+            .anti_affinity
+            .as_ref()
+            .and(status.stable.clone())
+            .filter(|stable| observed.replica_sets.iter().any(|rs| &rs.hash == stable));
         planner
             .plan
             .actions
-            .push(Action::CreateReplicaSet { revision });
+            .push(Action::CreateReplicaSet { revision, avoid });
         planner.phase(
             RolloutPhase::Progressing,
             "more replicas need to be updated",
         );
-        return planner.plan;
+        return planner;
     };
     let stable = status
         .stable
@@ -321,7 +461,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     };
     if observed.paused {
         planner.phase(RolloutPhase::Paused, "manually paused");
-        return planner.plan;
+        return planner;
     }
     // An older template is current again: it becomes the newest revision, as in Argo.
     let newest = observed
@@ -361,12 +501,15 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         }
         planner.plan.progress.paused_since = None;
         planner.plan.progress.controller_pause = false;
-        let message = format!(
-            "RolloutAborted: Rollout aborted update to revision {}",
-            current.revision
-        );
-        planner.phase(RolloutPhase::Degraded, &message);
-        return planner.plan;
+        planner.plan.progress.aborted_at = status.aborted_at.or(Some(now));
+        planner.prune_history(&[hash, &stable.hash]);
+        planner.roles = true;
+        let message = format!("Rollout aborted update to revision {}", current.revision);
+        if status.reason.as_deref() != Some(ABORTED) {
+            planner.event(true, ABORTED, message.clone());
+        }
+        planner.phase(RolloutPhase::Degraded, &format!("{ABORTED}: {message}"));
+        return planner;
     }
 
     // Steady, or the first deploy: the current ReplicaSet is (or becomes) the stable one.
@@ -374,11 +517,8 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         planner.scale(current, replicas);
         let ready = current.replicas == replicas && current.available >= replicas;
         if stable.is_none() && !ready {
-            planner.phase(
-                RolloutPhase::Progressing,
-                "updated replicas are still becoming available",
-            );
-            return planner.plan;
+            planner.becoming_available(current, false);
+            return planner;
         }
         if stable.is_none() {
             planner.plan.progress.stable = Some(hash.to_owned());
@@ -392,18 +532,18 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         planner.switch(preview_name, preview, hash);
         planner.plan.selectors = (Some(hash.to_owned()), preview_name.map(|_| hash.to_owned()));
         planner.scale_down_old(&[hash]);
+        planner.prune_history(&[hash]);
+        planner.roles = true;
         planner.plan.progress.paused_since = None;
         planner.plan.progress.controller_pause = false;
         planner.plan.progress.scale_up_preview = false;
+        planner.plan.progress.aborted_at = None;
         if ready {
             planner.phase(RolloutPhase::Healthy, "");
         } else {
-            planner.phase(
-                RolloutPhase::Progressing,
-                "updated replicas are still becoming available",
-            );
+            planner.becoming_available(current, false);
         }
-        return planner.plan;
+        return planner;
     }
     let stable = stable.expect("checked above");
 
@@ -420,6 +560,9 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     planner.switch(preview_name, preview, hash);
     planner.plan.selectors.1 = preview_name.map(|_| hash.to_owned());
     planner.scale_down_old(&[hash, &stable.hash]);
+    planner.prune_history(&[hash, &stable.hash]);
+    planner.roles = true;
+    planner.plan.progress.aborted_at = None;
     let target = match strategy.preview_replica_count {
         Some(count) if !status.scale_up_preview => count.clamp(0, replicas),
         _ => replicas,
@@ -427,11 +570,8 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     planner.scale(current, target);
     let saturated = current.replicas == target && current.available >= target;
     if !saturated {
-        planner.phase(
-            RolloutPhase::Progressing,
-            "updated replicas are still becoming available",
-        );
-        return planner.plan;
+        planner.becoming_available(current, true);
+        return planner;
     }
     let switched = matches!(active, Some(ServiceState::Selects(Some(h))) if h == hash);
     if !switched {
@@ -440,7 +580,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
                 RolloutPhase::Progressing,
                 "waiting for analysis to complete: prePromotionAnalysis needs the analysis controller, which sluice does not have yet; not promoting",
             );
-            return planner.plan;
+            return planner;
         }
         let needs_pause =
             !strategy.auto_promotion_enabled() || strategy.auto_promotion_seconds() > 0;
@@ -464,7 +604,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
                     if strategy.auto_promotion_enabled() {
                         planner.soonest(at(now, strategy.auto_promotion_seconds()));
                     }
-                    return planner.plan;
+                    return planner;
                 }
                 (Some(since), _) => {
                     let resume = at(since, strategy.auto_promotion_seconds());
@@ -473,7 +613,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
                             planner.soonest(resume);
                         }
                         planner.phase(RolloutPhase::Paused, "BlueGreenPause");
-                        return planner.plan;
+                        return planner;
                     }
                     planner.plan.progress.paused_since = None;
                     planner.event(false, "RolloutResumed", "Rollout is resumed".into());
@@ -489,19 +629,19 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
                 RolloutPhase::Progressing,
                 "updated replicas are still becoming available",
             );
-            return planner.plan;
+            return planner;
         }
         planner.switch(active_name, active, hash);
         planner.plan.selectors.0 = Some(hash.to_owned());
         planner.phase(RolloutPhase::Progressing, "active service cutover pending");
-        return planner.plan;
+        return planner;
     }
     if strategy.post_promotion_analysis.is_some() {
         planner.phase(
             RolloutPhase::Progressing,
             "waiting for post-promotion verification to complete: postPromotionAnalysis needs the analysis controller, which sluice does not have yet",
         );
-        return planner.plan;
+        return planner;
     }
     // Switched and saturated: the new ReplicaSet becomes stable; the old one stays up for the delay.
     planner.plan.selectors.0 = Some(hash.to_owned());
@@ -521,7 +661,7 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     );
     planner.event(false, "RolloutCompleted", message);
     planner.phase(RolloutPhase::Healthy, "");
-    planner.plan
+    planner
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use sluice_api::RolloutPhase;
 
+use crate::blue_green::{ABORTED, TIMED_OUT};
+
 /// What the conditions are derived from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts<'a> {
@@ -20,6 +22,9 @@ pub struct Facts<'a> {
     pub available: bool,
     /// The current ReplicaSet's name.
     pub replica_set: &'a str,
+    /// The Rollout made progress since the last status: Progressing's `lastUpdateTime` moves
+    /// (the progress deadline counts from it).
+    pub progressed: bool,
 }
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
@@ -49,10 +54,11 @@ pub fn conditions(facts: &Facts<'_>, previous: &[Value], now: Timestamp) -> Vec<
         (RolloutPhase::Paused, _) => {
             Some(("Unknown", "RolloutPaused", "Rollout is paused".to_owned()))
         }
-        (RolloutPhase::Degraded, _) => {
-            let aborted = message.strip_prefix("RolloutAborted: ").unwrap_or(message);
-            Some(("False", "RolloutAborted", aborted.to_owned()))
-        }
+        (RolloutPhase::Degraded, _) => match message.split_once(": ") {
+            Some((TIMED_OUT, text)) => Some(("False", TIMED_OUT, text.to_owned())),
+            Some((_, text)) => Some(("False", ABORTED, text.to_owned())),
+            None => Some(("False", ABORTED, message.clone())),
+        },
     };
     if let Some((status, reason, text)) = progressing {
         next.push(condition("Progressing", status, reason, &text));
@@ -110,9 +116,10 @@ pub fn conditions(facts: &Facts<'_>, previous: &[Value], now: Timestamp) -> Vec<
             Some(b) if same => b["lastTransitionTime"].clone(),
             _ => stamp.clone(),
         };
+        let progressed = facts.progressed && item["type"] == "Progressing";
         let unchanged = before.is_some_and(|b| {
             same && b["reason"] == item["reason"] && b["message"] == item["message"]
-        });
+        }) && !progressed;
         item["lastUpdateTime"] = match before {
             Some(b) if unchanged => b["lastUpdateTime"].clone(),
             _ => stamp.clone(),
@@ -132,6 +139,7 @@ mod tests {
             completed: phase.0 == RolloutPhase::Healthy,
             available: true,
             replica_set: "demo-abc",
+            progressed: false,
         }
     }
 

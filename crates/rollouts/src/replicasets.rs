@@ -150,6 +150,28 @@ pub fn desired(rollout: &Value, template: &Value, hash: &str, revision: i64) -> 
     })
 }
 
+/// Adds, to a ReplicaSet's pod `template`, Argo's anti-affinity term against the pods of
+/// `hash` (the stable version): `preferred` with its weight, or `required`, on the node's
+/// hostname — kept beside any affinity the template already has.
+pub fn add_anti_affinity(template: &mut Value, preferred: Option<i32>, hash: &str) {
+    let selector = json!({"matchExpressions": [{
+        "key": labels::POD_TEMPLATE_HASH, "operator": "In", "values": [hash],
+    }]});
+    let term = json!({"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"});
+    let (field, entry) = match preferred {
+        Some(weight) => (
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            json!({"weight": weight, "podAffinityTerm": term}),
+        ),
+        None => ("requiredDuringSchedulingIgnoredDuringExecution", term),
+    };
+    let list = &mut template["spec"]["affinity"]["podAntiAffinity"][field];
+    match list.as_array_mut() {
+        Some(items) => items.push(entry),
+        None => *list = json!([entry]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +222,26 @@ mod tests {
         assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Rollout");
         assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
         assert_eq!(revision(&rs), Some(4));
+    }
+
+    #[test]
+    fn anti_affinity_is_added_beside_the_templates_own() {
+        let mut t = template("blue");
+        t["spec"]["affinity"] = json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5}]},
+            "nodeAffinity": {"x": 1}});
+        add_anti_affinity(&mut t, Some(100), "abc");
+        let anti = &t["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(anti.as_array().unwrap().len(), 2);
+        assert_eq!(anti[1]["weight"], 100);
+        assert_eq!(
+            anti[1]["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"][0],
+            "abc"
+        );
+        assert_eq!(t["spec"]["affinity"]["nodeAffinity"]["x"], 1);
+        let mut t = template("blue");
+        add_anti_affinity(&mut t, None, "abc");
+        let required = &t["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+        assert_eq!(required[0]["topologyKey"], "kubernetes.io/hostname");
     }
 
     #[test]

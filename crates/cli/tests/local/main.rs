@@ -67,7 +67,11 @@ fn config(dir: &std::path::Path) -> ClusterConfig {
 
 static SHARED: LazyLock<Shared> = LazyLock::new(|| {
     Shared::start(config, |cluster, runtime| {
-        runtime.spawn(sluice_rollouts::controller::run(cluster.client()));
+        runtime.spawn(sluice_rollouts::controller::run(
+            cluster.client(),
+            Default::default(),
+            Default::default(),
+        ));
     })
 });
 

@@ -27,6 +27,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, available: i32) -> ReplicaSetSta
         available,
         ready: available,
         scale_down_deadline: None,
+        ephemeral: None,
     }
 }
 
@@ -54,6 +55,12 @@ fn observed<'a>(
             ..Progress::default()
         },
         invalid: None,
+        deadline: Deadline {
+            seconds: 600,
+            abort: false,
+            last_progress: t(NOW),
+        },
+        history_limit: 10,
     }
 }
 
@@ -89,7 +96,13 @@ fn a_new_template_gets_a_replica_set_with_the_next_revision() {
         &observed(&s, "new", vec![rs("old", 4, 3, 3)], Some("old")),
         t(NOW),
     );
-    assert_eq!(plan.actions, [Action::CreateReplicaSet { revision: 5 }]);
+    assert_eq!(
+        plan.actions,
+        [Action::CreateReplicaSet {
+            revision: 5,
+            avoid: None
+        }]
+    );
 }
 
 #[test]
@@ -400,4 +413,138 @@ fn undo_within_the_scale_down_delay_switches_back_at_once_and_renumbers() {
     assert!(scaling.actions.contains(&scale("demo-v1", 3)));
     late.replica_sets[0] = rs("v1", 3, 3, 3);
     assert_eq!(super::plan(&late, t(NOW)).phase.0, RolloutPhase::Paused);
+}
+
+#[test]
+fn an_update_that_stops_progressing_is_degraded_once_its_deadline_passes() {
+    let s = strategy(serde_json::json!({}));
+    let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 3, 1)];
+    let mut seen = observed(&s, "new", sets, Some("old"));
+    seen.preview = Some(selects("new"));
+    seen.deadline.seconds = 60;
+    let before = plan(&seen, t("2026-11-01T10:00:59Z"));
+    assert_eq!(before.phase.0, RolloutPhase::Progressing);
+    assert_eq!(
+        before.requeue,
+        Some(Duration::from_secs(1)),
+        "woken at the deadline"
+    );
+    let after = plan(&seen, t("2026-11-01T10:01:00Z"));
+    assert_eq!(
+        after.phase,
+        (
+            RolloutPhase::Degraded,
+            "ProgressDeadlineExceeded: ReplicaSet \"demo-new\" has timed out progressing.".into()
+        )
+    );
+    assert_eq!(after.events[0].reason, TIMED_OUT);
+    assert!(after.events[0].warning);
+    assert!(!after.progress.abort, "no progressDeadlineAbort");
+    assert!(
+        switches(&after).is_empty(),
+        "production stays on the stable version"
+    );
+    seen.status.reason = Some(TIMED_OUT.into());
+    assert!(
+        plan(&seen, t("2026-11-01T10:02:00Z")).events.is_empty(),
+        "one event"
+    );
+    seen.deadline.abort = true;
+    let aborting = plan(&seen, t("2026-11-01T10:02:00Z"));
+    assert!(aborting.progress.abort, "progressDeadlineAbort aborts");
+    assert_eq!(
+        aborting.progress.aborted_at,
+        Some(t("2026-11-01T10:02:00Z"))
+    );
+}
+
+#[test]
+fn an_abort_is_reported_once_and_sends_both_services_to_stable() {
+    let s = strategy(serde_json::json!({}));
+    let mut seen = saturated(&s);
+    seen.status.abort = true;
+    let first = plan(&seen, t(NOW));
+    assert_eq!(first.events.last().unwrap().reason, ABORTED);
+    assert_eq!(first.progress.aborted_at, Some(t(NOW)));
+    assert_eq!(first.selectors, (Some("old".into()), Some("old".into())));
+    seen.status.reason = Some(ABORTED.into());
+    seen.preview = Some(selects("old"));
+    assert!(plan(&seen, t(NOW)).events.is_empty());
+}
+
+#[test]
+fn old_replica_sets_beyond_the_history_limit_are_deleted_oldest_first() {
+    let s = strategy(serde_json::json!({}));
+    let sets = vec![
+        rs("r1", 1, 0, 0),
+        rs("r2", 2, 0, 0),
+        rs("r3", 3, 0, 0),
+        rs("r4", 4, 3, 3),
+    ];
+    let mut seen = observed(&s, "r4", sets, Some("r4"));
+    seen.history_limit = 1;
+    let deleted: Vec<_> = plan(&seen, t(NOW))
+        .actions
+        .into_iter()
+        .filter(|a| matches!(a, Action::DeleteReplicaSet { .. }))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            Action::DeleteReplicaSet {
+                name: "demo-r1".into()
+            },
+            Action::DeleteReplicaSet {
+                name: "demo-r2".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn pods_carry_the_metadata_of_their_role() {
+    let s = strategy(serde_json::json!({
+        "autoPromotionEnabled": false,
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}},
+    }));
+    let seen = saturated(&s);
+    let metadata: Vec<_> = plan(&seen, t(NOW))
+        .actions
+        .into_iter()
+        .filter(|a| matches!(a, Action::EphemeralMetadata { .. }))
+        .collect();
+    assert_eq!(
+        metadata,
+        [
+            Action::EphemeralMetadata {
+                name: "demo-old".into(),
+                before: None,
+                after: Some(serde_json::json!({"labels": {"role": "active"}})),
+            },
+            Action::EphemeralMetadata {
+                name: "demo-new".into(),
+                before: None,
+                after: Some(serde_json::json!({"labels": {"role": "preview"}})),
+            },
+        ]
+    );
+}
+
+#[test]
+fn with_anti_affinity_the_new_replica_set_avoids_the_stable_pods() {
+    let s = strategy(
+        serde_json::json!({"antiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}),
+    );
+    let plan = plan(
+        &observed(&s, "new", vec![rs("old", 1, 3, 3)], Some("old")),
+        t(NOW),
+    );
+    assert_eq!(
+        plan.actions,
+        [Action::CreateReplicaSet {
+            revision: 2,
+            avoid: Some("old".into())
+        }]
+    );
 }
