@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{up, verbs};
+use crate::{controller, up, verbs};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -20,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Run the embedded Kubernetes-compatible control plane on this machine.
     Up(up::UpArgs),
+    /// Run sluice's controllers against the cluster of a kubeconfig, with leader election.
+    Controller(controller::ControllerArgs),
     /// Run the demo application (what local pods of `argoproj/rollouts-demo` run).
     DemoApp(DemoAppArgs),
     /// Print sluice's CustomResourceDefinitions as one multi-document YAML stream
@@ -34,6 +36,9 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command {
             Command::Up(args) => runtime().and_then(|rt| rt.block_on(up::run(args))),
+            Command::Controller(args) => {
+                runtime().and_then(|rt| rt.block_on(controller::run(args)))
+            }
             Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
             Command::Crds => print_crds(),
             Command::Verb(verb) => runtime().and_then(|rt| rt.block_on(verbs::run(verb))),

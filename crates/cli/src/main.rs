@@ -1,6 +1,10 @@
 //! The `sluice` binary: parses the command line and hands off to a command.
 
 mod cli;
+mod connect;
+mod controller;
+mod inspect;
+mod tree;
 mod up;
 mod verbs;
 

@@ -1,38 +1,26 @@
 //! The operator verbs on a Rollout, as `kubectl argo rollouts` sends them (research §2.6):
-//! `promote [--full]`, `abort`, `retry rollout`, `pause`. Each is one patch; the controller does
-//! the rest. The cluster is found as kubectl finds it (`--kubeconfig`, `$KUBECONFIG`,
-//! `~/.kube/config`), then the default `sluice up` data dir's kubeconfig (DESIGN §7).
+//! `promote [--full]`, `abort`, `retry rollout`, `undo`, `pause`, `set image`. Each is one
+//! patch; the controller does the rest. Also the two that look: `status` and `get rollout`
+//! ([`crate::inspect`]). The cluster is found as kubectl finds it ([`crate::connect`]).
 
-use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::Api;
 use kube::ResourceExt;
-use kube::{
-    Api, Client,
-    api::{Patch, PatchParams},
-    config::{KubeConfigOptions, Kubeconfig},
-};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use sluice_api::{
     Rollout,
     names::{annotation, label},
 };
 
-/// Which cluster and namespace (flags may come before or after the Rollout's name).
-#[derive(Debug, Args)]
-pub struct Target {
-    /// Namespace [default: the context's, else `default`]
-    #[arg(short, long, global = true)]
-    namespace: Option<String>,
-    /// kubeconfig context.
-    #[arg(long, global = true)]
-    context: Option<String>,
-    /// kubeconfig file [default: $KUBECONFIG, ~/.kube/config, then sluice up's]
-    #[arg(long, global = true, value_name = "PATH")]
-    kubeconfig: Option<PathBuf>,
-}
+use crate::{
+    connect::{Target, connect},
+    inspect,
+};
 
 /// A verb on one Rollout.
 #[derive(Debug, Subcommand)]
@@ -76,6 +64,63 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Change the Rollout's pod template.
+    Set {
+        #[command(subcommand)]
+        what: Set,
+    },
+    /// Print the Rollout's status; by default watch it until Healthy (exit 0) or Degraded
+    /// or the timeout (exit 1).
+    Status {
+        /// The Rollout.
+        name: String,
+        /// Keep watching (`--watch=false`: print once).
+        #[arg(short, long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        watch: bool,
+        /// Give up after this long (e.g. `90s`, `5m`).
+        #[arg(short, long, value_parser = inspect::parse_duration)]
+        timeout: Option<Duration>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Draw a Rollout's revisions, ReplicaSets and pods.
+    Get {
+        #[command(subcommand)]
+        what: Get,
+    },
+}
+
+/// What `set` changes.
+#[derive(Debug, Subcommand)]
+pub enum Set {
+    /// Set container images: `CONTAINER=IMAGE`, or `*=IMAGE` for every container.
+    Image {
+        /// The Rollout.
+        name: String,
+        /// `CONTAINER=IMAGE` pairs.
+        #[arg(required = true, value_name = "CONTAINER=IMAGE")]
+        images: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// What `get` draws.
+#[derive(Debug, Subcommand)]
+pub enum Get {
+    /// One Rollout as a tree.
+    Rollout {
+        /// The Rollout.
+        name: String,
+        /// Redraw on every change.
+        #[arg(short, long)]
+        watch: bool,
+        /// With `--watch`, stop after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout_seconds: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// What `retry` retries.
@@ -88,44 +133,6 @@ pub enum Retry {
         #[command(flatten)]
         target: Target,
     },
-}
-
-/// The kubeconfig to use: as kubectl would find it, else `sluice up`'s.
-fn kubeconfig_path(explicit: Option<&PathBuf>) -> Option<PathBuf> {
-    if let Some(path) = explicit {
-        return Some(path.clone());
-    }
-    if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
-        return None;
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    if home
-        .as_ref()
-        .is_some_and(|h| h.join(".kube/config").is_file())
-    {
-        return None;
-    }
-    Some(crate::up::default_data_dir().join("kubeconfig"))
-}
-
-async fn connect(target: &Target) -> anyhow::Result<(Client, String)> {
-    let options = KubeConfigOptions {
-        context: target.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let config = match kubeconfig_path(target.kubeconfig.as_ref()) {
-        Some(path) => {
-            let file = Kubeconfig::read_from(&path)
-                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options).await?
-        }
-        None => kube::Config::from_kubeconfig(&options).await?,
-    };
-    let namespace = target
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    Ok((Client::try_from(config)?, namespace))
 }
 
 /// The template of revision `to` (default: the newest before the current one), without the
@@ -177,6 +184,42 @@ async fn previous_template(
     Ok(template)
 }
 
+/// The JSON patch that sets images in `rollout`'s template: each `CONTAINER=IMAGE` names a
+/// container, init container or ephemeral container (`*` all of them). Each replaced image is
+/// guarded by a `test` of the container's name, so a template changed since it was read fails
+/// the patch rather than changing the wrong container.
+fn set_image(rollout: &Rollout, pairs: &[String]) -> anyhow::Result<json_patch::Patch> {
+    let template = serde_json::to_value(&rollout.spec.template)?;
+    let mut ops = Vec::new();
+    for pair in pairs {
+        let Some((container, image)) = pair.split_once('=') else {
+            anyhow::bail!("expected CONTAINER=IMAGE, got {pair:?}");
+        };
+        let mut found = false;
+        for list in ["initContainers", "containers", "ephemeralContainers"] {
+            let items = template["spec"][list]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for (i, item) in items.iter().enumerate() {
+                let name = item["name"].as_str().unwrap_or_default();
+                if container == "*" || container == name {
+                    found = true;
+                    let path = format!("/spec/template/spec/{list}/{i}");
+                    ops.push(json!({"op": "test", "path": format!("{path}/name"), "value": name}));
+                    ops.push(
+                        json!({"op": "replace", "path": format!("{path}/image"), "value": image}),
+                    );
+                }
+            }
+        }
+        if !found {
+            anyhow::bail!("unable to find container named \"{container}\"");
+        }
+    }
+    Ok(serde_json::from_value(serde_json::Value::Array(ops))?)
+}
+
 /// Runs a verb and prints what it did, as kubectl-argo-rollouts does.
 pub async fn run(verb: Verb) -> anyhow::Result<()> {
     let (name, target) = match &verb {
@@ -184,11 +227,35 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         | Verb::Abort { name, target }
         | Verb::Pause { name, target }
         | Verb::Undo { name, target, .. }
+        | Verb::Status { name, target, .. }
+        | Verb::Set {
+            what: Set::Image { name, target, .. },
+        }
+        | Verb::Get {
+            what: Get::Rollout { name, target, .. },
+        }
         | Verb::Retry {
             what: Retry::Rollout { name, target },
         } => (name.clone(), target),
     };
     let (client, namespace) = connect(target).await?;
+    match &verb {
+        Verb::Status { watch, timeout, .. } => {
+            return inspect::status(client, &namespace, &name, *watch, *timeout).await;
+        }
+        Verb::Get {
+            what:
+                Get::Rollout {
+                    watch,
+                    timeout_seconds,
+                    ..
+                },
+        } => {
+            let timeout = timeout_seconds.map(Duration::from_secs);
+            return inspect::get(client, &namespace, &name, *watch, timeout).await;
+        }
+        _ => {}
+    }
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
     let rollout = match rollouts.get(&name).await {
         Ok(rollout) => rollout,
@@ -251,6 +318,16 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
             rollouts.patch(&name, &params, &pause).await?;
             "paused"
         }
+        Verb::Set {
+            what: Set::Image { images, .. },
+        } => {
+            let patch = set_image(&rollout, &images)?;
+            rollouts
+                .patch(&name, &params, &Patch::<()>::Json(patch))
+                .await?;
+            "image updated"
+        }
+        Verb::Status { .. } | Verb::Get { .. } => unreachable!("handled above"),
     };
     println!("rollout '{name}' {done}");
     Ok(())

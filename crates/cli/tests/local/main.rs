@@ -4,6 +4,8 @@
 //! process runtime and the ingress) for every test here, a namespace per test.
 
 mod ingress;
+mod rollout_options;
+mod rollout_restarts;
 mod rollouts;
 mod up;
 use up::alive;

@@ -1,0 +1,140 @@
+//! `sluice controller`: sluice's controllers against any cluster the kubeconfig reaches — the
+//! same code `sluice up` runs in-process — with Lease leader election (Lease
+//! `sluice-controller`) so several replicas can run, `/healthz` and Argo's `/metrics`.
+//! Flags follow Argo's controller (`--instance-id`, `--leader-elect`,
+//! `--leader-election-namespace`, `--leader-election-lease-duration` …).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, routing::get};
+use clap::Args;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use sluice_rollouts::{
+    controller::Settings,
+    lease::{Elector, Timing},
+    metrics::Metrics,
+};
+
+use crate::{connect, inspect::parse_duration};
+
+/// The Lease replicas of `sluice controller` elect their leader on.
+const LEASE: &str = "sluice-controller";
+
+/// Flags of `sluice controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    target: connect::Target,
+    /// Handle only Rollouts labelled `argo-rollouts.argoproj.io/controller-instance-id=ID`
+    /// (without it: only unlabelled ones).
+    #[arg(long, value_name = "ID")]
+    instance_id: Option<String>,
+    /// `/healthz` address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    health_listen: SocketAddr,
+    /// Prometheus `/metrics` address (Argo's port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    metrics_listen: SocketAddr,
+    /// Elect a leader among replicas (`--leader-elect=false`: run at once).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the Lease [default: $POD_NAMESPACE, else the kubeconfig's namespace]
+    #[arg(long, value_name = "NS")]
+    leader_election_namespace: Option<String>,
+    /// How long a Lease lasts without renewal.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    leader_election_lease_duration: Duration,
+    /// A leader that could not renew for this long stops leading.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    leader_election_renew_deadline: Duration,
+    /// Pause between tries to take or renew the Lease.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    leader_election_retry_period: Duration,
+}
+
+/// This replica's name in the Lease: host, then a random suffix (as client-go does).
+fn identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sluice".into());
+    format!("{host}_{}", uuid::Uuid::new_v4())
+}
+
+async fn listen(address: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening for {what} on {address}"))
+}
+
+/// Runs the controllers until a signal (then gives up the Lease) or the cluster goes away.
+pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let (client, default_namespace) = connect::connect(&args.target).await?;
+    let settings = Settings {
+        instance_id: args.instance_id.clone(),
+        namespace: args.target.namespace.clone(),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let health = Router::new().route("/healthz", get(|| async { "ok" }));
+    let exposition = metrics.clone();
+    let metrics_router = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = exposition.clone();
+            async move { metrics.render() }
+        }),
+    );
+    let health_listener = listen(args.health_listen, "/healthz").await?;
+    let metrics_listener = listen(args.metrics_listen, "/metrics").await?;
+    eprintln!(
+        "sluice controller: health on http://{}/healthz, metrics on http://{}/metrics",
+        health_listener.local_addr()?,
+        metrics_listener.local_addr()?
+    );
+    let health = axum::serve(health_listener, health);
+    let scrape = axum::serve(metrics_listener, metrics_router);
+    let lease_namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or(default_namespace);
+    let elector = Elector::new(
+        Api::<Lease>::namespaced(client.clone(), &lease_namespace),
+        LEASE,
+        &identity(),
+        Timing {
+            lease: args.leader_election_lease_duration,
+            renew_deadline: args.leader_election_renew_deadline,
+            retry: args.leader_election_retry_period,
+        },
+    );
+    let work =
+        || sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone());
+    let controllers = async {
+        if args.leader_elect {
+            eprintln!("sluice controller: waiting for Lease {lease_namespace}/{LEASE}");
+            elector.lead(work).await;
+        } else {
+            work().await;
+        }
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing a SIGTERM handler")?;
+    tokio::select! {
+        result = health => result.context("serving /healthz")?,
+        result = scrape => result.context("serving /metrics")?,
+        () = controllers => anyhow::bail!("the controllers stopped: the API server went away"),
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    if args.leader_elect
+        && let Err(err) = elector.release().await
+    {
+        eprintln!("sluice controller: releasing the Lease: {err}");
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Looking at a Rollout: `sluice status NAME [--watch] [--timeout]` (a line per change of
+//! phase or message, until Healthy — exit 0 — or Degraded, or the timeout — exit 1, with
+//! Argo's messages) and `sluice get rollout NAME [-w]` (the tree of [`crate::tree`], redrawn
+//! on every change of the Rollout, its ReplicaSets or their pods, and each second for ages).
+
+use std::{io::IsTerminal, time::Duration};
+
+use anyhow::Context;
+use futures::{StreamExt, stream};
+use jiff::Timestamp;
+use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Pod};
+use kube::{
+    Api, Client, ResourceExt,
+    api::ListParams,
+    runtime::{WatchStreamExt, reflector, watcher},
+};
+use sluice_api::Rollout;
+
+use crate::tree;
+
+/// A duration as `kubectl` takes it (`90s`, `5m`, `1h30m`), or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string());
+    }
+    let parsed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 90s, 5m or 1h30m"))?;
+    Duration::try_from(parsed).map_err(|e| e.to_string())
+}
+
+async fn read(api: &Api<Rollout>, name: &str, namespace: &str) -> anyhow::Result<Rollout> {
+    match api.get(name).await {
+        Ok(rollout) => Ok(rollout),
+        Err(kube::Error::Api(status)) => {
+            anyhow::bail!("{} (namespace {namespace})", status.message)
+        }
+        Err(err) => Err(err).context(format!("reading rollout '{name}'")),
+    }
+}
+
+/// `sluice status`: prints the status, and with `watch` each change until the Rollout is
+/// Healthy (Ok) or Degraded or `timeout` passes (errors, so the exit code is 1).
+pub async fn status(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    watch: bool,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let api: Api<Rollout> = Api::namespaced(client, namespace);
+    let rollout = read(&api, name, namespace).await?;
+    let line = |(phase, message): &(String, String)| {
+        if message.is_empty() {
+            phase.clone()
+        } else {
+            format!("{phase} - {message}")
+        }
+    };
+    let mut last = tree::phase(&rollout);
+    println!("{}", line(&last));
+    if !watch {
+        return Ok(());
+    }
+    let outcome = |(phase, message): &(String, String)| match phase.as_str() {
+        "Healthy" => Some(Ok(())),
+        "Degraded" => Some(Err(anyhow::anyhow!(
+            "The rollout is in a degraded state with message: {message}"
+        ))),
+        _ => None,
+    };
+    if let Some(done) = outcome(&last) {
+        return done;
+    }
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut changes = watcher(api, config)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => anyhow::bail!("Rollout status watch exceeded timeout"),
+            next = changes.next() => {
+                let Some(rollout) = next.transpose()? else {
+                    anyhow::bail!("the watch on rollout '{name}' ended");
+                };
+                let now = tree::phase(&rollout);
+                if now != last {
+                    println!("{}", line(&now));
+                    last = now;
+                }
+                if let Some(done) = outcome(&last) {
+                    return done;
+                }
+            }
+        }
+    }
+}
+
+/// `sluice get rollout`: draws the tree once, or with `watch` on every change until
+/// `timeout` (if any) or Ctrl-C.
+pub async fn get(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    watch: bool,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), namespace);
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let rollout = read(&rollouts, name, namespace).await?;
+    if !watch {
+        let owned = owned(&rollout, sets.list(&ListParams::default()).await?.items);
+        let pods = pods.list(&ListParams::default()).await?.items;
+        print!(
+            "{}",
+            tree::render(&rollout, &owned, &pods, Timestamp::now())
+        );
+        return Ok(());
+    }
+    let (rollout_store, writer) = reflector::store();
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let rollout_events = reflector(writer, watcher(rollouts, by_name)).map(|_| ());
+    let (set_store, writer) = reflector::store();
+    let set_events = reflector(writer, watcher(sets, watcher::Config::default())).map(|_| ());
+    let (pod_store, writer) = reflector::store();
+    let pod_events = reflector(writer, watcher(pods, watcher::Config::default())).map(|_| ());
+    let ticks = stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Some(((), ()))
+    });
+    let mut wakes = stream::select_all([
+        rollout_events.boxed(),
+        set_events.boxed(),
+        pod_events.boxed(),
+        ticks.boxed(),
+    ]);
+    let clear = std::io::stdout().is_terminal();
+    let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(deadline);
+    let mut shown = String::new();
+    loop {
+        tokio::select! {
+            () = &mut deadline => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            next = wakes.next() => if next.is_none() { return Ok(()) },
+        }
+        // Let a burst of changes land before drawing.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(rollout) = rollout_store.state().into_iter().next() else {
+            continue;
+        };
+        let sets: Vec<ReplicaSet> = set_store.state().iter().map(|rs| (**rs).clone()).collect();
+        let owned = owned(&rollout, sets);
+        let pods: Vec<Pod> = pod_store.state().iter().map(|p| (**p).clone()).collect();
+        let picture = tree::render(&rollout, &owned, &pods, Timestamp::now());
+        if picture != shown {
+            if clear {
+                print!("\x1b[H\x1b[2J");
+            } else if !shown.is_empty() {
+                println!();
+            }
+            print!("{picture}");
+            shown = picture;
+        }
+    }
+}
+
+/// The ReplicaSets `rollout` controls.
+fn owned(rollout: &Rollout, sets: Vec<ReplicaSet>) -> Vec<ReplicaSet> {
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    sets.into_iter()
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| o.uid == uid && o.controller == Some(true))
+        })
+        .collect()
+}
