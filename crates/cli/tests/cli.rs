@@ -1,15 +1,12 @@
 //! The `sluice` binary as a user runs it.
 
+mod common;
+
 use std::process::Command;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use common::{kubectl, run_kubectl, sluice, start_up};
 
-fn sluice(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .output()
-        .expect("run sluice")
-}
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// `sluice crds` prints one CustomResourceDefinition per YAML document, for every kind.
 #[test]
@@ -65,30 +62,6 @@ fn unknown_command_fails_with_usage() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
 }
 
-/// Starts `sluice up` on a data dir and an ephemeral port; returns the child and its ready line.
-fn start_up(dir: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "up",
-            "--no-controllers",
-            "--ingress-listen",
-            "off",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run sluice up");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    (child, line)
-}
-
 /// The data dir is locked: a second `sluice up` on it fails clearly, and after a SIGKILL of the
 /// first a new one starts and finds the objects and kubeconfig again.
 #[test]
@@ -121,39 +94,11 @@ fn up_locks_its_data_dir_and_restarts_after_sigkill() {
         "{message}"
     );
 
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
-    let (mut again, ready) = start_up(dir.path());
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    let (again, ready) = start_up(dir.path());
     assert!(ready.starts_with("sluice: ready at"), "{ready}");
-    again.kill().unwrap();
-    again.wait().unwrap();
-}
-
-/// The kubectl on PATH, or `None` (tests that need it then say so loudly and skip).
-fn kubectl() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("kubectl"))
-        .find(|candidate| candidate.is_file())
-}
-
-fn run_kubectl(
-    kubectl: &std::path::Path,
-    kubeconfig: &std::path::Path,
-    args: &[&str],
-) -> (bool, String) {
-    let out = Command::new(kubectl)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("KUBECACHEDIR", kubeconfig.with_file_name("kubectl-cache"))
-        .output()
-        .expect("run kubectl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    drop(again);
 }
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -191,7 +136,7 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (mut up, ready) = start_up(dir.path());
+    let (up, ready) = start_up(dir.path());
     assert!(ready.starts_with("sluice: ready"), "{ready}");
     let kubeconfig = dir.path().join("kubeconfig");
     let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
@@ -271,8 +216,7 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
         "--timeout=60s",
     ]);
     assert!(ok || out.contains("no matching resources"), "{out}");
-    up.kill().unwrap();
-    up.wait().unwrap();
+    drop(up);
 }
 
 const ROLLOUT: &str = "apiVersion: argoproj.io/v1alpha1
@@ -326,7 +270,7 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (mut up, ready) = start_up(dir.path());
+    let (up, ready) = start_up(dir.path());
     assert!(ready.starts_with("sluice: ready"), "{ready}");
     let kubeconfig = dir.path().join("kubeconfig");
     let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
@@ -564,6 +508,5 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
     assert!(ok && !pod.is_empty());
     let (ok, out) = k(&["logs", &pod]);
     assert!(ok && out.is_empty(), "{out}");
-    up.kill().unwrap();
-    up.wait().unwrap();
+    drop(up);
 }
