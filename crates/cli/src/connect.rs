@@ -1,5 +1,6 @@
 //! Finding the cluster as kubectl does: `--kubeconfig`, `$KUBECONFIG`, `~/.kube/config`, then
-//! the default `sluice up` data dir's kubeconfig (DESIGN §7), with `--context` and `-n`.
+//! the default `sluice up` data dir's kubeconfig (DESIGN §7), with `--context` and `-n`; in a
+//! pod with none of those, the pod's service account.
 
 use std::path::PathBuf;
 
@@ -48,7 +49,12 @@ pub async fn connect(target: &Target) -> anyhow::Result<(Client, String)> {
         context: target.context.clone(),
         ..KubeConfigOptions::default()
     };
+    let in_cluster = target.kubeconfig.is_none()
+        && std::env::var_os("KUBECONFIG").is_none()
+        && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let config = match kubeconfig_path(target.kubeconfig.as_ref()) {
+        // In a pod with no kubeconfig: the service account, as client-go does.
+        _ if in_cluster => kube::Config::incluster()?,
         Some(path) => {
             let file = Kubeconfig::read_from(&path)
                 .with_context(|| format!("reading the kubeconfig {}", path.display()))?;

@@ -313,6 +313,49 @@ fn sluice_controller_elects_one_leader_and_fails_over() {
     assert!(ready.starts_with("sluice: ready"), "{ready}");
     let kubeconfig = dir.path().join("kubeconfig");
     let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    // The install manifest applies as it is (on `sluice up` its pods run simulated).
+    let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/install.yaml");
+    let (ok, out) = k(&["apply", "-f", install.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("deployment.apps/sluice-controller created"),
+        "{out}"
+    );
+    let (_, args) = k(&[
+        "get",
+        "deploy",
+        "-n",
+        "sluice",
+        "sluice-controller",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].args}",
+    ]);
+    assert!(
+        args.contains("--health-listen=0.0.0.0:8080")
+            && args.contains("--metrics-listen=0.0.0.0:8090"),
+        "{args}"
+    );
+    let (_, resources) = k(&[
+        "get",
+        "clusterrole",
+        "sluice-controller",
+        "-o",
+        "jsonpath={.rules[*].resources}",
+    ]);
+    for resource in [
+        "rollouts",
+        "rollouts/status",
+        "replicasets",
+        "services",
+        "pods",
+        "endpointslices",
+        "events",
+    ] {
+        assert!(
+            resources.contains(&format!("\"{resource}\"")),
+            "{resource} not in {resources}"
+        );
+    }
+
     let mut replicas = vec![controller(&kubeconfig), controller(&kubeconfig)];
     let manifest = dir.path().join("rollouts.yaml");
     std::fs::write(&manifest, ROLLOUTS).unwrap();

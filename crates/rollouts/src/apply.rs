@@ -19,6 +19,7 @@ use sluice_api::{
 
 use crate::{
     blue_green::{Action, ReplicaSetState},
+    expectations::Expectations,
     metrics::Metrics,
     observe::Observation,
     replicasets,
@@ -32,6 +33,8 @@ pub struct Target<'a> {
     pub recorder: &'a Recorder,
     /// Counters.
     pub metrics: &'a Metrics,
+    /// Writes not yet seen in the stores.
+    pub expectations: &'a Expectations,
     /// The Rollout.
     pub rollout: &'a Rollout,
 }
@@ -85,8 +88,10 @@ impl Target<'_> {
                     let desired = self.rollout.spec.replicas().to_string();
                     let patch = json!({"metadata": {"annotations": {annotation::DESIRED_REPLICAS: desired}},
                         "spec": {"replicas": replicas}});
-                    sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    let written = sets
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
+                    self.expectations.wrote(&written);
                     let before = states.iter().find(|rs| &rs.name == name);
                     let from = before.map_or(0, |rs| rs.replicas);
                     let direction = if from > *replicas { "down" } else { "up" };
@@ -100,8 +105,10 @@ impl Target<'_> {
                     let value =
                         at.map(|t| Value::String(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
                     let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: value}}});
-                    sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    let written = sets
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
+                    self.expectations.wrote(&written);
                 }
                 Action::Renumber {
                     name,
@@ -118,10 +125,13 @@ impl Target<'_> {
                         annotation::REVISION: revision.to_string(),
                         annotation::REVISION_HISTORY: history,
                     }}});
-                    sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    let written = sets
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
+                    self.expectations.wrote(&written);
                 }
                 Action::DeleteReplicaSet { name } => {
+                    self.expectations.forget::<ReplicaSet>(&namespace, name);
                     match sets.delete(name, &DeleteParams::background()).await {
                         Ok(_) => {}
                         Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -141,9 +151,10 @@ impl Target<'_> {
                     let services: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
                     let patch = json!({"metadata": {"annotations": {annotation::MANAGED_BY_ROLLOUTS: self.rollout.name_any()}},
                         "spec": {"selector": {label::POD_TEMPLATE_HASH: to}}});
-                    services
+                    let written = services
                         .patch(service, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
+                    self.expectations.wrote(&written);
                 }
             }
         }
@@ -173,7 +184,8 @@ impl Target<'_> {
             serde_json::from_value(desired).map_err(kube::Error::SerdeError)?;
         let name = desired.name_any();
         match sets.create(&PostParams::default(), &desired).await {
-            Ok(_) => {
+            Ok(created) => {
+                self.expectations.wrote(&created);
                 let note = format!("Created ReplicaSet {name} (revision {revision})");
                 self.record(false, "NewReplicaSetCreated", note).await;
                 Ok(false)
@@ -207,8 +219,10 @@ impl Target<'_> {
             "metadata": {"annotations": {annotation::EPHEMERAL_METADATA: recorded}},
             "spec": {"template": {"metadata": overlay}},
         });
-        sets.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        let written = sets
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await?;
+        self.expectations.wrote(&written);
         let Some(state) = state else { return Ok(()) };
         let pods: Api<Pod> = Api::namespaced(
             self.client.clone(),

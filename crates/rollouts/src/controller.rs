@@ -34,6 +34,7 @@ use sluice_api::{Rollout, names::label};
 use crate::{
     apply::Target,
     blue_green,
+    expectations::Expectations,
     metrics::Metrics,
     observe::{self, Stores},
     status,
@@ -65,6 +66,7 @@ struct Context {
     stores: Stores,
     recorder: Recorder,
     metrics: Arc<Metrics>,
+    expectations: Expectations,
 }
 
 fn api<K>(client: &Client, settings: &Settings) -> Api<K>
@@ -173,6 +175,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             slices,
         },
         metrics,
+        expectations: Expectations::default(),
     });
     let controller = controller
         .run(reconcile, error_policy, context)
@@ -207,11 +210,34 @@ async fn reconcile(
     };
     let now = Timestamp::now();
     let (observation, progressed) = observe::observe(&rollout, strategy, &context.stores, now)?;
+    // The stores may not show the controller's own last writes yet: plan once they do.
+    let expectations = &context.expectations;
+    let namespace = rollout.namespace().unwrap_or_default();
+    let services = [
+        Some(strategy.active_service.as_str()),
+        strategy.preview_service(),
+    ];
+    let caught_up = expectations.seen(rollout.as_ref())
+        && observation
+            .owned
+            .iter()
+            .all(|rs| expectations.seen(rs.as_ref()))
+        && services.into_iter().flatten().all(|name| {
+            let service = context
+                .stores
+                .services
+                .get(&ObjectRef::new(name).within(&namespace));
+            service.is_none_or(|s| expectations.seen(s.as_ref()))
+        });
+    if !caught_up {
+        return Ok(Requeue::requeue(Duration::from_millis(100)));
+    }
     let plan = blue_green::plan(&observation.observed, now);
     let target = Target {
         client: &context.client,
         recorder: &context.recorder,
         metrics: &context.metrics,
+        expectations,
         rollout: &rollout,
     };
     let applied = target.apply(&plan.actions, &observation).await?;
@@ -236,12 +262,14 @@ async fn reconcile(
             &rollout.namespace().unwrap_or_default(),
         );
         let patch = serde_json::json!({"status": patch});
-        api.patch_status(
-            &rollout.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &rollout.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+        expectations.wrote(&written);
     }
     context.metrics.reconciled(started.elapsed().as_secs_f64());
     Ok(match plan.requeue {

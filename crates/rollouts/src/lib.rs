@@ -4,13 +4,15 @@
 //! finding the one for the current template, revisions ([`replicasets`]) — the blue-green
 //! planner ([`blue_green`]), the status conditions ([`conditions`]) and the status patch
 //! ([`status`]). Around them: reading the informer stores ([`observe`]), carrying out a plan
-//! ([`apply`]), the controller's wiring ([`controller`]), its metrics ([`metrics`]) and leader
-//! election for `sluice controller` ([`lease`]). Canary and analysis are not built yet.
+//! ([`apply`]), waiting for the stores to show the controller's own writes
+//! ([`expectations`]), the controller's wiring ([`controller`]), its metrics ([`metrics`])
+//! and leader election for `sluice controller` ([`lease`]). Canary and analysis are not built yet.
 
 pub mod apply;
 pub mod blue_green;
 pub mod conditions;
 pub mod controller;
+pub mod expectations;
 pub mod hash;
 pub mod lease;
 pub mod metrics;
