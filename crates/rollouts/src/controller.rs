@@ -10,7 +10,10 @@
 //! once the active Service's endpoints are all new pods — a change no other watch sees.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -35,6 +38,7 @@ use crate::{
     apply::Target,
     blue_green,
     expectations::Expectations,
+    index::Indexes,
     metrics::Metrics,
     observe::{self, Stores},
     status,
@@ -63,6 +67,7 @@ pub struct Settings {
 
 struct Context {
     client: Client,
+    ready: Arc<AtomicBool>,
     stores: Stores,
     recorder: Recorder,
     metrics: Arc<Metrics>,
@@ -107,24 +112,82 @@ where
     (store, subscriber, driver)
 }
 
-/// The Rollouts in `store` that name `service` as active or preview Service.
-fn naming(
-    store: &Store<Rollout>,
-    namespace: Option<String>,
-    service: &str,
-) -> Vec<ObjectRef<Rollout>> {
-    store
-        .state()
+/// The Rollouts a Service (or one of its EndpointSlices) concerns, from the index the
+/// reconciles keep of the Services each Rollout names.
+fn naming(indexes: &Indexes, namespace: Option<String>, service: &str) -> Vec<ObjectRef<Rollout>> {
+    let namespace = namespace.unwrap_or_default();
+    indexes
+        .rollouts_by_service
+        .names(&namespace, service)
         .into_iter()
-        .filter(|r| r.namespace() == namespace)
-        .filter(|r| {
-            let strategy = r.spec.strategy.as_ref().and_then(|s| s.blue_green.as_ref());
-            strategy.is_some_and(|bg| {
-                bg.active_service == service || bg.preview_service() == Some(service)
-            })
-        })
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .map(|name| ObjectRef::new(&name).within(&namespace))
         .collect()
+}
+
+/// The controlling owner of an object, and its uid.
+fn controller_of<K: Resource>(object: &K) -> Option<(String, String)> {
+    object
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == "Rollout")
+        .map(|o| (o.name.clone(), o.uid.clone()))
+}
+
+/// Indexes a ReplicaSet under its controlling Rollout's uid; the Rollout to wake.
+fn index_replica_set(indexes: &Indexes, rs: &ReplicaSet) -> Option<ObjectRef<Rollout>> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let (owner, uid) = controller_of(rs)?;
+    indexes
+        .sets_by_owner
+        .insert(&namespace, &uid, &rs.name_any());
+    Some(ObjectRef::new(&owner).within(&namespace))
+}
+
+/// Indexes an EndpointSlice under its Service; that Service's name.
+fn index_slice(indexes: &Indexes, slice: &EndpointSlice) -> Option<String> {
+    let service = slice.labels().get("kubernetes.io/service-name")?.clone();
+    let namespace = slice.namespace().unwrap_or_default();
+    indexes
+        .slices_by_service
+        .insert(&namespace, &service, &slice.name_any());
+    Some(service)
+}
+
+/// Aborts a task when dropped (the controller's future was dropped: killed, or lost its lease).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits for the first full list of each store, indexes it, and opens the gate.
+async fn prefill(
+    replica_sets: Store<ReplicaSet>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    indexes: Arc<Indexes>,
+    ready: Arc<AtomicBool>,
+) {
+    let lists = futures::future::join3(
+        replica_sets.wait_until_ready(),
+        services.wait_until_ready(),
+        slices.wait_until_ready(),
+    )
+    .await;
+    if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() {
+        return;
+    }
+    for rs in replica_sets.state() {
+        index_replica_set(&indexes, &rs);
+    }
+    for slice in slices.state() {
+        index_slice(&indexes, &slice);
+    }
+    ready.store(true, Ordering::Release);
 }
 
 /// Runs the controller until its watches end (the API server went away).
@@ -150,15 +213,25 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         watcher::Config::default(),
     );
     metrics.watch(rollouts.clone());
-    let (by_service, by_slice) = (rollouts.clone(), rollouts.clone());
+    let indexes = Arc::new(Indexes::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    // Reconciles wait until every store holds its first full list and the indexes cover it.
+    let _prefill = AbortOnDrop(tokio::spawn(prefill(
+        replica_sets.clone(),
+        services.clone(),
+        slices.clone(),
+        indexes.clone(),
+        ready.clone(),
+    )));
+    let (by_set, by_service, by_slice) = (indexes.clone(), indexes.clone(), indexes.clone());
     let controller = Controller::for_shared_stream(rollout_changes, rollouts)
-        .owns_shared_stream(set_changes)
+        .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
             naming(&by_service, service.namespace(), &service.name_any())
         })
         .watches_shared_stream(slice_changes, move |slice| {
-            match slice.labels().get("kubernetes.io/service-name") {
-                Some(service) => naming(&by_slice, slice.namespace(), service),
+            match index_slice(&by_slice, &slice) {
+                Some(service) => naming(&by_slice, slice.namespace(), &service),
                 None => Vec::new(),
             }
         });
@@ -169,10 +242,12 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
+        ready,
         stores: Stores {
             replica_sets,
             services,
             slices,
+            indexes,
         },
         metrics,
         expectations: Expectations::default(),
@@ -200,6 +275,9 @@ async fn reconcile(
     context: Arc<Context>,
 ) -> Result<Requeue, ControllerError> {
     let started = Instant::now();
+    if !context.ready.load(Ordering::Acquire) {
+        return Ok(Requeue::requeue(Duration::from_millis(200)));
+    }
     let Some(strategy) = rollout
         .spec
         .strategy

@@ -5,7 +5,7 @@
 //! planner ([`blue_green`]), the status conditions ([`conditions`]) and the status patch
 //! ([`status`]). Around them: reading the informer stores ([`observe`]), carrying out a plan
 //! ([`apply`]), waiting for the stores to show the controller's own writes
-//! ([`expectations`]), the controller's wiring ([`controller`]), its metrics ([`metrics`])
+//! ([`expectations`]), indexes over the stores ([`index`]), the controller's wiring ([`controller`]), its metrics ([`metrics`])
 //! and leader election for `sluice controller` ([`lease`]). Canary and analysis are not built yet.
 
 pub mod apply;
@@ -14,6 +14,7 @@ pub mod conditions;
 pub mod controller;
 pub mod expectations;
 pub mod hash;
+pub mod index;
 pub mod lease;
 pub mod metrics;
 pub mod observe;

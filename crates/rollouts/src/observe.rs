@@ -18,7 +18,9 @@ use sluice_api::{
 
 use crate::{
     blue_green::{Deadline, Observed, Progress, ReplicaSetState, ServiceState, TIMED_OUT},
-    hash, replicasets,
+    hash,
+    index::{Index, Indexes},
+    replicasets,
 };
 
 /// The informer stores a reconcile reads.
@@ -30,6 +32,8 @@ pub struct Stores {
     pub services: Store<Service>,
     /// Every EndpointSlice.
     pub slices: Store<EndpointSlice>,
+    /// Who owns and names what.
+    pub indexes: Arc<Indexes>,
 }
 
 /// A Rollout as observed, ready for the planner.
@@ -84,13 +88,31 @@ fn service_state(services: &Store<Service>, namespace: &str, name: &str) -> Serv
     }
 }
 
+/// The objects `index` lists under `key`, from `store` (names it no longer holds are dropped).
+fn lookup<K>(store: &Store<K>, index: &Index, namespace: &str, key: &str) -> Vec<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let get = |name: &str| store.get(&ObjectRef::new(name).within(namespace));
+    let names = index.names(namespace, key);
+    let found: Vec<Arc<K>> = names.iter().filter_map(|name| get(name)).collect();
+    if found.len() < names.len() {
+        index.retain(namespace, key, |name| get(name).is_some());
+    }
+    found
+}
+
 /// Whether every endpoint of `service` is a pod of the ReplicaSet `name`.
-fn settled(slices: &Store<EndpointSlice>, namespace: &str, service: &str, name: &str) -> bool {
+fn settled(stores: &Stores, namespace: &str, service: &str, name: &str) -> bool {
     let prefix = format!("{name}-");
+    let slices = lookup(
+        &stores.slices,
+        &stores.indexes.slices_by_service,
+        namespace,
+        service,
+    );
     slices
-        .state()
         .iter()
-        .filter(|slice| slice.namespace().as_deref() == Some(namespace))
         .filter(|slice| {
             slice
                 .labels()
@@ -188,17 +210,33 @@ pub fn observe<'a>(
     let template = value["spec"]["template"].clone();
     let status = rollout.status.clone().unwrap_or_default();
     let uid = rollout.uid();
-    let owned: Vec<Arc<ReplicaSet>> = stores
-        .replica_sets
-        .state()
-        .into_iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|rs| {
-            rs.owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
-        })
-        .collect();
+    let name = rollout.name_any();
+    for service in [
+        Some(strategy.active_service.as_str()),
+        strategy.preview_service(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        stores
+            .indexes
+            .rollouts_by_service
+            .insert(&namespace, service, &name);
+    }
+    let owner = uid.clone().unwrap_or_default();
+    let owned: Vec<Arc<ReplicaSet>> = lookup(
+        &stores.replica_sets,
+        &stores.indexes.sets_by_owner,
+        &namespace,
+        &owner,
+    )
+    .into_iter()
+    .filter(|rs| {
+        rs.owner_references()
+            .iter()
+            .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+    })
+    .collect();
     let owned_values: Vec<Value> = owned
         .iter()
         .map(|rs| serde_json::to_value(rs.as_ref()))
@@ -226,14 +264,7 @@ pub fn observe<'a>(
     let switch_settled = active_hash
         .as_deref()
         .and_then(|h| states.iter().find(|rs| rs.hash == h))
-        .is_none_or(|rs| {
-            settled(
-                &stores.slices,
-                &namespace,
-                &strategy.active_service,
-                &rs.name,
-            )
-        });
+        .is_none_or(|rs| settled(stores, &namespace, &strategy.active_service, &rs.name));
     let counts = counts(&states, &hash, active_hash.as_deref());
     let (progressed, last) = last_progress(&status, &hash, counts, now);
     let observed = Observed {
