@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p sluice --bench pods`. Numbers, never pass/fail.
 
+mod common;
+
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
@@ -23,11 +25,7 @@ use kube::{
     api::{PostParams, WatchEvent, WatchParams},
 };
 use serde_json::json;
-use sluice_cluster::{
-    Cluster, ClusterConfig, IngressConfig,
-    kubelet::Rules,
-    store::{Durability, StoreConfig},
-};
+use sluice_cluster::Cluster;
 
 fn ready(pod: &Pod) -> bool {
     pod.status
@@ -258,24 +256,7 @@ async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = Rules {
-        demo: Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]),
-        ..Rules::default()
-    };
-    let cluster = Cluster::start(ClusterConfig {
-        data_dir: dir.path().to_owned(),
-        ephemeral: false,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        durability: Durability::Full,
-        store: StoreConfig::default(),
-        runtime: Some(rules),
-        ingress: Some(IngressConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            metrics_listen: "127.0.0.1:0".parse().unwrap(),
-        }),
-    })
-    .await
-    .unwrap();
+    let cluster = common::demo_cluster(dir.path(), true).await;
     println!("sluice local pods benchmark (demo app processes, fsync per commit)");
     let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
     create_to_ready(&pods, "bare", 30, 1, false).await;

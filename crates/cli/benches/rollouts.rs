@@ -13,6 +13,8 @@
 //!
 //! `cargo bench -p sluice --bench rollouts [-- ROUNDS [N]]`. Numbers, never pass/fail.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
@@ -28,11 +30,6 @@ use kube::{
 };
 use serde_json::{Value, json};
 use sluice_api::Rollout;
-use sluice_cluster::{
-    Cluster, ClusterConfig,
-    kubelet::Rules,
-    store::{Durability, StoreConfig},
-};
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let at = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
@@ -153,21 +150,7 @@ async fn set_image(api: &Api<Rollout>, name: &str, image: &str) {
 /// Part 1: the cutover latencies on demo pods.
 async fn cutover(rounds: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let rules = Rules {
-        demo: Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]),
-        ..Rules::default()
-    };
-    let cluster = Cluster::start(ClusterConfig {
-        data_dir: dir.path().to_owned(),
-        ephemeral: false,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        durability: Durability::Full,
-        store: StoreConfig::default(),
-        runtime: Some(rules),
-        ingress: None,
-    })
-    .await
-    .unwrap();
+    let cluster = common::demo_cluster(dir.path(), false).await;
     let client = cluster.client();
     tokio::spawn(sluice_rollouts::controller::run(
         client.clone(),
