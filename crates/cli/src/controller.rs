@@ -110,7 +110,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             lease: args.leader_election_lease_duration,
             renew_deadline: args.leader_election_renew_deadline,
             retry: args.leader_election_retry_period,
-        },
+        }
+        .check()?,
     );
     let work =
         || sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone());

@@ -83,8 +83,14 @@ pub async fn status(
         tokio::select! {
             () = &mut deadline => anyhow::bail!("Rollout status watch exceeded timeout"),
             next = changes.next() => {
-                let Some(rollout) = next.transpose()? else {
-                    anyhow::bail!("the watch on rollout '{name}' ended");
+                let rollout = match next {
+                    None => anyhow::bail!("the watch on rollout '{name}' ended"),
+                    // The watcher reconnects by itself (with back-off); keep watching.
+                    Some(Err(err)) => {
+                        tracing::debug!("watching rollout '{name}': {err}");
+                        continue;
+                    }
+                    Some(Ok(rollout)) => rollout,
                 };
                 let now = tree::phase(&rollout);
                 if now != last {
@@ -140,12 +146,13 @@ pub async fn get(
     ]);
     let clear = std::io::stdout().is_terminal();
     let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
-    tokio::pin!(deadline);
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(deadline, interrupt);
     let mut shown = String::new();
     loop {
         tokio::select! {
             () = &mut deadline => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupt => return Ok(()),
             next = wakes.next() => if next.is_none() { return Ok(()) },
         }
         // Let a burst of changes land before drawing.

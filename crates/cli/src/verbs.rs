@@ -177,11 +177,9 @@ async fn previous_template(
             None => "no rollout history found".to_owned(),
         });
     };
-    let mut template = serde_json::to_value(target.spec.as_ref().map(|s| &s.template))?;
-    if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
-        labels.remove(label::POD_TEMPLATE_HASH);
-    }
-    Ok(template)
+    Ok(sluice_rollouts::replicasets::template_of(
+        &serde_json::to_value(target)?,
+    ))
 }
 
 /// The JSON patch that sets images in `rollout`'s template: each `CONTAINER=IMAGE` names a

@@ -205,6 +205,10 @@ impl Target<'_> {
     }
 
     /// Sets a ReplicaSet's role metadata on its template and on its live pods.
+    /// Sets a ReplicaSet's role metadata: on its template first (pods it creates from now on
+    /// carry it), then on its live pods, and only then records it in the ReplicaSet's
+    /// annotation — so a failure part-way leaves the record unchanged and the next reconcile
+    /// does it again.
     async fn metadata(
         &self,
         sets: &Api<ReplicaSet>,
@@ -214,30 +218,34 @@ impl Target<'_> {
         after: Option<&Value>,
     ) -> Result<(), kube::Error> {
         let overlay = overlay(before, after);
+        let template = json!({"spec": {"template": {"metadata": overlay}}});
+        sets.patch(name, &PatchParams::default(), &Patch::Merge(template))
+            .await?;
+        if let Some(state) = state {
+            let pods: Api<Pod> = Api::namespaced(
+                self.client.clone(),
+                &self.rollout.namespace().unwrap_or_default(),
+            );
+            let selector = format!("{}={}", label::POD_TEMPLATE_HASH, state.hash);
+            for pod in pods.list(&ListParams::default().labels(&selector)).await? {
+                let patch = Patch::Merge(json!({"metadata": overlay}));
+                match pods
+                    .patch(&pod.name_any(), &PatchParams::default(), &patch)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
         let recorded = after.map(Value::to_string);
-        let patch = json!({
-            "metadata": {"annotations": {annotation::EPHEMERAL_METADATA: recorded}},
-            "spec": {"template": {"metadata": overlay}},
-        });
+        let record =
+            json!({"metadata": {"annotations": {annotation::EPHEMERAL_METADATA: recorded}}});
         let written = sets
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .patch(name, &PatchParams::default(), &Patch::Merge(record))
             .await?;
         self.expectations.wrote(&written);
-        let Some(state) = state else { return Ok(()) };
-        let pods: Api<Pod> = Api::namespaced(
-            self.client.clone(),
-            &self.rollout.namespace().unwrap_or_default(),
-        );
-        let selector = format!("{}={}", label::POD_TEMPLATE_HASH, state.hash);
-        for pod in pods.list(&ListParams::default().labels(&selector)).await? {
-            let patch = json!({"metadata": overlay});
-            pods.patch(
-                &pod.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await?;
-        }
         Ok(())
     }
 }

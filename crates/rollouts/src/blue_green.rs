@@ -27,6 +27,8 @@ pub struct ReplicaSetState {
     pub hash: String,
     /// Its revision.
     pub revision: i64,
+    /// The revision it had before it was last renumbered (its `revision-history`).
+    pub previous_revision: Option<i64>,
     /// `spec.replicas`.
     pub replicas: i32,
     /// `status.availableReplicas`.
@@ -204,8 +206,10 @@ pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
 /// Argo's reason (condition and event) for an aborted update.
 pub const ABORTED: &str = "RolloutAborted";
 
+/// `seconds` after `t` (`t` itself if that is past the end of time: statuses are user input).
 fn at(t: Timestamp, seconds: i32) -> Timestamp {
-    t + SignedDuration::from_secs(i64::from(seconds.max(0)))
+    t.checked_add(SignedDuration::from_secs(i64::from(seconds.max(0))))
+        .unwrap_or(t)
 }
 
 struct Planner<'a> {
@@ -398,6 +402,15 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     let strategy = observed.strategy;
     let replicas = observed.replicas;
     let hash = observed.hash.as_str();
+    // What the Services select now; the steps below change it where they switch one.
+    let selected = |state: Option<&ServiceState>| match state {
+        Some(ServiceState::Selects(hash)) => hash.clone(),
+        _ => None,
+    };
+    planner.plan.selectors = (
+        selected(Some(&observed.active)),
+        selected(observed.preview.as_ref()),
+    );
     if let Some(problem) = &observed.invalid {
         planner.phase(RolloutPhase::Degraded, &format!("InvalidSpec: {problem}"));
         return planner;
@@ -454,11 +467,6 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     let preview_name = strategy.preview_service();
     let active_name = Some(strategy.active_service.as_str());
     let (active, preview) = (Some(&observed.active), observed.preview.as_ref());
-    planner.plan.selectors = match (active, preview) {
-        (Some(ServiceState::Selects(a)), Some(ServiceState::Selects(p))) => (a.clone(), p.clone()),
-        (Some(ServiceState::Selects(a)), _) => (a.clone(), None),
-        _ => (None, None),
-    };
     if observed.paused {
         planner.phase(RolloutPhase::Paused, "manually paused");
         return planner;
@@ -497,7 +505,14 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
                 at: Some(at(now, delay)),
             }),
             Some(deadline) if deadline > now => planner.soonest(deadline),
-            Some(_) => planner.scale(current, 0),
+            Some(_) => {
+                planner.scale(current, 0);
+                let name = current.name.clone();
+                planner
+                    .plan
+                    .actions
+                    .push(Action::ScaleDownDeadline { name, at: None });
+            }
         }
         planner.plan.progress.paused_since = None;
         planner.plan.progress.controller_pause = false;
@@ -531,6 +546,14 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
         planner.switch(active_name, active, hash);
         planner.switch(preview_name, preview, hash);
         planner.plan.selectors = (Some(hash.to_owned()), preview_name.map(|_| hash.to_owned()));
+        if current.scale_down_deadline.is_some() {
+            // Back from a fast rollback: the stable version has no delay to wait out.
+            let name = current.name.clone();
+            planner
+                .plan
+                .actions
+                .push(Action::ScaleDownDeadline { name, at: None });
+        }
         planner.scale_down_old(&[hash]);
         planner.prune_history(&[hash]);
         planner.roles = true;
@@ -547,9 +570,21 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     }
     let stable = stable.expect("checked above");
 
+    // Fast rollback (research §2.11): back to a version older than the stable one (or
+    // renumbered from one) while it is still up inside its scale-down delay switches at once:
+    // no preview scale-down, no pause, no analysis. Decided from what the ReplicaSet was, so a
+    // reconcile cut short after the renumbering still sees it.
+    let older = current.revision < stable.revision
+        || current
+            .previous_revision
+            .is_some_and(|previous| previous < stable.revision);
+    let fast_rollback = older
+        && current
+            .scale_down_deadline
+            .is_some_and(|deadline| deadline > now);
     // An update: preview on the new ReplicaSet, production on the stable one. (A retry after
     // an abort lifts the aborted ReplicaSet's scale-down deadline.)
-    if current.scale_down_deadline.is_some() {
+    if current.scale_down_deadline.is_some() && !fast_rollback {
         let name = current.name.clone();
         planner
             .plan
@@ -564,7 +599,7 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     planner.roles = true;
     planner.plan.progress.aborted_at = None;
     let target = match strategy.preview_replica_count {
-        Some(count) if !status.scale_up_preview => count.clamp(0, replicas),
+        Some(count) if !status.scale_up_preview && !fast_rollback => count.clamp(0, replicas),
         _ => replicas,
     };
     planner.scale(current, target);
@@ -575,7 +610,7 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
     }
     let switched = matches!(active, Some(ServiceState::Selects(Some(h))) if h == hash);
     if !switched {
-        if strategy.pre_promotion_analysis.is_some() {
+        if strategy.pre_promotion_analysis.is_some() && !fast_rollback {
             planner.phase(
                 RolloutPhase::Progressing,
                 "waiting for analysis to complete: prePromotionAnalysis needs the analysis controller, which sluice does not have yet; not promoting",
@@ -584,12 +619,6 @@ fn steps<'a>(observed: &'a Observed<'a>, now: Timestamp) -> Planner<'a> {
         }
         let needs_pause =
             !strategy.auto_promotion_enabled() || strategy.auto_promotion_seconds() > 0;
-        // Fast rollback: back to the previous version while it is still up (inside its
-        // scale-down delay) switches at once, without a pause.
-        let fast_rollback = current.revision < stable.revision
-            && current
-                .scale_down_deadline
-                .is_some_and(|deadline| deadline > now);
         if needs_pause && !status.promote_full && !fast_rollback {
             match (status.paused_since, status.controller_pause) {
                 (None, false) => {

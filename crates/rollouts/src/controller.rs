@@ -72,6 +72,8 @@ struct Context {
     recorder: Recorder,
     metrics: Arc<Metrics>,
     expectations: Expectations,
+    /// Failed reconciles in a row, per Rollout.
+    failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<Rollout>, u32>>,
 }
 
 fn api<K>(client: &Client, settings: &Settings) -> Api<K>
@@ -114,13 +116,23 @@ where
 
 /// The Rollouts a Service (or one of its EndpointSlices) concerns, from the index the
 /// reconciles keep of the Services each Rollout names.
-fn naming(indexes: &Indexes, namespace: Option<String>, service: &str) -> Vec<ObjectRef<Rollout>> {
+/// (Rollouts deleted since are dropped from the index.)
+fn naming(
+    indexes: &Indexes,
+    rollouts: &Store<Rollout>,
+    namespace: Option<String>,
+    service: &str,
+) -> Vec<ObjectRef<Rollout>> {
     let namespace = namespace.unwrap_or_default();
-    indexes
-        .rollouts_by_service
+    let reference = |name: &str| ObjectRef::new(name).within(&namespace);
+    let index = &indexes.rollouts_by_service;
+    index.retain(&namespace, service, |name| {
+        rollouts.get(&reference(name)).is_some()
+    });
+    index
         .names(&namespace, service)
         .into_iter()
-        .map(|name| ObjectRef::new(&name).within(&namespace))
+        .map(|name| reference(&name))
         .collect()
 }
 
@@ -224,14 +236,20 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         ready.clone(),
     )));
     let (by_set, by_service, by_slice) = (indexes.clone(), indexes.clone(), indexes.clone());
+    let (named_by_service, named_by_slice) = (rollouts.clone(), rollouts.clone());
     let controller = Controller::for_shared_stream(rollout_changes, rollouts)
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
-            naming(&by_service, service.namespace(), &service.name_any())
+            naming(
+                &by_service,
+                &named_by_service,
+                service.namespace(),
+                &service.name_any(),
+            )
         })
         .watches_shared_stream(slice_changes, move |slice| {
             match index_slice(&by_slice, &slice) {
-                Some(service) => naming(&by_slice, slice.namespace(), &service),
+                Some(service) => naming(&by_slice, &named_by_slice, slice.namespace(), &service),
                 None => Vec::new(),
             }
         });
@@ -251,6 +269,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         },
         metrics,
         expectations: Expectations::default(),
+        failures: Default::default(),
     });
     let controller = controller
         .run(reconcile, error_policy, context)
@@ -264,11 +283,32 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     }
 }
 
-fn error_policy(_: Arc<Rollout>, err: &ControllerError, context: Arc<Context>) -> Requeue {
-    tracing::debug!("rollouts controller: {err}");
+/// A failed reconcile is retried after 0.5 s, doubling with each failure in a row of the same
+/// Rollout up to 5 minutes, so a lasting error (RBAC, a rejected write) does not spin.
+fn error_policy(rollout: Arc<Rollout>, err: &ControllerError, context: Arc<Context>) -> Requeue {
     context.metrics.failed();
-    Requeue::requeue(Duration::from_millis(500))
+    let key = ObjectRef::from_obj(rollout.as_ref());
+    let failures = {
+        let mut failures = context.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(key).or_default();
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = Duration::from_millis(500)
+        .saturating_mul(1 << failures.saturating_sub(1).min(10))
+        .min(Duration::from_secs(300));
+    tracing::warn!(
+        "rollout {}/{}: {err} (failure {failures} in a row; retrying in {delay:?})",
+        rollout.namespace().unwrap_or_default(),
+        rollout.name_any()
+    );
+    Requeue::requeue(delay)
 }
+
+/// How long a Rollout with nothing pending waits before it is looked at again anyway (Argo's
+/// resync): deletions are not announced to the controller, so a deleted EndpointSlice or
+/// ReplicaSet is noticed here at the latest.
+const RESYNC: Duration = Duration::from_secs(15 * 60);
 
 async fn reconcile(
     rollout: Arc<Rollout>,
@@ -330,6 +370,7 @@ async fn reconcile(
         states: &observation.observed.replica_sets,
         progressed,
         collision: applied.collision,
+        reset: observation.reset,
         now,
     };
     let desired = status::desired(&inputs, &plan);
@@ -350,8 +391,13 @@ async fn reconcile(
         expectations.wrote(&written);
     }
     context.metrics.reconciled(started.elapsed().as_secs_f64());
+    context
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&ObjectRef::from_obj(rollout.as_ref()));
     Ok(match plan.requeue {
-        Some(after) => Requeue::requeue(after.max(Duration::from_millis(50))),
-        None => Requeue::await_change(),
+        Some(after) => Requeue::requeue(after.max(Duration::from_millis(50)).min(RESYNC)),
+        None => Requeue::requeue(RESYNC),
     })
 }

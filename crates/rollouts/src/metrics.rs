@@ -5,11 +5,7 @@
 //! Written in the Prometheus text format by hand: Argo's counters carry no `_total` suffix,
 //! which OpenMetrics libraries always add.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write,
-    sync::{Mutex, OnceLock},
-};
+use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
 
 use kube::{ResourceExt, runtime::reflector::Store};
 use sluice_api::Rollout;
@@ -33,7 +29,7 @@ struct Counters {
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<Counters>,
-    rollouts: OnceLock<Store<Rollout>>,
+    rollouts: Mutex<Option<Store<Rollout>>>,
 }
 
 fn escape(value: &str) -> String {
@@ -48,9 +44,10 @@ impl Metrics {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reports on the Rollouts in `store` (set once, by the controller).
+    /// Reports on the Rollouts in `store` (the controller's current one: a controller that
+    /// lost and won back its Lease starts a new store).
     pub fn watch(&self, store: Store<Rollout>) {
-        let _ = self.rollouts.set(store);
+        *self.rollouts.lock().unwrap_or_else(|e| e.into_inner()) = Some(store);
     }
 
     /// One reconcile took `seconds`.
@@ -83,7 +80,13 @@ impl Metrics {
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rollouts = self.rollouts.get().map(Store::state).unwrap_or_default();
+        let rollouts = self
+            .rollouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Store::state)
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "# HELP rollout_info Information about rollout.\n# TYPE rollout_info gauge"

@@ -46,6 +46,9 @@ pub struct Observation<'a> {
     pub template: Value,
     /// The ReplicaSets it controls.
     pub owned: Vec<Arc<ReplicaSet>>,
+    /// The template changed since the status was written: the update's progress (pause,
+    /// abort, promote-full, preview scale-up) starts afresh, as Argo's `resetRolloutStatus`.
+    pub reset: bool,
 }
 
 /// The controller's reading of one ReplicaSet.
@@ -63,6 +66,10 @@ pub fn replica_set_state(rs: &ReplicaSet) -> ReplicaSetState {
             .get(annotation::REVISION)
             .and_then(|r| r.parse().ok())
             .unwrap_or(0),
+        previous_revision: annotations
+            .get(annotation::REVISION_HISTORY)
+            .and_then(|h| h.rsplit(',').next())
+            .and_then(|r| r.trim().parse().ok()),
         replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
         available: status.and_then(|s| s.available_replicas).unwrap_or(0),
         ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
@@ -104,7 +111,9 @@ where
 
 /// Whether every endpoint of `service` is a pod of the ReplicaSet `name`.
 fn settled(stores: &Stores, namespace: &str, service: &str, name: &str) -> bool {
-    let prefix = format!("{name}-");
+    // Pods are named `<ReplicaSet>-xxxxx` with the prefix cut to 58 characters, as the API
+    // server's name generator does.
+    let prefix: String = format!("{name}-").chars().take(58).collect();
     let slices = lookup(
         &stores.slices,
         &stores.indexes.slices_by_service,
@@ -158,6 +167,32 @@ fn progressing(status: &RolloutStatus) -> Option<&sluice_api::Condition> {
         .iter()
         .flatten()
         .find(|c| c.type_ == "Progressing")
+}
+
+/// A Service the Rollout names that another Rollout manages (its `managed-by-rollouts`
+/// annotation), as Argo's InvalidSpec message: two Rollouts must not fight over a selector.
+fn managed_elsewhere(
+    stores: &Stores,
+    namespace: &str,
+    rollout: &str,
+    strategy: &BlueGreenStrategy,
+) -> Option<String> {
+    let services = [
+        ("activeService", Some(strategy.active_service.as_str())),
+        ("previewService", strategy.preview_service()),
+    ];
+    services.into_iter().find_map(|(field, name)| {
+        let name = name?;
+        let service = stores
+            .services
+            .get(&ObjectRef::new(name).within(namespace))?;
+        let manager = service.annotations().get(annotation::MANAGED_BY_ROLLOUTS)?;
+        (manager != rollout).then(|| {
+            format!(
+                "spec.strategy.blueGreen.{field}: Invalid value: \"{name}\": Service \"{name}\" is managed by another Rollout ({manager})"
+            )
+        })
+    })
 }
 
 /// The counts the status reports, from the ReplicaSets: replicas, updated (the current
@@ -267,6 +302,18 @@ pub fn observe<'a>(
         .is_none_or(|rs| settled(stores, &namespace, &strategy.active_service, &rs.name));
     let counts = counts(&states, &hash, active_hash.as_deref());
     let (progressed, last) = last_progress(&status, &hash, counts, now);
+    let reset = status
+        .current_pod_hash
+        .as_deref()
+        .is_some_and(|before| before != hash);
+    let mut progress = progress(&status);
+    if reset {
+        progress = Progress {
+            stable: progress.stable,
+            reason: progress.reason,
+            ..Progress::default()
+        };
+    }
     let observed = Observed {
         strategy,
         replicas: rollout.spec.replicas(),
@@ -276,10 +323,11 @@ pub fn observe<'a>(
         active,
         preview,
         switch_settled,
-        status: progress(&status),
+        status: progress,
         invalid: sluice_api::validation::validate_rollout(&rollout.spec)
             .first()
-            .map(ToString::to_string),
+            .map(ToString::to_string)
+            .or_else(|| managed_elsewhere(stores, &namespace, &name, strategy)),
         deadline: Deadline {
             seconds: rollout.spec.progress_deadline_seconds(),
             abort: rollout.spec.progress_deadline_abort(),
@@ -292,6 +340,7 @@ pub fn observe<'a>(
         value,
         template,
         owned,
+        reset,
     };
     Ok((observation, progressed))
 }

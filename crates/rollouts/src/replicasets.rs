@@ -47,11 +47,66 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// A ReplicaSet's pod template without the hash label sluice or Argo added.
-fn template_without_hash(replica_set: &Value) -> Value {
+/// A ReplicaSet's pod template as the Rollout had it: without what the controller added —
+/// the hash label, the role metadata its `ephemeral-metadata` annotation records, and the
+/// anti-affinity terms against another version's hash. What `undo` puts back.
+pub fn template_of(replica_set: &Value) -> Value {
     let mut template = replica_set["spec"]["template"].clone();
     if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
         labels.remove(labels::POD_TEMPLATE_HASH);
+    }
+    let injected: Value = replica_set["metadata"]["annotations"][annotations::EPHEMERAL_METADATA]
+        .as_str()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    for field in ["labels", "annotations"] {
+        let keys: Vec<String> = injected[field]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let found = template
+            .pointer_mut(&format!("/metadata/{field}"))
+            .and_then(Value::as_object_mut);
+        if let Some(map) = found {
+            for key in keys {
+                map.remove(&key);
+            }
+            if map.is_empty() {
+                template["metadata"]
+                    .as_object_mut()
+                    .map(|m| m.remove(field));
+            }
+        }
+    }
+    let ours = |term: &Value| {
+        let term = term.get("podAffinityTerm").unwrap_or(term);
+        term["labelSelector"]["matchExpressions"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x["key"] == labels::POD_TEMPLATE_HASH))
+    };
+    let anti = template
+        .pointer_mut("/spec/affinity/podAntiAffinity")
+        .and_then(Value::as_object_mut);
+    if let Some(anti) = anti {
+        for list in anti.values_mut() {
+            if let Some(terms) = list.as_array_mut() {
+                terms.retain(|t| !ours(t));
+            }
+        }
+        anti.retain(|_, list| list.as_array().is_none_or(|l| !l.is_empty()));
+        if anti.is_empty() {
+            let affinity = template
+                .pointer_mut("/spec/affinity")
+                .and_then(Value::as_object_mut);
+            if let Some(affinity) = affinity {
+                affinity.remove("podAntiAffinity");
+                if affinity.is_empty() {
+                    template["spec"]
+                        .as_object_mut()
+                        .map(|s| s.remove("affinity"));
+                }
+            }
+        }
     }
     template
 }
@@ -81,8 +136,7 @@ pub fn find_current<'a>(
             .iter()
             .find(|rs| rs["metadata"]["labels"][labels::POD_TEMPLATE_HASH] == h)
     };
-    labelled(hash)
-        .or_else(|| labelled(recorded?).filter(|rs| contains(&template_without_hash(rs), template)))
+    labelled(hash).or_else(|| labelled(recorded?).filter(|rs| contains(&template_of(rs), template)))
 }
 
 /// The name of the ReplicaSet of a Rollout for a hash.
@@ -222,6 +276,16 @@ mod tests {
         assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Rollout");
         assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
         assert_eq!(revision(&rs), Some(4));
+    }
+
+    #[test]
+    fn the_template_of_a_replica_set_is_the_rollouts_without_what_the_controller_added() {
+        let mut rs = desired(&rollout(), &template("blue"), "abc", 2);
+        add_anti_affinity(&mut rs["spec"]["template"], None, "old");
+        rs["spec"]["template"]["metadata"]["labels"]["role"] = json!("active");
+        rs["metadata"]["annotations"][annotations::EPHEMERAL_METADATA] =
+            json!(r#"{"labels":{"role":"active"}}"#);
+        assert_eq!(template_of(&rs), template("blue"));
     }
 
     #[test]

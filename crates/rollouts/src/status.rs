@@ -27,6 +27,8 @@ pub struct Inputs<'a> {
     pub progressed: bool,
     /// A hash collision was found: `collisionCount` goes up.
     pub collision: bool,
+    /// The template changed: a standing abort is lifted.
+    pub reset: bool,
     /// Now.
     pub now: Timestamp,
 }
@@ -74,7 +76,11 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
         "observedGeneration": rollout.metadata.generation.unwrap_or(0).to_string(),
         "currentPodHash": hash,
         "stableRS": progress.stable,
-        "abort": if progress.abort { Some(true) } else { old.abort },
+        "abort": match () {
+            () if progress.abort => Some(true),
+            () if inputs.reset => None,
+            () => old.abort,
+        },
         "abortedAt": progress.aborted_at.map(Time),
         "controllerPause": progress.controller_pause.then_some(true),
         "promoteFull": progress.promote_full.then_some(true),

@@ -509,4 +509,49 @@ async fn invalid_specs_are_reported_and_nothing_is_scaled_until_fixed() {
         sets.list(&ListParams::default()).await.unwrap().items.len(),
         1
     );
+
+    // A second Rollout naming Services the first one manages: InvalidSpec, nothing touched.
+    let mut other =
+        serde_json::to_value(rollout("example.com/app:1", json!({}), json!({}))).unwrap();
+    other["metadata"]["name"] = json!("other");
+    other["spec"]["selector"]["matchLabels"]["app"] = json!("other");
+    other["spec"]["template"]["metadata"]["labels"]["app"] = json!("other");
+    rollouts
+        .create(&PostParams::default(), &from(other))
+        .await
+        .unwrap();
+    until("the second Rollout refused", 20, || async {
+        let status = serde_json::to_value(rollouts.get("other").await.unwrap().status).unwrap_or_default();
+        status["message"]
+            == "InvalidSpec: spec.strategy.blueGreen.activeService: Invalid value: \"active\": Service \"active\" is managed by another Rollout (demo)"
+    })
+    .await;
+    assert_eq!(
+        sets.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_new_version_after_an_abort_starts_afresh() {
+    let blue_green = json!({"autoPromotionEnabled": false});
+    let flow = Flow::start(
+        "afterabort",
+        rollout("example.com/app:1", json!({}), blue_green),
+    )
+    .await;
+    let v1 = hash(&flow.phase("Healthy").await, "stableRS");
+    flow.set_image("example.com/app:2").await;
+    flow.phase("Paused").await;
+    flow.patch_status(json!({"abort": true})).await;
+    flow.phase("Degraded").await;
+    // The fix is pushed: a new update, paused for promotion like any other.
+    flow.set_image("example.com/app:3").await;
+    let paused = flow.phase("Paused").await;
+    assert_ne!(paused["abort"], true, "the abort is lifted: {paused}");
+    let v3 = hash(&paused, "currentPodHash");
+    assert_eq!(flow.selects("active").await, Some(v1));
+    assert_eq!(flow.selects("preview").await, Some(v3.clone()));
+    flow.patch_status(json!({"pauseConditions": null})).await;
+    assert_eq!(flow.phase("Healthy").await["stableRS"], v3.as_str());
 }

@@ -23,6 +23,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, available: i32) -> ReplicaSetSta
         name: format!("demo-{hash}"),
         hash: hash.into(),
         revision,
+        previous_revision: None,
         replicas,
         available,
         ready: available,
@@ -290,7 +291,14 @@ fn abort_puts_both_services_back_on_stable_and_scales_the_new_set_down_after_the
     aborted.preview = Some(selects("old"));
     assert_eq!(
         plan(&aborted, t("2026-11-01T10:00:06Z")).actions,
-        [scale("demo-new", 0)]
+        [
+            scale("demo-new", 0),
+            Action::ScaleDownDeadline {
+                name: "demo-new".into(),
+                at: None
+            }
+        ],
+        "scaled down, and its deadline cleared so history pruning can take it later"
     );
 }
 
@@ -547,4 +555,26 @@ fn with_anti_affinity_the_new_replica_set_avoids_the_stable_pods() {
             avoid: Some("old".into())
         }]
     );
+}
+
+#[test]
+fn a_fast_rollback_cut_short_after_renumbering_still_switches_at_once() {
+    let s = strategy(serde_json::json!({"autoPromotionEnabled": false, "previewReplicaCount": 1}));
+    // Version 1 came back while still up; an earlier pass renumbered it 1 -> 3.
+    let mut back = rs("v1", 3, 3, 3);
+    back.previous_revision = Some(1);
+    back.scale_down_deadline = Some(t("2026-11-01T10:00:20Z"));
+    let mut seen = observed(&s, "v1", vec![back, rs("v2", 2, 3, 3)], Some("v2"));
+    seen.preview = Some(selects("v1"));
+    let plan = plan(&seen, t(NOW));
+    assert_eq!(switches(&plan), [("active".to_owned(), "v1".to_owned())]);
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Scale { .. } | Action::ScaleDownDeadline { .. })),
+        "no preview scale-down, the deadline kept until the switch: {:?}",
+        plan.actions
+    );
+    assert_ne!(plan.phase.0, RolloutPhase::Paused);
 }
