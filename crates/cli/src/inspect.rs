@@ -29,7 +29,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(parsed).map_err(|e| e.to_string())
 }
 
-async fn read(api: &Api<Rollout>, name: &str, namespace: &str) -> anyhow::Result<Rollout> {
+/// The Rollout `name`, or the API's message for it ("rollouts.argoproj.io \"x\" not found").
+pub async fn read(api: &Api<Rollout>, name: &str, namespace: &str) -> anyhow::Result<Rollout> {
     match api.get(name).await {
         Ok(rollout) => Ok(rollout),
         Err(kube::Error::Api(status)) => {

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Subcommand;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::Api;
@@ -255,13 +254,7 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         _ => {}
     }
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
-    let rollout = match rollouts.get(&name).await {
-        Ok(rollout) => rollout,
-        Err(kube::Error::Api(status)) => {
-            anyhow::bail!("{} (namespace {namespace})", status.message)
-        }
-        Err(err) => return Err(err).context(format!("reading rollout '{name}'")),
-    };
+    let rollout = inspect::read(&rollouts, &name, &namespace).await?;
     let params = PatchParams::default();
     let status = |value| Patch::Merge(json!({ "status": value }));
     let done = match verb {
