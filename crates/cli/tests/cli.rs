@@ -510,3 +510,144 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
     assert!(ok && out.is_empty(), "{out}");
     drop(up);
 }
+
+/// kubectl's generators send protobuf: each object arrives whole, as the JSON kubectl meant.
+#[test]
+fn kubectl_generators_send_protobuf_and_it_is_read() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let create = |args: &[&str]| {
+        let (ok, out) = k(args);
+        assert!(
+            ok && out.contains("created") || out.contains("exposed"),
+            "{args:?}: {out}"
+        );
+    };
+    create(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+        "--port=80",
+    ]);
+    create(&[
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=a=1",
+        "--from-literal=b=two",
+    ]);
+    create(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=p=secret",
+    ]);
+    create(&["create", "service", "clusterip", "svc", "--tcp=80:8080"]);
+    create(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=8081",
+        "--target-port=80",
+        "--name=web-svc",
+    ]);
+    create(&["create", "job", "j", "--image=busybox", "--", "echo", "hi"]);
+    create(&[
+        "create",
+        "cronjob",
+        "cj",
+        "--image=busybox",
+        "--schedule=*/5 * * * *",
+        "--",
+        "date",
+    ]);
+    create(&["create", "serviceaccount", "robot"]);
+    create(&["create", "role", "r", "--verb=get", "--resource=pods"]);
+    create(&[
+        "create",
+        "rolebinding",
+        "rb",
+        "--role=r",
+        "--serviceaccount=default:robot",
+    ]);
+    create(&["create", "ingress", "ing", "--rule=a.example.com/=svc:80"]);
+    create(&[
+        "create",
+        "pdb",
+        "pdb",
+        "--selector=app=web",
+        "--min-available=1",
+    ]);
+    create(&["create", "quota", "q", "--hard=pods=10"]);
+    create(&["create", "priorityclass", "pc", "--value=100"]);
+    let get = |args: &[&str]| {
+        let (ok, out) = k(args);
+        assert!(ok, "{args:?}: {out}");
+        out
+    };
+    let jsonpath = |kind: &str, name: &str, path: &str| {
+        get(&["get", kind, name, "-o", &format!("jsonpath={path}")])
+    };
+    assert_eq!(
+        jsonpath(
+            "deploy",
+            "web",
+            "{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.selector.matchLabels.app}"
+        ),
+        "2 nginx:1.25 80 web"
+    );
+    assert_eq!(jsonpath("cm", "cfg", "{.data.a} {.data.b}"), "1 two");
+    assert_eq!(
+        jsonpath("secret", "s", "{.data.p} {.type}"),
+        "c2VjcmV0 Opaque"
+    );
+    assert_eq!(
+        jsonpath(
+            "svc",
+            "svc",
+            "{.spec.ports[0].port}:{.spec.ports[0].targetPort}"
+        ),
+        "80:8080"
+    );
+    assert_eq!(
+        jsonpath(
+            "svc",
+            "web-svc",
+            "{.spec.ports[0].port}:{.spec.ports[0].targetPort} {.spec.selector.app}"
+        ),
+        "8081:80 web"
+    );
+    assert_eq!(
+        jsonpath("job", "j", "{.spec.template.spec.containers[0].command}"),
+        r#"["echo","hi"]"#
+    );
+    assert_eq!(jsonpath("cronjob", "cj", "{.spec.schedule}"), "*/5 * * * *");
+    assert_eq!(
+        jsonpath("rolebinding", "rb", "{.subjects[0].name} {.roleRef.name}"),
+        "robot r"
+    );
+    assert_eq!(
+        jsonpath(
+            "ingress",
+            "ing",
+            "{.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.port.number}"
+        ),
+        "a.example.com 80"
+    );
+    assert_eq!(jsonpath("pdb", "pdb", "{.spec.minAvailable}"), "1");
+    assert_eq!(jsonpath("quota", "q", "{.spec.hard.pods}"), "10");
+    assert_eq!(jsonpath("priorityclass", "pc", "{.value}"), "100");
+    // A Go zero time is an unset one.
+    let (_, yaml) = k(&["get", "deploy", "web", "-o", "yaml"]);
+    assert!(!yaml.contains("0001-01-01"), "{yaml}");
+}

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 
 use jiff::Timestamp;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::{
     apiserver::{ApiError, ApiResult},
@@ -58,6 +58,7 @@ pub fn on_create(
             object["status"] = json!({"phase": "Pending"});
         }
         ("", "services") => assign_cluster_ip(txn, rt, object)?,
+        ("", "secrets") => default(object, "type", json!("Opaque")),
         ("", "namespaces") => {
             object["spec"]["finalizers"] = json!([NAMESPACE_FINALIZER]);
             object["status"] = json!({"phase": "Active"});
@@ -143,7 +144,11 @@ fn default(parent: &mut Value, field: &str, value: Value) {
     if parent.is_null() {
         *parent = json!({});
     }
-    if parent.get(field).is_none_or(Value::is_null) {
+    // An empty object is unset too: Go clients send `"strategy": {}` for a zero struct.
+    let unset = parent
+        .get(field)
+        .is_none_or(|v| v.is_null() || v.as_object().is_some_and(Map::is_empty));
+    if unset {
         parent[field] = value;
     }
 }

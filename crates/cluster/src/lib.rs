@@ -12,6 +12,7 @@ pub mod ingress;
 pub mod kubeconfig;
 pub mod object;
 pub mod patch;
+pub mod protobuf;
 pub mod proxy;
 pub mod registry;
 pub mod schema;

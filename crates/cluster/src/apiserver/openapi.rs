@@ -144,6 +144,7 @@ fn builtin_schema(group: &str, resource: &str) -> Option<Value> {
         apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
         networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+        scheduling::v1 as scheduling, storage::v1 as storage,
     };
     static CACHE: OnceLock<Mutex<HashMap<(String, String), Value>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
@@ -168,6 +169,13 @@ fn builtin_schema(group: &str, resource: &str) -> Option<Value> {
         ("apps", "statefulsets") => generate::<apps::StatefulSet>(),
         ("apps", "daemonsets") => generate::<apps::DaemonSet>(),
         ("batch", "jobs") => generate::<batch::Job>(),
+        ("batch", "cronjobs") => generate::<batch::CronJob>(),
+        ("", "resourcequotas") => generate::<core::ResourceQuota>(),
+        ("", "limitranges") => generate::<core::LimitRange>(),
+        ("", "persistentvolumes") => generate::<core::PersistentVolume>(),
+        ("networking.k8s.io", "networkpolicies") => generate::<networking::NetworkPolicy>(),
+        ("scheduling.k8s.io", "priorityclasses") => generate::<scheduling::PriorityClass>(),
+        ("storage.k8s.io", "storageclasses") => generate::<storage::StorageClass>(),
         ("networking.k8s.io", "ingresses") => generate::<networking::Ingress>(),
         ("networking.k8s.io", "ingressclasses") => generate::<networking::IngressClass>(),
         ("discovery.k8s.io", "endpointslices") => generate::<discovery::EndpointSlice>(),

@@ -24,8 +24,13 @@ fn parse_body(request: &ResourceRequest) -> ApiResult<Value> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        // sluice speaks JSON only; clients that offered protobuf retry with JSON on a 415.
-        return Err(ApiError::unsupported_media_type(content_type));
+        // kubectl's generators (`kubectl create deployment …`) send built-in kinds as protobuf.
+        return crate::protobuf::decode(&request.body).map_err(|e| match e {
+            crate::protobuf::ProtobufError::UnknownKind(_) => {
+                ApiError::unsupported_media_type(content_type)
+            }
+            other => ApiError::bad_request(other.to_string()),
+        });
     }
     serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))

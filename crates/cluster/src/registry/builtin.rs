@@ -138,6 +138,42 @@ const BUILTINS: &[Builtin] = &[
         .short(&["ds"])
         .status()
         .generation(),
+    kind("batch", "v1", "cronjobs", "CronJob", true)
+        .short(&["cj"])
+        .status()
+        .generation(),
+    kind("", "v1", "resourcequotas", "ResourceQuota", true)
+        .short(&["quota"])
+        .status(),
+    kind("", "v1", "limitranges", "LimitRange", true).short(&["limits"]),
+    kind("", "v1", "persistentvolumes", "PersistentVolume", false)
+        .short(&["pv"])
+        .status(),
+    kind(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+    )
+    .short(&["netpol"])
+    .generation(),
+    kind(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "PriorityClass",
+        false,
+    )
+    .short(&["pc"]),
+    kind(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "StorageClass",
+        false,
+    )
+    .short(&["sc"]),
     kind(
         "autoscaling",
         "v2",
