@@ -651,3 +651,44 @@ fn kubectl_generators_send_protobuf_and_it_is_read() {
     let (_, yaml) = k(&["get", "deploy", "web", "-o", "yaml"]);
     assert!(!yaml.contains("0001-01-01"), "{yaml}");
 }
+
+/// Field ownership follows every write: after `kubectl scale`, a server-side apply of another
+/// replica count conflicts with kubectl's field, and `--force-conflicts` takes it back.
+#[test]
+fn server_side_apply_conflicts_with_fields_a_plain_write_set() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let file = manifest.to_str().unwrap();
+    let (ok, out) = k(&["apply", "--server-side", "-f", file]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&["scale", "deploy", "web", "--replicas=5"]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(&["apply", "--server-side", "-f", file]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("conflict with \"kubectl\"") && out.contains(".spec.replicas"),
+        "{out}"
+    );
+    let (ok, out) = k(&["apply", "--server-side", "--force-conflicts", "-f", file]);
+    assert!(ok, "{out}");
+    let (_, replicas) = k(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "2");
+    let (_, managers) = k(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(managers.contains("kubectl"), "{managers}");
+}

@@ -98,6 +98,25 @@ fn validate_fields(
 }
 
 /// Adds `Warning` headers, as the API server sends them.
+/// The field manager of a write: `fieldManager`, else the client's User-Agent up to its first
+/// `/` (as the API server derives it: `kubectl/v1.33 …` → `kubectl`).
+fn manager(request: &ResourceRequest) -> String {
+    if let Some(manager) = request.query.get("fieldManager") {
+        return manager.to_owned();
+    }
+    let agent = request
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let product = agent.split('/').next().unwrap_or_default().trim();
+    if product.is_empty() {
+        "unknown".to_owned()
+    } else {
+        product.chars().take(128).collect()
+    }
+}
+
 fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     for warning in warnings {
         let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
@@ -139,7 +158,17 @@ pub fn create(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respon
     let mut object = parse_body(request)?;
     object::check_body(rt, &request.path.version, request.namespace(), &mut object)?;
     let warnings = validate_fields(rt, &request.path.version, &request.query, &mut object)?;
-    let object = view::input(rt, object);
+    let mut object = view::input(rt, object);
+    let now = object::timestamp(Timestamp::now());
+    let api_version = rt.api_version(&request.path.version);
+    patch::apply::track_update(
+        None,
+        &mut object,
+        &manager(request),
+        None,
+        &api_version,
+        &now,
+    );
     let created = create_object(server, rt, object, request.query.dry_run())?;
     let body = serde_json::to_vec(&view::output_value(rt, &request.path.version, &created))
         .unwrap_or_default();
@@ -387,6 +416,26 @@ fn modify(
     let dry_run = request.query.dry_run();
     let now = Timestamp::now();
     let mut warnings = Vec::new();
+    // Server-side apply records its own ownership; other writes are tracked as updates.
+    let applying = request
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/apply-patch"));
+    let tracking = (!applying).then(|| {
+        let subresource = request
+            .path
+            .subresource
+            .as_deref()
+            .filter(|s| *s == "status")
+            .map(str::to_owned);
+        (
+            manager(request),
+            subresource,
+            rt.api_version(&request.path.version),
+            object::timestamp(now),
+        )
+    });
     let (result, stored) = server.store.write(|txn| {
         let current = txn
             .get(&rt.storage, &key)
@@ -399,7 +448,19 @@ fn modify(
             }
             admission::on_update(rt, &current, &mut updated, now)?;
         }
-        let outcome = object::prepare_update(rt, &current, updated, part)?;
+        let mut outcome = object::prepare_update(rt, &current, updated, part)?;
+        if let (Update::Write(value), Some((manager, subresource, api_version, stamp))) =
+            (&mut outcome, &tracking)
+        {
+            patch::apply::track_update(
+                Some(&current),
+                value,
+                manager,
+                subresource.as_deref(),
+                api_version,
+                stamp,
+            );
+        }
         if !dry_run {
             match &outcome {
                 Update::Write(value) => txn.put(&rt.storage, key.clone(), value.clone()),

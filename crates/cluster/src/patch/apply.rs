@@ -1,9 +1,11 @@
 //! Server-side apply, the subset sluice implements: the applied object merges into the live one;
 //! fields the same manager applied before and has now dropped are removed; lists are atomic
 //! unless they have a known merge key (the strategic-merge table); each applier's fields are
-//! recorded in a reduced `managedFields` (FieldsV1); a field another applier owns with a
-//! different value is a conflict unless `force`. Fields written by plain updates are not
-//! tracked, so they never conflict.
+//! recorded in a reduced `managedFields` (FieldsV1); a field another manager owns with a
+//! different value is a conflict unless `force` (which takes it over); the same value is shared
+//! ownership. Plain writes (create, update, patch) are tracked too ([`track_update`]): the
+//! fields they change become their manager's (operation `Update`, per subresource), so a later
+//! apply conflicts with what `kubectl edit` or `kubectl scale` set, as on a real cluster.
 
 use std::collections::BTreeSet;
 
@@ -189,20 +191,101 @@ fn dotted(path: &[String]) -> String {
         .collect()
 }
 
-/// The managers and their applied paths, from `metadata.managedFields`.
-fn managers(live: &Value) -> Vec<(String, BTreeSet<Path>)> {
+/// The managers, whether they applied, and their paths, from `metadata.managedFields`.
+fn managers(live: &Value) -> Vec<(String, bool, BTreeSet<Path>)> {
     live["metadata"]["managedFields"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| m["operation"] == "Apply")
         .filter_map(|m| {
             Some((
                 m["manager"].as_str()?.to_owned(),
+                m["operation"] == "Apply",
                 from_fields_v1(&m["fieldsV1"]),
             ))
         })
         .collect()
+}
+
+/// Whether a FieldsV1 path lies under `.status`.
+fn in_status(path: &Path) -> bool {
+    path.first().is_some_and(|p| p == "f:status")
+}
+
+/// Records a plain write (not an apply) of `new` over `old` (`None`: a create) by `manager`:
+/// the fields it set or changed become the manager's `Update` entry for `subresource`, and
+/// leave every other entry; fields it removed leave every entry; empty entries go. A main
+/// write tracks fields outside `.status`, a status write those inside.
+pub fn track_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Option<&str>,
+    api_version: &str,
+    now: &str,
+) {
+    let status = subresource == Some("status");
+    let scope = |path: &Path| in_status(path) == status;
+    let before = old.map(paths).unwrap_or_default();
+    let after = paths(new);
+    let changed: BTreeSet<Path> = after
+        .iter()
+        .filter(|p| scope(p))
+        .filter(|p| old.is_none_or(|old| get(old, p) != get(new, p)))
+        .cloned()
+        .collect();
+    let removed: BTreeSet<Path> = before
+        .difference(&after)
+        .filter(|p| scope(p))
+        .cloned()
+        .collect();
+    if changed.is_empty() && removed.is_empty() {
+        if let Some(old) = old {
+            new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+        }
+        return;
+    }
+    let mut entries: Vec<Value> = old
+        .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
+        .unwrap_or_default();
+    let mine = |e: &Value| {
+        e["manager"] == manager
+            && e["operation"] == "Update"
+            && e["subresource"].as_str() == subresource
+    };
+    let mut own: BTreeSet<Path> = entries
+        .iter()
+        .find(|e| mine(e))
+        .map(|e| from_fields_v1(&e["fieldsV1"]))
+        .unwrap_or_default();
+    entries.retain(|e| !mine(e));
+    for entry in &mut entries {
+        let kept: BTreeSet<Path> = from_fields_v1(&entry["fieldsV1"])
+            .into_iter()
+            .filter(|p| !changed.contains(p) && !removed.contains(p))
+            .collect();
+        entry["fieldsV1"] = fields_v1(&kept);
+    }
+    entries.retain(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()));
+    own.extend(changed);
+    own.retain(|p| !removed.contains(p));
+    if !own.is_empty() {
+        let mut entry = json!({"manager": manager, "operation": "Update", "apiVersion": api_version,
+            "time": now, "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&own)});
+        if let Some(subresource) = subresource {
+            entry["subresource"] = json!(subresource);
+        }
+        entries.push(entry);
+    }
+    match new["metadata"].as_object_mut() {
+        Some(meta) if entries.is_empty() => {
+            meta.remove("managedFields");
+        }
+        Some(meta) => {
+            meta.insert("managedFields".into(), Value::Array(entries));
+        }
+        None => {}
+    }
 }
 
 /// Applies `applied` for `manager` onto `live`, returning the new object.
@@ -221,17 +304,22 @@ pub fn apply(
     let others = managers(live);
     let previous = others
         .iter()
-        .find(|(m, _)| m == manager)
-        .map(|(_, p)| p.clone())
+        .find(|(m, applies, _)| m == manager && *applies)
+        .map(|(_, _, p)| p.clone())
         .unwrap_or_default();
+    // Managers are identities of name and operation: the applier's own plain writes (say
+    // `kubectl scale` after `kubectl apply --server-side`) are another manager's fields.
+    let other = |m: &str, applies: bool| m != manager || !applies;
     let mut conflicts = Vec::new();
-    for (other, owned) in others.iter().filter(|(m, _)| m != manager) {
+    let mut taken = BTreeSet::new();
+    for (name, _, owned) in others.iter().filter(|(m, a, _)| other(m, *a)) {
         for path in mine.intersection(owned) {
             if get(live, path) != get(applied, path) {
                 conflicts.push(Conflict {
-                    manager: other.clone(),
+                    manager: name.clone(),
                     field: dotted(path),
                 });
+                taken.insert(path.clone());
             }
         }
     }
@@ -241,27 +329,29 @@ pub fn apply(
     let mut result = live.clone();
     // Fields this manager applied before and no longer does go, unless someone else owns them.
     for path in previous.difference(&mine) {
-        let owned_elsewhere = others.iter().any(|(m, p)| m != manager && p.contains(path));
+        let owned_elsewhere = others
+            .iter()
+            .any(|(m, a, p)| other(m, *a) && p.contains(path));
         if !owned_elsewhere {
             remove(&mut result, path);
         }
     }
     merge(&mut result, applied, "");
-    // Record ownership: this manager's fields, taken from others when forced.
+    // Record ownership: this manager's fields; a field forced away from another manager is
+    // no longer theirs (the same value stays shared).
     let mut entries: Vec<Value> = live["metadata"]["managedFields"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     entries.retain(|m| m["manager"] != manager || m["operation"] != "Apply");
     for entry in &mut entries {
-        if entry["operation"] == "Apply" {
-            let kept: BTreeSet<Path> = from_fields_v1(&entry["fieldsV1"])
-                .difference(&mine)
-                .cloned()
-                .collect();
-            entry["fieldsV1"] = fields_v1(&kept);
-        }
+        let kept: BTreeSet<Path> = from_fields_v1(&entry["fieldsV1"])
+            .difference(&taken)
+            .cloned()
+            .collect();
+        entry["fieldsV1"] = fields_v1(&kept);
     }
+    entries.retain(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()));
     entries.push(
         json!({"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now,
         "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&mine)}),
@@ -363,6 +453,71 @@ mod tests {
         assert!(
             ci["fieldsV1"]["f:spec"].get("f:replicas").is_none(),
             "forcing takes the field over"
+        );
+    }
+
+    #[test]
+    fn plain_writes_own_what_they_change_and_an_apply_conflicts_with_them() {
+        let live = apply(
+            &json!({"metadata": {"name": "web"}}),
+            &deployment(2, "nginx"),
+            "ci",
+            false,
+            "apps/v1",
+            NOW,
+        )
+        .unwrap();
+        // `kubectl scale` changes replicas: kubectl now owns them, ci keeps the image.
+        let mut scaled = live.clone();
+        scaled["spec"]["replicas"] = json!(5);
+        track_update(Some(&live), &mut scaled, "kubectl", None, "apps/v1", NOW);
+        let entries = scaled["metadata"]["managedFields"].as_array().unwrap();
+        let kubectl = entries.iter().find(|e| e["manager"] == "kubectl").unwrap();
+        assert_eq!(kubectl["operation"], "Update");
+        assert!(kubectl["fieldsV1"]["f:spec"]["f:replicas"].is_object());
+        let ci = entries.iter().find(|e| e["manager"] == "ci").unwrap();
+        assert!(ci["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+        // ci applying replicas 2 again conflicts with kubectl's 5.
+        let conflicts = apply(
+            &scaled,
+            &deployment(2, "nginx"),
+            "ci",
+            false,
+            "apps/v1",
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                manager: "kubectl".into(),
+                field: ".spec.replicas".into()
+            }]
+        );
+        // A status write is tracked apart, and an unchanged write records nothing new.
+        let mut with_status = scaled.clone();
+        with_status["status"] = json!({"replicas": 5});
+        track_update(
+            Some(&scaled),
+            &mut with_status,
+            "controller",
+            Some("status"),
+            "apps/v1",
+            NOW,
+        );
+        let status = with_status["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["manager"] == "controller")
+            .unwrap()
+            .clone();
+        assert_eq!(status["subresource"], "status");
+        let mut same = with_status.clone();
+        track_update(Some(&with_status), &mut same, "other", None, "apps/v1", NOW);
+        assert_eq!(
+            same["metadata"]["managedFields"],
+            with_status["metadata"]["managedFields"]
         );
     }
 
