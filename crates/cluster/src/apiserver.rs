@@ -9,6 +9,7 @@
 //! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, see
 //! [`crate::serve`]) and in-process kube-rs clients ([`ApiServer::client`]).
 
+mod apply;
 mod discovery;
 mod error;
 mod openapi;
