@@ -107,8 +107,11 @@ where
 {
     let (store, writer) = reflector::store_shared(1024);
     let subscriber = writer.subscribe().expect("a shared store has subscribers");
+    // `managedFields` is bookkeeping the controller never reads; keeping it out of the stores
+    // keeps a third of their memory free.
     let driver = watcher(api, config)
         .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
         .reflect_shared(writer)
         .for_each(|_| future::ready(()));
     (store, subscriber, driver)
