@@ -1,6 +1,13 @@
 //! Events are one resource with two views: `core/v1` Event (what `kubectl get events` and older
 //! clients read) and `events.k8s.io/v1` Event (what kube-rs' recorder writes). They are stored in
 //! the core shape and converted at the API boundary, field by field as Kubernetes maps them.
+//!
+//! One departure: an event written through events.k8s.io/v1 without the `deprecated*` fields
+//! gets the core `firstTimestamp`, `lastTimestamp` and `count` from its `eventTime` and
+//! `series`, as client-go's core recorder would have written them. Kubernetes leaves them
+//! empty, which is harmless on a real cluster where most components still write core events;
+//! here every controller writes through events.k8s.io, and `kubectl get events
+//! --sort-by=.lastTimestamp` would find nothing to sort by.
 
 use serde_json::{Map, Value, json};
 
@@ -102,10 +109,39 @@ pub fn from_events_v1(v1: &Value) -> Value {
             }
         }
     }
-    carry(src, "deprecatedFirstTimestamp", &mut out, "firstTimestamp");
-    carry(src, "deprecatedLastTimestamp", &mut out, "lastTimestamp");
-    carry(src, "deprecatedCount", &mut out, "count");
+    let given = |field: &str| src.get(field).filter(|v| !v.is_null()).cloned();
+    let series = src.get("series").filter(|s| s.is_object());
+    let event_time = src.get("eventTime").and_then(to_seconds);
+    let first = given("deprecatedFirstTimestamp").or_else(|| event_time.clone());
+    let last = series
+        .and_then(|s| s.get("lastObservedTime"))
+        .and_then(to_seconds)
+        .or_else(|| given("deprecatedLastTimestamp"))
+        .or(event_time);
+    let count = series
+        .and_then(|s| s.get("count"))
+        .filter(|c| c.is_number())
+        .cloned()
+        .or_else(|| given("deprecatedCount"))
+        .or_else(|| first.is_some().then(|| json!(1)));
+    for (field, value) in [
+        ("firstTimestamp", first),
+        ("lastTimestamp", last),
+        ("count", count),
+    ] {
+        if let Some(value) = value {
+            out.insert(field.into(), value);
+        }
+    }
     Value::Object(out)
+}
+
+/// A `MicroTime` (`2026-11-01T10:00:00.123456Z`) as a `Time` (`2026-11-01T10:00:00Z`).
+fn to_seconds(time: &Value) -> Option<Value> {
+    let text = time.as_str()?;
+    let stamp: jiff::Timestamp = text.parse().ok()?;
+    let whole = jiff::Timestamp::from_second(stamp.as_second()).ok()?;
+    Some(json!(whole.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
 }
 
 #[cfg(test)]
@@ -128,10 +164,22 @@ mod tests {
         assert_eq!(core["involvedObject"]["kind"], "Rollout");
         assert_eq!(core["message"], "Switched selector");
         assert_eq!(core["source"]["component"], "sluice");
+        assert_eq!(core["firstTimestamp"], "2026-11-01T10:00:00Z");
+        assert_eq!(core["lastTimestamp"], "2026-11-01T10:00:05Z");
+        assert_eq!(core["count"], 3);
         let back = to_events_v1(&core);
         let mut expected = v1.clone();
         expected["deprecatedSource"] = json!({"component": "sluice", "host": "sluice-0"});
+        expected["deprecatedFirstTimestamp"] = json!("2026-11-01T10:00:00Z");
+        expected["deprecatedLastTimestamp"] = json!("2026-11-01T10:00:05Z");
+        expected["deprecatedCount"] = json!(3);
         assert_eq!(back, expected);
+        // A later observation moves lastTimestamp, whatever the view carried.
+        let mut again = back.clone();
+        again["series"] = json!({"count": 4, "lastObservedTime": "2026-11-01T10:01:00.500000Z"});
+        let core = from_events_v1(&again);
+        assert_eq!(core["lastTimestamp"], "2026-11-01T10:01:00Z");
+        assert_eq!(core["count"], 4);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! `fieldValidation=Strict|Warn`) and values of the wrong type (always rejected), each named by
 //! its path. Built-in kinds are checked against k8s-openapi's types: fields those types do not
 //! know are reported but kept, so fields newer than Kubernetes 1.33 survive (DESIGN §2).
+//!
+//! A `null` member is an unset field, as a typed decode reads it: built-in objects lose every
+//! one ([`drop_nulls`]), custom resources every one whose schema is not `nullable: true`.
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -63,6 +66,9 @@ fn walk(schema: &Value, value: &mut Value, path: &mut String, findings: &mut Fin
             let preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
             if let Some(properties) = schema["properties"].as_object() {
                 let mut unknown = Vec::new();
+                map.retain(|key, child| {
+                    !child.is_null() || properties.get(key).is_some_and(|s| flag(s, "nullable"))
+                });
                 for (key, child) in map.iter_mut() {
                     let known = properties.get(key).or_else(|| {
                         // Every object may carry apiVersion, kind and metadata at the root.
@@ -88,6 +94,9 @@ fn walk(schema: &Value, value: &mut Value, path: &mut String, findings: &mut Fin
                 }
             } else if let Some(items) = schema.get("additionalProperties").filter(|s| s.is_object())
             {
+                if !flag(items, "nullable") {
+                    map.retain(|_, child| !child.is_null());
+                }
                 for (key, child) in map.iter_mut() {
                     let len = path.len();
                     path.push('.');
@@ -113,6 +122,20 @@ fn walk(schema: &Value, value: &mut Value, path: &mut String, findings: &mut Fin
 
 fn display(path: &str) -> String {
     path.trim_start_matches('.').to_owned()
+}
+
+/// Removes the `null` members of every object in `value`, as a round trip through Kubernetes'
+/// typed representation does (`creationTimestamp: null` in a pod template the client sent is no
+/// field at all); `null` items of lists stay.
+pub fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, child| !child.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Fields of `value` that the typed representation `T` does not know: what a round trip through
@@ -193,6 +216,26 @@ mod tests {
         assert_eq!(findings.unknown, [".spec.replica", ".extra"]);
         assert_eq!(value["spec"]["template"]["newer"], 1, "preserved subtree");
         assert!(value["spec"].get("replica").is_none());
+    }
+
+    #[test]
+    fn nulls_are_unset_fields_unless_nullable() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "a": {"type": "string"}, "b": {"type": "string", "nullable": true},
+            "m": {"type": "object", "additionalProperties": {"type": "string"}}}}}});
+        let mut value = json!({"spec": {"a": null, "b": null, "m": {"x": null, "y": "1"}}});
+        let findings = prune(&schema, &mut value);
+        assert_eq!(findings, Findings::default());
+        assert_eq!(value, json!({"spec": {"b": null, "m": {"y": "1"}}}));
+
+        let mut pod = json!({"metadata": {"name": "p", "labels": null},
+            "spec": {"template": {"metadata": {"creationTimestamp": null}}, "args": [null, "x"]}});
+        drop_nulls(&mut pod);
+        assert_eq!(
+            pod,
+            json!({"metadata": {"name": "p"},
+            "spec": {"template": {"metadata": {}}, "args": [null, "x"]}})
+        );
     }
 
     #[test]

@@ -19,11 +19,16 @@ fn fnv1a(bytes: &[u8], mut hash: u32) -> u32 {
     hash
 }
 
-/// The JSON text of `value` with every object's keys in order.
+/// The JSON text of `value` with every object's keys in order and without `null` members (an
+/// unset field, as Argo's typed template reads it).
 fn canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
+            let mut keys: Vec<&String> = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect();
             keys.sort();
             out.push('{');
             for (i, key) in keys.into_iter().enumerate() {
@@ -96,8 +101,11 @@ mod tests {
             "metadata": {"labels": {"tier": "web", "app": "demo"}}});
         let yellow = json!({"metadata": {"labels": {"app": "demo", "tier": "web"}},
             "spec": {"containers": [{"name": "demo", "image": "argoproj/rollouts-demo:yellow"}]}});
+        let with_null = json!({"metadata": {"labels": {"app": "demo", "tier": "web"}, "creationTimestamp": null},
+            "spec": {"containers": [{"name": "demo", "image": "argoproj/rollouts-demo:blue"}]}});
         let hash = pod_template_hash(&a, None);
         assert_eq!(hash, pod_template_hash(&reordered, None));
+        assert_eq!(hash, pod_template_hash(&with_null, None), "null is unset");
         assert_ne!(hash, pod_template_hash(&yellow, None));
         assert_ne!(hash, pod_template_hash(&a, Some(1)));
         assert_ne!(
