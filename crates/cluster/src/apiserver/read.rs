@@ -30,7 +30,9 @@ pub fn get(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response>
             let object = view::output(rt, &request.path.version, &stored);
             let object: serde_json::Value =
                 serde_json::from_slice(&object).map_err(|e| ApiError::internal(e.to_string()))?;
-            let rendered = table::render(rt, &[object], None, true, jiff::Timestamp::now());
+            let include = table::Include::from_query(&request.query)?;
+            let rendered =
+                table::render(rt, &[object], None, true, include, jiff::Timestamp::now());
             let mut response = super::json_value(StatusCode::OK, &rendered);
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -159,6 +161,7 @@ pub fn list(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response
             &objects,
             Some(list_rv.to_string()),
             true,
+            table::Include::from_query(&request.query)?,
             jiff::Timestamp::now(),
         );
         if let Some(token) = metadata.get("continue") {

@@ -63,6 +63,7 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
         rt: rt.clone(),
         version,
         table: super::table::wanted(&request.headers),
+        include: super::table::Include::from_query(&request.query)?,
         definitions_sent: false,
     };
     let (initial, subscription) = match since {
@@ -155,6 +156,8 @@ struct EventWriter {
     version: String,
     /// Objects as one-row Tables (`kubectl get -w`).
     table: bool,
+    /// What each Table row carries of its object.
+    include: super::table::Include,
     /// Tables carry column definitions in their first event only.
     definitions_sent: bool,
 }
@@ -170,6 +173,7 @@ impl EventWriter {
             &[value],
             Some(object.rv.to_string()),
             !self.definitions_sent,
+            self.include,
             jiff::Timestamp::now(),
         );
         self.definitions_sent = true;
