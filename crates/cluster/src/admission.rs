@@ -6,13 +6,15 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 
 use jiff::Timestamp;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::{
     apiserver::{ApiError, ApiResult},
+    defaults,
     object::{NAMESPACE_FINALIZER, meta_str},
     registry::{self, ResourceType},
-    store::{ResourceKey, Txn},
+    scheduling,
+    store::{ObjectKey, ResourceKey, Txn},
 };
 
 /// The node every pod is scheduled to.
@@ -36,48 +38,23 @@ pub fn on_create(
     object: &mut Value,
     now: Timestamp,
 ) -> ApiResult<()> {
+    defaults::apply(rt, object);
     match (rt.group.as_str(), rt.resource.as_str()) {
-        ("", "pods") => {
-            if object["spec"]["nodeName"]
-                .as_str()
-                .is_none_or(str::is_empty)
-            {
-                object["spec"]["nodeName"] = json!(NODE_NAME);
-            }
-            default(&mut object["spec"], "restartPolicy", json!("Always"));
-            default(
-                &mut object["spec"],
-                "terminationGracePeriodSeconds",
-                json!(30),
-            );
-            default(
-                &mut object["spec"],
-                "schedulerName",
-                json!("default-scheduler"),
-            );
-            object["status"] = json!({"phase": "Pending"});
+        ("", "pods") => admit_pod(txn, rt, object)?,
+        ("", "services") => {
+            assign_cluster_ip(txn, rt, object)?;
+            assign_node_ports(txn, rt, object)?;
         }
-        ("", "services") => assign_cluster_ip(txn, rt, object)?,
-        ("", "secrets") => default(object, "type", json!("Opaque")),
         ("", "namespaces") => {
             object["spec"]["finalizers"] = json!([NAMESPACE_FINALIZER]);
             object["status"] = json!({"phase": "Active"});
         }
-        ("apps", "deployments") => {
-            default(&mut object["spec"], "replicas", json!(1));
-            default(&mut object["spec"], "revisionHistoryLimit", json!(10));
-            default(&mut object["spec"], "progressDeadlineSeconds", json!(600));
-            default(
-                &mut object["spec"],
-                "strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-            );
-        }
-        ("apps", "replicasets") => default(&mut object["spec"], "replicas", json!(1)),
         ("batch", "jobs") => {
-            default(&mut object["spec"], "completions", json!(1));
-            default(&mut object["spec"], "parallelism", json!(1));
-            default(&mut object["spec"], "backoffLimit", json!(6));
+            check_job_restart_policy(rt, object, "spec.template.spec")?;
+            select_job_pods(object);
+        }
+        ("batch", "cronjobs") => {
+            check_job_restart_policy(rt, object, "spec.jobTemplate.spec.template.spec")?;
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => accept_crd(rt, object, now)?,
         _ => {}
@@ -85,13 +62,173 @@ pub fn on_create(
     Ok(())
 }
 
+/// What kube-apiserver's admission plugins and the pod registry add to a new pod: the
+/// ServiceAccount (`default`), priority from its PriorityClass (0 without one), the
+/// not-ready/unreachable tolerations (300 s), the node when it takes pods (else the scheduler
+/// binds it later), and the first status with the QoS class. The service-account token volume
+/// is not added: no container here mounts volumes.
+fn admit_pod(txn: &Txn<'_>, rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
+    let name = meta_str(object, "name").to_owned();
+    let spec = &mut object["spec"];
+    defaults::default(spec, "serviceAccountName", json!("default"));
+    spec["serviceAccount"] = spec["serviceAccountName"].clone();
+    match spec["priorityClassName"].as_str().filter(|c| !c.is_empty()) {
+        None => {
+            defaults::default(spec, "priority", json!(0));
+            defaults::default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+        }
+        Some(class) => {
+            let found = txn
+                .get(
+                    &ResourceKey::new("scheduling.k8s.io", "priorityclasses"),
+                    &ObjectKey::new("", class),
+                )
+                .ok_or_else(|| {
+                    ApiError::forbidden(
+                        rt,
+                        &name,
+                        &format!("no PriorityClass with name {class} was found"),
+                    )
+                })?;
+            spec["priority"] = found["value"].clone();
+            spec["preemptionPolicy"] = found
+                .get("preemptionPolicy")
+                .cloned()
+                .unwrap_or_else(|| json!("PreemptLowerPriority"));
+        }
+    }
+    add_default_tolerations(spec);
+    let unassigned = spec["nodeName"].as_str().is_none_or(str::is_empty);
+    if unassigned {
+        let node = txn.get(
+            &ResourceKey::new("", "nodes"),
+            &ObjectKey::new("", NODE_NAME),
+        );
+        // Before the kubelet registers, and while the node takes the pod, bind at once.
+        if node.is_none_or(|node| scheduling::fits(&node, &object["spec"]).is_ok()) {
+            object["spec"]["nodeName"] = json!(NODE_NAME);
+        }
+    }
+    object["status"] = json!({"phase": "Pending", "qosClass": qos_class(&object["spec"])});
+    Ok(())
+}
+
+/// DefaultTolerationSeconds: tolerate a not-ready or unreachable node for 300 s, unless a
+/// toleration already covers it.
+fn add_default_tolerations(spec: &mut Value) {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let covered = spec["tolerations"].as_array().is_some_and(|list| {
+            list.iter().any(|t| {
+                let key_ok = t["key"].as_str().is_none_or(|k| k.is_empty() || k == key);
+                let effect_ok = t["effect"]
+                    .as_str()
+                    .is_none_or(|e| e.is_empty() || e == "NoExecute");
+                key_ok && effect_ok
+            })
+        });
+        if !covered {
+            let toleration = json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": 300});
+            match spec["tolerations"].as_array_mut() {
+                Some(list) => list.push(toleration),
+                None => spec["tolerations"] = json!([toleration]),
+            }
+        }
+    }
+}
+
+/// A pod's QoS class: `BestEffort` without any cpu or memory request or limit, `Guaranteed`
+/// when every container limits both and requests what it limits, else `Burstable`.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|list| spec[*list].as_array().into_iter().flatten())
+        .collect();
+    let resources = ["cpu", "memory"];
+    let any = containers.iter().any(|c| {
+        resources.iter().any(|r| {
+            !c["resources"]["requests"][*r].is_null() || !c["resources"]["limits"][*r].is_null()
+        })
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        resources.iter().all(|r| {
+            let limit = &c["resources"]["limits"][*r];
+            let request = &c["resources"]["requests"][*r];
+            !limit.is_null() && (request.is_null() || request == limit)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Jobs run to completion: their pods restart `OnFailure` or `Never`, as Kubernetes validates.
+fn check_job_restart_policy(rt: &ResourceType, object: &Value, path: &str) -> ApiResult<()> {
+    let pointer = format!("/{}/restartPolicy", path.replace('.', "/"));
+    match object.pointer(&pointer).and_then(Value::as_str) {
+        Some("OnFailure" | "Never") | None => Ok(()),
+        Some(other) => Err(ApiError::invalid_field(
+            rt,
+            meta_str(object, "name"),
+            &format!("{path}.restartPolicy"),
+            format!("Unsupported value: \"{other}\": supported values: \"OnFailure\", \"Never\""),
+        )),
+    }
+}
+
+/// The Job registry's generated selector (unless `manualSelector`): its pods carry the Job's
+/// name and uid as labels, the selector matches the uid, and a Job without labels of its own
+/// takes its template's.
+fn select_job_pods(object: &mut Value) {
+    if object["spec"]["manualSelector"] == true {
+        return;
+    }
+    let name = meta_str(object, "name").to_owned();
+    let uid = meta_str(object, "uid").to_owned();
+    let labels = &mut object["spec"]["template"]["metadata"]["labels"];
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    for (key, value) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        if labels.get(key).is_none() {
+            labels[key] = json!(value);
+        }
+    }
+    let template_labels = labels.clone();
+    object["spec"]["selector"] =
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    defaults::default(&mut object["metadata"], "labels", template_labels);
+}
+
 /// Keeps server-owned fields across an update.
 ///
 /// # Errors
 /// 422 when an immutable field changes or a CRD becomes invalid.
-pub fn on_update(rt: &ResourceType, old: &Value, new: &mut Value, now: Timestamp) -> ApiResult<()> {
+pub fn on_update(
+    txn: &Txn<'_>,
+    rt: &ResourceType,
+    old: &Value,
+    new: &mut Value,
+    now: Timestamp,
+) -> ApiResult<()> {
+    defaults::apply(rt, new);
     let name = meta_str(old, "name");
     if is(rt, "", "services") {
+        keep_node_ports(old, new);
+        assign_node_ports(txn, rt, new)?;
         let old_ip = &old["spec"]["clusterIP"];
         match new["spec"]["clusterIP"].as_str() {
             None | Some("") => {
@@ -140,29 +277,9 @@ pub fn on_update(rt: &ResourceType, old: &Value, new: &mut Value, now: Timestamp
     Ok(())
 }
 
-fn default(parent: &mut Value, field: &str, value: Value) {
-    if parent.is_null() {
-        *parent = json!({});
-    }
-    // An empty object is unset too: Go clients send `"strategy": {}` for a zero struct.
-    let unset = parent
-        .get(field)
-        .is_none_or(|v| v.is_null() || v.as_object().is_some_and(Map::is_empty));
-    if unset {
-        parent[field] = value;
-    }
-}
-
 fn assign_cluster_ip(txn: &Txn<'_>, rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
-    default(&mut object["spec"], "type", json!("ClusterIP"));
-    default(&mut object["spec"], "sessionAffinity", json!("None"));
-    if let Some(ports) = object["spec"]["ports"].as_array_mut() {
-        for port in ports {
-            default(port, "protocol", json!("TCP"));
-            if port.get("targetPort").is_none_or(Value::is_null) {
-                port["targetPort"] = port["port"].clone();
-            }
-        }
+    if object["spec"]["type"] == "ExternalName" {
+        return Ok(());
     }
     let name = meta_str(object, "name").to_owned();
     let used: BTreeSet<Ipv4Addr> = txn
@@ -211,6 +328,102 @@ fn assign_cluster_ip(txn: &Txn<'_>, rt: &ResourceType, object: &mut Value) -> Ap
     };
     object["spec"]["clusterIP"] = json!(ip.to_string());
     object["spec"]["clusterIPs"] = json!([ip.to_string()]);
+    Ok(())
+}
+
+/// The range of Service node ports (kube-apiserver's `--service-node-port-range` default).
+const NODE_PORTS: (i64, i64) = (30000, 32767);
+
+/// On an update, ports that keep their number and protocol keep their allocated node port, as
+/// kube-apiserver's `patchAllocatedValues` does (`kubectl apply` and `replace` rarely send it).
+fn keep_node_ports(old: &Value, new: &mut Value) {
+    let allocated: Vec<&Value> = old["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    for port in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
+        if !port["nodePort"].is_null() {
+            continue;
+        }
+        let same = allocated
+            .iter()
+            .find(|p| p["port"] == port["port"] && p["protocol"] == port["protocol"]);
+        if let Some(nodeport) = same.map(|p| &p["nodePort"]).filter(|n| !n.is_null()) {
+            port["nodePort"] = nodeport.clone();
+        }
+    }
+}
+
+/// Node ports for the ports of a NodePort or LoadBalancer Service that have none: the lowest
+/// free one in 30000–32767. A requested one must be in range and not another Service's.
+fn assign_node_ports(txn: &Txn<'_>, rt: &ResourceType, object: &mut Value) -> ApiResult<()> {
+    let spec = &object["spec"];
+    let wants = match spec["type"].as_str() {
+        Some("NodePort") => true,
+        Some("LoadBalancer") => spec["allocateLoadBalancerNodePorts"] != false,
+        _ => false,
+    };
+    if !wants {
+        // A Service changed to ClusterIP gives its node ports back.
+        let cluster_ip = spec["type"].as_str().is_none_or(|t| t == "ClusterIP");
+        if cluster_ip {
+            for port in object["spec"]["ports"].as_array_mut().into_iter().flatten() {
+                if let Some(map) = port.as_object_mut() {
+                    map.remove("nodePort");
+                }
+            }
+        }
+        return Ok(());
+    }
+    let name = meta_str(object, "name").to_owned();
+    let namespace = meta_str(object, "namespace").to_owned();
+    let mut used: BTreeSet<i64> = txn
+        .list(&ResourceKey::new("", "services"), None)
+        .iter()
+        .map(|s| s.value())
+        .filter(|s| meta_str(s, "name") != name || meta_str(s, "namespace") != namespace)
+        .flat_map(|s| {
+            s["spec"]["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["nodePort"].as_i64())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ports = object["spec"]["ports"].as_array_mut();
+    for (i, port) in ports.into_iter().flatten().enumerate() {
+        let field = format!("spec.ports[{i}].nodePort");
+        match port["nodePort"].as_i64() {
+            Some(n) if !(NODE_PORTS.0..=NODE_PORTS.1).contains(&n) => {
+                return Err(ApiError::invalid_field(
+                    rt,
+                    &name,
+                    &field,
+                    format!(
+                        "Invalid value: {n}: provided port is not in the valid range. The range of valid ports is 30000-32767"
+                    ),
+                ));
+            }
+            Some(n) if !used.insert(n) => {
+                return Err(ApiError::invalid_field(
+                    rt,
+                    &name,
+                    &field,
+                    format!("Invalid value: {n}: provided port is already allocated"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let free = (NODE_PORTS.0..=NODE_PORTS.1)
+                    .find(|n| !used.contains(n))
+                    .ok_or_else(|| ApiError::internal("no free node port in 30000-32767"))?;
+                used.insert(free);
+                port["nodePort"] = json!(free);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! listens on that address and its TCP ports and forwards each new connection to a ready
 //! endpoint of the port, round robin. Endpoints are read from the EndpointSlices at each
 //! connection, so a selector or readiness change applies to the next connection while open
-//! ones finish. LoadBalancer Services get `status.loadBalancer.ingress`. A port below 1024 that
+//! ones finish. NodePort and LoadBalancer Services are served on their node ports too, on the
+//! node's address (127.0.0.1), as kube-proxy serves them on every node's. LoadBalancer Services
+//! get `status.loadBalancer.ingress`. A port below 1024 that
 //! cannot be bound (not root) is served on a high port instead, recorded in the annotation
 //! [`LOCAL_PORTS`] and an event with reason `PortRemapped`.
 
@@ -37,8 +39,21 @@ pub const LOCAL_PORTS: &str = "sluice.dev/local-ports";
 /// Where a remapped port is tried first: `port + REMAP_OFFSET` (80 → 8080, 443 → 8443).
 const REMAP_OFFSET: u16 = 8000;
 
-/// One Service port: namespace, Service name, port.
-type Key = (String, String, i32);
+/// Where a Service port is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Exposure {
+    /// On the Service's clusterIP and port.
+    ClusterIp,
+    /// On the node's address and the port's node port.
+    NodePort,
+}
+
+/// One served Service port: namespace, Service name, port (the node port for
+/// [`Exposure::NodePort`]), and where.
+type Key = (String, String, i32, Exposure);
+
+/// The node's address, where node ports are served.
+const NODE_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 struct Listener {
     ip: IpAddr,
@@ -86,6 +101,19 @@ fn served(service: &Service) -> Option<(IpAddr, Vec<ServicePort>)> {
     Some((ip, ports))
 }
 
+/// The TCP node ports of a Service, with the names of their Service ports.
+fn node_ports(service: &Service) -> Vec<ServicePort> {
+    let Some(spec) = service.spec.as_ref() else {
+        return Vec::new();
+    };
+    spec.ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| Some((p.node_port?, p.name.clone())))
+        .collect()
+}
+
 async fn sync(
     client: &Client,
     recorder: &Recorder,
@@ -96,15 +124,27 @@ async fn sync(
     let all = services.state();
     let mut desired = HashMap::new();
     for service in &all {
+        let (namespace, service_name) =
+            (service.namespace().unwrap_or_default(), service.name_any());
         if let Some((ip, ports)) = served(service) {
             for (port, name) in ports {
                 let key = (
-                    service.namespace().unwrap_or_default(),
-                    service.name_any(),
+                    namespace.clone(),
+                    service_name.clone(),
                     port,
+                    Exposure::ClusterIp,
                 );
                 desired.insert(key, (ip, name));
             }
+        }
+        for (port, name) in node_ports(service) {
+            let key = (
+                namespace.clone(),
+                service_name.clone(),
+                port,
+                Exposure::NodePort,
+            );
+            desired.insert(key, (NODE_IP, name));
         }
     }
     listeners.retain(|key, listener| desired.get(key).is_some_and(|(ip, _)| *ip == listener.ip));
@@ -168,7 +208,8 @@ async fn report(
     let (namespace, name) = (service.namespace().unwrap_or_default(), service.name_any());
     let mut remapped = BTreeMap::new();
     for (port, _) in &ports {
-        if let Some(listener) = listeners.get(&(namespace.clone(), name.clone(), *port))
+        let key = (namespace.clone(), name.clone(), *port, Exposure::ClusterIp);
+        if let Some(listener) = listeners.get(&key)
             && i32::from(listener.local_port) != *port
         {
             remapped.insert(port.to_string(), listener.local_port);

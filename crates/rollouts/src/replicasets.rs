@@ -121,10 +121,13 @@ pub fn recorded_hash(rollout: &Value) -> Option<&str> {
         .flatten()
 }
 
-/// The ReplicaSet that runs `template`: the one labelled with `hash`, else the one labelled
-/// `recorded` (see [`recorded_hash`]) if its template, less its hash label, holds the whole of
-/// `template` (the API server may have added defaults). Template likeness alone is not enough:
-/// an older template that only had more fields would pass for the current one.
+/// The ReplicaSet that runs `template`: the one labelled with `hash`; else the one whose
+/// template, less what the controller added, is `template` exactly (Argo's
+/// `PodTemplateEqualIgnoreHash`: after an undo the Rollout holds the ReplicaSet's template with
+/// the API server's defaults, which hashes differently); else the one labelled `recorded` (see
+/// [`recorded_hash`]) if its template holds the whole of `template` (the API server may have
+/// added defaults). Likeness alone is not enough: an older template that only had more fields
+/// would pass for the current one.
 pub fn find_current<'a>(
     replica_sets: &'a [Value],
     template: &Value,
@@ -136,7 +139,13 @@ pub fn find_current<'a>(
             .iter()
             .find(|rs| rs["metadata"]["labels"][labels::POD_TEMPLATE_HASH] == h)
     };
-    labelled(hash).or_else(|| labelled(recorded?).filter(|rs| contains(&template_of(rs), template)))
+    let same = |rs: &&Value| {
+        let held = template_of(rs);
+        contains(&held, template) && contains(template, &held)
+    };
+    labelled(hash)
+        .or_else(|| replica_sets.iter().find(same))
+        .or_else(|| labelled(recorded?).filter(|rs| contains(&template_of(rs), template)))
 }
 
 /// The name of the ReplicaSet of a Rollout for a hash.
@@ -337,6 +346,13 @@ mod tests {
             find_current(&sets, &template("green"), "x", recorded),
             None,
             "another template"
+        );
+        // After an undo the Rollout holds a ReplicaSet's template, defaults and all.
+        let undone = template_of(&argos);
+        let undone_hash = pod_template_hash(&undone, None);
+        assert_eq!(
+            find_current(&sets, &undone, &undone_hash, None),
+            Some(&argos)
         );
         assert_eq!(max_revision(&sets), 2);
         let mut argo_rollout = rollout();
