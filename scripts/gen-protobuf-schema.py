@@ -14,7 +14,8 @@ import sys
 
 pb_root, openapi_root = sys.argv[1], sys.argv[2]
 GROUPS = ["core", "apps", "batch", "networking", "rbac", "policy", "autoscaling", "coordination",
-          "discovery", "events", "scheduling", "storage", "node"]
+          "discovery", "events", "scheduling", "storage", "node", "authentication", "authorization",
+          "admissionregistration", "certificates"]
 
 attr_re = re.compile(r'#\[prost\((.*)\)\]')
 field_re = re.compile(r'pub (?:r#)?(\w+):\s*(.*)')

@@ -17,6 +17,7 @@ mod path;
 mod pods;
 mod query;
 mod read;
+mod review;
 mod table;
 mod view;
 mod watch;
@@ -40,8 +41,10 @@ pub use query::Query;
 pub(crate) use write::{create_object, sync_crd};
 
 use crate::{
-    registry::{Registry, ResourceType},
-    store::Store,
+    authn::{API_AUDIENCE, Authenticator, User},
+    object::meta_str,
+    registry::{Persistence, Registry, ResourceType},
+    store::{ObjectKey, ResourceKey, Store},
 };
 
 /// Largest request body accepted (Kubernetes' limit for an object).
@@ -55,23 +58,49 @@ pub struct ApiServer {
     address: String,
     /// The data dir, where the kubelet keeps pod logs.
     data_dir: std::path::PathBuf,
+    /// Checks bearer tokens and issues service-account tokens.
+    authenticator: Authenticator,
 }
 
 impl ApiServer {
     /// A server over `store`, serving the kinds in `registry`; pod logs are read from
-    /// `data_dir`.
+    /// `data_dir`; `admin_token` is the administrator's bearer token.
     pub fn new(
         store: Arc<Store>,
         registry: Arc<Registry>,
         address: String,
         data_dir: std::path::PathBuf,
+        admin_token: &str,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             registry,
             address,
             data_dir,
+            authenticator: Authenticator::new(admin_token),
         })
+    }
+
+    /// Who presents the bearer `token` for one of `audiences`: the administrator, or the
+    /// ServiceAccount of a token this server issued while that account exists.
+    pub fn authenticate(&self, token: &str, audiences: &[&str]) -> Option<User> {
+        let accounts = ResourceKey::new("", "serviceaccounts");
+        self.authenticator.authenticate(
+            token,
+            audiences,
+            jiff::Timestamp::now(),
+            |ns, name, uid| {
+                self.store
+                    .get(&accounts, &ObjectKey::new(ns, name))
+                    .is_some_and(|sa| meta_str(&sa.value(), "uid") == uid)
+            },
+        )
+    }
+
+    /// Who presents an `Authorization` header's value to the API itself.
+    pub fn authenticate_header(&self, header: &str) -> Option<User> {
+        let token = header.strip_prefix("Bearer ")?.trim();
+        self.authenticate(token, &[API_AUDIENCE])
     }
 
     /// The store.
@@ -109,7 +138,13 @@ async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) ->
             parts.uri.path()
         ))),
         Some(ApiPath::Resource(path)) => {
-            resource(&server, &parts.method, &parts.headers, path, query, body).await
+            let user = parts.extensions.get::<User>().cloned();
+            let request = Incoming {
+                method: &parts.method,
+                headers: &parts.headers,
+                user,
+            };
+            resource(&server, request, path, query, body).await
         }
         Some(other) => discovery::serve(&server, &parts.method, &parts.headers, other),
     };
@@ -129,6 +164,14 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     }
 }
 
+/// What arrived, before its path is resolved.
+struct Incoming<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    /// Who sent it (`None` for in-process clients, which are the administrator).
+    user: Option<User>,
+}
+
 /// A request to a resource, resolved against the registry.
 pub(crate) struct ResourceRequest {
     pub path: ResourcePath,
@@ -136,6 +179,8 @@ pub(crate) struct ResourceRequest {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Who sent it (`None` for in-process clients).
+    pub user: Option<User>,
 }
 
 impl ResourceRequest {
@@ -151,12 +196,12 @@ impl ResourceRequest {
 
 async fn resource(
     server: &Arc<ApiServer>,
-    method: &Method,
-    headers: &HeaderMap,
+    incoming: Incoming<'_>,
     path: ResourcePath,
     query: Query,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let method = incoming.method;
     let rt = server
         .registry
         .get(&path.group, &path.resource)
@@ -179,9 +224,16 @@ async fn resource(
         path,
         rt,
         query,
-        headers: headers.clone(),
+        headers: incoming.headers.clone(),
         body,
+        user: incoming.user,
     };
+    if request.rt.persistence == Persistence::Review {
+        return match (method, &request.path.name, &request.path.subresource) {
+            (&Method::POST, None, None) => review::create(server, &request),
+            (method, _, _) => Err(ApiError::method_not_allowed(method.as_str())),
+        };
+    }
     let watching = request.path.watch_prefix || request.query.flag("watch");
     let pod_subresource = request.rt.group.is_empty() && request.rt.resource == "pods";
     match (method, request.path.subresource.as_deref()) {
@@ -189,6 +241,12 @@ async fn resource(
             return pods::evict(server, &request);
         }
         (&Method::GET, Some("log")) if pod_subresource => return pods::log(server, &request),
+        (&Method::POST, Some("binding")) if pod_subresource => return pods::bind(server, &request),
+        (&Method::POST, Some("token"))
+            if request.rt.group.is_empty() && request.rt.resource == "serviceaccounts" =>
+        {
+            return review::token(server, &request);
+        }
         _ => {}
     }
     match (method, request.path.name.is_some()) {

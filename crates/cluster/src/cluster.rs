@@ -138,18 +138,19 @@ impl Cluster {
             )),
             None => None,
         };
-        let api = ApiServer::new(
-            Arc::new(store),
-            Arc::new(Registry::with_builtins()),
-            address.to_string(),
-            config.data_dir.clone(),
-        );
-        bootstrap(&api)?;
         let mut ips = vec![address.ip()];
         if !address.ip().is_loopback() || address.ip().to_string() != "127.0.0.1" {
             ips.push("127.0.0.1".parse().expect("loopback address"));
         }
         let credentials = tls::load_or_create(&config.data_dir, &ips)?;
+        let api = ApiServer::new(
+            Arc::new(store),
+            Arc::new(Registry::with_builtins()),
+            address.to_string(),
+            config.data_dir.clone(),
+            &credentials.token,
+        );
+        bootstrap(&api)?;
         let url = format!("https://{address}");
         let kubeconfig = config.data_dir.join("kubeconfig");
         let text = kubeconfig::render("sluice", &url, &credentials.ca_pem, &credentials.token);
@@ -158,7 +159,7 @@ impl Cluster {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
-        let router = serve::authenticated(api.router(), credentials.token.clone());
+        let router = serve::authenticated(api.router(), api.clone());
         let mut tasks = vec![tokio::spawn(serve::serve(
             listener,
             router,
@@ -170,7 +171,7 @@ impl Cluster {
         let mut supervisor = None;
         if let Some(rules) = config.runtime {
             let client = api.client();
-            tasks.extend(controllers::spawn(&client));
+            tasks.extend(controllers::spawn(&client, &credentials.ca_pem));
             let kubelet = kubelet::supervisor(&client, &config.data_dir);
             supervisor = Some(kubelet.0.clone());
             let data_dir = config.data_dir.clone();

@@ -1,14 +1,17 @@
 //! The cluster's own controllers, as kube-controller-manager runs them, each talking to the API
 //! through a kube-rs client like any other client: ReplicaSets, Deployments, Jobs, Endpoints and
-//! EndpointSlices.
+//! EndpointSlices, the scheduler of pods the node did not take at once, and each namespace's
+//! default ServiceAccount and root CA.
 //! (The garbage collector and namespace lifecycle live in [`crate::gc`].)
 
 pub mod deployment;
 pub mod endpoints;
 pub mod expectations;
 pub mod job;
+pub mod namespace;
 pub mod pods;
 pub mod replicaset;
+pub mod scheduler;
 
 use std::{fmt::Debug, sync::Arc, time::Duration};
 
@@ -125,8 +128,10 @@ pub(crate) async fn record(
 }
 
 /// Starts every cluster controller on `client`.
-pub fn spawn(client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn(client: &Client, ca_pem: &str) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
+        tokio::spawn(namespace::run(client.clone(), ca_pem.to_owned())),
+        tokio::spawn(scheduler::run(client.clone())),
         tokio::spawn(replicaset::run(client.clone())),
         tokio::spawn(deployment::run(client.clone())),
         tokio::spawn(endpoints::run(client.clone())),

@@ -10,6 +10,7 @@ pub mod group;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;
+pub mod node;
 pub mod probe;
 pub mod process;
 pub mod rules;
@@ -24,10 +25,10 @@ use std::{
 
 use futures::{StreamExt, channel::mpsc::UnboundedReceiver};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions},
+    api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions},
     runtime::{
         Controller,
         controller::Action,
@@ -38,7 +39,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{admission::NODE_NAME, controllers::record, object::timestamp};
+use crate::{admission::NODE_NAME, controllers::record};
 use lifecycle::{Run, RuntimeAction};
 use process::{Launch, Supervisor};
 pub use rules::{Behaviour, Rules, Runtime};
@@ -97,7 +98,8 @@ pub async fn run(
     data_dir: PathBuf,
     (supervisor, changed): (Arc<Supervisor>, UnboundedReceiver<ObjectRef<Pod>>),
 ) -> Result<(), KubeletError> {
-    register_node(&client).await?;
+    node::register(&client).await?;
+    let heartbeat = tokio::spawn(node::heartbeat(client.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={NODE_NAME}"));
     let controller = Controller::new(pods, config).reconcile_on(changed);
@@ -117,6 +119,7 @@ pub async fn run(
         .for_each(|_| async {})
         .await;
     sweeper.abort();
+    heartbeat.abort();
     Ok(())
 }
 
@@ -142,38 +145,6 @@ async fn sweep_orphans(context: Arc<Context>) {
             }
         }
     }
-}
-
-async fn register_node(client: &Client) -> Result<(), kube::Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    if nodes.get_opt(NODE_NAME).await?.is_none() {
-        let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": NODE_NAME, "labels": {
-                "kubernetes.io/hostname": NODE_NAME,
-                "kubernetes.io/os": std::env::consts::OS,
-                "kubernetes.io/arch": std::env::consts::ARCH,
-                "node-role.kubernetes.io/control-plane": "",
-            }},
-            "spec": {},
-        }))
-        .expect("a valid Node");
-        nodes.create(&PostParams::default(), &node).await?;
-    }
-    let now = timestamp(Timestamp::now());
-    let status = json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
-        "capacity": {"cpu": "2", "memory": "24Gi", "pods": "1000"},
-        "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "1000"},
-        "nodeInfo": {"kubeletVersion": "v1.33.0-sluice", "containerRuntimeVersion": "sluice://simulated",
-            "operatingSystem": std::env::consts::OS, "architecture": std::env::consts::ARCH,
-            "kernelVersion": "", "osImage": "sluice", "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
-    }});
-    nodes
-        .patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(status))
-        .await?;
-    Ok(())
 }
 
 /// The pod's address, or a free one: the lowest address no pod of this cluster has, on which

@@ -3,9 +3,11 @@
 
 pub mod admission;
 pub mod apiserver;
+pub mod authn;
 pub mod cluster;
 pub mod controllers;
 pub mod data_dir;
+pub mod defaults;
 pub mod events;
 pub mod gc;
 pub mod ingress;
@@ -15,6 +17,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod proxy;
 pub mod registry;
+pub mod scheduling;
 pub mod schema;
 pub mod selector;
 pub mod serve;

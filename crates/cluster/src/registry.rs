@@ -39,6 +39,16 @@ pub struct PrinterColumn {
     pub priority: i64,
 }
 
+/// How a kind's objects live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Stored, with every verb.
+    Stored,
+    /// Only `create`, answered with a computed object and never stored: the access and token
+    /// reviews of `authorization.k8s.io` and `authentication.k8s.io`.
+    Review,
+}
+
 /// One kind the server serves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceType {
@@ -66,6 +76,8 @@ pub struct ResourceType {
     pub generation: bool,
     /// Defined by a CustomResourceDefinition (no strategic merge patch).
     pub custom: bool,
+    /// Stored, or computed per request.
+    pub persistence: Persistence,
     /// Where objects are stored (events of both groups share one place).
     pub storage: ResourceKey,
     /// The CRD's schema per version, for pruning and `kubectl explain`.
@@ -281,6 +293,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         scale,
         generation: true,
         custom: true,
+        persistence: Persistence::Stored,
         schemas,
     })
 }

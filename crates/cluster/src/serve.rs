@@ -13,28 +13,32 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::apiserver::ApiError;
+use crate::apiserver::{ApiError, ApiServer};
 
 /// Paths anyone may read, as on a real cluster (`system:public-info-viewer`).
 fn public(path: &str) -> bool {
     matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
 }
 
-/// Wraps a router so every request but the public ones needs `Authorization: Bearer <token>`.
-pub fn authenticated(router: Router, token: String) -> Router {
-    let token: Arc<str> = format!("Bearer {token}").into();
+/// Wraps a router so every request but the public ones needs a bearer token `api` accepts;
+/// the request then carries its [`crate::authn::User`].
+pub fn authenticated(router: Router, api: Arc<ApiServer>) -> Router {
     router.layer(axum::middleware::from_fn(
-        move |request: Request<Body>, next: Next| {
-            let token = token.clone();
+        move |mut request: Request<Body>, next: Next| {
+            let api = api.clone();
             async move {
-                let presented = request
+                let user = request
                     .headers()
                     .get(AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok());
-                if public(request.uri().path()) || presented == Some(&*token) {
-                    next.run(request).await
-                } else {
-                    ApiError::unauthorized().into_response()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|header| api.authenticate_header(header));
+                match user {
+                    Some(user) => {
+                        request.extensions_mut().insert(user);
+                        next.run(request).await
+                    }
+                    None if public(request.uri().path()) => next.run(request).await,
+                    None => ApiError::unauthorized().into_response(),
                 }
             }
         },

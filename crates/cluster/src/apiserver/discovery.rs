@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header::ACCEPT, header::C
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiPath, ApiResult, ApiServer, json_value};
-use crate::registry::ResourceType;
+use crate::registry::{Persistence, ResourceType};
 
 /// The Kubernetes version sluice reports: kubectl's dispatcher picks a matching client.
 pub const KUBERNETES_MINOR: &str = "33";
@@ -24,6 +24,41 @@ const VERBS: [&str; 8] = [
     "update",
     "watch",
 ];
+
+/// The verbs of a kind.
+fn verbs(t: &ResourceType) -> &'static [&'static str] {
+    match t.persistence {
+        Persistence::Stored => &VERBS,
+        Persistence::Review => &["create"],
+    }
+}
+
+/// Subresources beyond `status` and `scale`: (name, group, version, kind, verbs).
+fn extra_subresources(
+    t: &ResourceType,
+) -> &'static [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+)] {
+    match (t.group.as_str(), t.resource.as_str()) {
+        ("", "pods") => &[
+            ("log", "", "v1", "Pod", &["get"]),
+            ("binding", "", "v1", "Binding", &["create"]),
+            ("eviction", "policy", "v1", "Eviction", &["create"]),
+        ],
+        ("", "serviceaccounts") => &[(
+            "token",
+            "authentication.k8s.io",
+            "v1",
+            "TokenRequest",
+            &["create"],
+        )],
+        _ => &[],
+    }
+}
 
 /// Serves a non-resource path.
 pub fn serve(
@@ -148,7 +183,7 @@ fn resource_list(
     for t in served {
         resources.push(json!({
             "name": t.resource, "singularName": t.singular, "namespaced": t.namespaced,
-            "kind": t.kind, "verbs": VERBS, "shortNames": t.short_names, "categories": t.categories,
+            "kind": t.kind, "verbs": verbs(t), "shortNames": t.short_names, "categories": t.categories,
         }));
         if t.status {
             resources.push(json!({
@@ -156,12 +191,14 @@ fn resource_list(
                 "kind": t.kind, "verbs": ["get", "patch", "update"],
             }));
         }
-        if t.group.is_empty() && t.resource == "pods" {
-            resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
-            resources.push(
-                json!({"name": "pods/eviction", "singularName": "", "namespaced": true,
-                "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
-            );
+        for (name, group, version, kind, verbs) in extra_subresources(t) {
+            let mut entry = json!({"name": format!("{}/{name}", t.resource), "singularName": "",
+                "namespaced": t.namespaced, "kind": kind, "verbs": verbs});
+            if !group.is_empty() {
+                entry["group"] = json!(group);
+                entry["version"] = json!(version);
+            }
+            resources.push(entry);
         }
         if t.scale.is_some() {
             resources.push(json!({
@@ -227,10 +264,9 @@ fn aggregated_resource(t: &ResourceType, version: &str) -> Value {
     if t.status {
         subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
     }
-    if t.group.is_empty() && t.resource == "pods" {
-        subresources.push(json!({"subresource": "log", "responseKind": kind, "verbs": ["get"]}));
-        subresources.push(json!({"subresource": "eviction",
-            "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
+    for (name, group, version, kind, verbs) in extra_subresources(t) {
+        subresources.push(json!({"subresource": name,
+            "responseKind": {"group": group, "version": version, "kind": kind}, "verbs": verbs}));
     }
     if t.scale.is_some() {
         subresources.push(json!({
@@ -244,7 +280,7 @@ fn aggregated_resource(t: &ResourceType, version: &str) -> Value {
         "responseKind": kind,
         "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": t.singular,
-        "verbs": VERBS,
+        "verbs": verbs(t),
         "shortNames": t.short_names,
         "categories": t.categories,
         "subresources": subresources,

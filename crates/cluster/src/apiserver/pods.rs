@@ -1,6 +1,7 @@
 //! Pod subresources: `eviction` (honouring PodDisruptionBudgets, computed from the pods at the
-//! moment of the request, as the disruption controller would) and `log` (the files the kubelet
-//! writes for real containers, with kubectl's options; simulated containers write nothing).
+//! moment of the request, as the disruption controller would), `binding` (the scheduler's
+//! assignment of a pending pod to the node) and `log` (the files the kubelet writes for real
+//! containers, with kubectl's options; simulated containers write nothing).
 
 use std::sync::Arc;
 
@@ -98,6 +99,33 @@ pub fn evict(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
             object::plan_delete(rt, &pod, &options, now)?.stage(txn, &pods(), ObjectKey::new(&namespace, &name));
         }
         Ok::<_, ApiError>(())
+    })?;
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    Ok(json_value(StatusCode::CREATED, &status))
+}
+
+/// `POST pods/{name}/binding`: assigns a pod that has no node yet (409 when it has one).
+pub fn bind(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
+    let body = super::write::parse_body(request)?;
+    let node = body["target"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("a Binding needs target.name"))?
+        .to_owned();
+    let name = request.path.name.clone().unwrap_or_default();
+    let rt = request.rt.clone();
+    super::write::modify(server, request, move |current| {
+        let assigned = current["spec"]["nodeName"].as_str().unwrap_or_default();
+        if !assigned.is_empty() {
+            return Err(ApiError::conflict(
+                &rt,
+                &name,
+                &format!("pod {name} is already assigned to node \"{assigned}\""),
+            ));
+        }
+        let mut bound = current.clone();
+        bound["spec"]["nodeName"] = json!(node);
+        Ok(bound)
     })?;
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
     Ok(json_value(StatusCode::CREATED, &status))

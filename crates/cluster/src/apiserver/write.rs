@@ -17,7 +17,8 @@ use crate::{
     store::{ObjectKey, ResourceKey, StoredObject, Txn},
 };
 
-fn parse_body(request: &ResourceRequest) -> ApiResult<Value> {
+/// The body of a write: JSON, or the protobuf kubectl's typed clients send.
+pub(super) fn parse_body(request: &ResourceRequest) -> ApiResult<Value> {
     let content_type = request
         .headers
         .get(CONTENT_TYPE)
@@ -47,6 +48,9 @@ pub(super) fn validate_fields(
     object: &mut Value,
 ) -> ApiResult<Vec<String>> {
     let name = object::meta_str(object, "name").to_owned();
+    if let Some(metadata) = object.get_mut("metadata") {
+        crate::schema::drop_nulls(metadata);
+    }
     let unknown = if rt.custom {
         let Some(schema) = rt.schemas.get(version) else {
             return Ok(Vec::new());
@@ -69,6 +73,7 @@ pub(super) fn validate_fields(
         }
         findings.unknown
     } else {
+        crate::schema::drop_nulls(object);
         crate::schema::unknown_builtin(&rt.group, &rt.resource, object).map_err(|e| {
             ApiError::bad_request(format!("the object does not decode as a {}: {e}", rt.kind))
         })?
@@ -97,7 +102,6 @@ pub(super) fn validate_fields(
     }
 }
 
-/// Adds `Warning` headers, as the API server sends them.
 /// The field manager of a write: `fieldManager`, else the client's User-Agent up to its first
 /// `/` (as the API server derives it: `kubectl/v1.33 …` → `kubectl`).
 fn manager(request: &ResourceRequest) -> String {
@@ -117,6 +121,7 @@ fn manager(request: &ResourceRequest) -> String {
     }
 }
 
+/// Adds `Warning` headers, as the API server sends them.
 pub(super) fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     for warning in warnings {
         let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
@@ -301,7 +306,7 @@ pub(super) fn modify(
     let name = request.path.name.clone().unwrap_or_default();
     let key = ObjectKey::new(request.namespace().unwrap_or_default(), &name);
     let part = match request.path.subresource.as_deref() {
-        None | Some("scale") | Some("finalize") => Part::Main,
+        None | Some("scale" | "finalize" | "binding") => Part::Main,
         Some("status") if rt.status => Part::Status,
         Some(other) => {
             return Err(ApiError::no_route(&format!(
@@ -343,7 +348,7 @@ pub(super) fn modify(
                 warnings =
                     validate_fields(rt, &request.path.version, &request.query, &mut updated)?;
             }
-            admission::on_update(rt, &current, &mut updated, now)?;
+            admission::on_update(txn, rt, &current, &mut updated, now)?;
         }
         let mut outcome = object::prepare_update(rt, &current, updated, part)?;
         if let (Update::Write(value), Some((manager, subresource, api_version, stamp))) =

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ResourceType, ScalePaths};
+use super::{Persistence, ResourceType, ScalePaths};
 use crate::store::ResourceKey;
 
 struct Builtin {
@@ -15,6 +15,7 @@ struct Builtin {
     status: bool,
     scale: bool,
     generation: bool,
+    review: bool,
 }
 
 const fn kind(
@@ -34,6 +35,7 @@ const fn kind(
         status: false,
         scale: false,
         generation: false,
+        review: false,
     }
 }
 
@@ -59,6 +61,12 @@ impl Builtin {
     /// Tracks spec changes in `metadata.generation`.
     const fn generation(mut self) -> Self {
         self.generation = true;
+        self
+    }
+
+    /// Create-only, computed per request, never stored.
+    const fn review(mut self) -> Self {
+        self.review = true;
         self
     }
 }
@@ -205,6 +213,133 @@ const BUILTINS: &[Builtin] = &[
         "ClusterRoleBinding",
         false,
     ),
+    kind(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true,
+    ),
+    kind(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        true,
+    )
+    .short(&["rc"])
+    .scale()
+    .generation(),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        false,
+    )
+    .generation(),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        false,
+    )
+    .generation(),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        false,
+    )
+    .status()
+    .generation(),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+    )
+    .generation(),
+    kind(
+        "apiregistration.k8s.io",
+        "v1",
+        "apiservices",
+        "APIService",
+        false,
+    )
+    .status(),
+    kind(
+        "certificates.k8s.io",
+        "v1",
+        "certificatesigningrequests",
+        "CertificateSigningRequest",
+        false,
+    )
+    .short(&["csr"])
+    .status(),
+    kind("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false),
+    kind("storage.k8s.io", "v1", "csidrivers", "CSIDriver", false),
+    kind("storage.k8s.io", "v1", "csinodes", "CSINode", false),
+    kind(
+        "storage.k8s.io",
+        "v1",
+        "volumeattachments",
+        "VolumeAttachment",
+        false,
+    )
+    .status(),
+    // Reviews: `kubectl auth can-i` and `auth whoami`, and TokenReview.
+    kind(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+    )
+    .review(),
+    kind(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+    )
+    .review(),
+    kind(
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+    )
+    .review(),
+    kind(
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+    )
+    .review(),
+    kind(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        false,
+    )
+    .review(),
+    kind(
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+    )
+    .review(),
     kind("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
     kind(
         "apiextensions.k8s.io",
@@ -238,8 +373,14 @@ pub(super) fn types() -> Vec<ResourceType> {
                 namespaced: b.namespaced,
                 short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
                 categories: if matches!(
-                    b.resource,
-                    "pods" | "services" | "replicasets" | "deployments" | "jobs"
+                    (b.group, b.resource),
+                    ("", "pods" | "services" | "replicationcontrollers")
+                        | (
+                            "apps",
+                            "replicasets" | "deployments" | "statefulsets" | "daemonsets"
+                        )
+                        | ("batch", "jobs" | "cronjobs")
+                        | ("autoscaling", "horizontalpodautoscalers")
                 ) {
                     vec!["all".into()]
                 } else {
@@ -253,6 +394,11 @@ pub(super) fn types() -> Vec<ResourceType> {
                 }),
                 generation: b.generation,
                 custom: false,
+                persistence: if b.review {
+                    Persistence::Review
+                } else {
+                    Persistence::Stored
+                },
                 storage,
                 schemas: BTreeMap::new(),
                 columns: Vec::new(),

@@ -1,0 +1,151 @@
+//! Create-only kinds answered per request and never stored: access reviews (`kubectl auth
+//! can-i`, `can-i --list`), identity reviews (`kubectl auth whoami`, TokenReview), and the
+//! `serviceaccounts/token` subresource (`kubectl create token`). sluice authenticates but does
+//! not authorize (DESIGN §3), so every access review allows, and says why.
+
+use axum::response::Response;
+use http::StatusCode;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiResult, ApiServer, Cause, ResourceRequest, json_value};
+use crate::{
+    authn::{API_AUDIENCE, Claims, User},
+    object,
+    store::{ObjectKey, ResourceKey},
+};
+
+/// Why every access review allows.
+const REASON: &str = "sluice does not authorize: every authenticated user may do everything";
+
+/// The shortest and longest token lifetimes Kubernetes accepts, and its default.
+const TOKEN_SECONDS: (i64, i64, i64) = (600, 1 << 32, 3600);
+
+fn body(request: &ResourceRequest) -> ApiResult<Value> {
+    let mut value = super::write::parse_body(request)?;
+    object::check_body(
+        &request.rt,
+        &request.path.version,
+        request.namespace(),
+        &mut value,
+    )?;
+    Ok(value)
+}
+
+/// The user a request was authenticated as (in-process clients are the administrator).
+fn requester(request: &ResourceRequest) -> User {
+    request.user.clone().unwrap_or_else(User::admin)
+}
+
+/// `POST` to a review kind: the review with its `status` filled in (201, as Kubernetes).
+pub fn create(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
+    let mut review = body(request)?;
+    let status = match request.rt.resource.as_str() {
+        "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
+            json!({"allowed": true, "reason": REASON})
+        }
+        "selfsubjectrulesreviews" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+            "evaluationError": REASON,
+        }),
+        "selfsubjectreviews" => json!({"userInfo": requester(request).to_json()}),
+        "tokenreviews" => token_review(server, &review["spec"]),
+        other => return Err(ApiError::no_route(other)),
+    };
+    review["status"] = status;
+    review["metadata"]["creationTimestamp"] = Value::Null;
+    Ok(json_value(StatusCode::CREATED, &review))
+}
+
+fn token_review(server: &ApiServer, spec: &Value) -> Value {
+    let token = spec["token"].as_str().unwrap_or_default();
+    let asked: Vec<&str> = spec["audiences"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let audiences = if asked.is_empty() {
+        vec![API_AUDIENCE]
+    } else {
+        asked
+    };
+    match server.authenticate(token, &audiences) {
+        Some(user) => {
+            json!({"authenticated": true, "user": user.to_json(), "audiences": audiences})
+        }
+        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+    }
+}
+
+/// `POST serviceaccounts/{name}/token`: a TokenRequest answered with a token for that account.
+pub fn token(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
+    let name = request.path.name.clone().unwrap_or_default();
+    let namespace = request.namespace().unwrap_or_default().to_owned();
+    let account = server
+        .store
+        .get(
+            &ResourceKey::new("", "serviceaccounts"),
+            &ObjectKey::new(&namespace, &name),
+        )
+        .ok_or_else(|| ApiError::not_found(&request.rt, &name))?
+        .value();
+    let mut token_request = super::write::parse_body(request)?;
+    let spec = &mut token_request["spec"];
+    let seconds = spec["expirationSeconds"]
+        .as_i64()
+        .unwrap_or(TOKEN_SECONDS.2);
+    let problem = if seconds < TOKEN_SECONDS.0 {
+        Some("may not specify a duration less than 10 minutes")
+    } else if seconds > TOKEN_SECONDS.1 {
+        Some("may not specify a duration larger than 2^32 seconds")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let token_request = crate::registry::ResourceType {
+            group: "authentication.k8s.io".into(),
+            kind: "TokenRequest".into(),
+            ..(*request.rt).clone()
+        };
+        return Err(ApiError::invalid(
+            &token_request,
+            &name,
+            vec![Cause {
+                reason: "FieldValueInvalid",
+                field: "spec.expirationSeconds".into(),
+                message: format!("Invalid value: {seconds}: {problem}"),
+            }],
+        ));
+    }
+    let audiences: Vec<String> = spec["audiences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .unwrap_or_else(|| vec![API_AUDIENCE.to_owned()]);
+    spec["audiences"] = json!(audiences);
+    spec["expirationSeconds"] = json!(seconds);
+    let claims = Claims {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        uid: object::meta_str(&account, "uid").to_owned(),
+        audiences,
+    };
+    let now = Timestamp::now();
+    let bound = spec["boundObjectRef"].clone();
+    let token = server.authenticator.issue(&claims, now, seconds, bound);
+    let expires = now + SignedDuration::from_secs(seconds);
+    token_request["apiVersion"] = json!("authentication.k8s.io/v1");
+    token_request["kind"] = json!("TokenRequest");
+    token_request["metadata"] =
+        json!({"name": name, "namespace": namespace, "creationTimestamp": null});
+    token_request["status"] = json!({
+        "token": token,
+        "expirationTimestamp": object::timestamp(expires),
+    });
+    Ok(json_value(StatusCode::CREATED, &token_request))
+}
