@@ -60,6 +60,8 @@ pub struct ApiServer {
     data_dir: std::path::PathBuf,
     /// Checks bearer tokens and issues service-account tokens.
     authenticator: Authenticator,
+    /// The kubelet's containers, for `exec` (set once the kubelet starts).
+    containers: std::sync::OnceLock<Arc<dyn crate::streaming::Containers>>,
 }
 
 impl ApiServer {
@@ -78,7 +80,18 @@ impl ApiServer {
             address,
             data_dir,
             authenticator: Authenticator::new(admin_token),
+            containers: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets `exec` reach the kubelet's containers.
+    pub fn set_containers(&self, containers: Arc<dyn crate::streaming::Containers>) {
+        let _ = self.containers.set(containers);
+    }
+
+    /// The kubelet's containers, once it runs.
+    pub fn containers(&self) -> Option<&Arc<dyn crate::streaming::Containers>> {
+        self.containers.get()
     }
 
     /// Who presents the bearer `token` for one of `audiences`: the administrator, or the
@@ -125,6 +138,11 @@ impl ApiServer {
 }
 
 async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
+    if let Some(ApiPath::Resource(path)) = path::parse(request.uri().path())
+        && crate::streaming::handles(&path)
+    {
+        return crate::streaming::serve(server, request, path).await;
+    }
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {
         Ok(body) => body,

@@ -172,8 +172,9 @@ impl Cluster {
         if let Some(rules) = config.runtime {
             let client = api.client();
             tasks.extend(controllers::spawn(&client, &credentials.ca_pem));
-            let kubelet = kubelet::supervisor(&client, &config.data_dir);
+            let kubelet = kubelet::supervisor(&client, &config.data_dir, rules.allow_host_exec);
             supervisor = Some(kubelet.0.clone());
+            api.set_containers(kubelet.0.clone());
             let data_dir = config.data_dir.clone();
             let proxy_client = client.clone();
             tasks.push(tokio::spawn(async move {

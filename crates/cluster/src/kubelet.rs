@@ -83,8 +83,9 @@ fn recorder(client: &Client) -> Recorder {
 pub fn supervisor(
     client: &Client,
     data_dir: &std::path::Path,
+    allow_host_exec: bool,
 ) -> (Arc<Supervisor>, UnboundedReceiver<ObjectRef<Pod>>) {
-    Supervisor::new(data_dir, recorder(client))
+    Supervisor::new(data_dir, recorder(client), allow_host_exec)
 }
 
 /// Runs the kubelet until the client's server goes away. Pod directories (logs) live under

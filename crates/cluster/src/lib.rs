@@ -22,6 +22,7 @@ pub mod schema;
 pub mod selector;
 pub mod serve;
 pub mod store;
+pub mod streaming;
 pub mod tls;
 
 pub use cluster::{Cluster, ClusterConfig, ClusterError, IngressConfig};

@@ -68,13 +68,16 @@ impl ApiError {
         err
     }
 
-    /// 404: the server has no such path or resource.
+    /// 404: the server has no such path or resource. Its details are empty, as Kubernetes
+    /// sends them (kubectl tells a missing route from a missing object by that).
     pub fn no_route(what: &str) -> Self {
-        Self::new(
+        let mut err = Self::new(
             404,
             "NotFound",
             format!("the server could not find the requested resource ({what})"),
-        )
+        );
+        err.details = Some(json!({}));
+        err
     }
 
     /// 409: the object already exists.

@@ -24,7 +24,10 @@ use super::{
     logs,
     probe::{self, Kind, Prober, Target},
 };
-use crate::controllers::record;
+use crate::{
+    controllers::record,
+    streaming::{Containers, ExecContext},
+};
 
 /// What the supervisor sees of one container.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +106,8 @@ struct Life {
     unhealthy: Option<String>,
     stopping: bool,
     exit: Option<(i32, Timestamp)>,
+    /// How it was started, for `exec`.
+    exec: ExecContext,
 }
 
 #[derive(Debug)]
@@ -120,6 +125,8 @@ type Key = (String, String);
 /// The supervisor; one per kubelet.
 pub struct Supervisor {
     slots: Mutex<HashMap<Key, Slot>>,
+    /// Whether `kubectl exec` may run commands on this host (`--allow-host-exec`).
+    allow_host_exec: bool,
     trigger: mpsc::UnboundedSender<ObjectRef<Pod>>,
     pid_files: PidFiles,
     recorder: Recorder,
@@ -135,12 +142,14 @@ impl Supervisor {
     pub fn new(
         data_dir: &std::path::Path,
         recorder: Recorder,
+        allow_host_exec: bool,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<Pod>>) {
         let pid_files = PidFiles::new(data_dir);
         pid_files.reap();
         let (trigger, triggered) = mpsc::unbounded();
         let supervisor = Self {
             slots: Mutex::default(),
+            allow_host_exec,
             trigger,
             pid_files,
             recorder,
@@ -290,6 +299,10 @@ impl Supervisor {
             unhealthy: None,
             stopping: false,
             exit: None,
+            exec: ExecContext {
+                env: launch.env.clone(),
+                dir: launch.dir.clone(),
+            },
         }));
         lock(&self.slots).insert(
             (uid.to_owned(), launch.container.clone()),
@@ -464,5 +477,32 @@ impl Supervisor {
 impl Drop for Supervisor {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+impl Containers for Supervisor {
+    fn exec_context(&self, uid: &str, container: &str) -> Result<ExecContext, String> {
+        if !self.allow_host_exec {
+            return Err(
+                "exec runs the command on this host; start sluice up with --allow-host-exec".into(),
+            );
+        }
+        let slots = lock(&self.slots);
+        match slots.get(&(uid.to_owned(), container.to_owned())) {
+            Some(Slot::Live(life)) => {
+                let life = lock(life);
+                if life.exit.is_some() || life.stopping {
+                    Err(format!("container {container} is not running"))
+                } else {
+                    Ok(life.exec.clone())
+                }
+            }
+            Some(Slot::Failed { message, .. }) => {
+                Err(format!("container {container} did not start: {message}"))
+            }
+            None => Err(format!(
+                "container {container} runs no local process (its image is simulated, or it has not started)"
+            )),
+        }
     }
 }

@@ -1,0 +1,396 @@
+//! What a cluster does around kubectl's verbs, against `sluice up`: who you are (`auth can-i`,
+//! `auth whoami`, `create token` and using it), the server's defaults and tables, scheduling
+//! (`cordon`, `uncordon`), node ports, `rollout undo` of a Deployment, and reaching into pods
+//! (`exec`, `cp`, `port-forward`) that run as local processes.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::common::{Running, kubectl, run_kubectl, start_up, start_up_with};
+
+/// Polls `check` until it holds or 60 s pass; the last answer.
+fn until(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check()
+}
+
+/// kubectl with its arguments, in the background (killed when dropped), and its first line;
+/// the rest of its output is drained (kubectl writes a line per forwarded connection).
+fn background(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(kubectl)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (Running(child), line)
+}
+
+/// An HTTP GET of `path` on 127.0.0.1:`port`: the response body.
+fn get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default())
+}
+
+#[test]
+fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = start_up(dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let ok = |args: &[&str]| {
+        let (ok, out) = k(args);
+        assert!(ok, "{args:?}: {out}");
+        out
+    };
+
+    // Who you are, and tokens for service accounts.
+    assert_eq!(ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    assert!(ok(&["auth", "whoami"]).contains("sluice-admin"));
+    ok(&["create", "namespace", "shop"]);
+    assert!(until(|| k(&[
+        "get",
+        "serviceaccount",
+        "default",
+        "-n",
+        "shop"
+    ])
+    .0));
+    assert!(
+        ok(&[
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.ca\\.crt}"
+        ])
+        .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let token = ok(&["create", "token", "default", "-n", "shop"])
+        .trim()
+        .to_owned();
+    let as_account = |args: &[&str]| {
+        let mut all = vec!["--token", token.as_str()];
+        all.extend_from_slice(args);
+        k(&all)
+    };
+    let (ok_as, out) = as_account(&["auth", "whoami"]);
+    assert!(
+        ok_as && out.contains("system:serviceaccount:shop:default"),
+        "{out}"
+    );
+    assert!(as_account(&["get", "pods", "-n", "shop"]).0);
+    let (_, out) = k(&["--token", "not-a-token", "get", "pods"]);
+    assert!(out.contains("Unauthorized"), "{out}");
+    let (refused, out) = k(&["create", "token", "default", "-n", "shop", "--duration=1m"]);
+    assert!(
+        !refused && out.contains("may not specify a duration less than 10 minutes"),
+        "{out}"
+    );
+    ok(&["delete", "serviceaccount", "default", "-n", "shop"]);
+    let (_, out) = as_account(&["get", "pods", "-n", "shop"]);
+    assert!(
+        out.contains("Unauthorized"),
+        "a deleted account's token: {out}"
+    );
+
+    // The server's defaults, and its tables.
+    ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--port=80",
+    ]);
+    ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--type=NodePort",
+    ]);
+    let template = ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.dnsPolicy} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].ports[0].protocol}",
+    ]);
+    assert_eq!(template, "ClusterFirst IfNotPresent TCP");
+    let node_port: u16 = ok(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ])
+    .parse()
+    .unwrap();
+    assert!((30000..=32767).contains(&node_port));
+    assert!(ok(&["get", "svc", "web"]).contains(&format!("80:{node_port}/TCP")));
+    ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    let wide = ok(&["get", "pods", "-o", "wide"]);
+    assert!(wide.contains("IP") && wide.contains("127.1."), "{wide}");
+    let qos = ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].status.qosClass}",
+    ]);
+    assert_eq!(qos, "BestEffort");
+    let sorted = ok(&["get", "events", "--sort-by=.lastTimestamp"]);
+    assert!(sorted.contains("ScalingReplicaSet"), "{sorted}");
+    ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=1",
+        "--from-literal=b=2",
+    ]);
+    let maps = ok(&["get", "configmap", "settings"]);
+    let row: Vec<&str> = maps
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(
+        maps.starts_with("NAME") && maps.contains("DATA") && row[..2] == ["settings", "2"],
+        "{maps}"
+    );
+
+    // A cordoned node takes no new pods: they wait, and run once it is uncordoned.
+    ok(&["cordon", "sluice-local"]);
+    assert!(ok(&["get", "nodes"]).contains("Ready,SchedulingDisabled"));
+    ok(&["scale", "deploy", "web", "--replicas=2"]);
+    assert!(until(|| {
+        k(&["get", "events", "--field-selector=reason=FailedScheduling"])
+            .1
+            .contains("were unschedulable")
+    }));
+    let phases = ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].status.phase}",
+    ]);
+    assert!(phases.contains("Pending"), "{phases}");
+    ok(&["uncordon", "sluice-local"]);
+    ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+
+    // Undo goes back to the first ReplicaSet, renumbered, as Kubernetes does.
+    ok(&["set", "image", "deploy/web", "nginx=nginx:1.26"]);
+    ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    ok(&["rollout", "undo", "deploy/web"]);
+    ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    let history = ok(&["rollout", "history", "deploy/web"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(revisions, ["2", "3"], "{history}");
+    let sets = ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert_eq!(sets.lines().count(), 2, "{sets}");
+
+    // Jobs select their pods by the labels the server generates.
+    ok(&[
+        "create",
+        "job",
+        "hello",
+        "--image=busybox",
+        "--",
+        "echo",
+        "hi",
+    ]);
+    assert!(until(|| k(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=hello",
+        "-o",
+        "name"
+    ])
+    .1
+    .contains("pod/hello-")));
+}
+
+#[test]
+fn exec_cp_and_port_forward_reach_local_processes() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--no-controllers",
+        "--ingress-listen",
+        "off",
+        "--allow-host-exec",
+    ];
+    let (_up, ready) = start_up_with(dir.path(), &args);
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let ok = |args: &[&str]| {
+        let (ok, out) = k(args);
+        assert!(ok, "{args:?}: {out}");
+        out
+    };
+    ok(&[
+        "create",
+        "deployment",
+        "demo",
+        "--image=argoproj/rollouts-demo:blue",
+        "--port=8080",
+    ]);
+    ok(&["create", "deployment", "simulated", "--image=nginx:1.25"]);
+    ok(&[
+        "expose",
+        "deployment",
+        "demo",
+        "--port=80",
+        "--target-port=8080",
+    ]);
+    ok(&["rollout", "status", "deploy/demo", "--timeout=60s"]);
+    ok(&["rollout", "status", "deploy/simulated", "--timeout=60s"]);
+    let pod = ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=demo",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let ip = ok(&["get", "pod", &pod, "-o", "jsonpath={.status.podIP}"]);
+
+    // exec: output, the container's environment, and the exit code kubectl exits with.
+    let out = Command::new(&kubectl)
+        .args([
+            "exec",
+            &pod,
+            "--",
+            "sh",
+            "-c",
+            "echo \"$POD_IP $PORT\"; echo oops >&2; exit 3",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{ip} 8080\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
+    // stdin, closed when kubectl's ends.
+    let mut cat = Command::new(&kubectl)
+        .args(["exec", "-i", &pod, "--", "wc", "-c"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin
+        .take()
+        .unwrap()
+        .write_all(&[b'x'; 100_000])
+        .unwrap();
+    let counted = cat.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&counted.stdout).trim(), "100000");
+    let (failed, out) = k(&["exec", "deploy/simulated", "--", "ls"]);
+    assert!(!failed && out.contains("runs no local process"), "{out}");
+
+    // cp, both ways, through tar over exec.
+    let local = dir.path().join("notes.txt");
+    std::fs::write(&local, "first line\nsecond line\n").unwrap();
+    ok(&["cp", local.to_str().unwrap(), &format!("{pod}:notes.txt")]);
+    assert_eq!(
+        ok(&["exec", &pod, "--", "cat", "notes.txt"]),
+        "first line\nsecond line\n"
+    );
+    let back = dir.path().join("back.txt");
+    ok(&["cp", &format!("{pod}:notes.txt"), back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        "first line\nsecond line\n"
+    );
+
+    // port-forward to the pod and through the Service, several connections each.
+    for target in [format!("pod/{pod}"), "svc/demo".to_owned()] {
+        let remote = if target.starts_with("svc") {
+            ":80"
+        } else {
+            ":8080"
+        };
+        let (_forward, line) =
+            background(&kubectl, &kubeconfig, &["port-forward", &target, remote]);
+        let port: u16 = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        for round in 0..3 {
+            let body = get(port, "/color").unwrap_or_else(|e| panic!("{target} #{round}: {e}"));
+            assert_eq!(body, "\"blue\"", "{target}");
+        }
+    }
+    // A port nothing listens on: the connection fails and kubectl reports the pod's error.
+    let (mut refused, line) = background(&kubectl, &kubeconfig, &["port-forward", &pod, ":9"]);
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(get(port, "/").unwrap_or_default(), "");
+    let status = refused.0.wait().unwrap();
+    let mut stderr = String::new();
+    refused
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("connection refused") || stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+}

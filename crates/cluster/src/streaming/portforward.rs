@@ -1,0 +1,139 @@
+//! `pods/portforward` over SPDY, protocol `portforward.k8s.io`: for each local connection the
+//! client opens an `error` and a `data` stream with the same `requestid` and `port`; sluice
+//! connects to the pod's address on that port and copies both ways, each direction ending on
+//! its own (a FIN shuts the other side's write half), then finishes both streams. A pod port
+//! nothing listens on is reported on the error stream, as the kubelet reports it.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use bytes::Bytes;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use super::session::{Session, Stream};
+use crate::{
+    apiserver::{ApiError, ApiServer, ResourcePath},
+    object::meta_str,
+};
+
+/// The protocol served.
+pub const PROTOCOL: &str = "portforward.k8s.io";
+
+/// A port-forward request, checked.
+pub struct PortForward {
+    pod: String,
+    uid: String,
+    ip: IpAddr,
+}
+
+/// Checks a port-forward request: the pod exists and has an address.
+///
+/// # Errors
+/// 404 for a missing pod, 400 for one that is not running.
+pub fn prepare(server: &ApiServer, path: &ResourcePath) -> Result<PortForward, ApiError> {
+    let pod = super::pod(server, path)?;
+    let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+    let ip = pod["status"]["podIP"]
+        .as_str()
+        .and_then(|ip| ip.parse().ok());
+    match (phase, ip) {
+        ("Running", Some(ip)) => Ok(PortForward {
+            pod: meta_str(&pod, "name").to_owned(),
+            uid: meta_str(&pod, "uid").to_owned(),
+            ip,
+        }),
+        _ => Err(ApiError::bad_request(format!(
+            "unable to forward port because pod is not running. Current status={phase}"
+        ))),
+    }
+}
+
+/// The two streams of one forwarded connection, as they arrive.
+#[derive(Default)]
+struct Pair {
+    error: Option<Stream>,
+    data: Option<Stream>,
+}
+
+impl PortForward {
+    /// Forwards every connection the client opens, until it closes the session.
+    pub async fn run(self, mut session: Session) {
+        let mut pending: HashMap<String, Pair> = HashMap::new();
+        while let Some(stream) = session.streams.recv().await {
+            let port = stream
+                .header("port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|p| *p > 0);
+            let kind = stream.header("streamtype").map(str::to_owned);
+            let (Some(port), Some(kind)) = (port, kind) else {
+                stream.writer.reset().await;
+                continue;
+            };
+            let request = stream
+                .header("requestid")
+                .map(str::to_owned)
+                .unwrap_or_else(|| port.to_string());
+            let pair = pending.entry(request.clone()).or_default();
+            match kind.as_str() {
+                "error" if pair.error.is_none() => pair.error = Some(stream),
+                "data" if pair.data.is_none() => pair.data = Some(stream),
+                _ => {
+                    stream.writer.reset().await;
+                    continue;
+                }
+            }
+            if pair.error.is_some() && pair.data.is_some() {
+                let Pair { error, data } = pending.remove(&request).unwrap_or_default();
+                if let (Some(error), Some(data)) = (error, data) {
+                    let target = (self.ip, port);
+                    let what = format!("pod {}, uid {}", self.pod, self.uid);
+                    tokio::spawn(forward(target, what, error, data));
+                }
+            }
+        }
+    }
+}
+
+/// Copies one connection between the client's data stream and the pod's port.
+async fn forward((ip, port): (IpAddr, u16), pod: String, error: Stream, mut data: Stream) {
+    let connection = match TcpStream::connect((ip, port)).await {
+        Ok(connection) => connection,
+        Err(err) => {
+            let text =
+                format!("error forwarding port {port} to {pod}: dial tcp {ip}:{port}: {err}");
+            error.writer.send(Bytes::from(text)).await;
+            error.writer.finish().await;
+            data.writer.finish().await;
+            return;
+        }
+    };
+    let _ = connection.set_nodelay(true);
+    let (mut from_pod, mut to_pod) = connection.into_split();
+    let upstream = async {
+        while let Some(bytes) = data.incoming.recv().await {
+            if to_pod.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_pod.shutdown().await;
+    };
+    let writer = data.writer.clone();
+    let downstream = async {
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            match from_pod.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !writer.send(Bytes::copy_from_slice(&buffer[..n])).await {
+                        break;
+                    }
+                }
+            }
+        }
+        writer.finish().await;
+    };
+    tokio::join!(upstream, downstream);
+    error.writer.finish().await;
+}
