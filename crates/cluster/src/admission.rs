@@ -116,13 +116,17 @@ fn admit_pod(txn: &Txn<'_>, rt: &ResourceType, object: &mut Value) -> ApiResult<
 /// DefaultTolerationSeconds: tolerate a not-ready or unreachable node for 300 s, unless a
 /// toleration already covers it.
 fn add_default_tolerations(spec: &mut Value) {
-    for key in [
+    for wanted in [
         "node.kubernetes.io/not-ready",
         "node.kubernetes.io/unreachable",
     ] {
         let covered = spec["tolerations"].as_array().is_some_and(|list| {
             list.iter().any(|t| {
-                let key_ok = t["key"].as_str().is_none_or(|k| k.is_empty() || k == key);
+                let key = t["key"].as_str().unwrap_or_default();
+                let key_ok = match t["operator"].as_str() {
+                    Some("Exists") => key.is_empty() || key == wanted,
+                    _ => key == wanted,
+                };
                 let effect_ok = t["effect"]
                     .as_str()
                     .is_none_or(|e| e.is_empty() || e == "NoExecute");
@@ -130,7 +134,7 @@ fn add_default_tolerations(spec: &mut Value) {
             })
         });
         if !covered {
-            let toleration = json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+            let toleration = json!({"key": wanted, "operator": "Exists", "effect": "NoExecute",
                 "tolerationSeconds": 300});
             match spec["tolerations"].as_array_mut() {
                 Some(list) => list.push(toleration),
@@ -229,13 +233,24 @@ pub fn on_update(
     if is(rt, "", "services") {
         keep_node_ports(old, new);
         assign_node_ports(txn, rt, new)?;
-        let old_ip = &old["spec"]["clusterIP"];
-        match new["spec"]["clusterIP"].as_str() {
-            None | Some("") => {
-                new["spec"]["clusterIP"] = old_ip.clone();
-                new["spec"]["clusterIPs"] = old["spec"]["clusterIPs"].clone();
+        let external_name = new["spec"]["type"] == "ExternalName";
+        let old_ip = old["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| !ip.is_empty());
+        let requested = new["spec"]["clusterIP"].as_str().map(str::to_owned);
+        match (external_name, requested.as_deref(), old_ip) {
+            // An ExternalName has no address; one that becomes it gives its address back.
+            (true, _, _) => {
+                if let Some(spec) = new["spec"].as_object_mut() {
+                    spec.remove("clusterIP");
+                    spec.remove("clusterIPs");
+                }
             }
-            Some(ip) if Some(ip) != old_ip.as_str() => {
+            (false, None | Some(""), Some(ip)) => {
+                new["spec"]["clusterIP"] = json!(ip);
+                new["spec"]["clusterIPs"] = json!([ip]);
+            }
+            (false, Some(ip), Some(before)) if ip != before => {
                 return Err(ApiError::invalid_field(
                     rt,
                     name,
@@ -243,7 +258,9 @@ pub fn on_update(
                     "field is immutable",
                 ));
             }
-            Some(_) => {}
+            (false, Some(_), Some(_)) => {}
+            // It had none (it was an ExternalName): it gets one now.
+            (false, _, None) => assign_cluster_ip(txn, rt, new)?,
         }
     }
     if is(rt, "", "pods") {

@@ -263,6 +263,7 @@ async fn compact(api: Arc<ApiServer>, mut stop: watch::Receiver<bool>) {
 
 /// Registers stored CRDs, installs sluice's when absent, and creates the default namespaces.
 fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
+    default_stored(api)?;
     let crds = ResourceKey::new("apiextensions.k8s.io", "customresourcedefinitions");
     let (stored, _) = api.store().list(&crds, None);
     for crd in stored {
@@ -296,6 +297,45 @@ fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
             create(api, &ns_type, value, namespace)?;
         }
+    }
+    Ok(())
+}
+
+/// Gives objects stored by an older sluice the defaults the API server applies now, once at
+/// start and without a new generation: otherwise the first unrelated write (a label, a scale)
+/// would add them, and a Deployment would take its defaulted template for a new one and roll
+/// every pod.
+fn default_stored(api: &ApiServer) -> Result<(), ClusterError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for rt in api.registry().all() {
+        let stored = rt.persistence == crate::registry::Persistence::Stored;
+        if rt.custom || !stored || !seen.insert(rt.storage.clone()) {
+            continue;
+        }
+        let (objects, _) = api.store().list(&rt.storage, None);
+        let changed: Vec<(ObjectKey, Value)> = objects
+            .iter()
+            .filter_map(|object| {
+                let before = object.value();
+                let mut after = before.clone();
+                crate::defaults::apply(&rt, &mut after);
+                (after != before).then(|| (object.key.clone(), after))
+            })
+            .collect();
+        if changed.is_empty() {
+            continue;
+        }
+        api.store()
+            .write(|txn| {
+                for (key, value) in changed {
+                    txn.put(&rt.storage, key, value);
+                }
+                Ok::<_, crate::apiserver::ApiError>(())
+            })
+            .map_err(|source| ClusterError::Bootstrap {
+                what: format!("defaults of stored {}", rt.qualified_name()),
+                source,
+            })?;
     }
     Ok(())
 }

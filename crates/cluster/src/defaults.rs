@@ -142,7 +142,8 @@ pub fn apply(rt: &ResourceType, value: &mut Value) {
         }
         ("networking.k8s.io", "networkpolicies") => network_policy(value),
         ("networking.k8s.io", "ingressclasses") => {
-            if let Some(parameters) = object(&mut value["spec"], "parameters") {
+            let parameters = object(value, "spec").and_then(|spec| object(spec, "parameters"));
+            if let Some(parameters) = parameters {
                 default(parameters, "scope", json!("Cluster"));
             }
         }

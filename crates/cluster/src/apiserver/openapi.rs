@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult};
@@ -76,6 +77,13 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
     }
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
+    // Built-in kinds share their schemas (PodSpec once for Deployments, ReplicaSets, …) by
+    // `$ref`, as Kubernetes' documents do: kubectl parses a group-version's document for every
+    // object it applies, so its size is per-object time.
+    let mut generator = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| s.meta_schema = None)
+        .into_generator();
+    let mut kinds = Vec::new();
     for t in served {
         let gvk = json!({"group": t.group, "version": version, "kind": t.kind});
         let prefix = format!("/{}", group_version(&t.group, version));
@@ -91,7 +99,21 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
             {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
             {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
         ]);
-        let schema_name = schema_name(t, version);
+        let schema_name = match t.schemas.get(version) {
+            Some(schema) => {
+                let name = schema_name(t, version);
+                schemas.insert(name.clone(), schema.clone());
+                name
+            }
+            None => builtin_schema(&mut generator, &t.group, &t.resource).unwrap_or_else(|| {
+                let name = schema_name(t, version);
+                schemas.insert(
+                    name.clone(),
+                    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                );
+                name
+            }),
+        };
         let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
         let operation = |verb: &str| {
             json!({
@@ -103,16 +125,15 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
             })
         };
         paths.insert(item, json!({"get": operation("get"), "put": operation("put"), "patch": operation("patch"), "delete": operation("delete")}));
-        let mut schema = t
-            .schemas
-            .get(version)
-            .cloned()
-            .or_else(|| builtin_schema(&t.group, &t.resource))
-            .unwrap_or_else(
-                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-            );
-        schema["x-kubernetes-group-version-kind"] = json!([gvk]);
-        schemas.insert(schema_name, schema);
+        kinds.push((schema_name, gvk));
+    }
+    for (name, schema) in generator.take_definitions(true) {
+        schemas.entry(name).or_insert(schema);
+    }
+    for (name, gvk) in kinds {
+        if let Some(schema) = schemas.get_mut(&name) {
+            schema["x-kubernetes-group-version-kind"] = json!([gvk]);
+        }
     }
     Ok(json!({
         "openapi": "3.0.0",
@@ -122,81 +143,62 @@ pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiR
     }))
 }
 
-fn generate<T: schemars::JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::openapi3()
-        .with(|s| {
-            s.inline_subschemas = true;
-            s.meta_schema = None;
-        })
-        .into_generator();
-    generator.into_root_schema_for::<T>().to_value()
-}
-
-/// The schema of a built-in kind, from k8s-openapi's types (for `kubectl explain`), generated
-/// once per kind.
-fn builtin_schema(group: &str, resource: &str) -> Option<Value> {
-    use std::{
-        collections::HashMap,
-        sync::{Mutex, OnceLock},
-    };
-
+/// Adds the schema of a built-in kind, from k8s-openapi's types (for `kubectl explain`), and
+/// every schema it refers to, to `generator`; its name (`io.k8s.api.apps.v1.Deployment`).
+fn builtin_schema(generator: &mut SchemaGenerator, group: &str, resource: &str) -> Option<String> {
     use k8s_openapi::api::{
         apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
         networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
         scheduling::v1 as scheduling, storage::v1 as storage,
     };
-    static CACHE: OnceLock<Mutex<HashMap<(String, String), Value>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Mutex::default);
-    let key = (group.to_owned(), resource.to_owned());
-    if let Some(schema) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Some(schema.clone());
+    fn add<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
+        generator.subschema_for::<T>();
+        T::schema_name().into_owned()
     }
-    let schema = match (group, resource) {
-        ("", "pods") => generate::<core::Pod>(),
-        ("", "services") => generate::<core::Service>(),
-        ("", "configmaps") => generate::<core::ConfigMap>(),
-        ("", "secrets") => generate::<core::Secret>(),
-        ("", "namespaces") => generate::<core::Namespace>(),
-        ("", "nodes") => generate::<core::Node>(),
-        ("", "endpoints") => generate::<core::Endpoints>(),
-        ("", "events") => generate::<core::Event>(),
-        ("", "serviceaccounts") => generate::<core::ServiceAccount>(),
-        ("", "podtemplates") => generate::<core::PodTemplate>(),
-        ("", "persistentvolumeclaims") => generate::<core::PersistentVolumeClaim>(),
-        ("apps", "deployments") => generate::<apps::Deployment>(),
-        ("apps", "replicasets") => generate::<apps::ReplicaSet>(),
-        ("apps", "statefulsets") => generate::<apps::StatefulSet>(),
-        ("apps", "daemonsets") => generate::<apps::DaemonSet>(),
-        ("batch", "jobs") => generate::<batch::Job>(),
-        ("batch", "cronjobs") => generate::<batch::CronJob>(),
-        ("", "resourcequotas") => generate::<core::ResourceQuota>(),
-        ("", "limitranges") => generate::<core::LimitRange>(),
-        ("", "persistentvolumes") => generate::<core::PersistentVolume>(),
-        ("networking.k8s.io", "networkpolicies") => generate::<networking::NetworkPolicy>(),
-        ("scheduling.k8s.io", "priorityclasses") => generate::<scheduling::PriorityClass>(),
-        ("storage.k8s.io", "storageclasses") => generate::<storage::StorageClass>(),
-        ("networking.k8s.io", "ingresses") => generate::<networking::Ingress>(),
-        ("networking.k8s.io", "ingressclasses") => generate::<networking::IngressClass>(),
-        ("discovery.k8s.io", "endpointslices") => generate::<discovery::EndpointSlice>(),
-        ("coordination.k8s.io", "leases") => generate::<coordination::Lease>(),
-        ("policy", "poddisruptionbudgets") => generate::<policy::PodDisruptionBudget>(),
+    let name = match (group, resource) {
+        ("", "pods") => add::<core::Pod>(generator),
+        ("", "services") => add::<core::Service>(generator),
+        ("", "configmaps") => add::<core::ConfigMap>(generator),
+        ("", "secrets") => add::<core::Secret>(generator),
+        ("", "namespaces") => add::<core::Namespace>(generator),
+        ("", "nodes") => add::<core::Node>(generator),
+        ("", "endpoints") => add::<core::Endpoints>(generator),
+        ("", "events") => add::<core::Event>(generator),
+        ("", "serviceaccounts") => add::<core::ServiceAccount>(generator),
+        ("", "podtemplates") => add::<core::PodTemplate>(generator),
+        ("", "persistentvolumeclaims") => add::<core::PersistentVolumeClaim>(generator),
+        ("", "persistentvolumes") => add::<core::PersistentVolume>(generator),
+        ("", "replicationcontrollers") => add::<core::ReplicationController>(generator),
+        ("", "resourcequotas") => add::<core::ResourceQuota>(generator),
+        ("", "limitranges") => add::<core::LimitRange>(generator),
+        ("apps", "deployments") => add::<apps::Deployment>(generator),
+        ("apps", "replicasets") => add::<apps::ReplicaSet>(generator),
+        ("apps", "statefulsets") => add::<apps::StatefulSet>(generator),
+        ("apps", "daemonsets") => add::<apps::DaemonSet>(generator),
+        ("apps", "controllerrevisions") => add::<apps::ControllerRevision>(generator),
+        ("batch", "jobs") => add::<batch::Job>(generator),
+        ("batch", "cronjobs") => add::<batch::CronJob>(generator),
+        ("networking.k8s.io", "networkpolicies") => add::<networking::NetworkPolicy>(generator),
+        ("networking.k8s.io", "ingresses") => add::<networking::Ingress>(generator),
+        ("networking.k8s.io", "ingressclasses") => add::<networking::IngressClass>(generator),
+        ("scheduling.k8s.io", "priorityclasses") => add::<scheduling::PriorityClass>(generator),
+        ("storage.k8s.io", "storageclasses") => add::<storage::StorageClass>(generator),
+        ("discovery.k8s.io", "endpointslices") => add::<discovery::EndpointSlice>(generator),
+        ("coordination.k8s.io", "leases") => add::<coordination::Lease>(generator),
+        ("policy", "poddisruptionbudgets") => add::<policy::PodDisruptionBudget>(generator),
         ("autoscaling", "horizontalpodautoscalers") => {
-            generate::<autoscaling::HorizontalPodAutoscaler>()
+            add::<autoscaling::HorizontalPodAutoscaler>(generator)
         }
-        ("rbac.authorization.k8s.io", "roles") => generate::<rbac::Role>(),
-        ("rbac.authorization.k8s.io", "rolebindings") => generate::<rbac::RoleBinding>(),
-        ("rbac.authorization.k8s.io", "clusterroles") => generate::<rbac::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "roles") => add::<rbac::Role>(generator),
+        ("rbac.authorization.k8s.io", "rolebindings") => add::<rbac::RoleBinding>(generator),
+        ("rbac.authorization.k8s.io", "clusterroles") => add::<rbac::ClusterRole>(generator),
         ("rbac.authorization.k8s.io", "clusterrolebindings") => {
-            generate::<rbac::ClusterRoleBinding>()
+            add::<rbac::ClusterRoleBinding>(generator)
         }
         _ => return None,
     };
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, schema.clone());
-    Some(schema)
+    Some(name)
 }
 
 /// Kubernetes' schema naming: reversed group, version, kind (`io.argoproj.v1alpha1.Rollout`).

@@ -91,6 +91,11 @@ pub fn token(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
         .ok_or_else(|| ApiError::not_found(&request.rt, &name))?
         .value();
     let mut token_request = super::write::parse_body(request)?;
+    if !token_request.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a TokenRequest object",
+        ));
+    }
     let spec = &mut token_request["spec"];
     let seconds = spec["expirationSeconds"]
         .as_i64()

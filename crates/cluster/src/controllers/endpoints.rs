@@ -321,7 +321,8 @@ where
     }
 }
 
-/// Empty lists and missing fields compare equal; nulls are dropped.
+/// Empty lists and missing fields compare equal; nulls are dropped, and so is an empty port
+/// name (the API server defaults an unnamed EndpointSlice port to `name: ""`).
 fn normalize(value: &Value) -> Value {
     match value {
         Value::Null => json!([]),
@@ -335,7 +336,7 @@ fn normalize_inner(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(_, v)| !v.is_null())
+                .filter(|(k, v)| !v.is_null() && !(k.as_str() == "name" && *v == ""))
                 .map(|(k, v)| (k.clone(), normalize_inner(v)))
                 .collect(),
         ),

@@ -75,7 +75,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, Controlle
     let value = serde_json::to_value(pod.as_ref()).map_err(ControllerError::Encode)?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     match plan(&value, node.as_ref()) {
-        Step::Nothing if node.is_none() => return Ok(Action::requeue(Duration::from_secs(1))),
+        // Without a node, the Node watch wakes every pending pod once one registers.
         Step::Nothing => {}
         Step::Bind => {
             let binding = json!({"apiVersion": "v1", "kind": "Binding",

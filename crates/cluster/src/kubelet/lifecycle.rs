@@ -181,7 +181,6 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
             "podIP": pod_ip,
             "podIPs": [{"ip": pod_ip}],
             "startTime": timestamp(now),
-            "qosClass": "BestEffort",
             "conditions": conditions(now, now, false, false),
             "containerStatuses": containers,
         }));

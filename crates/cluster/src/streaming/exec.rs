@@ -152,7 +152,18 @@ impl Exec {
             return;
         };
         let error = streams.error.take().map(|s| s.writer);
+        // Resize events need a TTY; they are read and dropped so they never hold the session.
+        if let Some(mut resize) = streams.resize.take() {
+            tokio::spawn(async move { while resize.incoming.recv().await.is_some() {} });
+        }
         let outcome = self.execute(&mut streams, &session).await;
+        // A command that did not start still ends its output streams, so kubectl reads the error.
+        for unused in [streams.stdout.take(), streams.stderr.take()]
+            .into_iter()
+            .flatten()
+        {
+            unused.writer.finish().await;
+        }
         if let Some(error) = error {
             // v4 reports every outcome as a Status; older protocols write errors as text.
             let text = match (&outcome, protocol) {

@@ -4,7 +4,7 @@
 //! its own (a FIN shuts the other side's write half), then finishes both streams. A pod port
 //! nothing listens on is reported on the error stream, as the kubelet reports it.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use bytes::Bytes;
 use tokio::{
@@ -12,7 +12,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::session::{Session, Stream};
+use super::session::{Session, Stream, until_closed};
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
     object::meta_str,
@@ -89,14 +89,26 @@ impl PortForward {
                 if let (Some(error), Some(data)) = (error, data) {
                     let target = (self.ip, port);
                     let what = format!("pod {}, uid {}", self.pod, self.uid);
-                    tokio::spawn(forward(target, what, error, data));
+                    let closed = until_closed(session.closed());
+                    tokio::spawn(async move {
+                        // A client that goes away takes its connections with it.
+                        tokio::select! {
+                            () = forward(target, what, error, data) => {}
+                            () = closed => {}
+                        }
+                    });
                 }
             }
         }
     }
 }
 
-/// Copies one connection between the client's data stream and the pod's port.
+/// How long the client's direction may go on once the pod's has ended (containerd's grace).
+const HALF_CLOSED: Duration = Duration::from_secs(1);
+
+/// Copies one connection between the client's data stream and the pod's port. When the pod
+/// ends its side first, the client's side gets [`HALF_CLOSED`] to end too; then the error stream
+/// finishes, which is what tells kubectl the connection is over.
 async fn forward((ip, port): (IpAddr, u16), pod: String, error: Stream, mut data: Stream) {
     let connection = match TcpStream::connect((ip, port)).await {
         Ok(connection) => connection,
@@ -134,6 +146,13 @@ async fn forward((ip, port): (IpAddr, u16), pod: String, error: Stream, mut data
         }
         writer.finish().await;
     };
-    tokio::join!(upstream, downstream);
+    let mut upstream = std::pin::pin!(upstream);
+    let mut downstream = std::pin::pin!(downstream);
+    tokio::select! {
+        () = &mut downstream => {
+            let _ = tokio::time::timeout(HALF_CLOSED, upstream).await;
+        }
+        () = &mut upstream => downstream.await,
+    }
     error.writer.finish().await;
 }

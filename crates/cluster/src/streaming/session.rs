@@ -19,6 +19,10 @@ use super::spdy::{CANCEL, Codec, Frame};
 /// spdystream's does).
 const BACKLOG: usize = 64;
 
+/// How long the connection waits for a stream whose reader takes nothing (stdin of a command
+/// that never reads it); then that stream is reset, and the others go on.
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Writes frames of one stream.
 #[derive(Clone)]
 pub struct Writer {
@@ -156,9 +160,21 @@ where
                 Frame::Data { id, data, fin } => {
                     if let Some(sender) = open.get(&id)
                         && !data.is_empty()
-                        && sender.send(data).await.is_err()
                     {
-                        open.remove(&id);
+                        match tokio::time::timeout(STALL, sender.send(data)).await {
+                            Ok(Ok(())) => {}
+                            // Its reader is gone: what follows is dropped.
+                            Ok(Err(_)) => {
+                                open.remove(&id);
+                            }
+                            Err(_) => {
+                                open.remove(&id);
+                                let reset = Frame::Reset { id, status: CANCEL };
+                                if replies.send(reset).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
                     }
                     if fin {
                         open.remove(&id);

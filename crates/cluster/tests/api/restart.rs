@@ -196,3 +196,59 @@ async fn an_expired_resource_version_answers_410_and_kube_re_lists() {
         "the watcher re-listed and found objects written while it was away"
     );
 }
+
+/// A Deployment stored by an older sluice, without the defaults the API server applies now,
+/// gets them at the next start, at the same generation, so a later label does not look like a
+/// new template.
+#[tokio::test]
+async fn objects_stored_without_defaults_get_them_at_start() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join("state.db"),
+        Durability::Normal,
+        StoreConfig::default(),
+    )
+    .unwrap();
+    store
+        .write(|txn| {
+            let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "old", "namespace": "default", "uid": "u-old", "generation": 4,
+                    "creationTimestamp": "2026-11-01T10:00:00Z"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "old"}},
+                    "template": {"metadata": {"labels": {"app": "old"}},
+                        "spec": {"containers": [{"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}}}});
+            txn.put(
+                &ResourceKey::new("apps", "deployments"),
+                ObjectKey::new("default", "old"),
+                old,
+            );
+            Ok::<_, sluice_cluster::store::StoreError>(())
+        })
+        .unwrap();
+    drop(store);
+    let cluster = Cluster::start(config(dir.path(), "127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let api: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    let read = serde_json::to_value(api.get("old").await.unwrap()).unwrap();
+    let container = &read["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(container["ports"][0]["protocol"], "TCP");
+    assert_eq!(read["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(read["metadata"]["generation"], 4);
+    let labelled = api
+        .patch(
+            "old",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"team": "web"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        labelled.metadata.generation,
+        Some(4),
+        "a label is no new template"
+    );
+    cluster.shutdown().await;
+}
