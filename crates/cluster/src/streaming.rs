@@ -1,10 +1,7 @@
 //! The pod subresources that upgrade the connection: `exec` (and `kubectl cp`, which runs `tar`
-//! through it) and `portforward`, over SPDY/3.1 as kubectl, client-go and the kubelet speak them
-//! ([`spdy`], [`session`]; protocols in [`exec`] and [`portforward`]).
-//!
-//! kubectl 1.31+ first tries WebSocket for both; sluice answers that with 400, and kubectl falls
-//! back to SPDY (its `FallbackDialer`/`FallbackExecutor`), which every client-go version speaks.
-//! WebSocket-only clients cannot exec or port-forward yet.
+//! through it) and `portforward`, over WebSocket (what kubectl 1.31+, kube-rs and most clients
+//! try first; [`websocket`]) and SPDY/3.1 (what every client-go falls back to; [`spdy`],
+//! [`session`]), with the protocols of [`exec`] and [`portforward`].
 //!
 //! Exec runs the command on this host, in the container's working directory with its
 //! environment, like the `exec` runtime — so it needs `sluice up --allow-host-exec`, and a
@@ -15,6 +12,7 @@ pub mod exec;
 pub mod portforward;
 pub mod session;
 pub mod spdy;
+pub mod websocket;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -134,19 +132,56 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if upgrade == "websocket" {
-        return ApiError::bad_request(
-            "sluice serves exec and port-forward over SPDY/3.1, not WebSocket (kubectl falls back to SPDY by itself)",
-        )
-        .into_response();
-    }
-    if upgrade != "spdy/3.1" || !matches!(*request.method(), Method::POST | Method::GET) {
-        return ApiError::bad_request("Upgrade request required").into_response();
+    let transport = match upgrade.as_str() {
+        "websocket" => Transport::WebSocket,
+        "spdy/3.1" => Transport::Spdy,
+        _ => return ApiError::bad_request("Upgrade request required").into_response(),
+    };
+    if !matches!(*request.method(), Method::POST | Method::GET) {
+        return ApiError::method_not_allowed(request.method().as_str()).into_response();
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
+    let exec = path.subresource.as_deref() == Some("exec");
+    let offered: &[&'static str] = match (exec, transport) {
+        (true, Transport::WebSocket) => &exec::WEBSOCKET_PROTOCOLS,
+        (true, Transport::Spdy) => &exec::PROTOCOLS,
+        (false, Transport::WebSocket) => &portforward::WEBSOCKET_PROTOCOLS,
+        (false, Transport::Spdy) => &[portforward::PROTOCOL],
+    };
+    let protocol = match transport {
+        Transport::WebSocket => websocket::negotiate(request.headers(), offered),
+        Transport::Spdy => negotiate(&request, offered),
+    };
+    let Some(protocol) = protocol else {
+        let mut refused = ApiError::bad_request(format!(
+            "unable to upgrade: no common stream protocol; sluice speaks {}",
+            offered.join(", ")
+        ));
+        if transport == Transport::Spdy {
+            refused.code = 403;
+            refused.reason = "Forbidden";
+        }
+        let mut response = refused.into_response();
+        if let Ok(value) = HeaderValue::from_str(&offered.join(",")) {
+            response
+                .headers_mut()
+                .insert("x-accepted-stream-protocol-versions", value);
+        }
+        return response;
+    };
     let prepared = match path.subresource.as_deref() {
         Some("exec") => exec::prepare(&server, &path, &query).map(Prepared::Exec),
-        Some("portforward") => portforward::prepare(&server, &path).map(Prepared::PortForward),
+        Some("portforward") => {
+            let forward = portforward::prepare(&server, &path);
+            match (transport, protocol) {
+                (Transport::WebSocket, "SPDY/3.1+portforward.k8s.io") | (Transport::Spdy, _) => {
+                    forward.map(Prepared::PortForward)
+                }
+                _ => forward.and_then(|f| {
+                    portforward::ports(&query).map(|ports| Prepared::PortChannels(f, ports))
+                }),
+            }
+        }
         _ => Err(ApiError::bad_request(
             "kubectl attach is not supported: a pod's output is in kubectl logs -f",
         )),
@@ -155,57 +190,71 @@ pub async fn serve(
         Ok(prepared) => prepared,
         Err(err) => return err.into_response(),
     };
-    let protocols: &[&str] = match prepared {
-        Prepared::Exec(_) => &exec::PROTOCOLS,
-        Prepared::PortForward(_) => &[portforward::PROTOCOL],
-    };
-    let Some(protocol) = negotiate(&request, protocols) else {
-        let mut refused = ApiError::bad_request(format!(
-            "unable to upgrade: no common stream protocol; sluice speaks {}",
-            protocols.join(", ")
-        ));
-        refused.code = 403;
-        refused.reason = "Forbidden";
-        let mut response = refused.into_response();
-        if let Ok(value) = HeaderValue::from_str(&protocols.join(",")) {
-            response
-                .headers_mut()
-                .insert("x-accepted-stream-protocol-versions", value);
-        }
-        return response;
+    let answer = match transport {
+        Transport::WebSocket => match websocket::accept(request.headers(), protocol) {
+            Some(headers) => headers,
+            None => {
+                return ApiError::bad_request("invalid WebSocket upgrade request").into_response();
+            }
+        },
+        Transport::Spdy => vec![
+            (header::CONNECTION, HeaderValue::from_static("Upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("SPDY/3.1")),
+            (
+                header::HeaderName::from_static("x-stream-protocol-version"),
+                HeaderValue::from_static(protocol),
+            ),
+        ],
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         let io = match on_upgrade.await {
             Ok(io) => TokioIo::new(io),
             Err(err) => {
-                tracing::debug!(
-                    "upgrading pods/{}: {err}",
-                    path.subresource.as_deref().unwrap_or_default()
-                );
+                tracing::debug!("upgrading a pod stream: {err}");
                 return;
             }
         };
-        let session = session::serve(io);
-        match prepared {
-            Prepared::Exec(exec) => exec.run(session, protocol).await,
-            Prepared::PortForward(forward) => forward.run(session).await,
+        match (transport, prepared) {
+            (Transport::Spdy, Prepared::Exec(exec)) => exec.run(session::serve(io), protocol).await,
+            (Transport::Spdy, Prepared::PortForward(forward)) => {
+                forward.run(session::serve(io)).await;
+            }
+            (Transport::WebSocket, Prepared::Exec(exec)) => {
+                let channels = websocket::Channels::serve(websocket::server(io).await, &[0]);
+                exec.run_websocket(channels, protocol).await;
+            }
+            (Transport::WebSocket, Prepared::PortForward(forward)) => {
+                let tunnel = websocket::Tunnel::new(websocket::server(io).await);
+                forward.run(session::serve(tunnel)).await;
+            }
+            (_, Prepared::PortChannels(forward, ports)) => {
+                let inputs: Vec<u8> = (0..ports.len())
+                    .filter_map(|i| u8::try_from(2 * i).ok())
+                    .collect();
+                let channels = websocket::Channels::serve(websocket::server(io).await, &inputs);
+                forward.run_websocket(channels, ports).await;
+            }
         }
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
-    headers.insert(
-        "x-stream-protocol-version",
-        HeaderValue::from_static(protocol),
-    );
+    response.headers_mut().extend(answer);
     response
+}
+
+/// How the connection is upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    WebSocket,
+    Spdy,
 }
 
 /// A request checked and ready to run once the connection is upgraded.
 enum Prepared {
     Exec(exec::Exec),
+    /// Port-forward as kubectl speaks it: a SPDY session, perhaps tunneled.
     PortForward(portforward::PortForward),
+    /// Port-forward on WebSocket channels, for these ports.
+    PortChannels(portforward::PortForward, Vec<u16>),
 }

@@ -28,9 +28,20 @@ fn until(mut check: impl FnMut() -> bool) -> bool {
 /// kubectl with its arguments, in the background (killed when dropped), and its first line;
 /// the rest of its output is drained (kubectl writes a line per forwarded connection).
 fn background(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (Running, String) {
+    background_with(kubectl, kubeconfig, args, &[])
+}
+
+/// [`background`] with more environment (`KUBECTL_PORT_FORWARD_WEBSOCKETS=false`, …).
+fn background_with(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, String) {
     let mut child = Command::new(kubectl)
         .args(args)
         .env("KUBECONFIG", kubeconfig)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -40,6 +51,15 @@ fn background(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (Running, Str
     stdout.read_line(&mut line).unwrap();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     (Running(child), line)
+}
+
+/// The local port of kubectl port-forward's first line (`Forwarding from 127.0.0.1:PORT -> …`).
+fn forwarded_port(line: &str) -> u16 {
+    line.split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
 }
 
 /// An HTTP GET of `path` on 127.0.0.1:`port`: the response body.
@@ -359,25 +379,38 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         };
         let (_forward, line) =
             background(&kubectl, &kubeconfig, &["port-forward", &target, remote]);
-        let port: u16 = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{line}"));
+        let port = forwarded_port(&line);
         for round in 0..3 {
             let body = get(port, "/color").unwrap_or_else(|e| panic!("{target} #{round}: {e}"));
             assert_eq!(body, "\"blue\"", "{target}");
         }
     }
+    // kubectl 1.31+ speaks WebSocket first; the SPDY it falls back to (and older kubectls
+    // speak) works too.
+    let spdy = [
+        ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
+        ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
+    ];
+    let out = Command::new(&kubectl)
+        .args(["exec", &pod, "--", "sh", "-c", "echo spdy; exit 4"])
+        .env("KUBECONFIG", &kubeconfig)
+        .envs(spdy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "spdy\n");
+    let (_forward, line) = background_with(
+        &kubectl,
+        &kubeconfig,
+        &["port-forward", &pod, ":8080"],
+        &spdy,
+    );
+    let port = forwarded_port(&line);
+    assert_eq!(get(port, "/color").unwrap(), "\"blue\"");
+
     // A port nothing listens on: the connection fails and kubectl reports the pod's error.
     let (mut refused, line) = background(&kubectl, &kubeconfig, &["port-forward", &pod, ":9"]);
-    let port: u16 = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
+    let port = forwarded_port(&line);
     assert_eq!(get(port, "/").unwrap_or_default(), "");
     let status = refused.0.wait().unwrap();
     let mut stderr = String::new();

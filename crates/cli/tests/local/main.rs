@@ -8,6 +8,7 @@ mod rollout_migration;
 mod rollout_options;
 mod rollout_restarts;
 mod rollouts;
+mod streams;
 mod up;
 use up::alive;
 

@@ -336,7 +336,10 @@ fn normalize_inner(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, v)| !v.is_null() && !(k.as_str() == "name" && *v == ""))
+                .filter(|(k, v)| {
+                    let unnamed = k.as_str() == "name" && *v == "";
+                    !v.is_null() && !unnamed
+                })
                 .map(|(k, v)| (k.clone(), normalize_inner(v)))
                 .collect(),
         ),

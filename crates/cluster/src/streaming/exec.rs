@@ -1,8 +1,10 @@
-//! `pods/exec` over SPDY, protocol `v4.channel.k8s.io` (with `v3`/`v2`/`channel.k8s.io` for
-//! older clients): the client opens an `error` stream and, as it asked, `stdin`, `stdout`,
-//! `stderr` and `resize`; the command runs once they are all open; stdin's end closes the
-//! command's stdin (what `kubectl cp` and `echo x | kubectl exec -i` need); at the end stdout and
-//! stderr finish and the error stream carries the outcome, a `Status` with the exit code
+//! `pods/exec`, over WebSocket (`v5.channel.k8s.io`, what kubectl 1.30+ and kube-rs use, and
+//! `v4`) or SPDY (`v4.channel.k8s.io`, with `v3`/`v2`/`channel.k8s.io` for older clients). Over
+//! SPDY the client opens an `error` stream and, as it asked, `stdin`, `stdout`, `stderr` and
+//! `resize`, and the command runs once they are all open; over WebSocket they are channels of
+//! one connection. The end of stdin (a FIN, or v5's close of channel 0) closes the command's
+//! stdin (what `kubectl cp` and `echo x | kubectl exec -i` need); at the end stdout and stderr
+//! finish and the error stream carries the outcome, a `Status` with the exit code
 //! (`NonZeroExitCode`) that kubectl exits with. A client that goes away kills the command.
 
 use std::{process::Stdio, time::Duration};
@@ -12,11 +14,13 @@ use serde_json::{Value, json};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     process::Command,
+    sync::{mpsc, watch},
 };
 
 use super::{
     ExecContext,
     session::{Session, Stream, Writer, until_closed},
+    websocket::{ChannelWriter, Channels},
 };
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
@@ -24,7 +28,11 @@ use crate::{
     object::meta_str,
 };
 
-/// The protocols served, best first.
+/// The WebSocket protocols served, best first (kubectl 1.30+ offers v5; kube-rs v5 and v4).
+pub const WEBSOCKET_PROTOCOLS: [&str; 3] =
+    ["v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"];
+
+/// The SPDY protocols served, best first.
 pub const PROTOCOLS: [&str; 4] = [
     "v4.channel.k8s.io",
     "v3.channel.k8s.io",
@@ -99,7 +107,7 @@ pub fn prepare(server: &ApiServer, path: &ResourcePath, query: &str) -> Result<E
     })
 }
 
-/// The streams of one exec, by type.
+/// The streams of one exec over SPDY, by type.
 #[derive(Default)]
 struct Streams {
     error: Option<Stream>,
@@ -107,6 +115,48 @@ struct Streams {
     stdout: Option<Stream>,
     stderr: Option<Stream>,
     resize: Option<Stream>,
+}
+
+/// One output of the command, on either transport.
+#[derive(Clone)]
+enum Output {
+    Spdy(Writer),
+    Channel(ChannelWriter),
+}
+
+impl Output {
+    async fn send(&self, data: Bytes) -> bool {
+        match self {
+            Self::Spdy(writer) => writer.send(data).await,
+            Self::Channel(writer) => writer.send(&data).await,
+        }
+    }
+
+    /// Ends it: a FIN on SPDY; on WebSocket the end of the connection ends every channel.
+    async fn finish(&self) {
+        if let Self::Spdy(writer) = self {
+            writer.finish().await;
+        }
+    }
+}
+
+/// Where the command's input and output go.
+struct Io {
+    stdin: Option<mpsc::Receiver<Bytes>>,
+    stdout: Option<Output>,
+    stderr: Option<Output>,
+    closed: watch::Receiver<bool>,
+}
+
+/// What the error stream (or channel) carries for `outcome` in `protocol`: v4 and v5 report
+/// every outcome as a `Status`; older protocols write failures as text and success as nothing.
+fn report(outcome: &Result<i32, String>, protocol: &str) -> Option<String> {
+    match (outcome, protocol) {
+        (outcome, "v4.channel.k8s.io" | "v5.channel.k8s.io") => Some(status(outcome).to_string()),
+        (Ok(0), _) => None,
+        (Ok(code), _) => Some(format!("command terminated with exit code {code}")),
+        (Err(why), _) => Some(why.clone()),
+    }
 }
 
 impl Exec {
@@ -145,7 +195,7 @@ impl Exec {
         Some(streams)
     }
 
-    /// Runs the command on the upgraded connection.
+    /// Runs the command on a SPDY session (the streams the client opens).
     pub async fn run(self, mut session: Session, protocol: &str) {
         let Some(mut streams) = self.accept(&mut session).await else {
             session.go_away().await;
@@ -156,23 +206,15 @@ impl Exec {
         if let Some(mut resize) = streams.resize.take() {
             tokio::spawn(async move { while resize.incoming.recv().await.is_some() {} });
         }
-        let outcome = self.execute(&mut streams, &session).await;
-        // A command that did not start still ends its output streams, so kubectl reads the error.
-        for unused in [streams.stdout.take(), streams.stderr.take()]
-            .into_iter()
-            .flatten()
-        {
-            unused.writer.finish().await;
-        }
+        let mut io = Io {
+            stdin: streams.stdin.take().map(|s| s.incoming),
+            stdout: streams.stdout.take().map(|s| Output::Spdy(s.writer)),
+            stderr: streams.stderr.take().map(|s| Output::Spdy(s.writer)),
+            closed: session.closed(),
+        };
+        let outcome = self.execute(&mut io).await;
         if let Some(error) = error {
-            // v4 reports every outcome as a Status; older protocols write errors as text.
-            let text = match (&outcome, protocol) {
-                (outcome, "v4.channel.k8s.io") => Some(status(outcome).to_string()),
-                (Ok(0), _) => None,
-                (Ok(code), _) => Some(format!("command terminated with exit code {code}")),
-                (Err(why), _) => Some(why.clone()),
-            };
-            if let Some(text) = text {
+            if let Some(text) = report(&outcome, protocol) {
                 error.send(Bytes::from(text)).await;
             }
             error.finish().await;
@@ -182,9 +224,42 @@ impl Exec {
         session.go_away().await;
     }
 
-    /// Runs the command with the streams wired to it; its exit code. The command is killed if
-    /// the client goes away first.
-    async fn execute(&self, streams: &mut Streams, session: &Session) -> Result<i32, String> {
+    /// Runs the command on WebSocket channels (0 stdin, 1 stdout, 2 stderr, 3 the outcome,
+    /// 4 resize), then closes the connection with 1000, which ends every channel cleanly.
+    pub async fn run_websocket(self, mut channels: Channels, protocol: &str) {
+        let mut io = Io {
+            stdin: if self.stdin { channels.input(0) } else { None },
+            stdout: self.stdout.then(|| Output::Channel(channels.writer(1))),
+            stderr: self.stderr.then(|| Output::Channel(channels.writer(2))),
+            closed: channels.closed(),
+        };
+        let outcome = self.execute(&mut io).await;
+        if let Some(text) = report(&outcome, protocol) {
+            channels.writer(3).send(text.as_bytes()).await;
+        }
+        channels.close().await;
+    }
+
+    /// Runs the command wired to `io`; its exit code. Its output streams end on every path (a
+    /// command that did not start too, so the client reads the outcome), and the command is
+    /// killed if the client goes away first.
+    async fn execute(&self, io: &mut Io) -> Result<i32, String> {
+        let stdout = io.stdout.take();
+        // Without a stderr stream (a TTY) stderr goes where stdout goes, as on a terminal.
+        let stderr = io.stderr.take().or_else(|| stdout.clone());
+        let outcome = self.spawn_and_wait(io, &stdout, &stderr).await;
+        for output in [stdout, stderr].into_iter().flatten() {
+            output.finish().await;
+        }
+        outcome
+    }
+
+    async fn spawn_and_wait(
+        &self,
+        io: &mut Io,
+        stdout: &Option<Output>,
+        stderr: &Option<Output>,
+    ) -> Result<i32, String> {
         let (program, args) = self.command.split_first().ok_or("no command")?;
         let mut command = Command::new(program);
         command
@@ -206,9 +281,9 @@ impl Exec {
             .await
             .map_err(|err| format!("failed to exec in container: starting {program:?}: {err}"))?;
         let pid = child.id().unwrap_or_default();
-        if let (Some(mut input), Some(mut stream)) = (child.stdin.take(), streams.stdin.take()) {
+        if let (Some(mut input), Some(mut stdin)) = (child.stdin.take(), io.stdin.take()) {
             tokio::spawn(async move {
-                while let Some(bytes) = stream.incoming.recv().await {
+                while let Some(bytes) = stdin.recv().await {
                     if input.write_all(&bytes).await.is_err() {
                         break;
                     }
@@ -216,13 +291,6 @@ impl Exec {
                 // Dropping stdin closes it: the client's stdin ended.
             });
         }
-        let stdout = streams.stdout.take().map(|s| s.writer);
-        // Without a stderr stream (a TTY) stderr goes where stdout goes, as on a terminal.
-        let stderr = streams
-            .stderr
-            .take()
-            .map(|s| s.writer)
-            .or_else(|| stdout.clone());
         let pumps = [
             child
                 .stdout
@@ -235,16 +303,13 @@ impl Exec {
         ];
         let status = tokio::select! {
             status = child.wait() => status.map_err(|e| e.to_string())?,
-            () = until_closed(session.closed()) => {
+            () = until_closed(io.closed.clone()) => {
                 group::signal_group(pid, Signal::Kill);
                 child.wait().await.map_err(|e| e.to_string())?
             }
         };
         for pump in pumps.into_iter().flatten() {
             let _ = pump.await;
-        }
-        for writer in [stdout, stderr].into_iter().flatten() {
-            writer.finish().await;
         }
         use std::os::unix::process::ExitStatusExt;
         Ok(status
@@ -253,8 +318,8 @@ impl Exec {
     }
 }
 
-/// Copies a pipe to a stream until the pipe ends (or the client is gone).
-async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Writer>) {
+/// Copies a pipe to an output until the pipe ends (or the client is gone).
+async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Output>) {
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buffer).await {

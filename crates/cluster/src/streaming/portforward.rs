@@ -1,8 +1,12 @@
-//! `pods/portforward` over SPDY, protocol `portforward.k8s.io`: for each local connection the
-//! client opens an `error` and a `data` stream with the same `requestid` and `port`; sluice
-//! connects to the pod's address on that port and copies both ways, each direction ending on
-//! its own (a FIN shuts the other side's write half), then finishes both streams. A pod port
-//! nothing listens on is reported on the error stream, as the kubelet reports it.
+//! `pods/portforward`, as kubectl speaks it — SPDY (`portforward.k8s.io`), straight or tunneled
+//! in WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+) — and as kube-rs
+//! and other WebSocket clients do (`v4.channel.k8s.io`: the ports in the query, channels 2i and
+//! 2i+1 for the data and errors of port i, each opened with the port as two little-endian
+//! bytes). Over SPDY the client opens an `error` and a `data` stream with the same `requestid`
+//! and `port` for each local connection; sluice connects to the pod's address on that port and
+//! copies both ways, each direction ending on its own (a FIN shuts the other side's write half),
+//! then finishes both streams. A pod port nothing listens on is reported on the error stream,
+//! as the kubelet reports it.
 
 use std::{collections::HashMap, net::IpAddr, time::Duration};
 
@@ -12,14 +16,50 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::session::{Session, Stream, until_closed};
+use super::{
+    session::{Session, Stream, until_closed},
+    websocket::{ChannelWriter, Channels},
+};
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
     object::meta_str,
 };
 
-/// The protocol served.
+/// The SPDY protocol served.
 pub const PROTOCOL: &str = "portforward.k8s.io";
+
+/// The WebSocket protocols served, best first: kubectl's SPDY tunnel, then channels.
+pub const WEBSOCKET_PROTOCOLS: [&str; 4] = [
+    "SPDY/3.1+portforward.k8s.io",
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "channel.k8s.io",
+];
+
+/// The ports of a WebSocket port-forward (`?ports=80,8080`, or the parameter repeated).
+///
+/// # Errors
+/// 400 without a valid port.
+pub fn ports(query: &str) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key != "ports" {
+            continue;
+        }
+        for port in value.split(',').filter(|p| !p.is_empty()) {
+            let parsed = port.trim().parse::<u16>().ok().filter(|p| *p > 0);
+            ports.push(parsed.ok_or_else(|| {
+                ApiError::bad_request(format!("invalid port {port:?}: ports must be 1-65535"))
+            })?);
+        }
+    }
+    if ports.is_empty() {
+        return Err(ApiError::bad_request(
+            "query parameter \"ports\" is required",
+        ));
+    }
+    Ok(ports)
+}
 
 /// A port-forward request, checked.
 pub struct PortForward {
@@ -100,6 +140,90 @@ impl PortForward {
                 }
             }
         }
+    }
+}
+
+impl PortForward {
+    /// Forwards `ports` over WebSocket channels, one connection per port, until they all end or
+    /// the client goes away; then closes with 1000.
+    pub async fn run_websocket(self, mut channels: Channels, ports: Vec<u16>) {
+        let mut forwards = Vec::new();
+        for (i, port) in ports.into_iter().enumerate() {
+            let Ok(data) = u8::try_from(2 * i) else { break };
+            let (input, writer, errors) = (
+                channels.input(data),
+                channels.writer(data),
+                channels.writer(data + 1),
+            );
+            writer.send(&port.to_le_bytes()).await;
+            errors.send(&port.to_le_bytes()).await;
+            let what = format!("pod {}, uid {}", self.pod, self.uid);
+            forwards.push(tokio::spawn(forward_channel(
+                (self.ip, port),
+                what,
+                input,
+                writer,
+                errors,
+            )));
+        }
+        let all = futures::future::join_all(forwards);
+        tokio::select! {
+            _ = all => {}
+            () = until_closed(channels.closed()) => {}
+        }
+        channels.close().await;
+    }
+}
+
+/// Copies one port's connection between its WebSocket channels and the pod.
+async fn forward_channel(
+    (ip, port): (IpAddr, u16),
+    pod: String,
+    input: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    data: ChannelWriter,
+    errors: ChannelWriter,
+) {
+    let connection = match TcpStream::connect((ip, port)).await {
+        Ok(connection) => connection,
+        Err(err) => {
+            let text =
+                format!("error forwarding port {port} to {pod}: dial tcp {ip}:{port}: {err}");
+            errors.send(text.as_bytes()).await;
+            return;
+        }
+    };
+    let _ = connection.set_nodelay(true);
+    let (mut from_pod, mut to_pod) = connection.into_split();
+    let upstream = async move {
+        if let Some(mut input) = input {
+            while let Some(bytes) = input.recv().await {
+                if to_pod.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = to_pod.shutdown().await;
+    };
+    let downstream = async {
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            match from_pod.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !data.send(&buffer[..n]).await {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let mut upstream = std::pin::pin!(upstream);
+    let mut downstream = std::pin::pin!(downstream);
+    tokio::select! {
+        () = &mut downstream => {
+            let _ = tokio::time::timeout(HALF_CLOSED, upstream).await;
+        }
+        () = &mut upstream => downstream.await,
     }
 }
 
