@@ -106,11 +106,16 @@ fn target(
     Ok((pod, container))
 }
 
-/// The SPDY sub-protocol to speak: the first of ours the client offers.
-fn negotiate(request: &Request<Body>, ours: &[&'static str]) -> Option<&'static str> {
-    let offered: Vec<&str> = request
-        .headers()
-        .get_all("x-stream-protocol-version")
+/// The sub-protocol to speak: the first of `ours` the client offers in `header`
+/// (`X-Stream-Protocol-Version` for SPDY, `Sec-WebSocket-Protocol`), as one header with a list
+/// or several headers.
+fn negotiate(
+    headers: &http::HeaderMap,
+    header: &str,
+    ours: &[&'static str],
+) -> Option<&'static str> {
+    let offered: Vec<&str> = headers
+        .get_all(header)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -149,8 +154,8 @@ pub async fn serve(
         (false, Transport::Spdy) => &[portforward::PROTOCOL],
     };
     let protocol = match transport {
-        Transport::WebSocket => websocket::negotiate(request.headers(), offered),
-        Transport::Spdy => negotiate(&request, offered),
+        Transport::WebSocket => negotiate(request.headers(), "sec-websocket-protocol", offered),
+        Transport::Spdy => negotiate(request.headers(), "x-stream-protocol-version", offered),
     };
     let Some(protocol) = protocol else {
         let mut refused = ApiError::bad_request(format!(
@@ -241,6 +246,32 @@ pub async fn serve(
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     response.headers_mut().extend(answer);
     response
+}
+
+/// One output stream of a command or a forwarded connection, on either transport.
+#[derive(Clone)]
+pub(crate) enum Output {
+    /// A SPDY stream.
+    Spdy(session::Writer),
+    /// A WebSocket channel.
+    Channel(websocket::ChannelWriter),
+}
+
+impl Output {
+    /// Sends bytes; `false` once the client is gone.
+    async fn send(&self, data: bytes::Bytes) -> bool {
+        match self {
+            Self::Spdy(writer) => writer.send(data).await,
+            Self::Channel(writer) => writer.send(&data).await,
+        }
+    }
+
+    /// Ends it: a FIN on SPDY; on WebSocket the end of the connection ends every channel.
+    async fn finish(&self) {
+        if let Self::Spdy(writer) = self {
+            writer.finish().await;
+        }
+    }
 }
 
 /// How the connection is upgraded.

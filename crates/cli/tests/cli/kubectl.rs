@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::common::{kubectl, run_kubectl, start_up};
+use crate::common::KubectlSession;
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -36,15 +36,11 @@ spec:
 /// get with server-side columns, endpoint slices, explain of a CRD field, delete --wait.
 #[test]
 fn kubectl_drives_a_deployment_on_sluice_up() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+    let Some(session) = KubectlSession::start(&[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (up, ready) = start_up(dir.path());
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let dir = &session.dir;
+    let k = |args: &[&str]| session.run(args);
     let (ok, version) = k(&["version"]);
     eprintln!("kubectl version against sluice up:\n{version}");
     assert!(ok && version.contains("v1.33"), "{version}");
@@ -121,7 +117,7 @@ fn kubectl_drives_a_deployment_on_sluice_up() {
         "--timeout=60s",
     ]);
     assert!(ok || out.contains("no matching resources"), "{out}");
-    drop(up);
+    drop(session);
 }
 
 const ROLLOUT: &str = "apiVersion: argoproj.io/v1alpha1
@@ -170,20 +166,12 @@ spec:
 /// The kubectl verbs users type, against `sluice up`.
 #[test]
 fn kubectl_verbs_behave_as_on_a_real_cluster() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+    let Some(session) = KubectlSession::start(&[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (up, ready) = start_up(dir.path());
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
-    let file = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
+    let (kubectl, kubeconfig) = (&session.kubectl, &session.kubeconfig);
+    let k = |args: &[&str]| session.run(args);
+    let file = |name: &str, text: &str| session.file(name, text);
 
     // Argo's own CRDs, server-side (too big for client-side apply), then a Rollout.
     let crds = concat!(
@@ -375,9 +363,9 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
     assert!(!ok && out.contains("spec.size"), "{out}");
 
     // get -w prints a row as the object changes; logs of a simulated container are empty.
-    let mut watch = Command::new(&kubectl)
+    let mut watch = Command::new(kubectl)
         .args(["get", "configmap", "-w", "--request-timeout=8s"])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -413,21 +401,16 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
     assert!(ok && !pod.is_empty());
     let (ok, out) = k(&["logs", &pod]);
     assert!(ok && out.is_empty(), "{out}");
-    drop(up);
+    drop(session);
 }
 
 /// kubectl's generators send protobuf: each object arrives whole, as the JSON kubectl meant.
 #[test]
 fn kubectl_generators_send_protobuf_and_it_is_read() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+    let Some(session) = KubectlSession::start(&[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (_up, ready) = start_up(dir.path());
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let k = |args: &[&str]| session.run(args);
     let create = |args: &[&str]| {
         let (ok, out) = k(args);
         assert!(
@@ -561,15 +544,11 @@ fn kubectl_generators_send_protobuf_and_it_is_read() {
 /// replica count conflicts with kubectl's field, and `--force-conflicts` takes it back.
 #[test]
 fn server_side_apply_conflicts_with_fields_a_plain_write_set() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+    let Some(session) = KubectlSession::start(&[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (_up, ready) = start_up(dir.path());
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    let dir = &session.dir;
+    let k = |args: &[&str]| session.run(args);
     let manifest = dir.path().join("web.yaml");
     std::fs::write(&manifest, DEPLOYMENT).unwrap();
     let file = manifest.to_str().unwrap();

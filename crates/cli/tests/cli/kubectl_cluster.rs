@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{Running, kubectl, run_kubectl, start_up, start_up_with};
+use crate::common::{KubectlSession, Running};
 
 /// Polls `check` until it holds or 60 s pass; the last answer.
 fn until(mut check: impl FnMut() -> bool) -> bool {
@@ -80,20 +80,11 @@ fn get(port: u16, path: &str) -> std::io::Result<String> {
 
 #[test]
 fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+    let Some(session) = KubectlSession::start(&[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (_up, ready) = start_up(dir.path());
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
-    let ok = |args: &[&str]| {
-        let (ok, out) = k(args);
-        assert!(ok, "{args:?}: {out}");
-        out
-    };
+    let k = |args: &[&str]| session.run(args);
+    let ok = |args: &[&str]| session.ok(args);
 
     // Who you are, and tokens for service accounts.
     assert_eq!(ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
@@ -274,26 +265,18 @@ fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
 
 #[test]
 fn exec_cp_and_port_forward_reach_local_processes() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     let args = [
         "--no-controllers",
         "--ingress-listen",
         "off",
         "--allow-host-exec",
     ];
-    let (_up, ready) = start_up_with(dir.path(), &args);
-    assert!(ready.starts_with("sluice: ready"), "{ready}");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
-    let ok = |args: &[&str]| {
-        let (ok, out) = k(args);
-        assert!(ok, "{args:?}: {out}");
-        out
+    let Some(session) = KubectlSession::start(&args) else {
+        return;
     };
+    let (kubectl, kubeconfig, dir) = (&session.kubectl, &session.kubeconfig, &session.dir);
+    let k = |args: &[&str]| session.run(args);
+    let ok = |args: &[&str]| session.ok(args);
     ok(&[
         "create",
         "deployment",
@@ -322,7 +305,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
     let ip = ok(&["get", "pod", &pod, "-o", "jsonpath={.status.podIP}"]);
 
     // exec: output, the container's environment, and the exit code kubectl exits with.
-    let out = Command::new(&kubectl)
+    let out = Command::new(kubectl)
         .args([
             "exec",
             &pod,
@@ -331,16 +314,16 @@ fn exec_cp_and_port_forward_reach_local_processes() {
             "-c",
             "echo \"$POD_IP $PORT\"; echo oops >&2; exit 3",
         ])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{ip} 8080\n"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
     // stdin, closed when kubectl's ends.
-    let mut cat = Command::new(&kubectl)
+    let mut cat = Command::new(kubectl)
         .args(["exec", "-i", &pod, "--", "wc", "-c"])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -377,8 +360,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         } else {
             ":8080"
         };
-        let (_forward, line) =
-            background(&kubectl, &kubeconfig, &["port-forward", &target, remote]);
+        let (_forward, line) = background(kubectl, kubeconfig, &["port-forward", &target, remote]);
         let port = forwarded_port(&line);
         for round in 0..3 {
             let body = get(port, "/color").unwrap_or_else(|e| panic!("{target} #{round}: {e}"));
@@ -391,17 +373,17 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
         ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
     ];
-    let out = Command::new(&kubectl)
+    let out = Command::new(kubectl)
         .args(["exec", &pod, "--", "sh", "-c", "echo spdy; exit 4"])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .envs(spdy)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "spdy\n");
     let (_forward, line) = background_with(
-        &kubectl,
-        &kubeconfig,
+        kubectl,
+        kubeconfig,
         &["port-forward", &pod, ":8080"],
         &spdy,
     );
@@ -409,7 +391,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
     assert_eq!(get(port, "/color").unwrap(), "\"blue\"");
 
     // A port nothing listens on: the connection fails and kubectl reports the pod's error.
-    let (mut refused, line) = background(&kubectl, &kubeconfig, &["port-forward", &pod, ":9"]);
+    let (mut refused, line) = background(kubectl, kubeconfig, &["port-forward", &pod, ":9"]);
     let port = forwarded_port(&line);
     assert_eq!(get(port, "/").unwrap_or_default(), "");
     let status = refused.0.wait().unwrap();

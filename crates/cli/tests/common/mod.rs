@@ -72,3 +72,59 @@ pub fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> (bool, S
     );
     (out.status.success(), text)
 }
+
+/// kubectl against a `sluice up` of its own (in a new data dir), for one test.
+pub struct KubectlSession {
+    /// The kubectl on PATH.
+    pub kubectl: PathBuf,
+    /// The data dir.
+    pub dir: tempfile::TempDir,
+    /// `sluice up`'s kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// `sluice up`, stopped when the session drops.
+    pub up: Running,
+}
+
+impl KubectlSession {
+    /// Starts `sluice up` with `args` ([`start_up`]'s when empty); `None`, said loudly, when
+    /// no kubectl is on PATH.
+    pub fn start(args: &[&str]) -> Option<Self> {
+        let Some(kubectl) = kubectl() else {
+            eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (up, ready) = if args.is_empty() {
+            start_up(dir.path())
+        } else {
+            start_up_with(dir.path(), args)
+        };
+        assert!(ready.starts_with("sluice: ready"), "{ready}");
+        let kubeconfig = dir.path().join("kubeconfig");
+        Some(Self {
+            kubectl,
+            dir,
+            kubeconfig,
+            up,
+        })
+    }
+
+    /// Runs kubectl: success and stdout+stderr.
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        run_kubectl(&self.kubectl, &self.kubeconfig, args)
+    }
+
+    /// Runs kubectl, which must succeed: its output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (ok, out) = self.run(args);
+        assert!(ok, "kubectl {args:?}: {out}");
+        out
+    }
+
+    /// Writes `text` to `name` in the data dir: its path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}

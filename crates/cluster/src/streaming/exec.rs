@@ -18,9 +18,9 @@ use tokio::{
 };
 
 use super::{
-    ExecContext,
-    session::{Session, Stream, Writer, until_closed},
-    websocket::{ChannelWriter, Channels},
+    ExecContext, Output,
+    session::{Session, Stream, until_closed},
+    websocket::Channels,
 };
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
@@ -115,29 +115,6 @@ struct Streams {
     stdout: Option<Stream>,
     stderr: Option<Stream>,
     resize: Option<Stream>,
-}
-
-/// One output of the command, on either transport.
-#[derive(Clone)]
-enum Output {
-    Spdy(Writer),
-    Channel(ChannelWriter),
-}
-
-impl Output {
-    async fn send(&self, data: Bytes) -> bool {
-        match self {
-            Self::Spdy(writer) => writer.send(data).await,
-            Self::Channel(writer) => writer.send(&data).await,
-        }
-    }
-
-    /// Ends it: a FIN on SPDY; on WebSocket the end of the connection ends every channel.
-    async fn finish(&self) {
-        if let Self::Spdy(writer) = self {
-            writer.finish().await;
-        }
-    }
 }
 
 /// Where the command's input and output go.

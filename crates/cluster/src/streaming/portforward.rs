@@ -14,9 +14,11 @@ use bytes::Bytes;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
+    sync::mpsc,
 };
 
 use super::{
+    Output,
     session::{Session, Stream, until_closed},
     websocket::{ChannelWriter, Channels},
 };
@@ -179,19 +181,48 @@ impl PortForward {
 async fn forward_channel(
     (ip, port): (IpAddr, u16),
     pod: String,
-    input: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    input: Option<mpsc::Receiver<Bytes>>,
     data: ChannelWriter,
     errors: ChannelWriter,
 ) {
-    let connection = match TcpStream::connect((ip, port)).await {
-        Ok(connection) => connection,
+    match TcpStream::connect((ip, port)).await {
+        Ok(connection) => relay(connection, input, Output::Channel(data)).await,
         Err(err) => {
-            let text =
-                format!("error forwarding port {port} to {pod}: dial tcp {ip}:{port}: {err}");
-            errors.send(text.as_bytes()).await;
-            return;
+            errors
+                .send(dial_error(port, &pod, ip, &err).as_bytes())
+                .await;
         }
-    };
+    }
+}
+
+/// Copies one connection between the client's data stream and the pod's port, then finishes
+/// the error stream, which is what tells kubectl the connection is over.
+async fn forward((ip, port): (IpAddr, u16), pod: String, error: Stream, data: Stream) {
+    match TcpStream::connect((ip, port)).await {
+        Ok(connection) => {
+            relay(connection, Some(data.incoming), Output::Spdy(data.writer)).await;
+        }
+        Err(err) => {
+            let text = dial_error(port, &pod, ip, &err);
+            error.writer.send(Bytes::from(text)).await;
+            data.writer.finish().await;
+        }
+    }
+    error.writer.finish().await;
+}
+
+/// The kubelet's message for a pod port nothing listens on.
+fn dial_error(port: u16, pod: &str, ip: IpAddr, err: &std::io::Error) -> String {
+    format!("error forwarding port {port} to {pod}: dial tcp {ip}:{port}: {err}")
+}
+
+/// How long the client's direction may go on once the pod's has ended (containerd's grace).
+const HALF_CLOSED: Duration = Duration::from_secs(1);
+
+/// Copies a pod connection and a client's stream both ways, each direction ending on its own
+/// (the client's end shuts the pod's write half; the pod's end finishes `output`). When the pod
+/// ends first, the client's direction gets [`HALF_CLOSED`] to end too.
+async fn relay(connection: TcpStream, input: Option<mpsc::Receiver<Bytes>>, output: Output) {
     let _ = connection.set_nodelay(true);
     let (mut from_pod, mut to_pod) = connection.into_split();
     let upstream = async move {
@@ -210,12 +241,13 @@ async fn forward_channel(
             match from_pod.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if !data.send(&buffer[..n]).await {
+                    if !output.send(Bytes::copy_from_slice(&buffer[..n])).await {
                         break;
                     }
                 }
             }
         }
+        output.finish().await;
     };
     let mut upstream = std::pin::pin!(upstream);
     let mut downstream = std::pin::pin!(downstream);
@@ -225,58 +257,4 @@ async fn forward_channel(
         }
         () = &mut upstream => downstream.await,
     }
-}
-
-/// How long the client's direction may go on once the pod's has ended (containerd's grace).
-const HALF_CLOSED: Duration = Duration::from_secs(1);
-
-/// Copies one connection between the client's data stream and the pod's port. When the pod
-/// ends its side first, the client's side gets [`HALF_CLOSED`] to end too; then the error stream
-/// finishes, which is what tells kubectl the connection is over.
-async fn forward((ip, port): (IpAddr, u16), pod: String, error: Stream, mut data: Stream) {
-    let connection = match TcpStream::connect((ip, port)).await {
-        Ok(connection) => connection,
-        Err(err) => {
-            let text =
-                format!("error forwarding port {port} to {pod}: dial tcp {ip}:{port}: {err}");
-            error.writer.send(Bytes::from(text)).await;
-            error.writer.finish().await;
-            data.writer.finish().await;
-            return;
-        }
-    };
-    let _ = connection.set_nodelay(true);
-    let (mut from_pod, mut to_pod) = connection.into_split();
-    let upstream = async {
-        while let Some(bytes) = data.incoming.recv().await {
-            if to_pod.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_pod.shutdown().await;
-    };
-    let writer = data.writer.clone();
-    let downstream = async {
-        let mut buffer = vec![0u8; 32 * 1024];
-        loop {
-            match from_pod.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !writer.send(Bytes::copy_from_slice(&buffer[..n])).await {
-                        break;
-                    }
-                }
-            }
-        }
-        writer.finish().await;
-    };
-    let mut upstream = std::pin::pin!(upstream);
-    let mut downstream = std::pin::pin!(downstream);
-    tokio::select! {
-        () = &mut downstream => {
-            let _ = tokio::time::timeout(HALF_CLOSED, upstream).await;
-        }
-        () = &mut upstream => downstream.await,
-    }
-    error.writer.finish().await;
 }

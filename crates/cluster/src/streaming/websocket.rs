@@ -33,19 +33,6 @@ const BACKLOG: usize = 64;
 /// How long a channel nobody reads may hold the connection; then it is dropped.
 const STALL: Duration = Duration::from_secs(10);
 
-/// The sub-protocol to speak: the first of `ours` the client offers (`Sec-WebSocket-Protocol`,
-/// one header with a list or several headers).
-pub fn negotiate(headers: &HeaderMap, ours: &[&'static str]) -> Option<&'static str> {
-    let offered: Vec<&str> = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    ours.iter().copied().find(|p| offered.contains(p))
-}
-
 /// The headers of the 101 answer to a WebSocket upgrade with `protocol`, or `None` when the
 /// request is no valid upgrade.
 pub fn accept(
