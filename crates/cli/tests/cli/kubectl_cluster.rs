@@ -381,12 +381,8 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "spdy\n");
-    let (_forward, line) = background_with(
-        kubectl,
-        kubeconfig,
-        &["port-forward", &pod, ":8080"],
-        &spdy,
-    );
+    let (_forward, line) =
+        background_with(kubectl, kubeconfig, &["port-forward", &pod, ":8080"], &spdy);
     let port = forwarded_port(&line);
     assert_eq!(get(port, "/color").unwrap(), "\"blue\"");
 

@@ -14,15 +14,7 @@ pub(super) fn row(rt: &ResourceType, object: &Value, now: Timestamp) -> Option<R
     let row = match (rt.group.as_str(), rt.resource.as_str()) {
         ("", "pods") => pod(object, now),
         ("apps", "deployments") => Row::named(object)
-            .cell(
-                "Ready",
-                "string",
-                format!(
-                    "{}/{}",
-                    int(&status["readyReplicas"]),
-                    int(&spec["replicas"])
-                ),
-            )
+            .cell("Ready", "string", ready_of(object))
             .cell("Up-to-date", "integer", int(&status["updatedReplicas"]))
             .cell("Available", "integer", int(&status["availableReplicas"]))
             .age(object, now)
@@ -35,15 +27,7 @@ pub(super) fn row(rt: &ResourceType, object: &Value, now: Timestamp) -> Option<R
             replicas(object, now).wide("Selector", "string", labels(&spec["selector"]))
         }
         ("apps", "statefulsets") => Row::named(object)
-            .cell(
-                "Ready",
-                "string",
-                format!(
-                    "{}/{}",
-                    int(&status["readyReplicas"]),
-                    int(&spec["replicas"])
-                ),
-            )
+            .cell("Ready", "string", ready_of(object))
             .age(object, now)
             .template(&spec["template"]["spec"]),
         ("apps", "daemonsets") => Row::named(object)
@@ -159,6 +143,16 @@ pub(super) fn row(rt: &ResourceType, object: &Value, now: Timestamp) -> Option<R
         _ => return None,
     };
     Some(row)
+}
+
+/// `ready/desired` replicas (Deployments, StatefulSets).
+fn ready_of(object: &Value) -> String {
+    let (spec, status) = (&object["spec"], &object["status"]);
+    format!(
+        "{}/{}",
+        int(&status["readyReplicas"]),
+        int(&spec["replicas"])
+    )
 }
 
 /// ReplicaSets and ReplicationControllers, but for the Selector column.
