@@ -65,6 +65,26 @@ pub fn root(types: &[Arc<ResourceType>]) -> Value {
 /// # Errors
 /// 404 when no kind is served in that group-version.
 pub fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiResult<Value> {
+    use std::sync::{Mutex, OnceLock};
+    // The last document built per group-version, by the fingerprint of its kinds: built-in
+    // schemas are generated once, not for every kubectl that asks.
+    type Cache = Mutex<BTreeMap<(String, String), (String, Value)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let key = (group.to_owned(), version.to_owned());
+    let print = fingerprint(types, group, version);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((held, document)) = lock().get(&key)
+        && *held == print
+    {
+        return Ok(document.clone());
+    }
+    let document = build(types, group, version)?;
+    lock().insert(key, (print, document.clone()));
+    Ok(document)
+}
+
+fn build(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiResult<Value> {
     let served: Vec<&Arc<ResourceType>> = types
         .iter()
         .filter(|t| t.group == group && t.serves(version))

@@ -61,8 +61,6 @@ const GOAWAY: u16 = 7;
 
 /// RST_STREAM status: the stream is cancelled.
 pub const CANCEL: u32 = 5;
-/// RST_STREAM status: the stream was not acceptable.
-pub const PROTOCOL_ERROR: u32 = 1;
 
 /// One frame, as far as a server of Kubernetes' streaming protocols needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
