@@ -81,7 +81,7 @@ pub struct Observed<'a> {
 }
 
 /// `spec.progressDeadlineSeconds` and `spec.progressDeadlineAbort`, with when the Rollout last
-/// made progress (its Progressing condition's `lastUpdateTime`, or now when the counts moved).
+/// made progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deadline {
     /// Seconds without progress before the update counts as failed.
@@ -89,7 +89,19 @@ pub struct Deadline {
     /// Abort the update when the deadline passes.
     pub abort: bool,
     /// When the Rollout last made progress.
-    pub last_progress: Timestamp,
+    pub last_progress: LastProgress,
+}
+
+/// When the Rollout last made progress, as Argo's `RolloutProgressing` and `RolloutTimedOut`
+/// read it from the Progressing condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastProgress {
+    /// At this time: the condition's `lastUpdateTime`, or now when the counts moved.
+    At(Timestamp),
+    /// The deadline passed at an earlier reconcile (the condition says
+    /// `ProgressDeadlineExceeded`) and nothing progressed since: the Rollout stays timed out
+    /// until something does, however recent the condition's `lastUpdateTime`.
+    TimedOut,
 }
 
 /// The controller's progress, as kept in the Rollout's status.
@@ -267,8 +279,10 @@ impl Planner<'_> {
     /// `progressDeadlineAbort` during an update, an abort back to the stable version.
     fn becoming_available(&mut self, current: &ReplicaSetState, update: bool) {
         let deadline = &self.observed.deadline;
-        let due = at(deadline.last_progress, deadline.seconds);
-        if self.now < due {
+        if let LastProgress::At(last) = deadline.last_progress
+            && let due = at(last, deadline.seconds)
+            && self.now < due
+        {
             self.soonest(due);
             self.phase(
                 RolloutPhase::Progressing,

@@ -17,7 +17,9 @@ use sluice_api::{
 };
 
 use crate::{
-    blue_green::{Deadline, Observed, Progress, ReplicaSetState, ServiceState, TIMED_OUT},
+    blue_green::{
+        Deadline, LastProgress, Observed, Progress, ReplicaSetState, ServiceState, TIMED_OUT,
+    },
     hash,
     index::{Index, Indexes},
     replicasets,
@@ -208,28 +210,28 @@ pub fn counts(states: &[ReplicaSetState], hash: &str, active: Option<&str>) -> [
     ]
 }
 
-/// When the Rollout last made progress (Argo's `RolloutProgressing`): now if the counts or the
-/// current hash moved since the status was written, or it was not progressing (paused,
-/// aborted, new); else the Progressing condition's `lastUpdateTime`.
+/// When the Rollout last made progress (Argo's `RolloutProgressing`): now if the current hash,
+/// the replicas or the updated replicas moved since the status was written, or more are ready
+/// or available (fewer is no progress), or it was not progressing (paused, aborted, new); else
+/// the Progressing condition's `lastUpdateTime`, or timed out if the condition says so.
 fn last_progress(
     status: &RolloutStatus,
     hash: &str,
     counts: [i32; 4],
     now: Timestamp,
-) -> (bool, Timestamp) {
-    let before = [
-        status.replicas.unwrap_or(0),
-        status.updated_replicas.unwrap_or(0),
-        status.ready_replicas.unwrap_or(0),
-        status.available_replicas.unwrap_or(0),
-    ];
+) -> (bool, LastProgress) {
+    let [replicas, updated, ready, available] = counts;
+    let moved = status.current_pod_hash.as_deref() != Some(hash)
+        || status.replicas.unwrap_or(0) != replicas
+        || status.updated_replicas.unwrap_or(0) != updated
+        || status.ready_replicas.unwrap_or(0) < ready
+        || status.available_replicas.unwrap_or(0) < available;
     let condition =
         progressing(status).filter(|c| c.status == ConditionStatus::True || c.reason == TIMED_OUT);
     match condition {
-        Some(c) if before == counts && status.current_pod_hash.as_deref() == Some(hash) => {
-            (false, c.last_update_time.0)
-        }
-        _ => (true, now),
+        Some(c) if !moved && c.reason == TIMED_OUT => (false, LastProgress::TimedOut),
+        Some(c) if !moved => (false, LastProgress::At(c.last_update_time.0)),
+        _ => (true, LastProgress::At(now)),
     }
 }
 
@@ -343,4 +345,58 @@ pub fn observe<'a>(
         reset,
     };
     Ok((observation, progressed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(reason: &str, counts: [i32; 4]) -> RolloutStatus {
+        let [replicas, updated, ready, available] = counts;
+        let status = if reason == TIMED_OUT { "False" } else { "True" };
+        serde_json::from_value(serde_json::json!({
+            "currentPodHash": "new",
+            "replicas": replicas, "updatedReplicas": updated,
+            "readyReplicas": ready, "availableReplicas": available,
+            "conditions": [{"type": "Progressing", "status": status, "reason": reason,
+                "message": "", "lastUpdateTime": "2026-11-01T10:00:00Z",
+                "lastTransitionTime": "2026-11-01T10:00:00Z"}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn progress_is_a_new_hash_new_counts_or_more_ready_and_a_timeout_stands_until_then() {
+        let now: Timestamp = "2026-11-01T10:05:00Z".parse().unwrap();
+        let then = LastProgress::At("2026-11-01T10:00:00Z".parse().unwrap());
+        let seen = status("ReplicaSetUpdated", [6, 3, 4, 3]);
+        assert_eq!(
+            last_progress(&seen, "new", [6, 3, 4, 3], now),
+            (false, then)
+        );
+        assert_eq!(
+            last_progress(&seen, "new", [6, 3, 3, 2], now),
+            (false, then),
+            "fewer ready is no progress"
+        );
+        for moved in [[6, 3, 5, 3], [6, 3, 4, 4], [5, 3, 4, 3], [6, 2, 4, 3]] {
+            assert_eq!(
+                last_progress(&seen, "new", moved, now),
+                (true, LastProgress::At(now))
+            );
+        }
+        assert_eq!(
+            last_progress(&seen, "newer", [6, 3, 4, 3], now),
+            (true, LastProgress::At(now))
+        );
+        let timed_out = status(TIMED_OUT, [6, 3, 4, 3]);
+        assert_eq!(
+            last_progress(&timed_out, "new", [6, 3, 4, 3], now),
+            (false, LastProgress::TimedOut)
+        );
+        assert_eq!(
+            last_progress(&timed_out, "new", [6, 3, 5, 3], now),
+            (true, LastProgress::At(now))
+        );
+    }
 }

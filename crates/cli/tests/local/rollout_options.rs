@@ -410,6 +410,10 @@ async fn a_version_that_never_becomes_ready_is_degraded_at_its_progress_deadline
         .clone();
     assert_eq!(progressing["status"], "False");
     assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
+    // A timed-out update stays Degraded until it progresses (it used to read the condition's
+    // fresh lastUpdateTime as progress and flap back to Progressing).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(flow.status().await["phase"], "Degraded");
 
     // With progressDeadlineAbort the update is aborted: both Services back on stable.
     let abort = json!({"spec": {"progressDeadlineAbort": true}});

@@ -59,7 +59,7 @@ fn observed<'a>(
         deadline: Deadline {
             seconds: 600,
             abort: false,
-            last_progress: t(NOW),
+            last_progress: LastProgress::At(t(NOW)),
         },
         history_limit: 10,
     }
@@ -453,10 +453,14 @@ fn an_update_that_stops_progressing_is_degraded_once_its_deadline_passes() {
         "production stays on the stable version"
     );
     seen.status.reason = Some(TIMED_OUT.into());
-    assert!(
-        plan(&seen, t("2026-11-01T10:02:00Z")).events.is_empty(),
-        "one event"
+    seen.deadline.last_progress = LastProgress::TimedOut;
+    let later = plan(&seen, t("2026-11-01T10:01:01Z"));
+    assert_eq!(
+        later.phase.0,
+        RolloutPhase::Degraded,
+        "timed out stays timed out, though the condition was just written"
     );
+    assert!(later.events.is_empty(), "one event");
     seen.deadline.abort = true;
     let aborting = plan(&seen, t("2026-11-01T10:02:00Z"));
     assert!(aborting.progress.abort, "progressDeadlineAbort aborts");
