@@ -10,6 +10,14 @@ if [[ ! -d ../shared/compat/argo-rollouts && -z "${SLUICE_SHARED_DIR:-}" ]]; the
   exit 2
 fi
 
+# The `kubectl exec -it` test gives kubectl a terminal with util-linux's `script` (Debian's
+# bsdutils, essential there, so normally present).
+if ! command -v script >/dev/null; then
+  echo "== installing util-linux script (bsdutils)"
+  sudo=$([[ $(id -u) -eq 0 ]] || echo sudo)
+  $sudo apt-get install -y --no-install-recommends bsdutils >/dev/null
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

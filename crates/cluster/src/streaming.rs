@@ -5,13 +5,14 @@
 //!
 //! Exec runs the command on this host, in the container's working directory with its
 //! environment, like the `exec` runtime — so it needs `sluice up --allow-host-exec`, and a
-//! container that runs as a local process. There is no TTY: `-t` runs the command on pipes.
+//! container that runs as a local process; `-t` gives it a pseudo-terminal ([`terminal`]).
 //! Port-forward connects to the pod's address and port on this machine.
 
 pub mod exec;
 pub mod portforward;
 pub mod session;
 pub mod spdy;
+pub mod terminal;
 pub mod websocket;
 
 use std::{path::PathBuf, sync::Arc};
@@ -226,7 +227,8 @@ pub async fn serve(
                 forward.run(session::serve(io)).await;
             }
             (Transport::WebSocket, Prepared::Exec(exec)) => {
-                let channels = websocket::Channels::serve(websocket::server(io).await, &[0]);
+                let inputs = exec::WEBSOCKET_INPUTS;
+                let channels = websocket::Channels::serve(websocket::server(io).await, &inputs);
                 exec.run_websocket(channels, protocol).await;
             }
             (Transport::WebSocket, Prepared::PortForward(forward)) => {

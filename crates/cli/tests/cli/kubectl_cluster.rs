@@ -1,7 +1,7 @@
 //! What a cluster does around kubectl's verbs, against `sluice up`: who you are (`auth can-i`,
 //! `auth whoami`, `create token` and using it), the server's defaults and tables, scheduling
 //! (`cordon`, `uncordon`), node ports, `rollout undo` of a Deployment, and reaching into pods
-//! (`exec`, `cp`, `port-forward`) that run as local processes.
+//! (`exec`, `exec -it` on a terminal, `cp`, `port-forward`) that run as local processes.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -51,6 +51,44 @@ fn background_with(
     stdout.read_line(&mut line).unwrap();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     (Running(child), line)
+}
+
+/// Runs kubectl on a terminal (util-linux `script`, 100 columns by 30 rows) as someone typing
+/// `typed`; kubectl's exit code and what the terminal showed.
+fn on_terminal(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+    typed: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let line = format!(
+        "stty cols 100 rows 30; exec {} {}",
+        kubectl.display(),
+        args.join(" ")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("KUBECONFIG", kubeconfig)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux script (scripts/test.sh installs it)");
+    // Keystrokes stay open until kubectl is done: an end of input would hang up the terminal.
+    let mut keys = child.stdin.take().unwrap();
+    keys.write_all(typed.as_bytes()).unwrap();
+    let mut screen = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut screen)
+        .unwrap();
+    let status = child.wait().unwrap();
+    drop(keys);
+    (status.code(), screen)
 }
 
 /// The local port of kubectl port-forward's first line (`Forwarding from 127.0.0.1:PORT -> …`).
@@ -381,6 +419,24 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "spdy\n");
+    // `exec -it`: an interactive shell on a terminal of kubectl's size, over both protocols.
+    for env in [&[][..], &spdy[..]] {
+        let typed = "stty size; tty; echo \"term=$TERM\"\nexit 5\n";
+        let (code, screen) = on_terminal(
+            kubectl,
+            kubeconfig,
+            &["exec", "-it", &pod, "--", "sh"],
+            typed,
+            env,
+        );
+        assert_eq!(code, Some(5), "{screen}");
+        assert!(
+            screen.contains("30 100\r\n"),
+            "the terminal's size: {screen}"
+        );
+        assert!(screen.contains("/dev/pts/"), "a terminal: {screen}");
+        assert!(screen.contains("term=xterm\r\n"), "{screen}");
+    }
     let (_forward, line) =
         background_with(kubectl, kubeconfig, &["port-forward", &pod, ":8080"], &spdy);
     let port = forwarded_port(&line);

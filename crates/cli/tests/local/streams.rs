@@ -1,13 +1,15 @@
 //! kube-rs' `exec` and `portforward` (WebSocket, `v5.channel.k8s.io`) into a demo pod that runs
 //! as a local process, through the API server's HTTPS listener like any client.
 
+use futures::SinkExt;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod};
+use kube::api::TerminalSize;
 use kube::{
     Api, Client, ResourceExt,
     api::{AttachParams, PostParams},
 };
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{SHARED, client, demo_deployment, namespace, ready_pods};
 
@@ -75,6 +77,43 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
     let code = &status.details.unwrap().causes.unwrap()[0];
     assert_eq!(code.message.as_deref(), Some("2"));
 
+    // exec with a TTY: a terminal of the size the client sends, resized while it runs.
+    let script = "stty size; read line; stty size; echo \"got $line\"";
+    let mut attached = pods
+        .exec(
+            &pod.name_any(),
+            ["sh", "-c", script],
+            &AttachParams::interactive_tty(),
+        )
+        .await
+        .unwrap();
+    let mut sizes = attached.terminal_size().unwrap();
+    sizes
+        .send(TerminalSize {
+            width: 80,
+            height: 24,
+        })
+        .await
+        .unwrap();
+    let mut screen = attached.stdout().unwrap();
+    let shown = read_until(&mut screen, "24 80\r\n").await;
+    assert_eq!(shown, "24 80\r\n");
+    sizes
+        .send(TerminalSize {
+            width: 132,
+            height: 50,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut stdin = attached.stdin().unwrap();
+    stdin.write_all(b"typed\r").await.unwrap();
+    let mut rest = String::new();
+    screen.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(rest, "typed\r\n50 132\r\ngot typed\r\n", "echoed, resized");
+    let status = attached.take_status().unwrap().await.unwrap();
+    assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+
     // port-forward: one request through the forwarded port, answered by the pod.
     let mut forwarder = pods.portforward(&pod.name_any(), &[8080]).await.unwrap();
     let mut stream = forwarder.take_stream(8080).unwrap();
@@ -94,4 +133,20 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
     // kube-rs then still sends a close of its own and reports that as an error, so the result
     // of `join` says nothing about the forward.
     let _ = forwarder.join().await;
+}
+
+/// Reads `from` until what was read ends with `end`.
+async fn read_until(from: &mut (impl AsyncRead + Unpin), end: &str) -> String {
+    let mut read = Vec::new();
+    let mut byte = [0u8; 1];
+    while !read.ends_with(end.as_bytes()) {
+        let n = from.read(&mut byte).await.unwrap();
+        assert!(
+            n > 0,
+            "ended before {end:?}: {}",
+            String::from_utf8_lossy(&read)
+        );
+        read.push(byte[0]);
+    }
+    String::from_utf8(read).unwrap()
 }

@@ -4,8 +4,10 @@
 //! backstop: the next start kills any group still alive (for example a daemon a container forked
 //! off, which the parent-death signal of the leader does not reach).
 //!
-//! This module holds the project's only `unsafe` code: the `pre_exec` hook (std offers no
-//! parent-death signal) and `kill(2)` on a process group (std signals single children only).
+//! This module holds nearly all of the project's `unsafe` code: the `pre_exec` hooks (std
+//! offers no parent-death signal, no new session with a controlling terminal) and `kill(2)` on
+//! a process group (std signals single children only). The one other place registers a pty
+//! with tokio's reactor (`streaming::terminal`).
 
 use std::{
     io,
@@ -49,6 +51,34 @@ pub async fn spawn(mut command: Command) -> io::Result<Child> {
     unsafe {
         command.pre_exec(move || die_with_parent(parent));
     }
+    on_spawner(command).await
+}
+
+/// Spawns `command`, whose stdin is a terminal, as the leader of a new session with that
+/// terminal as its controlling terminal (so the shell gets job control, ^C reaches its
+/// foreground job and the terminal's hangup ends it) — also a new process group, which dies
+/// with this process.
+///
+/// # Errors
+/// The spawn's error, or stdin not being a terminal.
+pub async fn spawn_on_terminal(mut command: Command) -> io::Result<Child> {
+    let parent = std::process::id();
+    // SAFETY: as in `spawn`, plus `setsid` and `ioctl(TIOCSCTTY)` on fd 0, async-signal-safe
+    // system calls with integer arguments.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            die_with_parent(parent)
+        });
+    }
+    on_spawner(command).await
+}
+
+/// Spawns `command` from the spawner thread.
+async fn on_spawner(mut command: Command) -> io::Result<Child> {
     let runtime = tokio::runtime::Handle::current();
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {

@@ -6,8 +6,10 @@
 //! stdin (what `kubectl cp` and `echo x | kubectl exec -i` need); at the end stdout and stderr
 //! finish and the error stream carries the outcome, a `Status` with the exit code
 //! (`NonZeroExitCode`) that kubectl exits with. A client that goes away kills the command.
+//! With `tty` the command runs on a pseudo-terminal ([`super::terminal`]) sized by the
+//! client's resize messages; its stderr is the terminal too, as on any terminal.
 
-use std::{process::Stdio, time::Duration};
+use std::{process::Stdio, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ use tokio::{
 use super::{
     ExecContext, Output,
     session::{Session, Stream, until_closed},
+    terminal::{Sizes, Terminal},
     websocket::Channels,
 };
 use crate::{
@@ -42,6 +45,17 @@ pub const PROTOCOLS: [&str; 4] = [
 
 /// How long the client has to open its streams.
 const STREAMS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a TTY command waits for the client's first window size before it starts (kubectl
+/// sends one at once; kube-rs only when asked to).
+const FIRST_SIZE: Duration = Duration::from_millis(300);
+
+/// How long the output of a TTY command is relayed after it exits, while something it left
+/// running in the background still holds the terminal.
+const TERMINAL_LINGER: Duration = Duration::from_secs(1);
+
+/// The WebSocket channels a client writes: stdin and resize.
+pub const WEBSOCKET_INPUTS: [u8; 2] = [0, 4];
 
 /// An exec request, checked.
 pub struct Exec {
@@ -122,6 +136,7 @@ struct Io {
     stdin: Option<mpsc::Receiver<Bytes>>,
     stdout: Option<Output>,
     stderr: Option<Output>,
+    resize: Option<mpsc::Receiver<Bytes>>,
     closed: watch::Receiver<bool>,
 }
 
@@ -179,14 +194,11 @@ impl Exec {
             return;
         };
         let error = streams.error.take().map(|s| s.writer);
-        // Resize events need a TTY; they are read and dropped so they never hold the session.
-        if let Some(mut resize) = streams.resize.take() {
-            tokio::spawn(async move { while resize.incoming.recv().await.is_some() {} });
-        }
         let mut io = Io {
             stdin: streams.stdin.take().map(|s| s.incoming),
             stdout: streams.stdout.take().map(|s| Output::Spdy(s.writer)),
             stderr: streams.stderr.take().map(|s| Output::Spdy(s.writer)),
+            resize: streams.resize.take().map(|s| s.incoming),
             closed: session.closed(),
         };
         let outcome = self.execute(&mut io).await;
@@ -208,6 +220,7 @@ impl Exec {
             stdin: if self.stdin { channels.input(0) } else { None },
             stdout: self.stdout.then(|| Output::Channel(channels.writer(1))),
             stderr: self.stderr.then(|| Output::Channel(channels.writer(2))),
+            resize: if self.tty { channels.input(4) } else { None },
             closed: channels.closed(),
         };
         let outcome = self.execute(&mut io).await;
@@ -224,11 +237,32 @@ impl Exec {
         let stdout = io.stdout.take();
         // Without a stderr stream (a TTY) stderr goes where stdout goes, as on a terminal.
         let stderr = io.stderr.take().or_else(|| stdout.clone());
-        let outcome = self.spawn_and_wait(io, &stdout, &stderr).await;
+        let outcome = if self.tty {
+            self.run_on_terminal(io, &stdout).await
+        } else {
+            self.spawn_and_wait(io, &stdout, &stderr).await
+        };
         for output in [stdout, stderr].into_iter().flatten() {
             output.finish().await;
         }
         outcome
+    }
+
+    /// The command, in the container's directory with its environment.
+    fn command(&self) -> Result<Command, String> {
+        let (program, args) = self.command.split_first().ok_or("no command")?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.context.env.iter().cloned())
+            .current_dir(&self.context.dir);
+        Ok(command)
+    }
+
+    fn start_failed(&self, err: &std::io::Error) -> String {
+        let program = self.command.first().map(String::as_str).unwrap_or_default();
+        format!("failed to exec in container: starting {program:?}: {err}")
     }
 
     async fn spawn_and_wait(
@@ -237,13 +271,8 @@ impl Exec {
         stdout: &Option<Output>,
         stderr: &Option<Output>,
     ) -> Result<i32, String> {
-        let (program, args) = self.command.split_first().ok_or("no command")?;
-        let mut command = Command::new(program);
+        let mut command = self.command()?;
         command
-            .args(args)
-            .env_clear()
-            .envs(self.context.env.iter().cloned())
-            .current_dir(&self.context.dir)
             .stdin(if self.stdin {
                 Stdio::piped()
             } else {
@@ -251,13 +280,9 @@ impl Exec {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if self.tty {
-            command.env("TERM", "dumb");
-        }
         let mut child = group::spawn(command)
             .await
-            .map_err(|err| format!("failed to exec in container: starting {program:?}: {err}"))?;
-        let pid = child.id().unwrap_or_default();
+            .map_err(|err| self.start_failed(&err))?;
         if let (Some(mut input), Some(mut stdin)) = (child.stdin.take(), io.stdin.take()) {
             tokio::spawn(async move {
                 while let Some(bytes) = stdin.recv().await {
@@ -278,20 +303,92 @@ impl Exec {
                 .take()
                 .map(|err| tokio::spawn(pump(err, stderr.clone()))),
         ];
-        let status = tokio::select! {
-            status = child.wait() => status.map_err(|e| e.to_string())?,
-            () = until_closed(io.closed.clone()) => {
-                group::signal_group(pid, Signal::Kill);
-                child.wait().await.map_err(|e| e.to_string())?
-            }
-        };
+        let code = wait(&mut child, io.closed.clone()).await?;
         for pump in pumps.into_iter().flatten() {
             let _ = pump.await;
         }
-        use std::os::unix::process::ExitStatusExt;
-        Ok(status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        Ok(code)
+    }
+
+    /// Runs the command on a new pseudo-terminal: the client's input is typed into it, its
+    /// screen goes to stdout, resize messages set its size (the first, if it comes soon, before
+    /// the command starts). The client's end of input does not end the command; on a terminal
+    /// only the command's own exit (or the client's going) does.
+    async fn run_on_terminal(&self, io: &mut Io, stdout: &Option<Output>) -> Result<i32, String> {
+        let opened = Terminal::open().map_err(|err| format!("allocating a terminal: {err}"))?;
+        let (terminal, secondary) = (Arc::new(opened.0), opened.1);
+        if let Some(mut resize) = io.resize.take() {
+            let mut sizes = Sizes::default();
+            if let Ok(Some(first)) = tokio::time::timeout(FIRST_SIZE, resize.recv()).await {
+                for size in sizes.push(&first) {
+                    let _ = terminal.resize(size);
+                }
+            }
+            let resizing = Arc::clone(&terminal);
+            tokio::spawn(async move {
+                while let Some(bytes) = resize.recv().await {
+                    for size in sizes.push(&bytes) {
+                        let _ = resizing.resize(size);
+                    }
+                }
+            });
+        }
+        let mut command = self.command()?;
+        let stdio = || secondary.stdio().map_err(|err| err.to_string());
+        command.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
+        if !self.context.env.iter().any(|(name, _)| name == "TERM") {
+            command.env("TERM", "xterm");
+        }
+        let mut child = group::spawn_on_terminal(command)
+            .await
+            .map_err(|err| self.start_failed(&err))?;
+        drop(secondary);
+        if let Some(mut stdin) = io.stdin.take() {
+            let typing = Arc::clone(&terminal);
+            tokio::spawn(async move {
+                while let Some(bytes) = stdin.recv().await {
+                    if typing.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let screen = tokio::spawn(relay_terminal(Arc::clone(&terminal), stdout.clone()));
+        let code = wait(&mut child, io.closed.clone()).await?;
+        let _ = tokio::time::timeout(TERMINAL_LINGER, screen).await;
+        Ok(code)
+    }
+}
+
+/// Waits for `child`, killing its group if the client goes away first; its exit code (128 +
+/// the signal for a killed command, as a shell reports it).
+async fn wait(
+    child: &mut tokio::process::Child,
+    closed: watch::Receiver<bool>,
+) -> Result<i32, String> {
+    let pid = child.id().unwrap_or_default();
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|e| e.to_string())?,
+        () = until_closed(closed) => {
+            group::signal_group(pid, Signal::Kill);
+            child.wait().await.map_err(|e| e.to_string())?
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Copies what the terminal shows to an output until the terminal ends.
+async fn relay_terminal(terminal: Arc<Terminal>, to: Option<Output>) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    while let Ok(n @ 1..) = terminal.read(&mut buffer).await {
+        if let Some(to) = &to
+            && !to.send(Bytes::copy_from_slice(&buffer[..n])).await
+        {
+            return;
+        }
     }
 }
 

@@ -1,0 +1,230 @@
+//! The pseudo-terminal of `exec -t` (`kubectl exec -it`): a pty pair whose secondary side
+//! becomes the command's stdin, stdout, stderr and controlling terminal, whose primary side
+//! carries the client's keystrokes in and the command's output out, and whose window size
+//! follows the client's resize messages (`{"Width":…,"Height":…}` on the resize stream or
+//! channel 4, as `remotecommand.TerminalSize` marshals).
+
+use std::{
+    io,
+    os::fd::{AsFd, OwnedFd},
+    process::Stdio,
+};
+
+use rustix::{
+    pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt},
+    termios::{Winsize, tcsetwinsize},
+};
+use serde::Deserialize;
+use tokio::io::{Interest, unix::AsyncFd};
+
+/// A window size, as clients send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Size {
+    /// Columns.
+    #[serde(rename = "Width")]
+    pub width: u16,
+    /// Rows.
+    #[serde(rename = "Height")]
+    pub height: u16,
+}
+
+/// The primary side of a pty: what the exec relays.
+#[derive(Debug)]
+pub struct Terminal {
+    primary: AsyncFd<OwnedFd>,
+}
+
+/// The secondary side, for the command.
+#[derive(Debug)]
+pub struct Secondary(OwnedFd);
+
+impl Secondary {
+    /// One of the command's standard streams.
+    ///
+    /// # Errors
+    /// The descriptor could not be duplicated.
+    pub fn stdio(&self) -> io::Result<Stdio> {
+        Ok(Stdio::from(self.0.try_clone()?))
+    }
+}
+
+impl Terminal {
+    /// Opens a pty pair.
+    ///
+    /// # Errors
+    /// The system has no pty to give.
+    pub fn open() -> io::Result<(Self, Secondary)> {
+        let primary = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+        grantpt(&primary)?;
+        unlockpt(&primary)?;
+        let name = ptsname(&primary, Vec::new())?;
+        use std::os::unix::{ffi::OsStrExt, fs::OpenOptionsExt};
+        let path = std::ffi::OsStr::from_bytes(name.as_bytes());
+        let secondary = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)?;
+        rustix::io::ioctl_fionbio(&primary, true)?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        // SAFETY: an `OwnedFd` stays open, and the same descriptor, for as long as the
+        // `AsyncFd` owns it — what registering it with the reactor requires.
+        #[allow(unsafe_code)]
+        let primary = unsafe { AsyncFd::register_with_interest(primary, interest) }
+            .map_err(io::Error::from)?;
+        Ok((Self { primary }, Secondary(OwnedFd::from(secondary))))
+    }
+
+    /// Sets the window size (the command gets SIGWINCH).
+    ///
+    /// # Errors
+    /// The pty refused it.
+    pub fn resize(&self, size: Size) -> io::Result<()> {
+        let winsize = Winsize {
+            ws_row: size.height,
+            ws_col: size.width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        Ok(tcsetwinsize(self.primary.get_ref(), winsize)?)
+    }
+
+    /// Reads the command's output; 0 once every holder of the secondary side closed it (Linux
+    /// reports that as EIO, after the buffered output).
+    ///
+    /// # Errors
+    /// A read error other than the end.
+    pub async fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut ready = self.primary.readable().await?;
+            match ready.try_io(|fd| Ok(rustix::io::read(fd.as_fd(), &mut *buffer)?)) {
+                Ok(Err(err)) if err.raw_os_error() == Some(libc::EIO) => return Ok(0),
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+    }
+
+    /// Writes all of `bytes` as typed input.
+    ///
+    /// # Errors
+    /// The pty is gone.
+    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let mut ready = self.primary.writable().await?;
+            match ready.try_io(|fd| Ok(rustix::io::write(fd.as_fd(), bytes)?)) {
+                Ok(Ok(n)) => bytes = &bytes[n..],
+                Ok(Err(err)) => return Err(err),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits the resize stream into sizes: JSON objects, one after another, however the bytes
+/// arrive.
+#[derive(Debug, Default)]
+pub struct Sizes {
+    pending: Vec<u8>,
+}
+
+impl Sizes {
+    /// Takes more bytes; the complete sizes they finish (malformed ones are skipped).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Size> {
+        self.pending.extend_from_slice(bytes);
+        let mut sizes = Vec::new();
+        let mut stream =
+            serde_json::Deserializer::from_slice(&self.pending).into_iter::<serde_json::Value>();
+        let mut used = 0;
+        loop {
+            match stream.next() {
+                Some(Ok(value)) => {
+                    used = stream.byte_offset();
+                    sizes.extend(serde_json::from_value::<Size>(value).ok());
+                }
+                Some(Err(err)) if err.is_eof() => break,
+                Some(Err(_)) => {
+                    // Not JSON: drop what is there and start over with the next bytes.
+                    used = self.pending.len();
+                    break;
+                }
+                None => {
+                    used = self.pending.len();
+                    break;
+                }
+            }
+        }
+        self.pending.drain(..used);
+        sizes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_read_however_the_bytes_are_split() {
+        let mut sizes = Sizes::default();
+        assert_eq!(sizes.push(br#"{"Width":80,"#), vec![]);
+        assert_eq!(
+            sizes.push(b"\"Height\":24}\n{\"Width\":100,\"Height\":30}\n{\"Wi"),
+            vec![
+                Size {
+                    width: 80,
+                    height: 24
+                },
+                Size {
+                    width: 100,
+                    height: 30
+                }
+            ]
+        );
+        assert_eq!(
+            sizes.push(br#"dth":1,"Height":2}"#),
+            vec![Size {
+                width: 1,
+                height: 2
+            }]
+        );
+        assert_eq!(sizes.push(b"garbage"), vec![]);
+        assert_eq!(
+            sizes.push(br#"{"Width":5,"Height":6}"#),
+            vec![Size {
+                width: 5,
+                height: 6
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn output_written_to_the_secondary_side_is_read_then_the_end() {
+        let (terminal, secondary) = Terminal::open().unwrap();
+        terminal
+            .resize(Size {
+                width: 120,
+                height: 40,
+            })
+            .unwrap();
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", "stty size; echo done"])
+            .stdin(secondary.stdio().unwrap())
+            .stdout(secondary.stdio().unwrap())
+            .stderr(secondary.stdio().unwrap())
+            .spawn()
+            .unwrap();
+        drop(secondary);
+        let mut output = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            let n = terminal.read(&mut buffer).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            output.extend_from_slice(&buffer[..n]);
+        }
+        assert!(child.wait().await.unwrap().success());
+        assert_eq!(String::from_utf8_lossy(&output), "40 120\r\ndone\r\n");
+    }
+}
