@@ -421,6 +421,10 @@ async fn start(
             (probe::Kind::Readiness, container.readiness_probe.clone()),
             (probe::Kind::Liveness, container.liveness_probe.clone()),
         ],
+        stdin: (
+            container.stdin.unwrap_or(false),
+            container.stdin_once.unwrap_or(false),
+        ),
         argv,
         env,
     };

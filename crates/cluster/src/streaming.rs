@@ -1,13 +1,15 @@
 //! The pod subresources that upgrade the connection: `exec` (and `kubectl cp`, which runs `tar`
-//! through it) and `portforward`, over WebSocket (what kubectl 1.31+, kube-rs and most clients
+//! through it), `attach` ([`attach`], on exec's protocols) and `portforward`, over WebSocket (what kubectl 1.31+, kube-rs and most clients
 //! try first; [`websocket`]) and SPDY/3.1 (what every client-go falls back to; [`spdy`],
 //! [`session`]), with the protocols of [`exec`] and [`portforward`].
 //!
 //! Exec runs the command on this host, in the container's working directory with its
 //! environment, like the `exec` runtime — so it needs `sluice up --allow-host-exec`, and a
 //! container that runs as a local process; `-t` gives it a pseudo-terminal ([`terminal`]).
-//! Port-forward connects to the pod's address and port on this machine.
+//! Attach relays a running container's output and, when it has one, its stdin. Port-forward
+//! connects to the pod's address and port on this machine.
 
+pub mod attach;
 pub mod exec;
 pub mod portforward;
 pub mod session;
@@ -37,13 +39,33 @@ pub struct ExecContext {
     pub dir: PathBuf,
 }
 
-/// The kubelet's side of `exec`.
+/// What `attach` connects to: a running container's output, as the kubelet captures it, and
+/// its stdin when it has one.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The log file of the container's current start.
+    pub log: PathBuf,
+    /// Its stdin (`stdin: true`); with `stdinOnce` only the first attach gets it, and the
+    /// container's stdin closes when that attach ends.
+    pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// Turns true once the container has exited and its output is all in the log.
+    pub exited: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The kubelet's side of `exec` and `attach`.
 pub trait Containers: Send + Sync {
     /// How to run a command in `container` of the pod with `uid`.
     ///
     /// # Errors
     /// Why no command can run there (simulated, not running, host exec not allowed).
     fn exec_context(&self, uid: &str, container: &str) -> Result<ExecContext, String>;
+
+    /// The running `container` of the pod with `uid`, to attach to.
+    /// With `stdin` the attachment carries the container's stdin, if it has one.
+    ///
+    /// # Errors
+    /// Why there is nothing to attach to (simulated, not running).
+    fn attach(&self, uid: &str, container: &str, stdin: bool) -> Result<Attachment, String>;
 }
 
 /// The subresources this module serves.
@@ -147,7 +169,7 @@ pub async fn serve(
         return ApiError::method_not_allowed(request.method().as_str()).into_response();
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
-    let exec = path.subresource.as_deref() == Some("exec");
+    let exec = matches!(path.subresource.as_deref(), Some("exec" | "attach"));
     let offered: &[&'static str] = match (exec, transport) {
         (true, Transport::WebSocket) => &exec::WEBSOCKET_PROTOCOLS,
         (true, Transport::Spdy) => &exec::PROTOCOLS,
@@ -188,9 +210,7 @@ pub async fn serve(
                 }),
             }
         }
-        _ => Err(ApiError::bad_request(
-            "kubectl attach is not supported: a pod's output is in kubectl logs -f",
-        )),
+        _ => exec::prepare_attach(&server, &path, &query).map(Prepared::Exec),
     };
     let prepared = match prepared {
         Ok(prepared) => prepared,

@@ -1,7 +1,8 @@
 //! What a cluster does around kubectl's verbs, against `sluice up`: who you are (`auth can-i`,
 //! `auth whoami`, `create token` and using it), the server's defaults and tables, scheduling
 //! (`cordon`, `uncordon`), node ports, `rollout undo` of a Deployment, and reaching into pods
-//! (`exec`, `exec -it` on a terminal, `cp`, `port-forward`) that run as local processes.
+//! (`exec`, `exec -it` on a terminal, `attach`, `run -i`, `cp`, `port-forward`) that run as
+//! local processes.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -460,4 +461,108 @@ fn exec_cp_and_port_forward_reach_local_processes() {
         stderr.contains("connection refused") || stderr.contains("Connection refused"),
         "{stderr}"
     );
+}
+
+#[test]
+fn attach_and_run_i_connect_to_a_running_container() {
+    let args = [
+        "--no-controllers",
+        "--ingress-listen",
+        "off",
+        "--allow-host-exec",
+    ];
+    let Some(session) = KubectlSession::start(&args) else {
+        return;
+    };
+    let (kubectl, kubeconfig) = (&session.kubectl, &session.kubeconfig);
+    let k = |args: &[&str]| session.run(args);
+    let ok = |args: &[&str]| session.ok(args);
+
+    // `kubectl run -i`: the pod gets stdin (once), kubectl attaches and types into it, then
+    // exits with the container's exit code.
+    let mut run = Command::new(kubectl)
+        .args([
+            "run",
+            "talk",
+            "-i",
+            "--restart=Never",
+            "--image=busybox",
+            "--command",
+            "--",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"; echo bye >&2; exit 3",
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    run.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = run.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("got hello\n"), "{stdout}{stderr}");
+    assert!(stderr.contains("bye\n"), "{stdout}{stderr}");
+    assert_eq!(
+        ok(&[
+            "get",
+            "pod",
+            "talk",
+            "-o",
+            "jsonpath={.spec.containers[0].stdinOnce}"
+        ]),
+        "true"
+    );
+
+    // `kubectl attach`: the output of a running container from now on, until it exits.
+    let ticks = "sleep 2; for i in $(seq 1 10); do echo tick $i; sleep 0.2; done";
+    ok(&[
+        "run",
+        "ticker",
+        "--restart=Never",
+        "--image=busybox",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        ticks,
+    ]);
+    ok(&[
+        "wait",
+        "pod/ticker",
+        "--for=condition=Ready",
+        "--timeout=60s",
+    ]);
+    let out = Command::new(kubectl)
+        .args(["attach", "ticker"])
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.ends_with("tick 9\ntick 10\n"), "{stdout}");
+
+    // Nothing to attach to: a finished pod (kubectl's own check), a simulated container.
+    let (failed, out) = k(&["attach", "ticker"]);
+    assert!(!failed && out.contains("completed pod"), "{out}");
+    ok(&["run", "simulated", "--image=nginx:1.25"]);
+    ok(&[
+        "wait",
+        "pod/simulated",
+        "--for=condition=Ready",
+        "--timeout=60s",
+    ]);
+    let (failed, out) = k(&["attach", "simulated"]);
+    assert!(!failed && out.contains("runs no local process"), "{out}");
 }

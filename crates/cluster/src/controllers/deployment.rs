@@ -179,6 +179,11 @@ fn spec_replicas(rs: &ReplicaSet) -> i32 {
     rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
 }
 
+/// The pods a ReplicaSet reports it has.
+fn status_replicas(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().map_or(0, |s| s.replicas)
+}
+
 /// Available pods of a ReplicaSet, never more than it is scaled to: right after a scale-down its
 /// status may still count pods that are going away.
 fn available(rs: &ReplicaSet) -> i32 {
@@ -245,10 +250,7 @@ pub fn plan(deployment: &Deployment, owned: &[&ReplicaSet], now: Timestamp) -> P
         None => None,
     };
     let new_available = new.map_or(0, available);
-    let old_pods: i32 = old
-        .iter()
-        .map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas))
-        .sum();
+    let old_pods: i32 = old.iter().map(|rs| status_replicas(rs)).sum();
     if !paused && let Some(new_name) = &new_name {
         if recreate {
             for rs in &old {
@@ -268,7 +270,12 @@ pub fn plan(deployment: &Deployment, owned: &[&ReplicaSet], now: Timestamp) -> P
             if surge == 0 && unavailable == 0 {
                 unavailable = 1;
             }
-            let total: i32 = target.values().sum();
+            // Pods that still exist count against the surge until their ReplicaSet has removed
+            // them (its status lags its spec), so the pods never exceed replicas + maxSurge.
+            let total: i32 = owned
+                .iter()
+                .map(|rs| target[&rs.name_any()].max(status_replicas(rs)))
+                .sum();
             let current_new = target[new_name];
             if current_new < replicas {
                 let room = (replicas + surge - total).max(0);
@@ -521,4 +528,63 @@ pub fn plan(deployment: &Deployment, owned: &[&ReplicaSet], now: Timestamp) -> P
             Some(Duration::try_from(remaining).unwrap_or_default() + Duration::from_millis(100));
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"{"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "IMAGE"}]}}"#;
+
+    fn template(image: &str) -> Value {
+        serde_json::from_str(&TEMPLATE.replace("IMAGE", image)).unwrap()
+    }
+
+    fn replica_set(
+        name: &str,
+        image: &str,
+        revision: i32,
+        spec: i32,
+        status: [i32; 2],
+    ) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "uid": name,
+                "annotations": {REVISION: revision.to_string()}},
+            "spec": {"replicas": spec, "selector": {"matchLabels": {"app": "web"}},
+                "template": template(image)},
+            "status": {"replicas": status[0], "availableReplicas": status[1]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_a_scaled_down_set_still_has_count_against_the_surge() {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 4, "template": template("nginx:1.26"),
+                "strategy": {"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}},
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
+        let scales = |plan: &Plan| -> Vec<(String, i32)> {
+            plan.steps
+                .iter()
+                .filter_map(|step| match step {
+                    Step::Scale { name, to, .. } => Some((name.clone(), *to)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // The old set was scaled to 3 but still has its 4 pods: the new one waits at 1.
+        let old = replica_set("web-old", "nginx:1.25", 1, 3, [4, 4]);
+        let new = replica_set("web-new", "nginx:1.26", 2, 1, [1, 0]);
+        assert_eq!(scales(&plan(&deployment, &[&old, &new], now)), vec![]);
+        // Once the old set has let its pod go, the new one grows into the room.
+        let old = replica_set("web-old", "nginx:1.25", 1, 3, [3, 3]);
+        assert_eq!(
+            scales(&plan(&deployment, &[&old, &new], now)),
+            vec![("web-new".to_owned(), 2)]
+        );
+    }
 }

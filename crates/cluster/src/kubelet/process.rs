@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     controllers::record,
-    streaming::{Containers, ExecContext},
+    streaming::{Attachment, Containers, ExecContext},
 };
 
 /// What the supervisor sees of one container.
@@ -94,6 +94,9 @@ pub struct Launch {
     pub target: Target,
     /// Startup, readiness and liveness probes.
     pub probes: [(Kind, Option<Probe>); 3],
+    /// The container's `stdin` and `stdinOnce`: keep a stdin open for `attach`, and close it
+    /// after the first attach that used it.
+    pub stdin: (bool, bool),
 }
 
 #[derive(Debug)]
@@ -108,6 +111,14 @@ struct Life {
     exit: Option<(i32, Timestamp)>,
     /// How it was started, for `exec`.
     exec: ExecContext,
+    /// Its log file, for `attach`.
+    log: PathBuf,
+    /// Its stdin, for `attach` (`stdin: true`; taken by the first attach with `stdinOnce`).
+    stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// `stdinOnce`.
+    stdin_once: bool,
+    /// True once it exited and its output is all in the log.
+    exited: watch::Receiver<bool>,
 }
 
 #[derive(Debug)]
@@ -272,7 +283,11 @@ impl Supervisor {
             .env_clear()
             .envs(launch.env.iter().cloned())
             .current_dir(&launch.dir)
-            .stdin(Stdio::null())
+            .stdin(if launch.stdin.0 {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = match group::spawn(command).await {
@@ -282,12 +297,18 @@ impl Supervisor {
         let pid = child.id().unwrap_or_default();
         let what = format!("{}/{}", launch.pod, launch.container);
         self.pid_files.record(pid, &what);
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(logs::pump(stdout, "stdout", launch.log.clone()));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(logs::pump(stderr, "stderr", launch.log.clone()));
-        }
+        let pumps = [
+            child
+                .stdout
+                .take()
+                .map(|out| tokio::spawn(logs::pump(out, "stdout", launch.log.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|err| tokio::spawn(logs::pump(err, "stderr", launch.log.clone()))),
+        ];
+        let stdin = child.stdin.take().map(feed);
+        let (exited, on_exit) = watch::channel(false);
         let has_startup = launch.probes[0].1.is_some();
         let has_readiness = launch.probes[1].1.is_some();
         let life = Arc::new(Mutex::new(Life {
@@ -303,12 +324,15 @@ impl Supervisor {
                 env: launch.env.clone(),
                 dir: launch.dir.clone(),
             },
+            log: launch.log.clone(),
+            stdin,
+            stdin_once: launch.stdin.1,
+            exited: on_exit.clone(),
         }));
         lock(&self.slots).insert(
             (uid.to_owned(), launch.container.clone()),
             Slot::Live(life.clone()),
         );
-        let (exited, on_exit) = watch::channel(false);
         let (startup_passed, on_startup) = watch::channel(!has_startup);
         let launch = Arc::new(launch);
         for (kind, probe) in launch.probes.iter().cloned() {
@@ -337,6 +361,10 @@ impl Supervisor {
             // Whatever the leader left in its group goes with it.
             group::signal_group(pid, Signal::Kill);
             supervisor.pid_files.remove(pid);
+            // Its last output reaches the log before anyone hears it exited.
+            for pump in pumps.into_iter().flatten() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), pump).await;
+            }
             lock(&life).exit = Some((code, Timestamp::now()));
             let _ = exited.send(true);
             let _ = supervisor.trigger.unbounded_send(launch.pod.clone());
@@ -480,7 +508,50 @@ impl Drop for Supervisor {
     }
 }
 
+/// Writes what attach sessions send into a container's stdin; the stdin closes when every
+/// sender is gone.
+fn feed(mut stdin: tokio::process::ChildStdin) -> tokio::sync::mpsc::Sender<bytes::Bytes> {
+    let (sender, mut received) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Some(bytes) = received.recv().await {
+            if stdin.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    sender
+}
+
 impl Containers for Supervisor {
+    fn attach(&self, uid: &str, container: &str, stdin: bool) -> Result<Attachment, String> {
+        let slots = lock(&self.slots);
+        match slots.get(&(uid.to_owned(), container.to_owned())) {
+            Some(Slot::Live(life)) => {
+                let mut life = lock(life);
+                if life.exit.is_some() {
+                    return Err(format!("container {container} is not running"));
+                }
+                let stdin = match (stdin, life.stdin_once) {
+                    (false, _) => None,
+                    (true, false) => life.stdin.clone(),
+                    (true, true) => life.stdin.take(),
+                };
+                Ok(Attachment {
+                    log: life.log.clone(),
+                    stdin,
+                    exited: life.exited.clone(),
+                })
+            }
+            Some(Slot::Failed { message, .. }) => {
+                Err(format!("container {container} did not start: {message}"))
+            }
+            None => Err(format!(
+                "container {container} runs no local process (its image is simulated, or it has not started)"
+            )),
+        }
+    }
+
     fn exec_context(&self, uid: &str, container: &str) -> Result<ExecContext, String> {
         if !self.allow_host_exec {
             return Err(

@@ -20,7 +20,7 @@ use tokio::{
 };
 
 use super::{
-    ExecContext, Output,
+    Attachment, Containers, ExecContext, Output, attach,
     session::{Session, Stream, until_closed},
     terminal::{Sizes, Terminal},
     websocket::Channels,
@@ -57,14 +57,96 @@ const TERMINAL_LINGER: Duration = Duration::from_secs(1);
 /// The WebSocket channels a client writes: stdin and resize.
 pub const WEBSOCKET_INPUTS: [u8; 2] = [0, 4];
 
-/// An exec request, checked.
+/// An exec or attach request, checked.
 pub struct Exec {
-    command: Vec<String>,
+    run: Run,
     stdin: bool,
     stdout: bool,
     stderr: bool,
     tty: bool,
-    context: ExecContext,
+}
+
+/// What the streams connect to.
+enum Run {
+    /// A new command in the container (`exec`).
+    Command {
+        command: Vec<String>,
+        context: ExecContext,
+    },
+    /// The container's own process (`attach`).
+    Attach(Attachment),
+}
+
+/// The parts of an exec or attach request: its query, the pod and the container.
+struct Asked {
+    pairs: Vec<(String, String)>,
+    pod: Value,
+    container: String,
+}
+
+impl Asked {
+    fn parse(server: &ApiServer, path: &ResourcePath, query: &str) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let container = pairs
+            .iter()
+            .find(|(k, _)| k == "container")
+            .map(|(_, v)| v.as_str());
+        let (pod, container) = super::target(server, path, container)?;
+        Ok(Self {
+            pairs,
+            pod,
+            container,
+        })
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.pairs
+            .iter()
+            .any(|(k, v)| k == key && matches!(v.as_str(), "true" | "1"))
+    }
+
+    /// The request as an [`Exec`] of what `run` finds in the kubelet (given the pod's uid, the
+    /// container and whether stdin is asked for), or 400 naming what is wrong, as the API
+    /// server and kubelet answer.
+    fn into_exec(
+        self,
+        server: &ApiServer,
+        verb: &str,
+        run: impl FnOnce(&dyn Containers, &str, &str, bool) -> Result<Run, String>,
+    ) -> Result<Exec, ApiError> {
+        let (stdin, stdout, stderr, tty) = (
+            self.flag("stdin"),
+            self.flag("stdout"),
+            self.flag("stderr"),
+            self.flag("tty"),
+        );
+        if !stdin && !stdout && !stderr {
+            return Err(ApiError::bad_request(
+                "you must specify at least 1 of stdin, stdout, stderr",
+            ));
+        }
+        let uid = meta_str(&self.pod, "uid");
+        let container = &self.container;
+        let run = server
+            .containers()
+            .ok_or_else(|| "this cluster runs no kubelet".to_owned())
+            .and_then(|c| run(c.as_ref(), uid, container, stdin))
+            .map_err(|why| {
+                ApiError::bad_request(format!(
+                    "unable to {verb} container {container} of pod {}: {why}",
+                    meta_str(&self.pod, "name")
+                ))
+            })?;
+        Ok(Exec {
+            run,
+            stdin,
+            stdout,
+            stderr: stderr && !tty,
+            tty,
+        })
+    }
 }
 
 /// Checks an exec request: the pod, the container, the command, and that a command can run
@@ -73,51 +155,34 @@ pub struct Exec {
 /// # Errors
 /// 400 naming what is wrong, as the API server and kubelet answer.
 pub fn prepare(server: &ApiServer, path: &ResourcePath, query: &str) -> Result<Exec, ApiError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let flag = |key: &str| {
-        pairs
-            .iter()
-            .any(|(k, v)| k == key && matches!(v.as_str(), "true" | "1"))
-    };
-    let command: Vec<String> = pairs
+    let asked = Asked::parse(server, path, query)?;
+    let command: Vec<String> = asked
+        .pairs
         .iter()
         .filter(|(k, _)| k == "command")
         .map(|(_, v)| v.clone())
         .collect();
-    let container = pairs
-        .iter()
-        .find(|(k, _)| k == "container")
-        .map(|(_, v)| v.as_str());
-    let (pod, container) = super::target(server, path, container)?;
     if command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
-    let (stdin, stdout, stderr, tty) = (flag("stdin"), flag("stdout"), flag("stderr"), flag("tty"));
-    if !stdin && !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "you must specify at least 1 of stdin, stdout, stderr",
-        ));
-    }
-    let uid = meta_str(&pod, "uid");
-    let context = server
-        .containers()
-        .ok_or_else(|| "this cluster runs no kubelet".to_owned())
-        .and_then(|c| c.exec_context(uid, &container))
-        .map_err(|why| {
-            ApiError::bad_request(format!(
-                "unable to exec in container {container} of pod {}: {why}",
-                meta_str(&pod, "name")
-            ))
-        })?;
-    Ok(Exec {
-        command,
-        stdin,
-        stdout,
-        stderr: stderr && !tty,
-        tty,
-        context,
+    asked.into_exec(server, "exec in", |containers, uid, container, _| {
+        let context = containers.exec_context(uid, container)?;
+        Ok(Run::Command { command, context })
+    })
+}
+
+/// Checks an attach request: the pod, and a running container to attach to.
+///
+/// # Errors
+/// 400 naming what is wrong.
+pub fn prepare_attach(
+    server: &ApiServer,
+    path: &ResourcePath,
+    query: &str,
+) -> Result<Exec, ApiError> {
+    let asked = Asked::parse(server, path, query)?;
+    asked.into_exec(server, "attach to", |containers, uid, container, stdin| {
+        containers.attach(uid, container, stdin).map(Run::Attach)
     })
 }
 
@@ -237,10 +302,17 @@ impl Exec {
         let stdout = io.stdout.take();
         // Without a stderr stream (a TTY) stderr goes where stdout goes, as on a terminal.
         let stderr = io.stderr.take().or_else(|| stdout.clone());
-        let outcome = if self.tty {
-            self.run_on_terminal(io, &stdout).await
-        } else {
-            self.spawn_and_wait(io, &stdout, &stderr).await
+        let outcome = match &self.run {
+            Run::Attach(attachment) => {
+                // The container's terminal size is its own; resize messages are dropped.
+                if let Some(mut resize) = io.resize.take() {
+                    tokio::spawn(async move { while resize.recv().await.is_some() {} });
+                }
+                let (attachment, input) = (attachment.clone(), io.stdin.take());
+                attach::relay(attachment, input, &stdout, &stderr, io.closed.clone()).await
+            }
+            Run::Command { .. } if self.tty => self.run_on_terminal(io, &stdout).await,
+            Run::Command { .. } => self.spawn_and_wait(io, &stdout, &stderr).await,
         };
         for output in [stdout, stderr].into_iter().flatten() {
             output.finish().await;
@@ -250,18 +322,30 @@ impl Exec {
 
     /// The command, in the container's directory with its environment.
     fn command(&self) -> Result<Command, String> {
-        let (program, args) = self.command.split_first().ok_or("no command")?;
+        let Run::Command { command, context } = &self.run else {
+            return Err("no command".into());
+        };
+        let (program, args) = command.split_first().ok_or("no command")?;
         let mut command = Command::new(program);
         command
             .args(args)
             .env_clear()
-            .envs(self.context.env.iter().cloned())
-            .current_dir(&self.context.dir);
+            .envs(context.env.iter().cloned())
+            .current_dir(&context.dir);
         Ok(command)
     }
 
+    /// Whether the container's environment sets `name`.
+    fn sets(&self, name: &str) -> bool {
+        matches!(&self.run, Run::Command { context, .. } if context.env.iter().any(|(n, _)| n == name))
+    }
+
     fn start_failed(&self, err: &std::io::Error) -> String {
-        let program = self.command.first().map(String::as_str).unwrap_or_default();
+        let program = match &self.run {
+            Run::Command { command, .. } => command.first().map(String::as_str),
+            Run::Attach(_) => None,
+        };
+        let program = program.unwrap_or_default();
         format!("failed to exec in container: starting {program:?}: {err}")
     }
 
@@ -336,7 +420,7 @@ impl Exec {
         let mut command = self.command()?;
         let stdio = || secondary.stdio().map_err(|err| err.to_string());
         command.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
-        if !self.context.env.iter().any(|(name, _)| name == "TERM") {
+        if !self.sets("TERM") {
             command.env("TERM", "xterm");
         }
         let mut child = group::spawn_on_terminal(command)
