@@ -12,6 +12,7 @@ use crate::{
     apiserver::{ApiError, ApiResult},
     defaults,
     object::{NAMESPACE_FINALIZER, meta_str},
+    quantity::Quantity,
     registry::{self, ResourceType},
     scheduling,
     store::{ObjectKey, ResourceKey, Txn},
@@ -145,7 +146,8 @@ fn add_default_tolerations(spec: &mut Value) {
 }
 
 /// A pod's QoS class: `BestEffort` without any cpu or memory request or limit, `Guaranteed`
-/// when every container limits both and requests what it limits, else `Burstable`.
+/// when every container limits both and requests what it limits (`1` and `1000m` are the
+/// same), else `Burstable`.
 pub fn qos_class(spec: &Value) -> &'static str {
     let containers: Vec<&Value> = ["initContainers", "containers"]
         .iter()
@@ -164,7 +166,10 @@ pub fn qos_class(spec: &Value) -> &'static str {
         resources.iter().all(|r| {
             let limit = &c["resources"]["limits"][*r];
             let request = &c["resources"]["requests"][*r];
-            !limit.is_null() && (request.is_null() || request == limit)
+            let amount = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            !limit.is_null()
+                && (request.is_null()
+                    || Quantity::parse(&amount(request)) == Quantity::parse(&amount(limit)))
         })
     });
     if guaranteed {
@@ -483,4 +488,28 @@ fn accept_crd(rt: &ResourceType, object: &mut Value, now: Timestamp) -> ApiResul
         "storedVersions": stored_versions,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(resources: Value) -> Value {
+        json!({"containers": [{"name": "app", "resources": resources}]})
+    }
+
+    #[test]
+    fn qos_classes_compare_quantities_by_value() {
+        assert_eq!(qos_class(&spec(json!({}))), "BestEffort");
+        let same = json!({"requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": "1000m", "memory": "1024Mi"}});
+        assert_eq!(qos_class(&spec(same)), "Guaranteed");
+        let limits_only = json!({"limits": {"cpu": "500m", "memory": "128Mi"}});
+        assert_eq!(qos_class(&spec(limits_only)), "Guaranteed");
+        let less = json!({"requests": {"cpu": "0.5", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1Gi"}});
+        assert_eq!(qos_class(&spec(less)), "Burstable");
+        let no_memory_limit = json!({"limits": {"cpu": "1"}});
+        assert_eq!(qos_class(&spec(no_memory_limit)), "Burstable");
+    }
 }
