@@ -12,6 +12,7 @@
 mod apply;
 mod discovery;
 mod error;
+mod metrics;
 mod openapi;
 mod path;
 mod pods;
@@ -251,6 +252,9 @@ async fn resource(
             (&Method::POST, None, None) => review::create(server, &request),
             (method, _, _) => Err(ApiError::method_not_allowed(method.as_str())),
         };
+    }
+    if request.rt.persistence == Persistence::Metrics {
+        return metrics::serve(server, &request, method);
     }
     let watching = request.path.watch_prefix || request.query.flag("watch");
     let pod_subresource = request.rt.group.is_empty() && request.rt.resource == "pods";

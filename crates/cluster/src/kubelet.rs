@@ -14,6 +14,7 @@ pub mod node;
 pub mod probe;
 pub mod process;
 pub mod rules;
+pub mod usage;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},

@@ -47,6 +47,8 @@ pub enum Persistence {
     /// Only `create`, answered with a computed object and never stored: the access and token
     /// reviews of `authorization.k8s.io` and `authentication.k8s.io`.
     Review,
+    /// Only `get` and `list`, answered with what the kubelet measures: `metrics.k8s.io`.
+    Metrics,
 }
 
 /// One kind the server serves.

@@ -52,7 +52,7 @@ pub struct Attachment {
     pub exited: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The kubelet's side of `exec` and `attach`.
+/// The kubelet's side of `exec`, `attach` and the metrics API.
 pub trait Containers: Send + Sync {
     /// How to run a command in `container` of the pod with `uid`.
     ///
@@ -66,6 +66,13 @@ pub trait Containers: Send + Sync {
     /// # Errors
     /// Why there is nothing to attach to (simulated, not running).
     fn attach(&self, uid: &str, container: &str, stdin: bool) -> Result<Attachment, String>;
+
+    /// What the running containers of the pod with `uid` that are local processes use, by
+    /// container name.
+    fn usage(&self, uid: &str) -> Vec<(String, crate::kubelet::usage::Usage)>;
+
+    /// What this machine uses.
+    fn node_usage(&self) -> Option<crate::kubelet::usage::Usage>;
 }
 
 /// The subresources this module serves.

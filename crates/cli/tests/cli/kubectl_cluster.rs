@@ -1,8 +1,8 @@
 //! What a cluster does around kubectl's verbs, against `sluice up`: who you are (`auth can-i`,
 //! `auth whoami`, `create token` and using it), the server's defaults and tables, scheduling
 //! (`cordon`, `uncordon`), node ports, `rollout undo` of a Deployment, and reaching into pods
-//! (`exec`, `exec -it` on a terminal, `attach`, `run -i`, `cp`, `port-forward`) that run as
-//! local processes.
+//! (`exec`, `exec -it` on a terminal, `attach`, `run -i`, `cp`, `port-forward`, `top`) that
+//! run as local processes.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -464,7 +464,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
 }
 
 #[test]
-fn attach_and_run_i_connect_to_a_running_container() {
+fn attach_run_i_and_top_reach_running_containers() {
     let args = [
         "--no-controllers",
         "--ingress-listen",
@@ -565,4 +565,41 @@ fn attach_and_run_i_connect_to_a_running_container() {
     ]);
     let (failed, out) = k(&["attach", "simulated"]);
     assert!(!failed && out.contains("runs no local process"), "{out}");
+
+    // `kubectl top`: what a local process uses, measured; a simulated container uses nothing.
+    ok(&[
+        "run",
+        "spin",
+        "--restart=Never",
+        "--image=busybox",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    ok(&["wait", "pod/spin", "--for=condition=Ready", "--timeout=60s"]);
+    let millicores = |line: &str| -> u64 {
+        let cell = line.split_whitespace().nth(1).unwrap_or_default();
+        cell.trim_end_matches('m').parse().unwrap_or(0)
+    };
+    assert!(
+        until(|| ok(&["top", "pod", "spin", "--no-headers"])
+            .lines()
+            .any(|l| millicores(l) >= 10)),
+        "a spinning shell uses CPU: {}",
+        ok(&["top", "pod", "--no-headers"])
+    );
+    let pods = ok(&["top", "pod", "--no-headers"]);
+    let simulated = pods.lines().find(|l| l.starts_with("simulated ")).unwrap();
+    assert_eq!(
+        simulated.split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["0m", "0Mi"],
+        "{pods}"
+    );
+    let node = ok(&["top", "node", "--no-headers"]);
+    let cells: Vec<&str> = node.split_whitespace().collect();
+    assert_eq!(cells.first(), Some(&"sluice-local"), "{node}");
+    assert!(cells[3].ends_with("Mi") && cells[3] != "0Mi", "{node}");
+    ok(&["delete", "pod", "spin", "--wait=false"]);
 }

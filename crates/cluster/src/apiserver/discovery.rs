@@ -30,6 +30,7 @@ fn verbs(t: &ResourceType) -> &'static [&'static str] {
     match t.persistence {
         Persistence::Stored => &VERBS,
         Persistence::Review => &["create"],
+        Persistence::Metrics => &["get", "list"],
     }
 }
 

@@ -145,8 +145,7 @@ pub fn signal_group(leader: u32, signal: Signal) -> bool {
 /// tells a live container from an unrelated process that reused its pid.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split(' ').nth(19)?.parse().ok()
+    super::usage::parse_stat(&stat).map(|s| s.started)
 }
 
 /// Pid files of running containers, in `DIR/pids`.

@@ -43,6 +43,19 @@ fn memory() -> String {
     }
 }
 
+/// This machine's architecture as Kubernetes names it (Go's `GOARCH`: `amd64`, `arm64`), what
+/// `nodeSelector: {kubernetes.io/arch: amd64}` in manifests expects.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
 /// The Node's status: Ready, addresses, capacity and system info.
 fn status(now: &str) -> Value {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -55,7 +68,7 @@ fn status(now: &str) -> Value {
         "allocatable": capacity,
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
         "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "containerRuntimeVersion": "sluice://local",
-            "operatingSystem": std::env::consts::OS, "architecture": std::env::consts::ARCH,
+            "operatingSystem": std::env::consts::OS, "architecture": go_arch(),
             "kernelVersion": read("/proc/sys/kernel/osrelease"), "osImage": "sluice",
             "machineID": read("/etc/machine-id"), "systemUUID": read("/etc/machine-id"),
             "bootID": read("/proc/sys/kernel/random/boot_id"), "kubeProxyVersion": ""},
@@ -73,7 +86,7 @@ pub async fn register(client: &Client) -> Result<(), kube::Error> {
             "metadata": {"name": NODE_NAME, "labels": {
                 "kubernetes.io/hostname": NODE_NAME,
                 "kubernetes.io/os": std::env::consts::OS,
-                "kubernetes.io/arch": std::env::consts::ARCH,
+                "kubernetes.io/arch": go_arch(),
                 "node-role.kubernetes.io/control-plane": "",
             }},
             "spec": {},

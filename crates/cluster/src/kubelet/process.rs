@@ -23,6 +23,7 @@ use super::{
     group::{self, PidFiles, Signal},
     logs,
     probe::{self, Kind, Prober, Target},
+    usage::{Sampler, Usage},
 };
 use crate::{
     controllers::record,
@@ -141,6 +142,7 @@ pub struct Supervisor {
     trigger: mpsc::UnboundedSender<ObjectRef<Pod>>,
     pid_files: PidFiles,
     recorder: Recorder,
+    usage: Sampler,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -164,6 +166,7 @@ impl Supervisor {
             trigger,
             pid_files,
             recorder,
+            usage: Sampler::default(),
         };
         (Arc::new(supervisor), triggered)
     }
@@ -524,6 +527,28 @@ fn feed(mut stdin: tokio::process::ChildStdin) -> tokio::sync::mpsc::Sender<byte
 }
 
 impl Containers for Supervisor {
+    fn usage(&self, uid: &str) -> Vec<(String, Usage)> {
+        let running: Vec<(String, u32)> = lock(&self.slots)
+            .iter()
+            .filter(|((u, _), _)| u == uid)
+            .filter_map(|((_, container), slot)| match slot {
+                Slot::Live(life) => {
+                    let life = lock(life);
+                    life.exit.is_none().then(|| (container.clone(), life.pid))
+                }
+                Slot::Failed { .. } => None,
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(container, pid)| Some((container, self.usage.group(pid)?)))
+            .collect()
+    }
+
+    fn node_usage(&self) -> Option<Usage> {
+        self.usage.node()
+    }
+
     fn attach(&self, uid: &str, container: &str, stdin: bool) -> Result<Attachment, String> {
         let slots = lock(&self.slots);
         match slots.get(&(uid.to_owned(), container.to_owned())) {

@@ -15,7 +15,7 @@ struct Builtin {
     status: bool,
     scale: bool,
     generation: bool,
-    review: bool,
+    persistence: Persistence,
 }
 
 const fn kind(
@@ -35,7 +35,7 @@ const fn kind(
         status: false,
         scale: false,
         generation: false,
-        review: false,
+        persistence: Persistence::Stored,
     }
 }
 
@@ -66,7 +66,13 @@ impl Builtin {
 
     /// Create-only, computed per request, never stored.
     const fn review(mut self) -> Self {
-        self.review = true;
+        self.persistence = Persistence::Review;
+        self
+    }
+
+    /// Read-only, computed per request from what the kubelet measures.
+    const fn metrics(mut self) -> Self {
+        self.persistence = Persistence::Metrics;
         self
     }
 }
@@ -340,6 +346,9 @@ const BUILTINS: &[Builtin] = &[
         false,
     )
     .review(),
+    // The resource metrics API metrics-server would serve (`kubectl top`).
+    kind("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", false).metrics(),
+    kind("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", true).metrics(),
     kind("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
     kind(
         "apiextensions.k8s.io",
@@ -394,11 +403,7 @@ pub(super) fn types() -> Vec<ResourceType> {
                 }),
                 generation: b.generation,
                 custom: false,
-                persistence: if b.review {
-                    Persistence::Review
-                } else {
-                    Persistence::Stored
-                },
+                persistence: b.persistence,
                 storage,
                 schemas: BTreeMap::new(),
                 columns: Vec::new(),
