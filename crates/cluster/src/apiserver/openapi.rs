@@ -19,44 +19,60 @@ fn group_version(group: &str, version: &str) -> String {
     }
 }
 
+/// FNV-1a over everything written to it.
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A fingerprint of the served kinds, so kubectl's cache notices new CRDs.
 fn fingerprint(types: &[Arc<ResourceType>], group: &str, version: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    use std::io::Write;
+    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
     for t in types
         .iter()
         .filter(|t| t.group == group && t.serves(version))
     {
-        let schema = t
-            .schemas
-            .get(version)
-            .map(Value::to_string)
-            .unwrap_or_default();
-        for byte in t
-            .resource
-            .bytes()
-            .chain(t.kind.bytes())
-            .chain(schema.bytes())
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        let _ = hash.write_all(t.resource.as_bytes());
+        let _ = hash.write_all(t.kind.as_bytes());
+        if let Some(schema) = t.schemas.get(version) {
+            // Streamed into the hash: a CRD's schema can be large, and kubectl asks every run.
+            let _ = serde_json::to_writer(&mut hash, schema);
         }
     }
-    format!("{hash:016X}")
+    format!("{:016X}", hash.0)
 }
 
-/// `/openapi/v3`.
+/// `/openapi/v3`: each group-version's document, with its fingerprint (computed once each).
 pub fn root(types: &[Arc<ResourceType>]) -> Value {
-    let mut paths = BTreeMap::new();
+    let mut versions = std::collections::BTreeSet::new();
     for t in types {
         for version in &t.versions {
-            let gv = group_version(&t.group, version);
-            let url = format!(
-                "/openapi/v3/{gv}?hash={}",
-                fingerprint(types, &t.group, version)
-            );
-            paths.insert(gv, json!({"serverRelativeURL": url}));
+            versions.insert((t.group.as_str(), version.as_str()));
         }
     }
+    let paths: serde_json::Map<String, Value> = versions
+        .into_iter()
+        .map(|(group, version)| {
+            let gv = group_version(group, version);
+            let url = format!(
+                "/openapi/v3/{gv}?hash={}",
+                fingerprint(types, group, version)
+            );
+            (gv, json!({"serverRelativeURL": url}))
+        })
+        .collect();
     json!({"paths": paths})
 }
 
@@ -229,4 +245,29 @@ fn schema_name(t: &ResourceType, version: &str) -> String {
         t.group.split('.').rev().collect::<Vec<_>>().join(".")
     };
     format!("{group}.{version}.{}", t.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn the_root_lists_each_group_version_once_with_a_hash_of_its_kinds() {
+        let registry = Registry::with_builtins();
+        let root = root(&registry.all());
+        let paths = root["paths"].as_object().unwrap();
+        let apps = paths["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap();
+        assert!(apps.starts_with("/openapi/v3/apis/apps/v1?hash="), "{apps}");
+        assert!(paths.contains_key("api/v1"));
+        assert!(paths.contains_key("apis/metrics.k8s.io/v1beta1"));
+        let mut changed = (*registry.get("apps", "deployments").unwrap()).clone();
+        changed
+            .schemas
+            .insert("v1".into(), json!({"type": "object"}));
+        registry.insert(changed);
+        let again = super::root(&registry.all());
+        assert_ne!(again["paths"]["apis/apps/v1"], paths["apis/apps/v1"]);
+        assert_eq!(again["paths"]["api/v1"], paths["api/v1"]);
+    }
 }
