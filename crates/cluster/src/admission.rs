@@ -167,9 +167,11 @@ pub fn qos_class(spec: &Value) -> &'static str {
             let limit = &c["resources"]["limits"][*r];
             let request = &c["resources"]["requests"][*r];
             let amount = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            !limit.is_null()
-                && (request.is_null()
-                    || Quantity::parse(&amount(request)) == Quantity::parse(&amount(limit)))
+            let same = matches!(
+                (Quantity::parse(&amount(request)), Quantity::parse(&amount(limit))),
+                (Some(a), Some(b)) if a == b
+            );
+            !limit.is_null() && (request.is_null() || same)
         })
     });
     if guaranteed {

@@ -426,6 +426,7 @@ async fn start(
             container.stdin.unwrap_or(false),
             container.stdin_once.unwrap_or(false),
         ),
+        tty: container.tty.unwrap_or(false),
         argv,
         env,
     };

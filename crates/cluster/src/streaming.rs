@@ -39,16 +39,20 @@ pub struct ExecContext {
     pub dir: PathBuf,
 }
 
-/// What `attach` connects to: a running container's output, as the kubelet captures it, and
-/// its stdin when it has one.
-#[derive(Debug, Clone)]
+/// What `attach` connects to: a running container's output as the kubelet reads it, from the
+/// moment of attaching, and its stdin when it has one.
+#[derive(Debug)]
 pub struct Attachment {
-    /// The log file of the container's current start.
-    pub log: PathBuf,
+    /// Its stdout — or its terminal, for a `tty: true` container.
+    pub stdout: tokio::sync::broadcast::Receiver<bytes::Bytes>,
+    /// Its stderr (none on a terminal).
+    pub stderr: Option<tokio::sync::broadcast::Receiver<bytes::Bytes>>,
     /// Its stdin (`stdin: true`); with `stdinOnce` only the first attach gets it, and the
     /// container's stdin closes when that attach ends.
     pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-    /// Turns true once the container has exited and its output is all in the log.
+    /// Its terminal, for resizing.
+    pub terminal: Option<Arc<terminal::Terminal>>,
+    /// Turns true once the container has exited and the kubelet has read all its output.
     pub exited: tokio::sync::watch::Receiver<bool>,
 }
 

@@ -210,10 +210,11 @@ pub fn counts(states: &[ReplicaSetState], hash: &str, active: Option<&str>) -> [
     ]
 }
 
-/// When the Rollout last made progress (Argo's `RolloutProgressing`): now if the current hash,
-/// the replicas or the updated replicas moved since the status was written, or more are ready
-/// or available (fewer is no progress), or it was not progressing (paused, aborted, new); else
-/// the Progressing condition's `lastUpdateTime`, or timed out if the condition says so.
+/// When the Rollout last made progress (Argo's `RolloutProgressing`): now if, since the status
+/// was written, the current hash or the updated replicas changed, fewer old replicas are left
+/// (`replicas − updated`), or more are ready or available (fewer is no progress), or if it was
+/// not progressing (paused, aborted, new); else the Progressing condition's `lastUpdateTime`,
+/// or timed out if the condition says so.
 fn last_progress(
     status: &RolloutStatus,
     hash: &str,
@@ -221,9 +222,10 @@ fn last_progress(
     now: Timestamp,
 ) -> (bool, LastProgress) {
     let [replicas, updated, ready, available] = counts;
+    let old_before = status.replicas.unwrap_or(0) - status.updated_replicas.unwrap_or(0);
     let moved = status.current_pod_hash.as_deref() != Some(hash)
-        || status.replicas.unwrap_or(0) != replicas
         || status.updated_replicas.unwrap_or(0) != updated
+        || replicas - updated < old_before
         || status.ready_replicas.unwrap_or(0) < ready
         || status.available_replicas.unwrap_or(0) < available;
     let condition =
@@ -366,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_a_new_hash_new_counts_or_more_ready_and_a_timeout_stands_until_then() {
+    fn progress_is_a_new_hash_fewer_old_pods_or_more_ready_and_a_timeout_stands_until_then() {
         let now: Timestamp = "2026-11-01T10:05:00Z".parse().unwrap();
         let then = LastProgress::At("2026-11-01T10:00:00Z".parse().unwrap());
         let seen = status("ReplicaSetUpdated", [6, 3, 4, 3]);
@@ -378,6 +380,11 @@ mod tests {
             last_progress(&seen, "new", [6, 3, 3, 2], now),
             (false, then),
             "fewer ready is no progress"
+        );
+        assert_eq!(
+            last_progress(&seen, "new", [7, 3, 4, 3], now),
+            (false, then),
+            "an old pod more (recreated, evicted) is no progress"
         );
         for moved in [[6, 3, 5, 3], [6, 3, 4, 4], [5, 3, 4, 3], [6, 2, 4, 3]] {
             assert_eq!(

@@ -68,8 +68,9 @@ fn on_terminal(
         kubectl.display(),
         args.join(" ")
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
+    // `timeout`: a session that goes wrong fails the test instead of hanging it.
+    let mut child = Command::new("timeout")
+        .args(["120", "script", "-qec", &line, "/dev/null"])
         .env("KUBECONFIG", kubeconfig)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
@@ -522,7 +523,9 @@ fn attach_run_i_and_top_reach_running_containers() {
     );
 
     // `kubectl attach`: the output of a running container from now on, until it exits.
-    let ticks = "sleep 2; for i in $(seq 1 10); do echo tick $i; sleep 0.2; done";
+    // It ticks until the test, once attached, tells it to stop.
+    let ticks = "i=0; until [ -e stop ]; do i=$((i+1)); echo tick $i; sleep 0.2; done; \
+                 echo bye; echo leaving >&2";
     ok(&[
         "run",
         "ticker",
@@ -540,18 +543,61 @@ fn attach_run_i_and_top_reach_running_containers() {
         "--for=condition=Ready",
         "--timeout=60s",
     ]);
-    let out = Command::new(kubectl)
+    let mut attach = Command::new(kubectl)
         .args(["attach", "ticker"])
         .env("KUBECONFIG", kubeconfig)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut screen = BufReader::new(attach.stdout.take().unwrap());
+    let mut first = String::new();
+    screen.read_line(&mut first).unwrap();
+    assert!(first.starts_with("tick "), "{first}");
+    ok(&["exec", "ticker", "--", "touch", "stop"]);
+    let mut rest = String::new();
+    screen.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    attach
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(attach.wait().unwrap().success(), "{rest}{stderr}");
+    assert!(rest.ends_with("\nbye\n"), "until it exited: {rest}");
+    assert!(stderr.contains("leaving\n"), "stderr apart: {stderr}");
+
+    // `kubectl run -it`: a `tty: true` container on a terminal of its own, typed into.
+    let typed = "echo \"typed-$((40+2))\"\nexit 7\n";
+    let (code, screen) = on_terminal(
+        kubectl,
+        kubeconfig,
+        &[
+            "run",
+            "tty",
+            "-it",
+            "--restart=Never",
+            "--image=busybox",
+            "--command",
+            "--",
+            "sh",
+        ],
+        typed,
+        &[],
     );
-    assert!(stdout.ends_with("tick 9\ntick 10\n"), "{stdout}");
+    assert!(screen.contains("typed-42\r\n"), "{screen}");
+    assert_eq!(code, Some(7), "{screen}");
+    assert_eq!(
+        ok(&[
+            "get",
+            "pod",
+            "tty",
+            "-o",
+            "jsonpath={.spec.containers[0].tty}"
+        ]),
+        "true"
+    );
 
     // Nothing to attach to: a finished pod (kubectl's own check), a simulated container.
     let (failed, out) = k(&["attach", "ticker"]);

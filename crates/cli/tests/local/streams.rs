@@ -78,7 +78,8 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
     assert_eq!(code.message.as_deref(), Some("2"));
 
     // exec with a TTY: a terminal of the size the client sends, resized while it runs.
-    let script = "stty size; read line; stty size; echo \"got $line\"";
+    // Each size is read after a line is typed, so no size message can be late for it.
+    let script = "read go; stty size; read line; stty size; echo \"got $line\"";
     let mut attached = pods
         .exec(
             &pod.name_any(),
@@ -96,8 +97,10 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
         .await
         .unwrap();
     let mut screen = attached.stdout().unwrap();
+    let mut stdin = attached.stdin().unwrap();
+    stdin.write_all(b"go\r").await.unwrap();
     let shown = read_until(&mut screen, "24 80\r\n").await;
-    assert_eq!(shown, "24 80\r\n");
+    assert_eq!(shown, "go\r\n24 80\r\n", "echoed, then the size");
     sizes
         .send(TerminalSize {
             width: 132,
@@ -106,10 +109,12 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut stdin = attached.stdin().unwrap();
     stdin.write_all(b"typed\r").await.unwrap();
     let mut rest = String::new();
-    screen.read_to_string(&mut rest).await.unwrap();
+    tokio::time::timeout(LIMIT, screen.read_to_string(&mut rest))
+        .await
+        .expect("the terminal's output ends")
+        .unwrap();
     assert_eq!(rest, "typed\r\n50 132\r\ngot typed\r\n", "echoed, resized");
     let status = attached.take_status().unwrap().await.unwrap();
     assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
@@ -135,18 +140,29 @@ async fn kube_rs_execs_and_forwards_ports_over_websocket() {
     let _ = forwarder.join().await;
 }
 
-/// Reads `from` until what was read ends with `end`.
+/// How long a step of a terminal session may take before the test fails.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads `from` until what was read ends with `end` (failing after [`LIMIT`]).
 async fn read_until(from: &mut (impl AsyncRead + Unpin), end: &str) -> String {
     let mut read = Vec::new();
     let mut byte = [0u8; 1];
-    while !read.ends_with(end.as_bytes()) {
-        let n = from.read(&mut byte).await.unwrap();
-        assert!(
-            n > 0,
-            "ended before {end:?}: {}",
+    let reading = async {
+        while !read.ends_with(end.as_bytes()) {
+            let n = from.read(&mut byte).await.unwrap();
+            assert!(
+                n > 0,
+                "ended before {end:?}: {}",
+                String::from_utf8_lossy(&read)
+            );
+            read.push(byte[0]);
+        }
+    };
+    if tokio::time::timeout(LIMIT, reading).await.is_err() {
+        panic!(
+            "no {end:?} within {LIMIT:?}: {}",
             String::from_utf8_lossy(&read)
         );
-        read.push(byte[0]);
     }
     String::from_utf8(read).unwrap()
 }

@@ -9,7 +9,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult};
-use crate::registry::ResourceType;
+use crate::registry::{Persistence, ResourceType};
 
 fn group_version(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -160,7 +160,19 @@ fn build(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiResult<V
                 "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}},
             })
         };
-        paths.insert(item, json!({"get": operation("get"), "put": operation("put"), "patch": operation("patch"), "delete": operation("delete")}));
+        // The operations each kind has: metrics are only read, reviews only created.
+        let verbs: &[&str] = match t.persistence {
+            Persistence::Stored => &["get", "put", "patch", "delete"],
+            Persistence::Metrics => &["get"],
+            Persistence::Review => &[],
+        };
+        if !verbs.is_empty() {
+            let item_ops: serde_json::Map<String, Value> = verbs
+                .iter()
+                .map(|verb| ((*verb).to_owned(), operation(verb)))
+                .collect();
+            paths.insert(item, Value::Object(item_ops));
+        }
         kinds.push((schema_name, gvk));
     }
     for (name, schema) in generator.take_definitions(true) {

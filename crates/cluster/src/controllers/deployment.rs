@@ -272,6 +272,8 @@ pub fn plan(deployment: &Deployment, owned: &[&ReplicaSet], now: Timestamp) -> P
             }
             // Pods that still exist count against the surge until their ReplicaSet has removed
             // them (its status lags its spec), so the pods never exceed replicas + maxSurge.
+            // A departure: Kubernetes' `NewRSNewReplicas` sums only `spec.replicas`, so its
+            // pods can briefly exceed the surge while an old ReplicaSet's pods go.
             let total: i32 = owned
                 .iter()
                 .map(|rs| target[&rs.name_any()].max(status_replicas(rs)))

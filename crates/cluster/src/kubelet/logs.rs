@@ -5,8 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use jiff::Timestamp;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    sync::broadcast,
+};
 
 /// The directory of a pod's files under the data dir.
 pub fn pod_dir(data_dir: &Path, namespace: &str, name: &str, uid: &str) -> PathBuf {
@@ -20,8 +24,19 @@ pub fn log_file(pod_dir: &Path, container: &str, restart: i64) -> PathBuf {
     pod_dir.join(container).join(format!("{restart}.log"))
 }
 
-/// Copies lines from a container's stdout or stderr into its log file until the stream ends.
-pub async fn pump(source: impl AsyncRead + Unpin, stream: &'static str, path: PathBuf) {
+/// The longest line kept whole; longer output is recorded in parts (`P`), as the CRI does.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Copies a container's stdout or stderr into its log file, a CRI line per line of output, and
+/// every chunk as it arrives to `live` (what `attach` sessions read: prompts and echoes too,
+/// which end no line), until the stream ends. A last line without a newline is recorded at
+/// the end.
+pub async fn pump(
+    mut source: impl AsyncRead + Unpin,
+    stream: &'static str,
+    path: PathBuf,
+    live: broadcast::Sender<Bytes>,
+) {
     let file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -34,25 +49,46 @@ pub async fn pump(source: impl AsyncRead + Unpin, stream: &'static str, path: Pa
             return;
         }
     };
-    let mut reader = BufReader::new(source);
-    let mut line = Vec::new();
+    let mut buffer = vec![0u8; 32 * 1024];
+    let mut pending = Vec::new();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        let n = match source.read(&mut buffer).await {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
+        };
+        if n > 0 {
+            // Nobody attached is no error.
+            let _ = live.send(Bytes::copy_from_slice(&buffer[..n]));
+            pending.extend_from_slice(&buffer[..n]);
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        let mut records = Vec::new();
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            records.extend(record(stream, "F", &line[..end]));
         }
-        let mut record = format!("{} {stream} F ", Timestamp::now()).into_bytes();
-        record.extend_from_slice(&line);
-        record.push(b'\n');
-        // tokio writes in the background; flushing waits until the line is in the file.
-        if file.write_all(&record).await.is_err() || file.flush().await.is_err() {
+        if pending.len() > MAX_LINE || (n == 0 && !pending.is_empty()) {
+            let tag = if n == 0 { "F" } else { "P" };
+            records.extend(record(stream, tag, &pending));
+            pending.clear();
+        }
+        // tokio writes in the background; flushing waits until the lines are in the file.
+        if !records.is_empty()
+            && (file.write_all(&records).await.is_err() || file.flush().await.is_err())
+        {
+            return;
+        }
+        if n == 0 {
             return;
         }
     }
+}
+
+/// One CRI log record.
+fn record(stream: &str, tag: &str, text: &[u8]) -> Vec<u8> {
+    let mut record = format!("{} {stream} {tag} ", Timestamp::now()).into_bytes();
+    record.extend_from_slice(text);
+    record.push(b'\n');
+    record
 }
 
 /// What `pods/log` asks for.
@@ -144,7 +180,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = log_file(dir.path(), "app", 0);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        pump(&b"hello\nworld"[..], "stderr", path.clone()).await;
+        let (live, mut attached) = broadcast::channel(16);
+        pump(&b"hello\nworld"[..], "stderr", path.clone(), live).await;
+        assert_eq!(attached.recv().await.unwrap(), &b"hello\nworld"[..]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.lines().all(|l| l.contains(" stderr F ")), "{text}");
         assert_eq!(

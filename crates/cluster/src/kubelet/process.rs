@@ -13,11 +13,16 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use futures::channel::mpsc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Probe};
 use kube::runtime::{events::Recorder, reflector::ObjectRef};
-use tokio::{process::Command, sync::watch};
+use tokio::{
+    io::AsyncRead,
+    process::Command,
+    sync::{broadcast, watch},
+};
 
 use super::{
     group::{self, PidFiles, Signal},
@@ -27,7 +32,10 @@ use super::{
 };
 use crate::{
     controllers::record,
-    streaming::{Attachment, Containers, ExecContext},
+    streaming::{
+        Attachment, Containers, ExecContext,
+        terminal::{Pty, Terminal},
+    },
 };
 
 /// What the supervisor sees of one container.
@@ -98,6 +106,8 @@ pub struct Launch {
     /// The container's `stdin` and `stdinOnce`: keep a stdin open for `attach`, and close it
     /// after the first attach that used it.
     pub stdin: (bool, bool),
+    /// The container's `tty`: run it on a pseudo-terminal (its stdin, stdout and stderr).
+    pub tty: bool,
 }
 
 #[derive(Debug)]
@@ -112,10 +122,12 @@ struct Life {
     exit: Option<(i32, Timestamp)>,
     /// How it was started, for `exec`.
     exec: ExecContext,
-    /// Its log file, for `attach`.
-    log: PathBuf,
+    /// Its output as read, for `attach`: stdout (or the terminal) and stderr.
+    live: (broadcast::Sender<Bytes>, Option<broadcast::Sender<Bytes>>),
+    /// Its terminal (`tty: true`).
+    terminal: Option<Arc<Terminal>>,
     /// Its stdin, for `attach` (`stdin: true`; taken by the first attach with `stdinOnce`).
-    stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    stdin: Option<tokio::sync::mpsc::Sender<Bytes>>,
     /// `stdinOnce`.
     stdin_once: bool,
     /// True once it exited and its output is all in the log.
@@ -285,32 +297,41 @@ impl Supervisor {
             .args(args)
             .env_clear()
             .envs(launch.env.iter().cloned())
-            .current_dir(&launch.dir)
-            .stdin(if launch.stdin.0 {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = match group::spawn(command).await {
-            Ok(child) => child,
+            .current_dir(&launch.dir);
+        let spawned = if launch.tty {
+            on_terminal(command, launch.stdin.0).await
+        } else {
+            on_pipes(command, launch.stdin.0).await
+        };
+        let Spawned {
+            mut child,
+            stdout,
+            stderr,
+            stdin,
+            terminal,
+        } = match spawned {
+            Ok(spawned) => spawned,
             Err(err) => return fail("RunContainerError", format!("exec {program:?}: {err}")),
         };
         let pid = child.id().unwrap_or_default();
         let what = format!("{}/{}", launch.pod, launch.container);
         self.pid_files.record(pid, &what);
+        let live = (
+            broadcast::channel(LIVE_CHUNKS).0,
+            stderr.is_some().then(|| broadcast::channel(LIVE_CHUNKS).0),
+        );
+        let log = launch.log.clone();
         let pumps = [
-            child
-                .stdout
-                .take()
-                .map(|out| tokio::spawn(logs::pump(out, "stdout", launch.log.clone()))),
-            child
-                .stderr
-                .take()
-                .map(|err| tokio::spawn(logs::pump(err, "stderr", launch.log.clone()))),
+            Some(tokio::spawn(logs::pump(
+                stdout,
+                "stdout",
+                log.clone(),
+                live.0.clone(),
+            ))),
+            stderr
+                .zip(live.1.clone())
+                .map(|(err, live)| tokio::spawn(logs::pump(err, "stderr", log, live))),
         ];
-        let stdin = child.stdin.take().map(feed);
         let (exited, on_exit) = watch::channel(false);
         let has_startup = launch.probes[0].1.is_some();
         let has_readiness = launch.probes[1].1.is_some();
@@ -327,7 +348,8 @@ impl Supervisor {
                 env: launch.env.clone(),
                 dir: launch.dir.clone(),
             },
-            log: launch.log.clone(),
+            live,
+            terminal,
             stdin,
             stdin_once: launch.stdin.1,
             exited: on_exit.clone(),
@@ -364,11 +386,12 @@ impl Supervisor {
             // Whatever the leader left in its group goes with it.
             group::signal_group(pid, Signal::Kill);
             supervisor.pid_files.remove(pid);
-            // Its last output reaches the log before anyone hears it exited.
+            lock(&life).exit = Some((code, Timestamp::now()));
+            // Its last output reaches the log and attached clients before anyone hears it
+            // exited.
             for pump in pumps.into_iter().flatten() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), pump).await;
             }
-            lock(&life).exit = Some((code, Timestamp::now()));
             let _ = exited.send(true);
             let _ = supervisor.trigger.unbounded_send(launch.pod.clone());
         });
@@ -511,10 +534,69 @@ impl Drop for Supervisor {
     }
 }
 
+/// How many chunks of output an attached client may fall behind before it misses some.
+const LIVE_CHUNKS: usize = 1024;
+
+/// A started container process and its streams.
+struct Spawned {
+    child: tokio::process::Child,
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
+    stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    stdin: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    terminal: Option<Arc<Terminal>>,
+}
+
+/// Starts `command` on pipes (stdin only with `stdin: true`).
+async fn on_pipes(mut command: Command, stdin: bool) -> std::io::Result<Spawned> {
+    command
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = group::spawn(command).await?;
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+        return Err(std::io::Error::other(
+            "the container's output pipes are missing",
+        ));
+    };
+    Ok(Spawned {
+        stdin: child.stdin.take().map(feed),
+        stdout: Box::new(stdout),
+        stderr: Some(Box::new(stderr)),
+        terminal: None,
+        child,
+    })
+}
+
+/// Starts `command` on a new pseudo-terminal, its controlling terminal; what the terminal shows
+/// is its output (no stderr apart, as with any `tty: true` container).
+async fn on_terminal(mut command: Command, stdin: bool) -> std::io::Result<Spawned> {
+    let (terminal, secondary) = Terminal::open()?;
+    command
+        .stdin(secondary.stdio()?)
+        .stdout(secondary.stdio()?)
+        .stderr(secondary.stdio()?);
+    if !command.as_std().get_envs().any(|(name, _)| name == "TERM") {
+        command.env("TERM", "xterm");
+    }
+    let child = group::spawn_on_terminal(command).await?;
+    drop(secondary);
+    let terminal = Arc::new(terminal);
+    Ok(Spawned {
+        child,
+        stdout: Box::new(Pty(Arc::clone(&terminal))),
+        stderr: None,
+        stdin: stdin.then(|| feed(Pty(Arc::clone(&terminal)))),
+        terminal: Some(terminal),
+    })
+}
+
 /// Writes what attach sessions send into a container's stdin; the stdin closes when every
 /// sender is gone.
-fn feed(mut stdin: tokio::process::ChildStdin) -> tokio::sync::mpsc::Sender<bytes::Bytes> {
-    let (sender, mut received) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+fn feed(
+    mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+) -> tokio::sync::mpsc::Sender<Bytes> {
+    let (sender, mut received) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         while let Some(bytes) = received.recv().await {
@@ -563,8 +645,10 @@ impl Containers for Supervisor {
                     (true, true) => life.stdin.take(),
                 };
                 Ok(Attachment {
-                    log: life.log.clone(),
+                    stdout: life.live.0.subscribe(),
+                    stderr: life.live.1.as_ref().map(broadcast::Sender::subscribe),
                     stdin,
+                    terminal: life.terminal.clone(),
                     exited: life.exited.clone(),
                 })
             }

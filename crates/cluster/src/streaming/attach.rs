@@ -1,94 +1,95 @@
-//! `pods/attach` (`kubectl attach`, `kubectl run -i`): what a running container writes from
-//! now on, read from the log file the kubelet captures it into (each CRI line to stdout or
-//! stderr, as it was written), and — for a container with `stdin: true` — the client's input
-//! into the container's stdin. Detaching leaves the container running; the attach ends when the
+//! `pods/attach` (`kubectl attach`, `kubectl run -i`, `run -it`): what a running container
+//! writes from now on, as the kubelet reads it from the container (prompts and echoes too) —
+//! stdout and stderr apart, or the one terminal of a `tty: true` container, which the client's
+//! resize messages then size — and, for a container with `stdin: true`, the client's input into
+//! the container's stdin. Detaching leaves the container running; the attach ends when the
 //! container exits. The streams and their protocols are exec's ([`super::exec`]).
-//!
-//! Output is relayed a line at a time, as the kubelet's log pump records it: a prompt without a
-//! newline shows once its line ends.
-
-use std::{path::Path, time::Duration};
 
 use bytes::Bytes;
-use tokio::{
-    io::{AsyncReadExt, AsyncSeekExt},
-    sync::{mpsc, watch},
+use tokio::sync::{
+    broadcast::{self, error::RecvError},
+    mpsc, watch,
 };
 
-use super::{Attachment, Output, session::until_closed};
+use super::{
+    Attachment, Output,
+    session::until_closed,
+    terminal::{Sizes, Terminal},
+};
 
-/// How often the log file is read for new lines.
-const POLL: Duration = Duration::from_millis(100);
-
-/// Which stream a captured line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// stdout.
-    Stdout,
-    /// stderr.
-    Stderr,
-}
-
-/// Splits complete CRI log lines (`<time> <stream> <F|P> <text>`) into what each stream
-/// carried: a full line (`F`) ends with a newline, a partial one (`P`) does not. Lines that are
-/// not CRI lines are skipped.
-pub fn lines(text: &[u8]) -> Vec<(Source, Vec<u8>)> {
-    let mut out = Vec::new();
-    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let mut fields = line.splitn(4, |b| *b == b' ');
-        let (_time, stream, tag) = (fields.next(), fields.next(), fields.next());
-        let message = fields.next().unwrap_or_default();
-        let source = match stream {
-            Some(b"stdout") => Source::Stdout,
-            Some(b"stderr") => Source::Stderr,
-            _ => continue,
-        };
-        let mut bytes = message.to_vec();
-        if tag != Some(b"P") {
-            bytes.push(b'\n');
+/// The next chunk of a container's output: `None` once there is no more to wait for here (the
+/// stream is absent or its sender gone); a chunk missed by a slow client is skipped.
+async fn next(from: &mut Option<broadcast::Receiver<Bytes>>) -> Option<Bytes> {
+    let receiver = from.as_mut()?;
+    loop {
+        match receiver.recv().await {
+            Ok(bytes) => return Some(bytes),
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => {
+                *from = None;
+                return None;
+            }
         }
-        out.push((source, bytes));
     }
-    out
 }
 
-/// The length of a file, 0 when it does not exist yet.
-async fn length(path: &Path) -> u64 {
-    tokio::fs::metadata(path).await.map_or(0, |m| m.len())
-}
-
-/// The complete lines written to `path` after `offset`, and the offset after them.
-async fn read_from(path: &Path, offset: u64) -> (Vec<u8>, u64) {
-    let mut fresh = Vec::new();
-    if let Ok(mut file) = tokio::fs::File::open(path).await
-        && file.seek(std::io::SeekFrom::Start(offset)).await.is_ok()
-    {
-        let _ = file.read_to_end(&mut fresh).await;
-    }
-    match fresh.iter().rposition(|b| *b == b'\n') {
-        Some(end) => {
-            fresh.truncate(end + 1);
-            let read = fresh.len() as u64;
-            (fresh, offset + read)
+/// Sends what is still queued on `from` to `to`.
+async fn drain(from: &mut Option<broadcast::Receiver<Bytes>>, to: &Option<Output>) {
+    let Some(receiver) = from.as_mut() else {
+        return;
+    };
+    loop {
+        match receiver.try_recv() {
+            Ok(bytes) => {
+                if let Some(to) = to {
+                    to.send(bytes).await;
+                }
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return,
         }
-        None => (Vec::new(), offset),
     }
+}
+
+/// Applies the client's resize messages to the container's terminal (or drops them).
+fn follow_sizes(resize: Option<mpsc::Receiver<Bytes>>, terminal: Option<std::sync::Arc<Terminal>>) {
+    let Some(mut resize) = resize else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut sizes = Sizes::default();
+        while let Some(bytes) = resize.recv().await {
+            for size in sizes.push(&bytes) {
+                if let Some(terminal) = &terminal {
+                    let _ = terminal.resize(size);
+                }
+            }
+        }
+    });
+}
+
+/// Whether the container exited (false if that can no longer be known).
+async fn gone(exited: &mut watch::Receiver<bool>) -> bool {
+    exited.wait_for(|gone| *gone).await.is_ok()
 }
 
 /// Relays `attachment` to the client's streams until the container exits (0, Success) or the
 /// client goes.
 pub(super) async fn relay(
     attachment: Attachment,
-    input: Option<mpsc::Receiver<Bytes>>,
+    (input, resize): (Option<mpsc::Receiver<Bytes>>, Option<mpsc::Receiver<Bytes>>),
     stdout: &Option<Output>,
     stderr: &Option<Output>,
     closed: watch::Receiver<bool>,
 ) -> Result<i32, String> {
     let Attachment {
-        log,
+        stdout: out,
+        stderr: err,
         stdin,
+        terminal,
         mut exited,
     } = attachment;
+    follow_sizes(resize, terminal);
     if let (Some(mut input), Some(stdin)) = (input, stdin) {
         tokio::spawn(async move {
             while let Some(bytes) = input.recv().await {
@@ -100,52 +101,26 @@ pub(super) async fn relay(
             // (with `stdinOnce`, the container's stdin closes).
         });
     }
-    let mut offset = length(&log).await;
+    let (mut out, mut err) = (Some(out), err);
     loop {
-        let done = *exited.borrow_and_update();
-        let (fresh, next) = read_from(&log, offset).await;
-        offset = next;
-        for (source, bytes) in lines(&fresh) {
-            let to = match source {
-                Source::Stdout => stdout,
-                Source::Stderr => stderr,
-            };
-            if let Some(to) = to
-                && !to.send(Bytes::from(bytes)).await
-            {
+        tokio::select! {
+            Some(bytes) = next(&mut out) => {
+                if let Some(to) = stdout && !to.send(bytes).await {
+                    return Ok(0);
+                }
+            }
+            Some(bytes) = next(&mut err) => {
+                if let Some(to) = stderr && !to.send(bytes).await {
+                    return Ok(0);
+                }
+            }
+            // Exited, and the kubelet has read all it wrote: what is queued is the rest.
+            true = gone(&mut exited) => {
+                drain(&mut out, stdout).await;
+                drain(&mut err, stderr).await;
                 return Ok(0);
             }
-        }
-        if done {
-            return Ok(0);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            _ = exited.changed() => {}
             () = until_closed(closed.clone()) => return Ok(0),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cri_lines_go_to_their_streams_with_newlines_where_they_ended() {
-        let text = b"2026-11-01T10:00:00Z stdout F hello world\n\
-                     2026-11-01T10:00:01Z stderr F oops\n\
-                     2026-11-01T10:00:02Z stdout P $ \n\
-                     not a line\n\
-                     2026-11-01T10:00:03Z stdout F \n";
-        assert_eq!(
-            lines(text),
-            vec![
-                (Source::Stdout, b"hello world\n".to_vec()),
-                (Source::Stderr, b"oops\n".to_vec()),
-                (Source::Stdout, b"$ ".to_vec()),
-                (Source::Stdout, b"\n".to_vec()),
-            ]
-        );
     }
 }

@@ -9,7 +9,14 @@
 //! With `tty` the command runs on a pseudo-terminal ([`super::terminal`]) sized by the
 //! client's resize messages; its stderr is the terminal too, as on any terminal.
 
-use std::{process::Stdio, sync::Arc, time::Duration};
+use std::{
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -20,9 +27,9 @@ use tokio::{
 };
 
 use super::{
-    Attachment, Containers, ExecContext, Output, attach,
+    Containers, ExecContext, Output, attach,
     session::{Session, Stream, until_closed},
-    terminal::{Sizes, Terminal},
+    terminal::{Pty, Sizes, Terminal},
     websocket::Channels,
 };
 use crate::{
@@ -48,10 +55,10 @@ const STREAMS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a TTY command waits for the client's first window size before it starts (kubectl
 /// sends one at once; kube-rs only when asked to).
-const FIRST_SIZE: Duration = Duration::from_millis(300);
+const FIRST_SIZE: Duration = Duration::from_secs(1);
 
-/// How long the output of a TTY command is relayed after it exits, while something it left
-/// running in the background still holds the terminal.
+/// After a TTY command exits, its terminal's output is relayed until this long passes with
+/// none (something it left running in the background may hold the terminal).
 const TERMINAL_LINGER: Duration = Duration::from_secs(1);
 
 /// The WebSocket channels a client writes: stdin and resize.
@@ -73,8 +80,13 @@ enum Run {
         command: Vec<String>,
         context: ExecContext,
     },
-    /// The container's own process (`attach`).
-    Attach(Attachment),
+    /// The container's own process (`attach`), attached once the streams are up (so a
+    /// connection that fails does not use up a `stdinOnce` stdin).
+    Attach {
+        containers: Arc<dyn Containers>,
+        uid: String,
+        container: String,
+    },
 }
 
 /// The parts of an exec or attach request: its query, the pod and the container.
@@ -114,7 +126,7 @@ impl Asked {
         self,
         server: &ApiServer,
         verb: &str,
-        run: impl FnOnce(&dyn Containers, &str, &str, bool) -> Result<Run, String>,
+        run: impl FnOnce(&Arc<dyn Containers>, &str, &str) -> Result<Run, String>,
     ) -> Result<Exec, ApiError> {
         let (stdin, stdout, stderr, tty) = (
             self.flag("stdin"),
@@ -132,7 +144,7 @@ impl Asked {
         let run = server
             .containers()
             .ok_or_else(|| "this cluster runs no kubelet".to_owned())
-            .and_then(|c| run(c.as_ref(), uid, container, stdin))
+            .and_then(|c| run(c, uid, container))
             .map_err(|why| {
                 ApiError::bad_request(format!(
                     "unable to {verb} container {container} of pod {}: {why}",
@@ -165,7 +177,7 @@ pub fn prepare(server: &ApiServer, path: &ResourcePath, query: &str) -> Result<E
     if command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
-    asked.into_exec(server, "exec in", |containers, uid, container, _| {
+    asked.into_exec(server, "exec in", |containers, uid, container| {
         let context = containers.exec_context(uid, container)?;
         Ok(Run::Command { command, context })
     })
@@ -181,8 +193,14 @@ pub fn prepare_attach(
     query: &str,
 ) -> Result<Exec, ApiError> {
     let asked = Asked::parse(server, path, query)?;
-    asked.into_exec(server, "attach to", |containers, uid, container, stdin| {
-        containers.attach(uid, container, stdin).map(Run::Attach)
+    asked.into_exec(server, "attach to", |containers, uid, container| {
+        // Checked now (a 400 if there is nothing to attach to), attached when the streams run.
+        containers.attach(uid, container, false)?;
+        Ok(Run::Attach {
+            containers: Arc::clone(containers),
+            uid: uid.to_owned(),
+            container: container.to_owned(),
+        })
     })
 }
 
@@ -281,6 +299,13 @@ impl Exec {
     /// Runs the command on WebSocket channels (0 stdin, 1 stdout, 2 stderr, 3 the outcome,
     /// 4 resize), then closes the connection with 1000, which ends every channel cleanly.
     pub async fn run_websocket(self, mut channels: Channels, protocol: &str) {
+        // Channels this exec does not read are drained, so a client writing them anyway never
+        // holds up the others.
+        for (channel, used) in [(0, self.stdin), (4, self.tty)] {
+            if !used && let Some(mut unused) = channels.input(channel) {
+                tokio::spawn(async move { while unused.recv().await.is_some() {} });
+            }
+        }
         let mut io = Io {
             stdin: if self.stdin { channels.input(0) } else { None },
             stdout: self.stdout.then(|| Output::Channel(channels.writer(1))),
@@ -303,14 +328,17 @@ impl Exec {
         // Without a stderr stream (a TTY) stderr goes where stdout goes, as on a terminal.
         let stderr = io.stderr.take().or_else(|| stdout.clone());
         let outcome = match &self.run {
-            Run::Attach(attachment) => {
-                // The container's terminal size is its own; resize messages are dropped.
-                if let Some(mut resize) = io.resize.take() {
-                    tokio::spawn(async move { while resize.recv().await.is_some() {} });
+            Run::Attach {
+                containers,
+                uid,
+                container,
+            } => match containers.attach(uid, container, self.stdin) {
+                Ok(attachment) => {
+                    let inputs = (io.stdin.take(), io.resize.take());
+                    attach::relay(attachment, inputs, &stdout, &stderr, io.closed.clone()).await
                 }
-                let (attachment, input) = (attachment.clone(), io.stdin.take());
-                attach::relay(attachment, input, &stdout, &stderr, io.closed.clone()).await
-            }
+                Err(why) => Err(why),
+            },
             Run::Command { .. } if self.tty => self.run_on_terminal(io, &stdout).await,
             Run::Command { .. } => self.spawn_and_wait(io, &stdout, &stderr).await,
         };
@@ -343,7 +371,7 @@ impl Exec {
     fn start_failed(&self, err: &std::io::Error) -> String {
         let program = match &self.run {
             Run::Command { command, .. } => command.first().map(String::as_str),
-            Run::Attach(_) => None,
+            Run::Attach { .. } => None,
         };
         let program = program.unwrap_or_default();
         format!("failed to exec in container: starting {program:?}: {err}")
@@ -381,11 +409,11 @@ impl Exec {
             child
                 .stdout
                 .take()
-                .map(|out| tokio::spawn(pump(out, stdout.clone()))),
+                .map(|out| tokio::spawn(pump(out, stdout.clone(), Arc::default()))),
             child
                 .stderr
                 .take()
-                .map(|err| tokio::spawn(pump(err, stderr.clone()))),
+                .map(|err| tokio::spawn(pump(err, stderr.clone(), Arc::default()))),
         ];
         let code = wait(&mut child, io.closed.clone()).await?;
         for pump in pumps.into_iter().flatten() {
@@ -428,7 +456,7 @@ impl Exec {
             .map_err(|err| self.start_failed(&err))?;
         drop(secondary);
         if let Some(mut stdin) = io.stdin.take() {
-            let typing = Arc::clone(&terminal);
+            let mut typing = Pty(Arc::clone(&terminal));
             tokio::spawn(async move {
                 while let Some(bytes) = stdin.recv().await {
                     if typing.write_all(&bytes).await.is_err() {
@@ -437,9 +465,23 @@ impl Exec {
                 }
             });
         }
-        let screen = tokio::spawn(relay_terminal(Arc::clone(&terminal), stdout.clone()));
+        let relayed = Arc::new(AtomicU64::new(0));
+        let screen = Pty(Arc::clone(&terminal));
+        let mut screen = tokio::spawn(pump(screen, stdout.clone(), Arc::clone(&relayed)));
         let code = wait(&mut child, io.closed.clone()).await?;
-        let _ = tokio::time::timeout(TERMINAL_LINGER, screen).await;
+        // The screen ends when every process holding the terminal has gone; something left in
+        // the background may hold it, so it is relayed while it still shows output.
+        loop {
+            let before = relayed.load(Ordering::Relaxed);
+            match tokio::time::timeout(TERMINAL_LINGER, &mut screen).await {
+                Ok(_) => break,
+                Err(_) if relayed.load(Ordering::Relaxed) == before => {
+                    screen.abort();
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
         Ok(code)
     }
 }
@@ -464,25 +506,15 @@ async fn wait(
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-/// Copies what the terminal shows to an output until the terminal ends.
-async fn relay_terminal(terminal: Arc<Terminal>, to: Option<Output>) {
-    let mut buffer = vec![0u8; 32 * 1024];
-    while let Ok(n @ 1..) = terminal.read(&mut buffer).await {
-        if let Some(to) = &to
-            && !to.send(Bytes::copy_from_slice(&buffer[..n])).await
-        {
-            return;
-        }
-    }
-}
-
-/// Copies a pipe to an output until the pipe ends (or the client is gone).
-async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Output>) {
+/// Copies a pipe or terminal to an output until it ends (or the client is gone), counting the
+/// bytes in `relayed`.
+async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Output>, relayed: Arc<AtomicU64>) {
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                relayed.fetch_add(n as u64, Ordering::Relaxed);
                 if let Some(to) = &to
                     && !to.send(Bytes::copy_from_slice(&buffer[..n])).await
                 {

@@ -7,7 +7,10 @@
 use std::{
     io,
     os::fd::{AsFd, OwnedFd},
+    pin::Pin,
     process::Stdio,
+    sync::Arc,
+    task::{Context, Poll, ready},
 };
 
 use rustix::{
@@ -15,7 +18,7 @@ use rustix::{
     termios::{Winsize, tcsetwinsize},
 };
 use serde::Deserialize;
-use tokio::io::{Interest, unix::AsyncFd};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, unix::AsyncFd};
 
 /// A window size, as clients send it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,37 +91,58 @@ impl Terminal {
         };
         Ok(tcsetwinsize(self.primary.get_ref(), winsize)?)
     }
+}
 
-    /// Reads the command's output; 0 once every holder of the secondary side closed it (Linux
-    /// reports that as EIO, after the buffered output).
-    ///
-    /// # Errors
-    /// A read error other than the end.
-    pub async fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+/// A shared terminal as a byte stream: what is read is the screen, what is written is typed.
+#[derive(Debug, Clone)]
+pub struct Pty(pub Arc<Terminal>);
+
+impl AsyncRead for Pty {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
-            let mut ready = self.primary.readable().await?;
-            match ready.try_io(|fd| Ok(rustix::io::read(fd.as_fd(), &mut *buffer)?)) {
-                Ok(Err(err)) if err.raw_os_error() == Some(libc::EIO) => return Ok(0),
-                Ok(result) => return result,
+            let mut ready = ready!(self.0.primary.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match ready.try_io(|fd| Ok(rustix::io::read(fd.as_fd(), &mut *unfilled)?)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // The end (every holder of the secondary side closed it).
+                Ok(Err(err)) if err.raw_os_error() == Some(libc::EIO) => {
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(err)) => return Poll::Ready(Err(err)),
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Pty {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut ready = ready!(self.0.primary.poll_write_ready(cx))?;
+            match ready.try_io(|fd| Ok(rustix::io::write(fd.as_fd(), bytes)?)) {
+                Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => {}
             }
         }
     }
 
-    /// Writes all of `bytes` as typed input.
-    ///
-    /// # Errors
-    /// The pty is gone.
-    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let mut ready = self.primary.writable().await?;
-            match ready.try_io(|fd| Ok(rustix::io::write(fd.as_fd(), bytes)?)) {
-                Ok(Ok(n)) => bytes = &bytes[n..],
-                Ok(Err(err)) => return Err(err),
-                Err(_would_block) => {}
-            }
-        }
-        Ok(())
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -216,14 +240,11 @@ mod tests {
             .unwrap();
         drop(secondary);
         let mut output = Vec::new();
-        let mut buffer = [0u8; 1024];
-        loop {
-            let n = terminal.read(&mut buffer).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            output.extend_from_slice(&buffer[..n]);
-        }
+        use tokio::io::AsyncReadExt;
+        Pty(Arc::new(terminal))
+            .read_to_end(&mut output)
+            .await
+            .unwrap();
         assert!(child.wait().await.unwrap().success());
         assert_eq!(String::from_utf8_lossy(&output), "40 120\r\ndone\r\n");
     }
