@@ -565,7 +565,14 @@ fn attach_run_i_and_top_reach_running_containers() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(attach.wait().unwrap().success(), "{rest}{stderr}");
-    assert!(rest.ends_with("\nbye\n"), "until it exited: {rest}");
+    let lines: Vec<&str> = rest.lines().collect();
+    assert_eq!(lines.last(), Some(&"bye"), "until it exited: {rest}");
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with("tick ")),
+        "{rest}"
+    );
     assert!(stderr.contains("leaving\n"), "stderr apart: {stderr}");
 
     // `kubectl run -it`: a `tty: true` container on a terminal of its own, typed into.
