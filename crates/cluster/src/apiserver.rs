@@ -11,6 +11,7 @@
 
 mod apply;
 mod discovery;
+mod ephemeral;
 mod error;
 mod metrics;
 mod openapi;

@@ -205,15 +205,17 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         .as_ref()
         .and_then(|s| s.restart_policy.as_deref())
         .is_some_and(|p| p != "Always");
+    let ephemeral = lifecycle::ephemeral_containers(&pod);
+    // Ephemeral containers run once, as run-to-completion containers do.
     let runtimes: BTreeMap<String, (Runtime, bool)> = pod
         .spec
         .iter()
         .flat_map(|s| &s.containers)
-        .map(|c| {
+        .map(|c| (c, run_to_completion))
+        .chain(ephemeral.iter().map(|c| (c, true)))
+        .map(|(c, once)| {
             let image = c.image.as_deref().unwrap_or_default();
-            let runtime = context
-                .rules
-                .runtime(image, c.command.as_deref(), run_to_completion);
+            let runtime = context.rules.runtime(image, c.command.as_deref(), once);
             (c.name.clone(), runtime)
         })
         .collect();
@@ -299,7 +301,11 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
     for action in plan.actions {
         match action {
             RuntimeAction::Start { container, restart } => {
-                let mut spec = pod.spec.iter().flat_map(|s| &s.containers);
+                let mut spec = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| &s.containers)
+                    .chain(&ephemeral);
                 let spec = spec.find(|c| c.name == container);
                 if let (Some(spec), Some((runtime, _))) = (spec, runtimes.get(&container)) {
                     start(&context, &pod, spec, runtime, &ip, restart).await;

@@ -116,14 +116,17 @@ fn target(
 ) -> Result<(Value, String), ApiError> {
     let pod = pod(server, path)?;
     let name = meta_str(&pod, "name").to_owned();
-    let names: Vec<String> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str().map(str::to_owned))
-        .collect();
+    let names = |lists: &[&str]| -> Vec<String> {
+        lists
+            .iter()
+            .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let every = names(&["containers", "initContainers", "ephemeralContainers"]);
+    let names = names(&["containers"]);
     let container = match container.filter(|c| !c.is_empty()) {
-        Some(c) if names.iter().any(|n| n == c) => c.to_owned(),
+        Some(c) if every.iter().any(|n| n == c) => c.to_owned(),
         Some(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"

@@ -1,8 +1,8 @@
 //! What a cluster does around kubectl's verbs, against `sluice up`: who you are (`auth can-i`,
 //! `auth whoami`, `create token` and using it), the server's defaults and tables, scheduling
 //! (`cordon`, `uncordon`), node ports, `rollout undo` of a Deployment, and reaching into pods
-//! (`exec`, `exec -it` on a terminal, `attach`, `run -i`, `cp`, `port-forward`, `top`) that
-//! run as local processes.
+//! (`exec`, `exec -it` on a terminal, `attach`, `run -i`, `run -it`, `debug -it`, `cp`,
+//! `port-forward`, `top`) that run as local processes.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -465,7 +465,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
 }
 
 #[test]
-fn attach_run_i_and_top_reach_running_containers() {
+fn attach_run_debug_and_top_reach_running_containers() {
     let args = [
         "--no-controllers",
         "--ingress-listen",
@@ -618,6 +618,56 @@ fn attach_run_i_and_top_reach_running_containers() {
     ]);
     let (failed, out) = k(&["attach", "simulated"]);
     assert!(!failed && out.contains("runs no local process"), "{out}");
+
+    // `kubectl debug -it`: an ephemeral container added to a running pod, on a terminal,
+    // run once; kubectl attaches to it.
+    let typed = "echo \"debugging-$((6*7))\"\nexit 4\n";
+    let (code, screen) = on_terminal(
+        kubectl,
+        kubeconfig,
+        &[
+            "debug",
+            "-it",
+            "simulated",
+            "--image=busybox",
+            "--profile=general",
+            "--",
+            "sh",
+        ],
+        typed,
+        &[],
+    );
+    assert!(screen.contains("debugging-42\r\n"), "{screen}");
+    assert_eq!(
+        code,
+        Some(0),
+        "kubectl debug ends with its session: {screen}"
+    );
+    let state = |field: &str| {
+        let path = format!("jsonpath={{.status.ephemeralContainerStatuses[0].{field}}}");
+        ok(&["get", "pod", "simulated", "-o", &path])
+    };
+    assert!(
+        until(|| state("state.terminated.exitCode") == "4"),
+        "{}",
+        state("state")
+    );
+    let debugger = ok(&[
+        "get",
+        "pod",
+        "simulated",
+        "-o",
+        "jsonpath={.spec.ephemeralContainers[0].name}",
+    ]);
+    assert!(
+        ok(&["logs", "simulated", "-c", &debugger]).contains("debugging-42"),
+        "its log"
+    );
+    assert_eq!(
+        ok(&["get", "pod", "simulated", "-o", "jsonpath={.status.phase}"]),
+        "Running",
+        "the pod goes on"
+    );
 
     // `kubectl top`: what a local process uses, measured; a simulated container uses nothing.
     ok(&[

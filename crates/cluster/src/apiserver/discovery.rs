@@ -49,6 +49,13 @@ fn extra_subresources(
             ("log", "", "v1", "Pod", &["get"]),
             ("binding", "", "v1", "Binding", &["create"]),
             ("eviction", "policy", "v1", "Eviction", &["create"]),
+            (
+                "ephemeralcontainers",
+                "",
+                "v1",
+                "Pod",
+                &["get", "patch", "update"],
+            ),
         ],
         ("", "serviceaccounts") => &[(
             "token",

@@ -173,14 +173,17 @@ pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Resp
         .get(&pods(), &key)
         .ok_or_else(|| ApiError::not_found(rt, &name))?
         .value();
-    let containers: Vec<String> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str().map(str::to_owned))
-        .collect();
+    let names = |lists: &[&str]| -> Vec<String> {
+        lists
+            .iter()
+            .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let every = names(&["containers", "initContainers", "ephemeralContainers"]);
+    let containers = names(&["containers"]);
     let container = match request.query.get("container") {
-        Some(c) if !containers.iter().any(|n| n == c) => {
+        Some(c) if !every.iter().any(|n| n == c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"
             )));
@@ -241,12 +244,15 @@ pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Resp
 }
 
 fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value {
-    pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["name"] == container)
-        .unwrap_or(&Value::Null)
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|list| pod["status"][*list].as_array().into_iter().flatten())
+    .find(|s| s["name"] == container)
+    .unwrap_or(&Value::Null)
 }
 
 struct FollowState {

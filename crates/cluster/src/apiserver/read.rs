@@ -44,6 +44,12 @@ pub fn get(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response>
             StatusCode::OK,
             view::output(rt, &request.path.version, &stored),
         )),
+        Some(super::ephemeral::SUBRESOURCE) if rt.group.is_empty() && rt.resource == "pods" => {
+            Ok(json_bytes(
+                StatusCode::OK,
+                view::output(rt, &request.path.version, &stored),
+            ))
+        }
         Some("scale") if rt.scale.is_some() => {
             let scale = super::write::scale_of(rt, &stored.value())?;
             Ok(super::json_value(StatusCode::OK, &scale))

@@ -8,7 +8,9 @@ use http::{StatusCode, header::CONTENT_TYPE};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult, ApiServer, Cause, ResourceRequest, json_bytes, json_value, view};
+use super::{
+    ApiError, ApiResult, ApiServer, Cause, ResourceRequest, ephemeral, json_bytes, json_value, view,
+};
 use crate::{
     admission,
     object::{self, Assigned, DeleteOptions, Deletion, Part, Propagation, Update},
@@ -227,6 +229,7 @@ pub fn update(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respon
                 }
                 Ok(updated)
             }
+            Some(ephemeral::SUBRESOURCE) => ephemeral::replace(&rt, current, &body),
             _ => {
                 let mut body = body;
                 object::check_body(&rt, &request.path.version, request.namespace(), &mut body)?;
@@ -273,6 +276,9 @@ pub fn patch(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
             );
             return Ok(updated);
         }
+        if request.path.subresource.as_deref() == Some(ephemeral::SUBRESOURCE) {
+            return ephemeral::replace(&rt, current, &document);
+        }
         Ok(view::input(&rt, document))
     })
 }
@@ -307,6 +313,7 @@ pub(super) fn modify(
     let key = ObjectKey::new(request.namespace().unwrap_or_default(), &name);
     let part = match request.path.subresource.as_deref() {
         None | Some("scale" | "finalize" | "binding") => Part::Main,
+        Some(ephemeral::SUBRESOURCE) if rt.group.is_empty() && rt.resource == "pods" => Part::Main,
         Some("status") if rt.status => Part::Status,
         Some(other) => {
             return Err(ApiError::no_route(&format!(

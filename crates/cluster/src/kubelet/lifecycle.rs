@@ -5,6 +5,7 @@
 //! lives in the pod's status (start times, restart counts, last termination, container IDs), so a
 //! restarted kubelet carries on where it left off.
 
+mod ephemeral;
 mod real;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::{process::Observed, rules::Behaviour};
 use crate::object::timestamp;
+pub use ephemeral::containers as ephemeral_containers;
 pub use real::RestartPolicy;
 
 /// How one container runs, as the planner sees it.
@@ -113,7 +115,8 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
     if let Some(deleting) = &meta.deletion_timestamp {
         let grace = meta.deletion_grace_period_seconds.unwrap_or(0).max(0) as u64;
         let started = at(deleting.0, Duration::ZERO) - SignedDuration::from_secs(grace as i64);
-        let runs: Vec<Run> = spec.containers.iter().map(runs).collect();
+        let ephemeral = ephemeral::containers(pod);
+        let runs: Vec<Run> = spec.containers.iter().chain(&ephemeral).map(runs).collect();
         let delay = runs
             .iter()
             .map(|run| match run {
@@ -374,6 +377,8 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
         statuses.push(cs);
     }
 
+    let ephemeral = ephemeral::statuses(pod, runs, &name, now, &mut plan, &mut soonest);
+
     let phase = if waiting_pull {
         "Pending"
     } else if run_to_completion && exit_codes.iter().all(|c| *c >= 0) {
@@ -388,6 +393,9 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
     let mut next_status = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
     next_status["phase"] = json!(phase);
     next_status["containerStatuses"] = json!(statuses);
+    if !ephemeral.is_empty() {
+        next_status["ephemeralContainerStatuses"] = json!(ephemeral);
+    }
     // Init containers complete at once.
     if let Some(init) = spec.init_containers.as_ref().filter(|i| !i.is_empty()) {
         let finished: Vec<Value> = init

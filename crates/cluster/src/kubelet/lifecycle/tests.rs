@@ -407,3 +407,75 @@ fn a_container_that_cannot_start_says_why_and_retries() {
             .any(|e| e.warning && e.reason == "Failed")
     );
 }
+
+#[test]
+fn an_ephemeral_container_runs_once_beside_the_pod() {
+    let now = t("2026-11-01T10:00:00Z");
+    let spec = json!({"nodeName": "sluice-local", "restartPolicy": "Always",
+        "containers": [{"name": "app", "image": "nginx"}],
+        "ephemeralContainers": [{"name": "debugger", "image": "busybox", "command": ["sh"],
+            "targetContainerName": "app"}]});
+    let runs = |observed: Observed| {
+        move |c: &Container| {
+            if c.name == "debugger" {
+                Run::Real(observed.clone())
+            } else {
+                Run::Simulated(Behaviour::default())
+            }
+        }
+    };
+    let running_pod = started();
+    // It appears: started, the pod's own status unchanged in kind.
+    let first = plan(
+        &pod(spec.clone(), running_pod.clone()),
+        &runs(Observed::Absent),
+        "127.1.0.1",
+        now,
+    );
+    assert!(first.actions.contains(&RuntimeAction::Start {
+        container: "debugger".into(),
+        restart: 0
+    }));
+    let status = first.status.unwrap();
+    assert_eq!(
+        status["ephemeralContainerStatuses"][0]["state"]["waiting"]["reason"],
+        "ContainerCreating"
+    );
+    // It exits with 4: terminated for good, never restarted; the pod runs on.
+    let exited = Observed::Exited {
+        id: "process://7".into(),
+        started_at: now,
+        finished_at: now,
+        code: 4,
+    };
+    let done = plan(&pod(spec.clone(), status), &runs(exited), "127.1.0.1", now);
+    assert!(done.actions.is_empty(), "{:?}", done.actions);
+    let status = done.status.unwrap();
+    let debugger = &status["ephemeralContainerStatuses"][0];
+    assert_eq!(debugger["state"]["terminated"]["exitCode"], 4);
+    assert_eq!(status["phase"], "Running");
+    // After a restart of sluice the terminated one stays as it was.
+    let after = plan(
+        &pod(spec.clone(), status.clone()),
+        &runs(Observed::Absent),
+        "127.1.0.1",
+        now,
+    );
+    assert!(after.actions.is_empty());
+    // One that was running when sluice stopped is over, not started again.
+    let mut was_running = status;
+    was_running["ephemeralContainerStatuses"][0]["state"] =
+        json!({"running": {"startedAt": "2026-11-01T09:59:00Z"}});
+    let over = plan(
+        &pod(spec, was_running),
+        &runs(Observed::Absent),
+        "127.1.0.1",
+        now,
+    );
+    assert!(over.actions.is_empty());
+    let status = over.status.unwrap();
+    assert_eq!(
+        status["ephemeralContainerStatuses"][0]["state"]["terminated"]["reason"],
+        "Unknown"
+    );
+}
