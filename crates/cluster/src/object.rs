@@ -544,3 +544,33 @@ fn dns_label_problem(name: &str, must_start_with_letter: bool) -> Option<String>
         }
     })
 }
+
+/// The container of `pod` a request names — any of its containers, init containers or
+/// ephemeral containers — or, when it names none, its only container; otherwise the API
+/// server's message saying what is wrong.
+pub fn pod_container(pod: &Value, asked: Option<&str>) -> Result<String, String> {
+    let names = |lists: &[&str]| -> Vec<String> {
+        lists
+            .iter()
+            .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let name = meta_str(pod, "name");
+    let containers = names(&["containers"]);
+    match asked.filter(|c| !c.is_empty()) {
+        Some(c)
+            if names(&["containers", "initContainers", "ephemeralContainers"])
+                .iter()
+                .any(|n| n == c) =>
+        {
+            Ok(c.to_owned())
+        }
+        Some(c) => Err(format!("container {c} is not valid for pod {name}")),
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None => Err(format!(
+            "a container name must be specified for pod {name}, choose one of: [{}]",
+            containers.join(" ")
+        )),
+    }
+}

@@ -26,7 +26,6 @@ use serde_json::Value;
 
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
-    object::meta_str,
     store::{ObjectKey, ResourceKey},
 };
 
@@ -115,31 +114,7 @@ fn target(
     container: Option<&str>,
 ) -> Result<(Value, String), ApiError> {
     let pod = pod(server, path)?;
-    let name = meta_str(&pod, "name").to_owned();
-    let names = |lists: &[&str]| -> Vec<String> {
-        lists
-            .iter()
-            .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
-            .filter_map(|c| c["name"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let every = names(&["containers", "initContainers", "ephemeralContainers"]);
-    let names = names(&["containers"]);
-    let container = match container.filter(|c| !c.is_empty()) {
-        Some(c) if every.iter().any(|n| n == c) => c.to_owned(),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
-        None if names.len() == 1 => names[0].clone(),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
+    let container = crate::object::pod_container(&pod, container).map_err(ApiError::bad_request)?;
     Ok((pod, container))
 }
 

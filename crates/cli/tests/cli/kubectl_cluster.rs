@@ -14,6 +14,14 @@ use std::{
 
 use crate::common::{KubectlSession, Running};
 
+/// `sluice up` with only the cluster, whose pods may run commands on this host.
+const HOST_EXEC: [&str; 4] = [
+    "--no-controllers",
+    "--ingress-listen",
+    "off",
+    "--allow-host-exec",
+];
+
 /// Polls `check` until it holds or 60 s pass; the last answer.
 fn until(mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -305,13 +313,7 @@ fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
 
 #[test]
 fn exec_cp_and_port_forward_reach_local_processes() {
-    let args = [
-        "--no-controllers",
-        "--ingress-listen",
-        "off",
-        "--allow-host-exec",
-    ];
-    let Some(session) = KubectlSession::start(&args) else {
+    let Some(session) = KubectlSession::start(&HOST_EXEC) else {
         return;
     };
     let (kubectl, kubeconfig, dir) = (&session.kubectl, &session.kubeconfig, &session.dir);
@@ -466,13 +468,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
 
 #[test]
 fn attach_run_debug_and_top_reach_running_containers() {
-    let args = [
-        "--no-controllers",
-        "--ingress-listen",
-        "off",
-        "--allow-host-exec",
-    ];
-    let Some(session) = KubectlSession::start(&args) else {
+    let Some(session) = KubectlSession::start(&HOST_EXEC) else {
         return;
     };
     let (kubectl, kubeconfig) = (&session.kubectl, &session.kubeconfig);

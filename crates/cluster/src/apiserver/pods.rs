@@ -173,30 +173,8 @@ pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Resp
         .get(&pods(), &key)
         .ok_or_else(|| ApiError::not_found(rt, &name))?
         .value();
-    let names = |lists: &[&str]| -> Vec<String> {
-        lists
-            .iter()
-            .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
-            .filter_map(|c| c["name"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let every = names(&["containers", "initContainers", "ephemeralContainers"]);
-    let containers = names(&["containers"]);
-    let container = match request.query.get("container") {
-        Some(c) if !every.iter().any(|n| n == c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
-        Some(c) => c.to_owned(),
-        None if containers.len() > 1 => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            )));
-        }
-        None => containers.first().cloned().unwrap_or_default(),
-    };
+    let container = object::pod_container(&pod, request.query.get("container"))
+        .map_err(ApiError::bad_request)?;
     let options = log_options(request)?;
     let restarts = container_status(&pod, &container)["restartCount"]
         .as_i64()
