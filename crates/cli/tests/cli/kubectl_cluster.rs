@@ -522,17 +522,12 @@ fn attach_run_debug_and_top_reach_running_containers() {
     // It ticks until the test, once attached, tells it to stop.
     let ticks = "i=0; until [ -e stop ]; do i=$((i+1)); echo tick $i; sleep 0.2; done; \
                  echo bye; echo leaving >&2";
-    ok(&[
-        "run",
-        "ticker",
-        "--restart=Never",
-        "--image=busybox",
-        "--command",
-        "--",
-        "sh",
-        "-c",
-        ticks,
-    ]);
+    // A pod running a shell script on this host (the exec runtime), started.
+    let run_script = |name: &str, script: &str| {
+        let image = ["--restart=Never", "--image=busybox", "--command", "--"];
+        ok(&[&["run", name][..], &image, &["sh", "-c", script]].concat());
+    };
+    run_script("ticker", ticks);
     ok(&[
         "wait",
         "pod/ticker",
@@ -666,17 +661,7 @@ fn attach_run_debug_and_top_reach_running_containers() {
     );
 
     // `kubectl top`: what a local process uses, measured; a simulated container uses nothing.
-    ok(&[
-        "run",
-        "spin",
-        "--restart=Never",
-        "--image=busybox",
-        "--command",
-        "--",
-        "sh",
-        "-c",
-        "while :; do :; done",
-    ]);
+    run_script("spin", "while :; do :; done");
     ok(&["wait", "pod/spin", "--for=condition=Ready", "--timeout=60s"]);
     let millicores = |line: &str| -> u64 {
         let cell = line.split_whitespace().nth(1).unwrap_or_default();
