@@ -53,6 +53,9 @@ pub struct Attachment {
     pub terminal: Option<Arc<terminal::Terminal>>,
     /// Turns true once the container has exited and the kubelet has read all its output.
     pub exited: tokio::sync::watch::Receiver<bool>,
+    /// The attach ends when the client's input does (as containerd's, unless the container's
+    /// stdin closes with it: `stdinOnce` without a terminal).
+    pub ends_with_input: bool,
 }
 
 /// The kubelet's side of `exec`, `attach` and the metrics API.

@@ -83,7 +83,8 @@ fn on_terminal(
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Not read here: into the test's output.
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("util-linux script (scripts/test.sh installs it)");
     // Keystrokes stay open until kubectl is done: an end of input would hang up the terminal.
@@ -565,6 +566,49 @@ fn attach_run_debug_and_top_reach_running_containers() {
         "{rest}"
     );
     assert!(stderr.contains("leaving\n"), "stderr apart: {stderr}");
+
+    // An attach's input ending ends that attach; a stdin kept open (no stdinOnce) stays open
+    // for the next, and the container runs on.
+    ok(&[
+        "run",
+        "echoer",
+        "--restart=Never",
+        "--image=busybox",
+        "--stdin",
+        "--attach=false",
+        "--leave-stdin-open",
+        "--command",
+        "--",
+        "cat",
+    ]);
+    ok(&[
+        "wait",
+        "pod/echoer",
+        "--for=condition=Ready",
+        "--timeout=60s",
+    ]);
+    for word in ["first", "second"] {
+        let mut attach = Command::new("timeout")
+            .args(["60", kubectl.to_str().unwrap(), "attach", "-i", "echoer"])
+            .env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut keys = attach.stdin.take().unwrap();
+        keys.write_all(format!("{word}\n").as_bytes()).unwrap();
+        let mut screen = BufReader::new(attach.stdout.take().unwrap());
+        let mut line = String::new();
+        screen.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{word}\n"));
+        drop(keys);
+        assert!(attach.wait().unwrap().success(), "ends with its input");
+    }
+    assert_eq!(
+        ok(&["get", "pod", "echoer", "-o", "jsonpath={.status.phase}"]),
+        "Running"
+    );
 
     // `kubectl run -it`: a `tty: true` container on a terminal of its own, typed into.
     let typed = "echo \"typed-$((40+2))\"\nexit 7\n";

@@ -141,6 +141,37 @@ pub fn signal_group(leader: u32, signal: Signal) -> bool {
     result == 0
 }
 
+/// Sends `signal` to every process of the session led by `leader` (a container on a terminal
+/// leads a session, and a shell there puts each job in a process group of its own). False
+/// when none was found.
+pub fn signal_session(leader: u32, signal: Signal) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let number = match signal {
+        Signal::Terminate => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    let mut found = false;
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok();
+        let in_session = stat
+            .as_deref()
+            .and_then(super::usage::parse_stat)
+            .is_some_and(|s| s.session == leader);
+        if in_session && leader > 1 && pid > 1 {
+            #[allow(unsafe_code)]
+            // SAFETY: kill(2) of one process; no memory is involved.
+            let sent = unsafe { libc::kill(pid, number) };
+            found |= sent == 0;
+        }
+    }
+    found
+}
+
 /// The start time of a process (clock ticks since boot, field 22 of `/proc/PID/stat`), which
 /// tells a live container from an unrelated process that reused its pid.
 fn start_time(pid: u32) -> Option<u64> {

@@ -151,6 +151,29 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
         return plan;
     }
     if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        // A finished pod's ephemeral containers are stopped too, and their statuses kept true.
+        for container in ephemeral::containers(pod) {
+            if let Run::Real(Observed::Running {
+                stopping: false, ..
+            }) = runs(&container)
+            {
+                plan.actions.push(RuntimeAction::Restart {
+                    container: container.name.clone(),
+                    grace: Duration::ZERO,
+                });
+            }
+        }
+        let ephemeral = ephemeral::statuses(pod, runs, &name, now, &mut plan, &mut |_| {});
+        // Compared as typed statuses, as below, so JSON spellings do not count as changes.
+        let typed = serde_json::from_value::<Vec<k8s_openapi::api::core::v1::ContainerStatus>>(
+            json!(ephemeral),
+        );
+        let changed = typed.is_ok_and(|t| status.ephemeral_container_statuses.as_ref() != Some(&t));
+        if !ephemeral.is_empty() && changed {
+            let mut next = serde_json::to_value(&status).unwrap_or_else(|_| json!({}));
+            next["ephemeralContainerStatuses"] = json!(ephemeral);
+            plan.status = Some(next);
+        }
         return plan;
     }
 

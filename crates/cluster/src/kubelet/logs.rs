@@ -27,26 +27,28 @@ pub fn log_file(pod_dir: &Path, container: &str, restart: i64) -> PathBuf {
 /// The longest line kept whole; longer output is recorded in parts (`P`), as the CRI does.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Copies a container's stdout or stderr into its log file, a CRI line per line of output, and
-/// every chunk as it arrives to `live` (what `attach` sessions read: prompts and echoes too,
-/// which end no line), until the stream ends. A last line without a newline is recorded at
-/// the end.
+/// Copies a container's stdout or stderr into its log file, a CRI record per line of output,
+/// and every chunk as it arrives to `live` (what `attach` sessions read: prompts and echoes
+/// too, which end no line), until the stream ends. As containerd records them: a line longer
+/// than [`MAX_LINE`] is cut into partial records (`P`) of that length, and what is left without
+/// a newline at the end is a partial record too. A log file that cannot be written is given
+/// up on (said once); the container's output is still read, so it never blocks on a full pipe.
 pub async fn pump(
     mut source: impl AsyncRead + Unpin,
     stream: &'static str,
     path: PathBuf,
     live: broadcast::Sender<Bytes>,
 ) {
-    let file = tokio::fs::OpenOptions::new()
+    let opened = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .await;
-    let mut file = match file {
-        Ok(file) => file,
+    let mut file = match opened {
+        Ok(file) => Some(file),
         Err(err) => {
             tracing::warn!("cannot write {}: {err}", path.display());
-            return;
+            None
         }
     };
     let mut buffer = vec![0u8; 32 * 1024];
@@ -61,26 +63,49 @@ pub async fn pump(
             let _ = live.send(Bytes::copy_from_slice(&buffer[..n]));
             pending.extend_from_slice(&buffer[..n]);
         }
-        let mut records = Vec::new();
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            records.extend(record(stream, "F", &line[..end]));
-        }
-        if pending.len() > MAX_LINE || (n == 0 && !pending.is_empty()) {
-            let tag = if n == 0 { "F" } else { "P" };
-            records.extend(record(stream, tag, &pending));
-            pending.clear();
-        }
+        let records = records(stream, &mut pending, n == 0);
         // tokio writes in the background; flushing waits until the lines are in the file.
-        if !records.is_empty()
-            && (file.write_all(&records).await.is_err() || file.flush().await.is_err())
+        if let Some(open) = &mut file
+            && !records.is_empty()
+            && let Err(err) = async {
+                open.write_all(&records).await?;
+                open.flush().await
+            }
+            .await
         {
-            return;
+            tracing::warn!("cannot write {}: {err}", path.display());
+            file = None;
         }
         if n == 0 {
             return;
         }
     }
+}
+
+/// The CRI records `pending` completes (taking their bytes from it): a full record per line, a
+/// partial one per [`MAX_LINE`] bytes without a newline, and at the `end` a partial one of
+/// what is left.
+fn records(stream: &str, pending: &mut Vec<u8>, end: bool) -> Vec<u8> {
+    let mut records = Vec::new();
+    loop {
+        let newline = pending.iter().position(|b| *b == b'\n');
+        match newline {
+            Some(at) if at <= MAX_LINE => {
+                let line: Vec<u8> = pending.drain(..=at).collect();
+                records.extend(record(stream, "F", &line[..at]));
+            }
+            _ if pending.len() > MAX_LINE => {
+                let part: Vec<u8> = pending.drain(..MAX_LINE).collect();
+                records.extend(record(stream, "P", &part));
+            }
+            _ => break,
+        }
+    }
+    if end && !pending.is_empty() {
+        records.extend(record(stream, "P", pending));
+        pending.clear();
+    }
+    records
 }
 
 /// One CRI log record.
@@ -104,17 +129,33 @@ pub struct LogOptions {
     pub limit_bytes: Option<usize>,
 }
 
-/// Turns CRI lines into what `kubectl logs` prints.
+/// Turns CRI lines into what `kubectl logs` prints: partial records joined to the records that
+/// end their line, a newline after each full one.
 pub fn render(text: &str, options: &LogOptions) -> String {
-    let lines: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|line| {
-            let (time, rest) = line.split_once(' ')?;
-            let (_stream, rest) = rest.split_once(' ')?;
-            let (_tag, message) = rest.split_once(' ').unwrap_or((rest, ""));
-            Some((time, message))
-        })
-        .filter(|(time, _)| match options.since {
+    let mut lines: Vec<(&str, String, bool)> = Vec::new();
+    let mut open = false;
+    for line in text.lines() {
+        let Some((time, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some((_stream, rest)) = rest.split_once(' ') else {
+            continue;
+        };
+        let (tag, message) = rest.split_once(' ').unwrap_or((rest, ""));
+        let full = tag != "P";
+        match lines.last_mut() {
+            Some((at, joined, complete)) if open => {
+                *at = time;
+                joined.push_str(message);
+                *complete = full;
+            }
+            _ => lines.push((time, message.to_owned(), full)),
+        }
+        open = !full;
+    }
+    let lines: Vec<(&str, String, bool)> = lines
+        .into_iter()
+        .filter(|(time, _, _)| match options.since {
             Some(since) => time.parse::<Timestamp>().is_ok_and(|t| t >= since),
             None => true,
         })
@@ -123,13 +164,15 @@ pub fn render(text: &str, options: &LogOptions) -> String {
         .tail_lines
         .map_or(0, |tail| lines.len().saturating_sub(tail));
     let mut out = String::new();
-    for (time, message) in &lines[skip..] {
+    for (time, message, full) in &lines[skip..] {
         if options.timestamps {
             out.push_str(time);
             out.push(' ');
         }
         out.push_str(message);
-        out.push('\n');
+        if *full {
+            out.push('\n');
+        }
     }
     if let Some(limit) = options.limit_bytes
         && out.len() > limit
@@ -175,6 +218,39 @@ mod tests {
         assert_eq!(render(LOG, &since), "second l");
     }
 
+    #[test]
+    fn long_lines_are_cut_into_partial_records_and_joined_again() {
+        let mut pending = vec![b'x'; MAX_LINE + 10];
+        pending.extend_from_slice(b"\nshort\nopen");
+        let text = String::from_utf8(records("stdout", &mut pending, false)).unwrap();
+        let tags: Vec<&str> = text.lines().map(|l| l.split(' ').nth(2).unwrap()).collect();
+        assert_eq!(tags, ["P", "F", "F"], "{text}");
+        assert_eq!(pending, b"open");
+        let end = String::from_utf8(records("stdout", &mut pending, true)).unwrap();
+        assert!(end.contains(" stdout P open"), "{end}");
+        let rendered = render(&(text + &end), &LogOptions::default());
+        assert_eq!(
+            rendered,
+            format!("{}\nshort\nopen", "x".repeat(MAX_LINE + 10))
+        );
+        let last = LogOptions {
+            tail_lines: Some(2),
+            ..LogOptions::default()
+        };
+        assert_eq!(
+            render(&rendered_log(), &last),
+            "second\nthird\n",
+            "lines, not records"
+        );
+    }
+
+    fn rendered_log() -> String {
+        "2026-11-01T10:00:00Z stdout P fir\n2026-11-01T10:00:00Z stdout F st\n\
+         2026-11-01T10:00:01Z stdout P sec\n2026-11-01T10:00:01Z stdout F ond\n\
+         2026-11-01T10:00:02Z stdout F third\n"
+            .to_owned()
+    }
+
     #[tokio::test]
     async fn pumped_lines_are_recorded_with_time_and_stream() {
         let dir = tempfile::tempdir().unwrap();
@@ -184,11 +260,13 @@ mod tests {
         pump(&b"hello\nworld"[..], "stderr", path.clone(), live).await;
         assert_eq!(attached.recv().await.unwrap(), &b"hello\nworld"[..]);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.lines().all(|l| l.contains(" stderr F ")), "{text}");
+        let tags: Vec<&str> = text.lines().map(|l| l.split(' ').nth(2).unwrap()).collect();
+        assert_eq!(tags, ["F", "P"], "{text}");
+        assert!(text.lines().all(|l| l.contains(" stderr ")), "{text}");
         assert_eq!(
             render(&text, &LogOptions::default()),
-            "hello\nworld\n",
-            "{text}"
+            "hello\nworld",
+            "the last line stays open: {text}"
         );
     }
 }

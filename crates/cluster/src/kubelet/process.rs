@@ -199,7 +199,9 @@ impl Supervisor {
             },
             Some(Slot::Live(life)) => {
                 let life = lock(life);
-                match life.exit {
+                // Reported exited once its last output is read (the log complete); until then
+                // it is a container on its way out.
+                match life.exit.filter(|_| *life.exited.borrow()) {
                     Some((code, finished_at)) => Observed::Exited {
                         id: life.id.clone(),
                         started_at: life.started_at,
@@ -212,7 +214,7 @@ impl Supervisor {
                         started: life.started,
                         ready: life.ready,
                         unhealthy: life.unhealthy.clone(),
-                        stopping: life.stopping,
+                        stopping: life.stopping || life.exit.is_some(),
                     },
                 }
             }
@@ -383,8 +385,9 @@ impl Supervisor {
                     .unwrap_or(-1),
                 Err(_) => -1,
             };
-            // Whatever the leader left in its group goes with it.
+            // Whatever the leader left in its group (or, on a terminal, its session) goes too.
             group::signal_group(pid, Signal::Kill);
+            group::signal_session(pid, Signal::Kill);
             supervisor.pid_files.remove(pid);
             lock(&life).exit = Some((code, Timestamp::now()));
             // Its last output reaches the log and attached clients before anyone hears it
@@ -523,6 +526,7 @@ impl Supervisor {
     fn kill_all(&self) {
         for (pid, _) in self.live_groups() {
             group::signal_group(pid, Signal::Kill);
+            group::signal_session(pid, Signal::Kill);
             self.pid_files.remove(pid);
         }
     }
@@ -639,7 +643,10 @@ impl Containers for Supervisor {
                 if life.exit.is_some() {
                     return Err(format!("container {container} is not running"));
                 }
-                let stdin = match (stdin, life.stdin_once) {
+                // As containerd: only `stdinOnce` without a terminal closes stdin after the
+                // first attach; a terminal's stays open for the next `attach -it`.
+                let once = life.stdin_once && life.terminal.is_none();
+                let stdin = match (stdin, once) {
                     (false, _) => None,
                     (true, false) => life.stdin.clone(),
                     (true, true) => life.stdin.take(),
@@ -650,6 +657,7 @@ impl Containers for Supervisor {
                     stdin,
                     terminal: life.terminal.clone(),
                     exited: life.exited.clone(),
+                    ends_with_input: !once,
                 })
             }
             Some(Slot::Failed { message, .. }) => {

@@ -36,6 +36,8 @@ pub struct Usage {
 pub struct ProcessStat {
     /// Its process group.
     pub group: u32,
+    /// Its session.
+    pub session: u32,
     /// User + system CPU, in clock ticks.
     pub ticks: u64,
     /// Resident pages.
@@ -53,6 +55,7 @@ pub fn parse_stat(line: &str) -> Option<ProcessStat> {
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     Some(ProcessStat {
         group: u32::try_from(field(5)?).ok()?,
+        session: u32::try_from(field(6)?).ok()?,
         ticks: field(14)? + field(15)?,
         rss_pages: field(24)?,
         started: field(22)?,
@@ -255,6 +258,7 @@ mod tests {
             parse_stat(line),
             Some(ProcessStat {
                 group: 4240,
+                session: 4240,
                 ticks: 150,
                 rss_pages: 2048,
                 started: 98765,

@@ -68,7 +68,7 @@ fn follow_sizes(resize: Option<mpsc::Receiver<Bytes>>, terminal: Option<std::syn
     });
 }
 
-/// Whether the container exited (false if that can no longer be known).
+/// Whether the watched thing happened (false if that can no longer be known).
 async fn gone(exited: &mut watch::Receiver<bool>) -> bool {
     exited.wait_for(|gone| *gone).await.is_ok()
 }
@@ -88,8 +88,10 @@ pub(super) async fn relay(
         stdin,
         terminal,
         mut exited,
+        ends_with_input,
     } = attachment;
     follow_sizes(resize, terminal);
+    let (input_ended, mut on_input_end) = watch::channel(false);
     if let (Some(mut input), Some(stdin)) = (input, stdin) {
         tokio::spawn(async move {
             while let Some(bytes) = input.recv().await {
@@ -99,6 +101,10 @@ pub(super) async fn relay(
             }
             // The client's input ended: this attach's hold on the container's stdin goes
             // (with `stdinOnce`, the container's stdin closes).
+            drop(stdin);
+            if ends_with_input {
+                let _ = input_ended.send(true);
+            }
         });
     }
     let (mut out, mut err) = (Some(out), err);
@@ -121,6 +127,7 @@ pub(super) async fn relay(
                 return Ok(0);
             }
             () = until_closed(closed.clone()) => return Ok(0),
+            true = gone(&mut on_input_end) => return Ok(0),
         }
     }
 }

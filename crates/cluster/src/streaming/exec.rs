@@ -9,14 +9,7 @@
 //! With `tty` the command runs on a pseudo-terminal ([`super::terminal`]) sized by the
 //! client's resize messages; its stderr is the terminal too, as on any terminal.
 
-use std::{
-    process::Stdio,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{process::Stdio, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -60,6 +53,9 @@ const FIRST_SIZE: Duration = Duration::from_secs(1);
 /// After a TTY command exits, its terminal's output is relayed until this long passes with
 /// none (something it left running in the background may hold the terminal).
 const TERMINAL_LINGER: Duration = Duration::from_secs(1);
+
+/// The longest a TTY command's terminal is relayed after it exits.
+const TERMINAL_LINGER_MAX: Duration = Duration::from_secs(10);
 
 /// The WebSocket channels a client writes: stdin and resize.
 pub const WEBSOCKET_INPUTS: [u8; 2] = [0, 4];
@@ -409,11 +405,11 @@ impl Exec {
             child
                 .stdout
                 .take()
-                .map(|out| tokio::spawn(pump(out, stdout.clone(), Arc::default()))),
+                .map(|out| tokio::spawn(pump(out, stdout.clone()))),
             child
                 .stderr
                 .take()
-                .map(|err| tokio::spawn(pump(err, stderr.clone(), Arc::default()))),
+                .map(|err| tokio::spawn(pump(err, stderr.clone()))),
         ];
         let code = wait(&mut child, io.closed.clone()).await?;
         for pump in pumps.into_iter().flatten() {
@@ -465,24 +461,13 @@ impl Exec {
                 }
             });
         }
-        let relayed = Arc::new(AtomicU64::new(0));
+        let (exited, on_exit) = watch::channel(false);
         let screen = Pty(Arc::clone(&terminal));
-        let mut screen = tokio::spawn(pump(screen, stdout.clone(), Arc::clone(&relayed)));
-        let code = wait(&mut child, io.closed.clone()).await?;
-        // The screen ends when every process holding the terminal has gone; something left in
-        // the background may hold it, so it is relayed while it still shows output.
-        loop {
-            let before = relayed.load(Ordering::Relaxed);
-            match tokio::time::timeout(TERMINAL_LINGER, &mut screen).await {
-                Ok(_) => break,
-                Err(_) if relayed.load(Ordering::Relaxed) == before => {
-                    screen.abort();
-                    break;
-                }
-                Err(_) => {}
-            }
-        }
-        Ok(code)
+        let screen = tokio::spawn(relay_screen(screen, stdout.clone(), on_exit));
+        let code = wait(&mut child, io.closed.clone()).await;
+        let _ = exited.send(true);
+        let _ = screen.await;
+        code
     }
 }
 
@@ -506,15 +491,51 @@ async fn wait(
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-/// Copies a pipe or terminal to an output until it ends (or the client is gone), counting the
-/// bytes in `relayed`.
-async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Output>, relayed: Arc<AtomicU64>) {
+/// Copies what a terminal shows to an output until every process holding the terminal has
+/// gone (or the client has). Once the command has exited, something it left in the background
+/// may still hold it: the output is relayed while it goes on, until [`TERMINAL_LINGER`] passes
+/// with none, and no longer than [`TERMINAL_LINGER_MAX`] in all.
+async fn relay_screen(mut from: Pty, to: Option<Output>, mut exited: watch::Receiver<bool>) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    let mut since: Option<tokio::time::Instant> = None;
+    loop {
+        let read = match since {
+            Some(at) => {
+                let left = TERMINAL_LINGER_MAX.saturating_sub(at.elapsed());
+                let wait = TERMINAL_LINGER.min(left);
+                match tokio::time::timeout(wait, from.read(&mut buffer)).await {
+                    Ok(read) => read,
+                    Err(_) => return,
+                }
+            }
+            None => tokio::select! {
+                read = from.read(&mut buffer) => read,
+                _ = exited.wait_for(|gone| *gone) => {
+                    since = Some(tokio::time::Instant::now());
+                    continue;
+                }
+            },
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Some(to) = &to
+                    && !to.send(Bytes::copy_from_slice(&buffer[..n])).await
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Copies a pipe to an output until the pipe ends (or the client is gone).
+async fn pump(mut from: impl AsyncRead + Unpin, to: Option<Output>) {
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                relayed.fetch_add(n as u64, Ordering::Relaxed);
                 if let Some(to) = &to
                     && !to.send(Bytes::copy_from_slice(&buffer[..n])).await
                 {
