@@ -206,7 +206,8 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         .and_then(|s| s.restart_policy.as_deref())
         .is_some_and(|p| p != "Always");
     let ephemeral = lifecycle::ephemeral_containers(&pod);
-    // Ephemeral containers run once, as run-to-completion containers do.
+    // What may run its own command here: containers that run to completion, ephemeral ones
+    // (they run once) and interactive ones (`stdin`: `kubectl run -i`, `debug`).
     let runtimes: BTreeMap<String, (Runtime, bool)> = pod
         .spec
         .iter()
@@ -215,7 +216,9 @@ async fn reconcile(pod: Arc<Pod>, context: Arc<Context>) -> Result<Action, Kubel
         .chain(ephemeral.iter().map(|c| (c, true)))
         .map(|(c, once)| {
             let image = c.image.as_deref().unwrap_or_default();
-            let runtime = context.rules.runtime(image, c.command.as_deref(), once);
+            let on_host = once || c.stdin.unwrap_or(false);
+            let command = launch::host_command(c);
+            let runtime = context.rules.runtime(image, command.as_deref(), on_host);
             (c.name.clone(), runtime)
         })
         .collect();

@@ -610,26 +610,24 @@ fn attach_run_debug_and_top_reach_running_containers() {
         "Running"
     );
 
-    // `kubectl run -it`: a `tty: true` container on a terminal of its own, typed into.
+    // `kubectl run -it --image=busybox -- sh`, the idiom: a `tty: true` container on a
+    // terminal of its own, typed into (args alone run, as they name a program here).
     let typed = "echo \"typed-$((40+2))\"\nexit 7\n";
     let (code, screen) = on_terminal(
         kubectl,
         kubeconfig,
-        &[
-            "run",
-            "tty",
-            "-it",
-            "--restart=Never",
-            "--image=busybox",
-            "--command",
-            "--",
-            "sh",
-        ],
+        &["run", "tty", "-it", "--image=busybox", "--", "sh"],
         typed,
         &[],
     );
     assert!(screen.contains("typed-42\r\n"), "{screen}");
-    assert_eq!(code, Some(7), "{screen}");
+    assert_eq!(code, Some(0), "the session ended: {screen}");
+    // Its restart policy is Always: the shell is started again, ready for `attach -it`.
+    let restarts = || {
+        let path = "jsonpath={.status.containerStatuses[0].restartCount}";
+        ok(&["get", "pod", "tty", "-o", path])
+    };
+    assert!(until(|| restarts() == "1"), "{}", restarts());
     assert_eq!(
         ok(&[
             "get",

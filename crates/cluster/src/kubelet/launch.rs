@@ -11,6 +11,26 @@ use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use super::rules::Runtime;
 use crate::proxy::LOCAL_PORTS;
 
+/// What a container would run on this host (the exec runtime): its `command`, or, without one,
+/// its `args` when the first names a program here — an image whose entrypoint is a shell, as
+/// busybox's, run as `kubectl run -it --image=busybox -- sh`. `None` when it has neither.
+pub fn host_command(container: &Container) -> Option<Vec<String>> {
+    if let Some(command) = container.command.as_ref().filter(|c| !c.is_empty()) {
+        return Some(command.clone());
+    }
+    let args = container.args.as_ref().filter(|a| !a.is_empty())?;
+    on_this_host(&args[0]).then(|| args.clone())
+}
+
+/// Whether `program` is a file here: a path, or a name on `PATH`.
+fn on_this_host(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
 /// Port a process container listens on when it declares none (rollouts-demo's).
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -293,7 +313,7 @@ pub fn command_line(
                 .chain(container.args.iter().flatten())
                 .map(|a| expand(a, env))
                 .collect();
-            if container.command.as_ref().is_none_or(Vec::is_empty) {
+            if host_command(container).is_none() {
                 return Err(format!(
                     "the exec runtime runs the container's command, and container {} has none",
                     container.name
@@ -375,6 +395,25 @@ mod tests {
         let missing = Sources::default();
         let err = environment(&pod, &container, "127.1.0.9", &[], &missing).unwrap_err();
         assert_eq!(err, "Secret \"creds\" not found");
+    }
+
+    #[test]
+    fn a_host_command_is_the_command_or_args_naming_a_program_here() {
+        let with = |value: serde_json::Value| host_command(&from(value));
+        assert_eq!(
+            with(json!({"name": "a", "command": ["sh", "-c"], "args": ["x"]})),
+            Some(vec!["sh".to_owned(), "-c".to_owned()])
+        );
+        assert_eq!(
+            with(json!({"name": "a", "args": ["sh"]})),
+            Some(vec!["sh".to_owned()])
+        );
+        assert_eq!(with(json!({"name": "a", "args": ["-s", "http://x"]})), None);
+        assert_eq!(
+            with(json!({"name": "a", "args": ["no-such-program-here"]})),
+            None
+        );
+        assert_eq!(with(json!({"name": "a"})), None);
     }
 
     #[test]

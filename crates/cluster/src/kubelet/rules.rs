@@ -2,8 +2,9 @@
 //! `deploy/images.sample.yaml`); the first rule whose glob matches the image wins. After the
 //! file's rules come the built-in ones: `argoproj/rollouts-demo:<tag>` and `sluice/demo:<tag>`
 //! (any registry) run the demo app as a local process (an unknown tag cannot be pulled), and,
-//! with `--allow-host-exec`, a run-to-completion container with a `command` runs it on this
-//! host. Everything else uses `default` (simulated).
+//! with `--allow-host-exec`, a container that runs to completion, runs once (ephemeral) or is
+//! interactive (`stdin`), and has a command (or args naming a program here, see
+//! `launch::host_command`), runs it on this host. Everything else uses `default` (simulated).
 
 use std::{path::Path, time::Duration};
 
@@ -166,7 +167,8 @@ impl Rules {
     }
 
     /// How a container runs, and whether a rule (not the default) decided it.
-    /// `run_to_completion`: the pod's restart policy is not `Always`.
+    /// `run_to_completion`: the container may run its own command here (it runs to completion,
+    /// once, or interactively).
     pub fn runtime(
         &self,
         image: &str,
