@@ -58,6 +58,21 @@ pub struct Attachment {
     pub ends_with_input: bool,
 }
 
+impl ExecContext {
+    /// `argv` as a command run in this directory with this environment and no other; `None`
+    /// for an empty `argv`.
+    pub fn command(&self, argv: &[String]) -> Option<tokio::process::Command> {
+        let (program, args) = argv.split_first()?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .current_dir(&self.dir);
+        Some(command)
+    }
+}
+
 /// The kubelet's side of `exec`, `attach` and the metrics API.
 pub trait Containers: Send + Sync {
     /// How to run a command in `container` of the pod with `uid`.

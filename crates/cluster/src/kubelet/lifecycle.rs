@@ -106,6 +106,8 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
         return plan;
     };
     let status = pod.status.clone().unwrap_or_default();
+    // Its ephemeral containers (`kubectl debug`), read once.
+    let debuggers = ephemeral::containers(pod);
     let name = format!(
         "{}/{}",
         meta.namespace.as_deref().unwrap_or_default(),
@@ -115,8 +117,7 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
     if let Some(deleting) = &meta.deletion_timestamp {
         let grace = meta.deletion_grace_period_seconds.unwrap_or(0).max(0) as u64;
         let started = at(deleting.0, Duration::ZERO) - SignedDuration::from_secs(grace as i64);
-        let ephemeral = ephemeral::containers(pod);
-        let runs: Vec<Run> = spec.containers.iter().chain(&ephemeral).map(runs).collect();
+        let runs: Vec<Run> = spec.containers.iter().chain(&debuggers).map(runs).collect();
         let delay = runs
             .iter()
             .map(|run| match run {
@@ -152,10 +153,10 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
     }
     if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
         // A finished pod's ephemeral containers are stopped too, and their statuses kept true.
-        for container in ephemeral::containers(pod) {
+        for container in &debuggers {
             if let Run::Real(Observed::Running {
                 stopping: false, ..
-            }) = runs(&container)
+            }) = runs(container)
             {
                 plan.actions.push(RuntimeAction::Restart {
                     container: container.name.clone(),
@@ -163,7 +164,8 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
                 });
             }
         }
-        let ephemeral = ephemeral::statuses(pod, runs, &name, now, &mut plan, &mut |_| {});
+        let ephemeral =
+            ephemeral::statuses(pod, &debuggers, runs, &name, now, &mut plan, &mut |_| {});
         // Compared as typed statuses, as below, so JSON spellings do not count as changes.
         let typed = serde_json::from_value::<Vec<k8s_openapi::api::core::v1::ContainerStatus>>(
             json!(ephemeral),
@@ -400,7 +402,7 @@ pub fn plan(pod: &Pod, runs: &dyn Fn(&Container) -> Run, pod_ip: &str, now: Time
         statuses.push(cs);
     }
 
-    let ephemeral = ephemeral::statuses(pod, runs, &name, now, &mut plan, &mut soonest);
+    let ephemeral = ephemeral::statuses(pod, &debuggers, runs, &name, now, &mut plan, &mut soonest);
 
     let phase = if waiting_pull {
         "Pending"

@@ -280,7 +280,12 @@ impl Supervisor {
                 );
             }
         }
-        let Some((program, args)) = launch.argv.split_first() else {
+        let exec = ExecContext {
+            env: launch.env.clone(),
+            dir: launch.dir.clone(),
+        };
+        let (Some(command), Some(program)) = (exec.command(&launch.argv), launch.argv.first())
+        else {
             return fail(
                 "CreateContainerError",
                 "the container has no command to run".into(),
@@ -294,12 +299,6 @@ impl Supervisor {
                 format!("creating {}: {err}", dir.display()),
             );
         }
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env_clear()
-            .envs(launch.env.iter().cloned())
-            .current_dir(&launch.dir);
         let spawned = if launch.tty {
             on_terminal(command, launch.stdin.0).await
         } else {
@@ -346,10 +345,7 @@ impl Supervisor {
             unhealthy: None,
             stopping: false,
             exit: None,
-            exec: ExecContext {
-                env: launch.env.clone(),
-                dir: launch.dir.clone(),
-            },
+            exec,
             live,
             terminal,
             stdin,
@@ -386,8 +382,7 @@ impl Supervisor {
                 Err(_) => -1,
             };
             // Whatever the leader left in its group (or, on a terminal, its session) goes too.
-            group::signal_group(pid, Signal::Kill);
-            group::signal_session(pid, Signal::Kill);
+            kill_container(pid, &life);
             supervisor.pid_files.remove(pid);
             lock(&life).exit = Some((code, Timestamp::now()));
             // Its last output reaches the log and attached clients before anyone hears it
@@ -524,9 +519,8 @@ impl Supervisor {
     }
 
     fn kill_all(&self) {
-        for (pid, _) in self.live_groups() {
-            group::signal_group(pid, Signal::Kill);
-            group::signal_session(pid, Signal::Kill);
+        for (pid, life) in self.live_groups() {
+            kill_container(pid, &life);
             self.pid_files.remove(pid);
         }
     }
@@ -535,6 +529,16 @@ impl Supervisor {
 impl Drop for Supervisor {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// Kills a container's process group and, when it runs on a terminal (it then leads a session
+/// whose shell gives each job a group of its own), its whole session — the `/proc` scan only
+/// where a session can hold more.
+fn kill_container(pid: u32, life: &Mutex<Life>) {
+    group::signal_group(pid, Signal::Kill);
+    if lock(life).terminal.is_some() {
+        group::signal_session(pid, Signal::Kill);
     }
 }
 
@@ -574,18 +578,8 @@ async fn on_pipes(mut command: Command, stdin: bool) -> std::io::Result<Spawned>
 
 /// Starts `command` on a new pseudo-terminal, its controlling terminal; what the terminal shows
 /// is its output (no stderr apart, as with any `tty: true` container).
-async fn on_terminal(mut command: Command, stdin: bool) -> std::io::Result<Spawned> {
-    let (terminal, secondary) = Terminal::open()?;
-    command
-        .stdin(secondary.stdio()?)
-        .stdout(secondary.stdio()?)
-        .stderr(secondary.stdio()?);
-    if !command.as_std().get_envs().any(|(name, _)| name == "TERM") {
-        command.env("TERM", "xterm");
-    }
-    let child = group::spawn_on_terminal(command).await?;
-    drop(secondary);
-    let terminal = Arc::new(terminal);
+async fn on_terminal(command: Command, stdin: bool) -> std::io::Result<Spawned> {
+    let (child, terminal) = crate::streaming::terminal::spawn(command, None).await?;
     Ok(Spawned {
         child,
         stdout: Box::new(Pty(Arc::clone(&terminal))),

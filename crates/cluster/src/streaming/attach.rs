@@ -14,7 +14,7 @@ use tokio::sync::{
 use super::{
     Attachment, Output,
     session::until_closed,
-    terminal::{Sizes, Terminal},
+    terminal::{self, Sizes},
 };
 
 /// The next chunk of a container's output: `None` once there is no more to wait for here (the
@@ -51,23 +51,6 @@ async fn drain(from: &mut Option<broadcast::Receiver<Bytes>>, to: &Option<Output
     }
 }
 
-/// Applies the client's resize messages to the container's terminal (or drops them).
-fn follow_sizes(resize: Option<mpsc::Receiver<Bytes>>, terminal: Option<std::sync::Arc<Terminal>>) {
-    let Some(mut resize) = resize else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut sizes = Sizes::default();
-        while let Some(bytes) = resize.recv().await {
-            for size in sizes.push(&bytes) {
-                if let Some(terminal) = &terminal {
-                    let _ = terminal.resize(size);
-                }
-            }
-        }
-    });
-}
-
 /// Whether the watched thing happened (false if that can no longer be known).
 async fn gone(exited: &mut watch::Receiver<bool>) -> bool {
     exited.wait_for(|gone| *gone).await.is_ok()
@@ -90,7 +73,9 @@ pub(super) async fn relay(
         mut exited,
         ends_with_input,
     } = attachment;
-    follow_sizes(resize, terminal);
+    if let Some(resize) = resize {
+        terminal::follow(resize, Sizes::default(), terminal);
+    }
     let (input_ended, mut on_input_end) = watch::channel(false);
     if let (Some(mut input), Some(stdin)) = (input, stdin) {
         tokio::spawn(async move {

@@ -22,7 +22,7 @@ use tokio::{
 use super::{
     Containers, ExecContext, Output, attach,
     session::{Session, Stream, until_closed},
-    terminal::{Pty, Sizes, Terminal},
+    terminal::{self, Pty, Sizes},
     websocket::Channels,
 };
 use crate::{
@@ -349,19 +349,7 @@ impl Exec {
         let Run::Command { command, context } = &self.run else {
             return Err("no command".into());
         };
-        let (program, args) = command.split_first().ok_or("no command")?;
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env_clear()
-            .envs(context.env.iter().cloned())
-            .current_dir(&context.dir);
-        Ok(command)
-    }
-
-    /// Whether the container's environment sets `name`.
-    fn sets(&self, name: &str) -> bool {
-        matches!(&self.run, Run::Command { context, .. } if context.env.iter().any(|(n, _)| n == name))
+        context.command(command).ok_or_else(|| "no command".into())
     }
 
     fn start_failed(&self, err: &std::io::Error) -> String {
@@ -423,34 +411,20 @@ impl Exec {
     /// the command starts). The client's end of input does not end the command; on a terminal
     /// only the command's own exit (or the client's going) does.
     async fn run_on_terminal(&self, io: &mut Io, stdout: &Option<Output>) -> Result<i32, String> {
-        let opened = Terminal::open().map_err(|err| format!("allocating a terminal: {err}"))?;
-        let (terminal, secondary) = (Arc::new(opened.0), opened.1);
-        if let Some(mut resize) = io.resize.take() {
-            let mut sizes = Sizes::default();
-            if let Ok(Some(first)) = tokio::time::timeout(FIRST_SIZE, resize.recv()).await {
-                for size in sizes.push(&first) {
-                    let _ = terminal.resize(size);
-                }
-            }
-            let resizing = Arc::clone(&terminal);
-            tokio::spawn(async move {
-                while let Some(bytes) = resize.recv().await {
-                    for size in sizes.push(&bytes) {
-                        let _ = resizing.resize(size);
-                    }
-                }
-            });
+        let mut resize = io.resize.take();
+        let mut sizes = Sizes::default();
+        let mut first = None;
+        if let Some(resize) = &mut resize
+            && let Ok(Some(bytes)) = tokio::time::timeout(FIRST_SIZE, resize.recv()).await
+        {
+            first = sizes.push(&bytes).pop();
         }
-        let mut command = self.command()?;
-        let stdio = || secondary.stdio().map_err(|err| err.to_string());
-        command.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
-        if !self.sets("TERM") {
-            command.env("TERM", "xterm");
-        }
-        let mut child = group::spawn_on_terminal(command)
+        let (mut child, terminal) = terminal::spawn(self.command()?, first)
             .await
             .map_err(|err| self.start_failed(&err))?;
-        drop(secondary);
+        if let Some(resize) = resize {
+            terminal::follow(resize, sizes, Some(Arc::clone(&terminal)));
+        }
         if let Some(mut stdin) = io.stdin.take() {
             let mut typing = Pty(Arc::clone(&terminal));
             tokio::spawn(async move {

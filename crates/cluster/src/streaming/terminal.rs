@@ -93,6 +93,52 @@ impl Terminal {
     }
 }
 
+/// Starts `command` on a new terminal — its stdin, stdout, stderr and controlling terminal,
+/// with `TERM=xterm` unless the command's environment sets one — sized `size` first when
+/// given.
+///
+/// # Errors
+/// No terminal could be had, or the command could not start.
+pub async fn spawn(
+    mut command: tokio::process::Command,
+    size: Option<Size>,
+) -> io::Result<(tokio::process::Child, Arc<Terminal>)> {
+    let (terminal, secondary) = Terminal::open()?;
+    if let Some(size) = size {
+        terminal.resize(size)?;
+    }
+    command
+        .stdin(secondary.stdio()?)
+        .stdout(secondary.stdio()?)
+        .stderr(secondary.stdio()?);
+    if !command.as_std().get_envs().any(|(name, _)| name == "TERM") {
+        command.env("TERM", "xterm");
+    }
+    let child = crate::kubelet::group::spawn_on_terminal(command).await?;
+    // The command holds the secondary side now; ours closing lets the end be seen.
+    drop(secondary);
+    Ok((child, Arc::new(terminal)))
+}
+
+/// Applies the sizes arriving on `resize` (decoded by `sizes`, which may hold a started
+/// message) to `terminal` until the client stops sending; without a terminal they are read and
+/// dropped.
+pub fn follow(
+    mut resize: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    mut sizes: Sizes,
+    terminal: Option<Arc<Terminal>>,
+) {
+    tokio::spawn(async move {
+        while let Some(bytes) = resize.recv().await {
+            for size in sizes.push(&bytes) {
+                if let Some(terminal) = &terminal {
+                    let _ = terminal.resize(size);
+                }
+            }
+        }
+    });
+}
+
 /// A shared terminal as a byte stream: what is read is the screen, what is written is typed.
 #[derive(Debug, Clone)]
 pub struct Pty(pub Arc<Terminal>);

@@ -30,9 +30,11 @@ pub fn containers(pod: &Pod) -> Vec<Container> {
         .collect()
 }
 
-/// The `ephemeralContainerStatuses` of `pod`, adding to `plan` the starts they need.
+/// The `ephemeralContainerStatuses` of `pod`, whose ephemeral containers are `containers`,
+/// adding to `plan` the starts they need.
 pub(super) fn statuses(
     pod: &Pod,
+    containers: &[Container],
     runs: &dyn Fn(&Container) -> Run,
     name: &str,
     now: Timestamp,
@@ -45,7 +47,7 @@ pub(super) fn statuses(
         .and_then(|s| serde_json::to_value(&s.ephemeral_container_statuses).ok())
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
-    containers(pod)
+    containers
         .iter()
         .map(|container| {
             let prev = previous
