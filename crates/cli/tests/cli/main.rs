@@ -1,11 +1,13 @@
 //! The `sluice` binary as a user runs it, and kubectl against `sluice up` ([`kubectl`] for the
 //! verbs, [`kubectl_cluster`] for what a cluster does around them: identities, scheduling,
-//! defaults, exec, copy and port-forward).
+//! defaults; [`kubectl_pods`] for reaching into pods: exec, attach, debug, copy, port-forward,
+//! top).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod kubectl;
 mod kubectl_cluster;
+mod kubectl_pods;
 
 use std::process::Command;
 
