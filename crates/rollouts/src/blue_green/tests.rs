@@ -1,6 +1,8 @@
 //! Table-style tests of the blue-green planner: each builds what the controller would see at one
 //! moment of the flow and checks the next step.
 
+use sluice_api::BlueGreenStrategy;
+
 use super::*;
 
 fn t(s: &str) -> Timestamp {
