@@ -151,6 +151,8 @@ pub mod event {
     pub const ROLLOUT_RESUMED: &str = "RolloutResumed";
     /// The rollout aborted.
     pub const ROLLOUT_ABORTED: &str = "RolloutAborted";
+    /// The update made no progress within `progressDeadlineSeconds`.
+    pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     /// Router weights changed.
     pub const TRAFFIC_WEIGHT_UPDATED: &str = "TrafficWeightUpdated";
     /// An AnalysisRun is running.

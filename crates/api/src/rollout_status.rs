@@ -105,6 +105,18 @@ pub enum PauseReason {
     InconclusiveExperiment,
 }
 
+impl PauseReason {
+    /// The reason as Argo writes it (`status.pauseConditions[].reason`, the Paused message).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CanaryPauseStep => "CanaryPauseStep",
+            Self::BlueGreenPause => "BlueGreenPause",
+            Self::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
+            Self::InconclusiveExperiment => "InconclusiveExperiment",
+        }
+    }
+}
+
 /// Canary bookkeeping.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

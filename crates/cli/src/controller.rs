@@ -11,11 +11,8 @@ use axum::{Router, routing::get};
 use clap::Args;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use sluice_rollouts::{
-    controller::Settings,
-    lease::{Elector, Timing},
-    metrics::Metrics,
-};
+use sluice_reconcile::lease::{Elector, Timing};
+use sluice_rollouts::{controller::Settings, metrics::Metrics};
 
 use crate::{connect, inspect::parse_duration};
 

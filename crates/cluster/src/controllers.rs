@@ -6,28 +6,30 @@
 
 pub mod deployment;
 pub mod endpoints;
-pub mod expectations;
 pub mod job;
 pub mod namespace;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
 
-use std::{fmt::Debug, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use futures::Stream;
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, Client, Resource,
+    Client,
     runtime::{
-        WatchStreamExt,
         controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
-        reflector::Store,
+        events::Recorder,
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
-use serde::de::DeserializeOwned;
+use sluice_reconcile::expectations::Expectations;
+pub(crate) use sluice_reconcile::{
+    events::{record, recorder},
+    informer::watched,
+};
 
 /// Why a controller failed a reconcile (it retries).
 #[derive(Debug, thiserror::Error)]
@@ -45,32 +47,16 @@ pub(crate) fn error_policy<K, C>(_: Arc<K>, err: &ControllerError, _: Arc<C>) ->
     Action::requeue(Duration::from_millis(500))
 }
 
-/// A store of every `K` and the stream of changes that fills it, as one: a reconcile woken by a
-/// change always finds that change in the store.
-pub(crate) fn watched<K>(
-    client: &Client,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (store, writer) = kube::runtime::reflector::store();
-    let events = kube::runtime::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-    )
-    .touched_objects();
-    (store, events)
-}
+/// How long a pod owner waits for its store to show the pods it created or deleted before
+/// acting anyway.
+const PATIENCE: Duration = Duration::from_secs(5);
 
 /// What controllers of pods (ReplicaSets, Jobs) share: a client, every pod, their
 /// expectations and an event recorder.
 pub(crate) struct PodOwners {
     pub client: Client,
-    pub pods: Store<k8s_openapi::api::core::v1::Pod>,
-    pub expectations: expectations::Expectations,
+    pub pods: Store<Pod>,
+    pub expectations: Expectations,
     pub recorder: Recorder,
 }
 
@@ -81,49 +67,47 @@ impl PodOwners {
         controller: &str,
     ) -> (
         Arc<Self>,
-        impl Stream<Item = Result<k8s_openapi::api::core::v1::Pod, watcher::Error>> + Send + 'static,
+        impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
     ) {
         let (pods, events) = watched(client);
         let context = Self {
             client: client.clone(),
             pods,
-            expectations: expectations::Expectations::default(),
+            expectations: Expectations::with_patience(PATIENCE),
             recorder: recorder(client, controller),
         };
         (Arc::new(context), events)
     }
-}
 
-pub(crate) fn recorder(client: &Client, controller: &str) -> Recorder {
-    Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: controller.into(),
-            instance: None,
-        },
-    )
-}
+    /// Whether the pod store shows what the last reconcile of `owner` created and deleted (a
+    /// pod being deleted counts as gone, as in Kubernetes' controllers).
+    pub fn caught_up(&self, owner: &str) -> bool {
+        self.expectations.satisfied(owner, |(_, namespace, name)| {
+            let pod = self.pods.get(&ObjectRef::new(name).within(namespace))?;
+            if pod.metadata.deletion_timestamp.is_some() {
+                return None;
+            }
+            Some(sluice_reconcile::expectations::version(pod.as_ref()))
+        })
+    }
 
-pub(crate) async fn record(
-    recorder: &Recorder,
-    reference: &ObjectReference,
-    warning: bool,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        action: action(reason, &note),
-        note: Some(note),
-        secondary: None,
-    };
-    if let Err(err) = recorder.publish(&event, reference).await {
-        tracing::debug!("recording event {reason}: {err}");
+    /// Records what a reconcile of `owner` (in `namespace`) created (pod names with the
+    /// `resourceVersion` the API server answered) and deleted.
+    pub fn expect(
+        &self,
+        owner: &str,
+        namespace: &str,
+        created: &[(String, Option<u64>)],
+        deleted: &[String],
+    ) {
+        for (name, version) in created {
+            let key = ("Pod".to_owned(), namespace.to_owned(), name.clone());
+            self.expectations.wrote_version(owner, key, *version);
+        }
+        for name in deleted {
+            let key = ("Pod".to_owned(), namespace.to_owned(), name.clone());
+            self.expectations.deleted(owner, key);
+        }
     }
 }
 
@@ -137,14 +121,4 @@ pub fn spawn(client: &Client, ca_pem: &str) -> Vec<tokio::task::JoinHandle<()>> 
         tokio::spawn(endpoints::run(client.clone())),
         tokio::spawn(job::run(client.clone())),
     ]
-}
-
-/// The event's `action`: its reason and a digest of its message. kube-rs's Recorder folds
-/// events into a series by reason and action, not message; with the digest, events with other
-/// messages ("Scaled up … to 2" after "… to 1") stay separate, and only repeats fold.
-fn action(reason: &str, note: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    note.hash(&mut hasher);
-    format!("{reason}-{:08x}", hasher.finish() as u32)
 }

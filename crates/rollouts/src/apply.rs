@@ -1,6 +1,8 @@
 //! The apply half of a reconcile: each planned action as API writes — ReplicaSets created
 //! (with anti-affinity), scaled, renumbered, annotated, given their role's metadata, deleted;
-//! Service selectors switched — and the events that go with them, with Argo's reasons.
+//! Service selectors switched — then the events that go with them, with Argo's reasons, and
+//! the status patch. It reads only the informer stores; every write is recorded in the
+//! expectations so the next reconcile waits until the stores show it.
 
 use k8s_openapi::api::{
     apps::v1::ReplicaSet,
@@ -8,20 +10,20 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
-    runtime::events::{Event, EventType, Recorder},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+    runtime::events::Recorder,
 };
 use serde_json::{Map, Value, json};
 use sluice_api::{
     Rollout,
-    names::{annotation, label},
+    names::{annotation, event, label},
 };
+use sluice_reconcile::{events, expectations::Expectations};
 
 use crate::{
-    blue_green::{Action, ReplicaSetState},
-    expectations::Expectations,
     metrics::Metrics,
-    observe::Observation,
+    model::{Action, Event},
+    observe::{Observation, Stores},
     replicasets,
 };
 
@@ -35,71 +37,98 @@ pub struct Target<'a> {
     pub metrics: &'a Metrics,
     /// Writes not yet seen in the stores.
     pub expectations: &'a Expectations,
+    /// The stores (pods, to give them their role's metadata).
+    pub stores: &'a Stores,
     /// The Rollout.
     pub rollout: &'a Rollout,
 }
 
-/// What applying found that the status must carry.
-#[derive(Debug, Default)]
-pub struct Applied {
-    /// A ReplicaSet of the planned name exists and is not this template's: a hash collision
-    /// (`status.collisionCount` goes up, giving the template another hash).
-    pub collision: bool,
+/// The key the expectations of a Rollout's reconcile are kept under.
+pub fn owner_key(rollout: &Rollout) -> String {
+    format!(
+        "{}/{}",
+        rollout.namespace().unwrap_or_default(),
+        rollout.name_any()
+    )
 }
 
 impl Target<'_> {
-    /// Records an event on the Rollout.
-    pub async fn record(&self, warning: bool, reason: &str, note: String) {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            action: action(reason, &note),
-            note: Some(note),
-            secondary: None,
-        };
-        self.metrics.event(warning, reason);
-        let reference: ObjectReference = self.rollout.object_ref(&());
-        if let Err(err) = self.recorder.publish(&event, &reference).await {
-            tracing::debug!("recording event {reason}: {err}");
-        }
+    fn owner(&self) -> String {
+        owner_key(self.rollout)
     }
 
-    /// Carries out `actions` in order; the first failure stops them (the reconcile is retried
-    /// from fresh state).
+    fn namespace(&self) -> String {
+        self.rollout.namespace().unwrap_or_default()
+    }
+
+    /// Records an event on the Rollout.
+    pub async fn record(&self, warning: bool, reason: &str, note: String) {
+        self.metrics.event(warning, reason);
+        let reference: ObjectReference = self.rollout.object_ref(&());
+        events::record(self.recorder, &reference, warning, reason, note).await;
+    }
+
+    /// Carries out `actions` in order, then records `events`; the first failure stops them
+    /// (the reconcile is retried from fresh state).
     pub async fn apply(
         &self,
         actions: &[Action],
+        plan_events: &[Event],
         observation: &Observation<'_>,
-    ) -> Result<Applied, kube::Error> {
-        let namespace = self.rollout.namespace().unwrap_or_default();
-        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &namespace);
-        let states = &observation.observed.replica_sets;
-        let mut applied = Applied::default();
+    ) -> Result<(), kube::Error> {
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace());
+        let owner = self.owner();
         for action in actions {
             match action {
                 Action::CreateReplicaSet { revision, avoid } => {
-                    applied.collision |= self.create(&sets, observation, *revision, avoid).await?;
+                    let hash = &observation.observed.hash;
+                    let mut desired = replicasets::desired(
+                        &observation.value,
+                        &observation.template,
+                        hash,
+                        *revision,
+                    );
+                    if let Some(avoid) = avoid {
+                        replicasets::add_anti_affinity(
+                            &mut desired["spec"]["template"],
+                            avoid.preferred,
+                            &avoid.hash,
+                        );
+                    }
+                    let desired: ReplicaSet =
+                        serde_json::from_value(desired).map_err(kube::Error::SerdeError)?;
+                    let name = desired.name_any();
+                    match sets.create(&PostParams::default(), &desired).await {
+                        Ok(created) => {
+                            self.expectations.wrote(&owner, &created);
+                            let note = format!("Created ReplicaSet {name} (revision {revision})");
+                            self.record(false, event::NEW_REPLICA_SET_CREATED, note)
+                                .await;
+                        }
+                        // Ours, not yet in the store — or another owner's under our name,
+                        // which the next observation finds (a hash collision).
+                        Err(kube::Error::Api(s)) if s.code == 409 => {}
+                        Err(err) => return Err(err),
+                    }
                 }
-                Action::Scale { name, replicas } => {
+                Action::Scale {
+                    name,
+                    revision,
+                    from,
+                    replicas,
+                } => {
                     let desired = self.rollout.spec.replicas().to_string();
                     let patch = json!({"metadata": {"annotations": {annotation::DESIRED_REPLICAS: desired}},
                         "spec": {"replicas": replicas}});
                     let written = sets
                         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
-                    self.expectations.wrote(&written);
-                    let before = states.iter().find(|rs| &rs.name == name);
-                    let from = before.map_or(0, |rs| rs.replicas);
-                    let direction = if from > *replicas { "down" } else { "up" };
-                    let revision = before.map_or(0, |rs| rs.revision);
+                    self.expectations.wrote(&owner, &written);
+                    let direction = if from > replicas { "down" } else { "up" };
                     let note = format!(
                         "Scaled {direction} ReplicaSet {name} (revision {revision}) from {from} to {replicas}"
                     );
-                    self.record(false, "ScalingReplicaSet", note).await;
+                    self.record(false, event::SCALING_REPLICA_SET, note).await;
                 }
                 Action::ScaleDownDeadline { name, at } => {
                     let value =
@@ -108,7 +137,7 @@ impl Target<'_> {
                     let written = sets
                         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
-                    self.expectations.wrote(&written);
+                    self.expectations.wrote(&owner, &written);
                 }
                 Action::Renumber {
                     name,
@@ -128,10 +157,11 @@ impl Target<'_> {
                     let written = sets
                         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
-                    self.expectations.wrote(&written);
+                    self.expectations.wrote(&owner, &written);
                 }
                 Action::DeleteReplicaSet { name } => {
-                    self.expectations.forget::<ReplicaSet>(&namespace, name);
+                    let key = ("ReplicaSet".to_owned(), self.namespace(), name.clone());
+                    self.expectations.deleted(&owner, key);
                     match sets.delete(name, &DeleteParams::background()).await {
                         Ok(_) => {}
                         Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -140,80 +170,56 @@ impl Target<'_> {
                 }
                 Action::EphemeralMetadata {
                     name,
+                    hash,
                     before,
                     after,
                 } => {
-                    let state = states.iter().find(|rs| &rs.name == name);
-                    self.metadata(&sets, name, state, before.as_ref(), after.as_ref())
+                    self.metadata(&sets, name, hash, before.as_ref(), after.as_ref())
                         .await?;
                 }
                 Action::SwitchService { service, to, .. } => {
-                    let services: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
+                    let services: Api<Service> =
+                        Api::namespaced(self.client.clone(), &self.namespace());
                     let patch = json!({"metadata": {"annotations": {annotation::MANAGED_BY_ROLLOUTS: self.rollout.name_any()}},
                         "spec": {"selector": {label::POD_TEMPLATE_HASH: to}}});
                     let written = services
                         .patch(service, &PatchParams::default(), &Patch::Merge(patch))
                         .await?;
-                    self.expectations.wrote(&written);
+                    self.expectations.wrote(&owner, &written);
                 }
             }
         }
-        Ok(applied)
+        for event in plan_events {
+            self.record(event.warning, event.reason, event.message.clone())
+                .await;
+        }
+        Ok(())
     }
 
-    /// Creates the current template's ReplicaSet; `Ok(true)` on a hash collision.
-    async fn create(
-        &self,
-        sets: &Api<ReplicaSet>,
-        observation: &Observation<'_>,
-        revision: i64,
-        avoid: &Option<String>,
-    ) -> Result<bool, kube::Error> {
-        let hash = &observation.observed.hash;
-        let mut desired =
-            replicasets::desired(&observation.value, &observation.template, hash, revision);
-        let anti = observation.observed.strategy.anti_affinity.as_ref();
-        if let (Some(anti), Some(avoid)) = (anti, avoid) {
-            let preferred = anti
-                .preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-                .map(|p| p.weight);
-            replicasets::add_anti_affinity(&mut desired["spec"]["template"], preferred, avoid);
-        }
-        let desired: ReplicaSet =
-            serde_json::from_value(desired).map_err(kube::Error::SerdeError)?;
-        let name = desired.name_any();
-        match sets.create(&PostParams::default(), &desired).await {
-            Ok(created) => {
-                self.expectations.wrote(&created);
-                let note = format!("Created ReplicaSet {name} (revision {revision})");
-                self.record(false, "NewReplicaSetCreated", note).await;
-                Ok(false)
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                // Ours, not yet in the store — or someone else's under our name.
-                let existing = sets.get(&name).await?;
-                let uid = self.rollout.uid();
-                let ours = existing
-                    .owner_references()
-                    .iter()
-                    .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
-                Ok(!ours)
-            }
-            Err(err) => Err(err),
-        }
+    /// Writes the status patch (`/status`, a merge patch of the changed fields).
+    pub async fn write_status(&self, patch: Value) -> Result<(), kube::Error> {
+        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &self.namespace());
+        let patch = json!({"status": patch});
+        let written = api
+            .patch_status(
+                &self.rollout.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+        self.expectations.wrote(&self.owner(), &written);
+        Ok(())
     }
 
-    /// Sets a ReplicaSet's role metadata on its template and on its live pods.
     /// Sets a ReplicaSet's role metadata: on its template first (pods it creates from now on
-    /// carry it), then on its live pods, and only then records it in the ReplicaSet's
-    /// annotation — so a failure part-way leaves the record unchanged and the next reconcile
-    /// does it again.
+    /// carry it), then on its live pods (from the pod store), and only then records it in the
+    /// ReplicaSet's annotation — so a failure part-way leaves the record unchanged and the next
+    /// reconcile does it again.
     async fn metadata(
         &self,
         sets: &Api<ReplicaSet>,
         name: &str,
-        state: Option<&ReplicaSetState>,
+        hash: &str,
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<(), kube::Error> {
@@ -221,22 +227,25 @@ impl Target<'_> {
         let template = json!({"spec": {"template": {"metadata": overlay}}});
         sets.patch(name, &PatchParams::default(), &Patch::Merge(template))
             .await?;
-        if let Some(state) = state {
-            let pods: Api<Pod> = Api::namespaced(
-                self.client.clone(),
-                &self.rollout.namespace().unwrap_or_default(),
-            );
-            let selector = format!("{}={}", label::POD_TEMPLATE_HASH, state.hash);
-            for pod in pods.list(&ListParams::default().labels(&selector)).await? {
-                let patch = Patch::Merge(json!({"metadata": overlay}));
-                match pods
-                    .patch(&pod.name_any(), &PatchParams::default(), &patch)
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(err) => return Err(err),
-                }
+        let namespace = self.namespace();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+        let live = self.stores.pods.state().into_iter().filter(|pod| {
+            pod.namespace().as_deref() == Some(namespace.as_str())
+                && pod
+                    .labels()
+                    .get(label::POD_TEMPLATE_HASH)
+                    .map(String::as_str)
+                    == Some(hash)
+        });
+        for pod in live {
+            let patch = Patch::Merge(json!({"metadata": overlay}));
+            match pods
+                .patch(&pod.name_any(), &PatchParams::default(), &patch)
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err),
             }
         }
         let recorded = after.map(Value::to_string);
@@ -245,7 +254,7 @@ impl Target<'_> {
         let written = sets
             .patch(name, &PatchParams::default(), &Patch::Merge(record))
             .await?;
-        self.expectations.wrote(&written);
+        self.expectations.wrote(&self.owner(), &written);
         Ok(())
     }
 }
@@ -269,16 +278,6 @@ fn overlay(before: Option<&Value>, after: Option<&Value>) -> Value {
         out[field] = Value::Object(map);
     }
     out
-}
-
-/// The event's `action`: its reason and a digest of its message. kube-rs's Recorder folds
-/// events into a series by reason and action, not message; with the digest, events with other
-/// messages ("Scaled up … to 2" after "… to 1") stay separate, and only repeats fold.
-fn action(reason: &str, note: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    note.hash(&mut hasher);
-    format!("{reason}-{:08x}", hasher.finish() as u32)
 }
 
 #[cfg(test)]

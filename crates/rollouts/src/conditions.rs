@@ -5,20 +5,20 @@
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use sluice_api::RolloutPhase;
+use sluice_api::names::{condition as kind, reason};
 
-use crate::blue_green::{ABORTED, TIMED_OUT};
+use crate::model::{Degraded, Phase};
 
 /// What the conditions are derived from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts<'a> {
-    /// Phase and message.
-    pub phase: &'a (RolloutPhase, String),
+    /// Phase, with its reason.
+    pub phase: &'a Phase,
     /// `spec.paused` or a pause condition.
     pub paused: bool,
     /// The stable ReplicaSet is the current one.
     pub completed: bool,
-    /// The active ReplicaSet has all its pods available.
+    /// The Rollout has minimum availability.
     pub available: bool,
     /// The current ReplicaSet's name.
     pub replica_set: &'a str,
@@ -31,82 +31,84 @@ fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": message})
 }
 
+/// The Progressing condition for `phase` (none while the spec is invalid).
+fn progressing(phase: &Phase, replica_set: &str) -> Option<(&'static str, &'static str, String)> {
+    Some(match phase {
+        Phase::Degraded(Degraded::InvalidSpec(_)) => return None,
+        Phase::Healthy => (
+            "True",
+            reason::NEW_REPLICA_SET_AVAILABLE,
+            format!("ReplicaSet \"{replica_set}\" has successfully progressed."),
+        ),
+        Phase::Progressing(_) => (
+            "True",
+            reason::REPLICA_SET_UPDATED,
+            format!("ReplicaSet \"{replica_set}\" is progressing."),
+        ),
+        Phase::Paused(_) | Phase::ManuallyPaused => (
+            "Unknown",
+            reason::ROLLOUT_PAUSED,
+            "Rollout is paused".to_owned(),
+        ),
+        Phase::Degraded(Degraded::TimedOut { replica_set }) => (
+            "False",
+            reason::PROGRESS_DEADLINE_EXCEEDED,
+            crate::phase::timed_out_message(replica_set),
+        ),
+        Phase::Degraded(Degraded::Aborted(message)) => {
+            ("False", reason::ROLLOUT_ABORTED, message.clone())
+        }
+    })
+}
+
 /// The conditions for `facts`, keeping transition times from `previous` where unchanged.
 pub fn conditions(facts: &Facts<'_>, previous: &[Value], now: Timestamp) -> Vec<Value> {
-    let (phase, message) = facts.phase;
     let mut next = Vec::new();
-    let invalid = message.strip_prefix("InvalidSpec: ");
-    let progressing = match (phase, invalid) {
-        (_, Some(_)) => None,
-        (RolloutPhase::Healthy, _) => Some((
-            "True",
-            "NewReplicaSetAvailable",
-            format!(
-                "ReplicaSet \"{}\" has successfully progressed.",
-                facts.replica_set
-            ),
-        )),
-        (RolloutPhase::Progressing, _) => Some((
-            "True",
-            "ReplicaSetUpdated",
-            format!("ReplicaSet \"{}\" is progressing.", facts.replica_set),
-        )),
-        (RolloutPhase::Paused, _) => {
-            Some(("Unknown", "RolloutPaused", "Rollout is paused".to_owned()))
-        }
-        (RolloutPhase::Degraded, _) => match message.split_once(": ") {
-            Some((TIMED_OUT, text)) => Some(("False", TIMED_OUT, text.to_owned())),
-            Some((_, text)) => Some(("False", ABORTED, text.to_owned())),
-            None => Some(("False", ABORTED, message.clone())),
-        },
-    };
-    if let Some((status, reason, text)) = progressing {
-        next.push(condition("Progressing", status, reason, &text));
+    if let Some((status, why, text)) = progressing(facts.phase, facts.replica_set) {
+        next.push(condition(kind::PROGRESSING, status, why, &text));
     }
-    if let Some(text) = invalid {
-        next.push(condition("InvalidSpec", "True", "InvalidSpec", text));
+    if let Phase::Degraded(Degraded::InvalidSpec(text)) = facts.phase {
+        next.push(condition(
+            kind::INVALID_SPEC,
+            "True",
+            reason::INVALID_SPEC,
+            text,
+        ));
     }
     let flag = |on: bool| if on { "True" } else { "False" };
+    let said = |on: bool, yes: &'static str, no: &'static str| if on { yes } else { no };
     next.push(condition(
-        "Available",
+        kind::AVAILABLE,
         flag(facts.available),
-        "AvailableReason",
-        if facts.available {
-            "Rollout has minimum availability"
-        } else {
-            "Rollout does not have minimum availability"
-        },
+        reason::AVAILABLE,
+        said(
+            facts.available,
+            "Rollout has minimum availability",
+            "Rollout does not have minimum availability",
+        ),
     ));
     next.push(condition(
-        "Paused",
+        kind::PAUSED,
         flag(facts.paused),
-        "RolloutPaused",
-        if facts.paused {
-            "Rollout is paused"
-        } else {
-            "Rollout is not paused"
-        },
+        reason::ROLLOUT_PAUSED,
+        said(facts.paused, "Rollout is paused", "Rollout is not paused"),
     ));
     next.push(condition(
-        "Completed",
+        kind::COMPLETED,
         flag(facts.completed),
-        "RolloutCompleted",
-        if facts.completed {
-            "Rollout completed update"
-        } else {
-            "Rollout not completed"
-        },
+        reason::ROLLOUT_COMPLETED,
+        said(
+            facts.completed,
+            "Rollout completed update",
+            "Rollout not completed",
+        ),
     ));
-    let healthy = *phase == RolloutPhase::Healthy;
+    let healthy = *facts.phase == Phase::Healthy;
     next.push(condition(
-        "Healthy",
+        kind::HEALTHY,
         flag(healthy),
-        "RolloutHealthy",
-        if healthy {
-            "Rollout is healthy"
-        } else {
-            "Rollout is not healthy"
-        },
+        reason::ROLLOUT_HEALTHY,
+        said(healthy, "Rollout is healthy", "Rollout is not healthy"),
     ));
     let stamp = json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     for item in &mut next {
@@ -116,7 +118,7 @@ pub fn conditions(facts: &Facts<'_>, previous: &[Value], now: Timestamp) -> Vec<
             Some(b) if same => b["lastTransitionTime"].clone(),
             _ => stamp.clone(),
         };
-        let progressed = facts.progressed && item["type"] == "Progressing";
+        let progressed = facts.progressed && item["type"] == kind::PROGRESSING;
         let unchanged = before.is_some_and(|b| {
             same && b["reason"] == item["reason"] && b["message"] == item["message"]
         }) && !progressed;
@@ -131,12 +133,13 @@ pub fn conditions(facts: &Facts<'_>, previous: &[Value], now: Timestamp) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_api::PauseReason;
 
-    fn facts(phase: &(RolloutPhase, String)) -> Facts<'_> {
+    fn facts(phase: &Phase) -> Facts<'_> {
         Facts {
             phase,
-            paused: phase.0 == RolloutPhase::Paused,
-            completed: phase.0 == RolloutPhase::Healthy,
+            paused: matches!(phase, Phase::Paused(_)),
+            completed: *phase == Phase::Healthy,
             available: true,
             replica_set: "demo-abc",
             progressed: false,
@@ -151,14 +154,13 @@ mod tests {
     fn conditions_follow_the_phase_and_keep_their_transition_times() {
         let t0: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
         let t1: Timestamp = "2026-11-01T10:05:00Z".parse().unwrap();
-        let healthy = (RolloutPhase::Healthy, String::new());
-        let first = conditions(&facts(&healthy), &[], t0);
+        let first = conditions(&facts(&Phase::Healthy), &[], t0);
         assert_eq!(find(&first, "Healthy")["status"], "True");
         assert_eq!(
             find(&first, "Progressing")["reason"],
             "NewReplicaSetAvailable"
         );
-        let paused = (RolloutPhase::Paused, "BlueGreenPause".to_owned());
+        let paused = Phase::Paused(PauseReason::BlueGreenPause);
         let second = conditions(&facts(&paused), &first, t1);
         assert_eq!(find(&second, "Paused")["status"], "True");
         assert_eq!(
@@ -171,20 +173,24 @@ mod tests {
             "unchanged"
         );
         assert_eq!(find(&second, "Progressing")["status"], "Unknown");
-        let aborted = (
-            RolloutPhase::Degraded,
-            "RolloutAborted: Rollout aborted update to revision 2".to_owned(),
-        );
+        let aborted = Phase::Degraded(Degraded::Aborted(
+            "Rollout aborted update to revision 2".into(),
+        ));
         let third = conditions(&facts(&aborted), &second, t1);
         assert_eq!(find(&third, "Progressing")["reason"], "RolloutAborted");
         assert_eq!(
             find(&third, "Progressing")["message"],
             "Rollout aborted update to revision 2"
         );
-        let invalid = (
-            RolloutPhase::Degraded,
-            "InvalidSpec: service \"x\" not found".to_owned(),
+        let timed_out = Phase::Degraded(Degraded::TimedOut {
+            replica_set: "demo-abc".into(),
+        });
+        let timed = conditions(&facts(&timed_out), &third, t1);
+        assert_eq!(
+            find(&timed, "Progressing")["reason"],
+            "ProgressDeadlineExceeded"
         );
+        let invalid = Phase::Degraded(Degraded::InvalidSpec("service \"x\" not found".into()));
         let fourth = conditions(&facts(&invalid), &third, t1);
         assert_eq!(
             find(&fourth, "InvalidSpec")["message"],

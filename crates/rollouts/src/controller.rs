@@ -1,8 +1,7 @@
 //! The Rollout controller's wiring: one watch per kind (Rollouts; ReplicaSets, Services and
-//! EndpointSlices, each a shared informer store that also wakes the Rollouts it concerns), and
-//! the reconcile that runs observe ([`crate::observe`]) → plan ([`crate::blue_green`]) → apply
-//! ([`crate::apply`]) → status ([`crate::status`]). Blue-green only for now; a canary Rollout
-//! waits for its controller.
+//! EndpointSlices, each a shared informer store that also wakes the Rollouts it concerns; pod
+//! metadata for the applier), and the reconcile that runs observe ([`crate::observe`]) →
+//! plan ([`crate::plan`]) → apply ([`crate::apply`]), status included.
 //!
 //! Sharing the streams (kube-rs's `unstable-runtime-subscribe`) keeps one copy of each object
 //! in memory and one watch per kind, where `owns`/`watches` would open a second watch beside
@@ -19,29 +18,36 @@ use std::{
 
 use futures::{StreamExt, future};
 use jiff::Timestamp;
-use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Service, discovery::v1::EndpointSlice};
+use k8s_openapi::api::{
+    apps::v1::ReplicaSet,
+    core::v1::{Pod, Service},
+    discovery::v1::EndpointSlice,
+};
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{Patch, PatchParams},
+    core::PartialObjectMeta,
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::Action as Requeue,
-        events::{Recorder, Reporter},
-        reflector::{self, ObjectRef, Store},
+        events::Recorder,
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
-use serde::de::DeserializeOwned;
 use sluice_api::{Rollout, names::label};
+use sluice_reconcile::{
+    backoff::Backoff,
+    events,
+    expectations::{Expectations, Key},
+    informer,
+};
 
 use crate::{
-    apply::Target,
-    blue_green,
-    expectations::Expectations,
+    apply::{Target, owner_key},
     index::Indexes,
     metrics::Metrics,
     observe::{self, Stores},
-    status,
+    plan, status,
 };
 
 /// Why a reconcile failed (it is retried).
@@ -68,12 +74,12 @@ pub struct Settings {
 struct Context {
     client: Client,
     ready: Arc<AtomicBool>,
+    rollouts: Store<Rollout>,
     stores: Stores,
     recorder: Recorder,
     metrics: Arc<Metrics>,
     expectations: Expectations,
-    /// Failed reconciles in a row, per Rollout.
-    failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<Rollout>, u32>>,
+    backoff: Backoff<ObjectRef<Rollout>>,
 }
 
 fn api<K>(client: &Client, settings: &Settings) -> Api<K>
@@ -84,37 +90,6 @@ where
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     }
-}
-
-/// A shared informer for `K`: its store, the stream of changes for the controller, and the
-/// task that drives the watch.
-fn informer<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    Store<K>,
-    impl futures::Stream<Item = Arc<K>> + Send + 'static,
-    impl Future<Output = ()> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store_shared(1024);
-    let subscriber = writer.subscribe().expect("a shared store has subscribers");
-    // `managedFields` is bookkeeping the controller never reads; keeping it out of the stores
-    // keeps a third of their memory free.
-    let driver = watcher(api, config)
-        .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect_shared(writer)
-        .for_each(|_| future::ready(()));
-    (store, subscriber, driver)
 }
 
 /// The Rollouts a Service (or one of its EndpointSlices) concerns, from the index the
@@ -180,27 +155,22 @@ impl Drop for AbortOnDrop {
 }
 
 /// Waits for the first full list of each store, indexes it, and opens the gate.
-async fn prefill(
-    replica_sets: Store<ReplicaSet>,
-    services: Store<Service>,
-    slices: Store<EndpointSlice>,
-    indexes: Arc<Indexes>,
-    ready: Arc<AtomicBool>,
-) {
-    let lists = futures::future::join3(
-        replica_sets.wait_until_ready(),
-        services.wait_until_ready(),
-        slices.wait_until_ready(),
+async fn prefill(stores: Stores, ready: Arc<AtomicBool>) {
+    let lists = futures::future::join4(
+        stores.replica_sets.wait_until_ready(),
+        stores.services.wait_until_ready(),
+        stores.slices.wait_until_ready(),
+        stores.pods.wait_until_ready(),
     )
     .await;
-    if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() {
+    if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() || lists.3.is_err() {
         return;
     }
-    for rs in replica_sets.state() {
-        index_replica_set(&indexes, &rs);
+    for rs in stores.replica_sets.state() {
+        index_replica_set(&stores.indexes, &rs);
     }
-    for slice in slices.state() {
-        index_slice(&indexes, &slice);
+    for slice in stores.slices.state() {
+        index_slice(&stores.indexes, &slice);
     }
     ready.store(true, Ordering::Release);
 }
@@ -211,36 +181,42 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         Some(id) => format!("{}={id}", label::CONTROLLER_INSTANCE_ID),
         None => format!("!{}", label::CONTROLLER_INSTANCE_ID),
     };
-    let (rollouts, rollout_changes, rollout_watch) = informer(
+    let (rollouts, rollout_changes, rollout_watch) = informer::shared(
         api::<Rollout>(&client, &settings),
         watcher::Config::default().labels(&instance),
     );
-    let (replica_sets, set_changes, set_watch) = informer(
+    let (replica_sets, set_changes, set_watch) = informer::shared(
         api::<ReplicaSet>(&client, &settings),
         watcher::Config::default(),
     );
-    let (services, service_changes, service_watch) = informer(
+    let (services, service_changes, service_watch) = informer::shared(
         api::<Service>(&client, &settings),
         watcher::Config::default(),
     );
-    let (slices, slice_changes, slice_watch) = informer(
+    let (slices, slice_changes, slice_watch) = informer::shared(
         api::<EndpointSlice>(&client, &settings),
         watcher::Config::default(),
+    );
+    // Only pods of Rollouts: the hash label is on every pod a Rollout's ReplicaSet makes.
+    let (pods, pod_watch) = informer::store_only(
+        api::<PartialObjectMeta<Pod>>(&client, &settings),
+        watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
     );
     metrics.watch(rollouts.clone());
     let indexes = Arc::new(Indexes::default());
     let ready = Arc::new(AtomicBool::new(false));
+    let stores = Stores {
+        replica_sets,
+        services,
+        slices,
+        pods,
+        indexes: indexes.clone(),
+    };
     // Reconciles wait until every store holds its first full list and the indexes cover it.
-    let _prefill = AbortOnDrop(tokio::spawn(prefill(
-        replica_sets.clone(),
-        services.clone(),
-        slices.clone(),
-        indexes.clone(),
-        ready.clone(),
-    )));
+    let _prefill = AbortOnDrop(tokio::spawn(prefill(stores.clone(), ready.clone())));
     let (by_set, by_service, by_slice) = (indexes.clone(), indexes.clone(), indexes.clone());
     let (named_by_service, named_by_slice) = (rollouts.clone(), rollouts.clone());
-    let controller = Controller::for_shared_stream(rollout_changes, rollouts)
+    let controller = Controller::for_shared_stream(rollout_changes, rollouts.clone())
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
             naming(
@@ -256,23 +232,15 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
                 None => Vec::new(),
             }
         });
-    let reporter = Reporter {
-        controller: "rollouts-controller".into(),
-        instance: None,
-    };
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::recorder(&client, "rollouts-controller"),
         client,
         ready,
-        stores: Stores {
-            replica_sets,
-            services,
-            slices,
-            indexes,
-        },
+        rollouts,
+        stores,
         metrics,
         expectations: Expectations::default(),
-        failures: Default::default(),
+        backoff: Backoff::default(),
     });
     let controller = controller
         .run(reconcile, error_policy, context)
@@ -283,23 +251,16 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         () = set_watch => {}
         () = service_watch => {}
         () = slice_watch => {}
+        () = pod_watch => {}
     }
 }
 
-/// A failed reconcile is retried after 0.5 s, doubling with each failure in a row of the same
-/// Rollout up to 5 minutes, so a lasting error (RBAC, a rejected write) does not spin.
+/// A failed reconcile is retried with back-off ([`Backoff`]), logged at warn.
 fn error_policy(rollout: Arc<Rollout>, err: &ControllerError, context: Arc<Context>) -> Requeue {
     context.metrics.failed();
-    let key = ObjectRef::from_obj(rollout.as_ref());
-    let failures = {
-        let mut failures = context.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let count = failures.entry(key).or_default();
-        *count = count.saturating_add(1);
-        *count
-    };
-    let delay = Duration::from_millis(500)
-        .saturating_mul(1 << failures.saturating_sub(1).min(10))
-        .min(Duration::from_secs(300));
+    let (failures, delay) = context
+        .backoff
+        .failed(ObjectRef::from_obj(rollout.as_ref()));
     tracing::warn!(
         "rollout {}/{}: {err} (failure {failures} in a row; retrying in {delay:?})",
         rollout.namespace().unwrap_or_default(),
@@ -313,6 +274,29 @@ fn error_policy(rollout: Arc<Rollout>, err: &ControllerError, context: Arc<Conte
 /// ReplicaSet is noticed here at the latest.
 const RESYNC: Duration = Duration::from_secs(15 * 60);
 
+/// The version a store holds of the object `key` (see [`Expectations::satisfied`]).
+fn stored_version(context: &Context, key: &Key) -> Option<Option<u64>> {
+    let (kind, namespace, name) = key;
+    let version = |meta: &kube::api::ObjectMeta| meta.resource_version.as_deref()?.parse().ok();
+    match kind.as_str() {
+        "Rollout" => context
+            .rollouts
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        "ReplicaSet" => context
+            .stores
+            .replica_sets
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        "Service" => context
+            .stores
+            .services
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        _ => Some(None),
+    }
+}
+
 async fn reconcile(
     rollout: Arc<Rollout>,
     context: Arc<Context>,
@@ -321,84 +305,55 @@ async fn reconcile(
     if !context.ready.load(Ordering::Acquire) {
         return Ok(Requeue::requeue(Duration::from_millis(200)));
     }
-    let Some(strategy) = rollout
-        .spec
-        .strategy
-        .as_ref()
-        .and_then(|s| s.blue_green.as_ref())
-    else {
-        return Ok(Requeue::await_change());
-    };
-    let now = Timestamp::now();
-    let (observation, progressed) = observe::observe(&rollout, strategy, &context.stores, now)?;
     // The stores may not show the controller's own last writes yet: plan once they do.
-    let expectations = &context.expectations;
-    let namespace = rollout.namespace().unwrap_or_default();
-    let services = [
-        Some(strategy.active_service.as_str()),
-        strategy.preview_service(),
-    ];
-    let caught_up = expectations.seen(rollout.as_ref())
-        && observation
-            .owned
-            .iter()
-            .all(|rs| expectations.seen(rs.as_ref()))
-        && services.into_iter().flatten().all(|name| {
-            let service = context
-                .stores
-                .services
-                .get(&ObjectRef::new(name).within(&namespace));
-            service.is_none_or(|s| expectations.seen(s.as_ref()))
-        });
-    if !caught_up {
+    let owner = owner_key(&rollout);
+    if !context
+        .expectations
+        .satisfied(&owner, |key| stored_version(&context, key))
+    {
         return Ok(Requeue::requeue(Duration::from_millis(100)));
     }
-    let plan = blue_green::plan(&observation.observed, now);
+    let now = Timestamp::now();
+    let Some(observation) = observe::observe(&rollout, &context.stores, now)? else {
+        return Ok(Requeue::await_change());
+    };
+    if matches!(
+        observation.observed.strategy,
+        crate::model::Strategy::Canary(_)
+    ) {
+        return Ok(Requeue::await_change());
+    }
+    let plan = plan::plan(&observation.observed, now);
     let target = Target {
         client: &context.client,
         recorder: &context.recorder,
         metrics: &context.metrics,
-        expectations,
+        expectations: &context.expectations,
+        stores: &context.stores,
         rollout: &rollout,
     };
-    let applied = target.apply(&plan.actions, &observation).await?;
-    for event in &plan.events {
-        target
-            .record(event.warning, event.reason, event.message.clone())
-            .await;
-    }
+    target
+        .apply(&plan.actions, &plan.events, &observation)
+        .await?;
     let inputs = status::Inputs {
         rollout: &rollout,
         hash: &observation.observed.hash,
         states: &observation.observed.replica_sets,
-        progressed,
-        collision: applied.collision,
+        progressed: observation.progressed,
+        collision: observation.observed.collision,
         reset: observation.reset,
+        min_available: status::min_available(&rollout),
         now,
     };
     let desired = status::desired(&inputs, &plan);
     let old = serde_json::to_value(rollout.status.clone().unwrap_or_default())?;
     if let Some(patch) = status::merge_diff(&old, &desired) {
-        let api: Api<Rollout> = Api::namespaced(
-            context.client.clone(),
-            &rollout.namespace().unwrap_or_default(),
-        );
-        let patch = serde_json::json!({"status": patch});
-        let written = api
-            .patch_status(
-                &rollout.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await?;
-        expectations.wrote(&written);
+        target.write_status(patch).await?;
     }
     context.metrics.reconciled(started.elapsed().as_secs_f64());
     context
-        .failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&ObjectRef::from_obj(rollout.as_ref()));
+        .backoff
+        .succeeded(&ObjectRef::from_obj(rollout.as_ref()));
     Ok(match plan.requeue {
         Some(after) => Requeue::requeue(after.max(Duration::from_millis(50)).min(RESYNC)),
         None => Requeue::requeue(RESYNC),

@@ -1,22 +1,32 @@
 //! The Rollout controller, built as DESIGN §5 says: observe → pure plan → apply.
 //!
-//! The pure pieces: the pod-template hash ([`hash`]), a Rollout's ReplicaSets — naming,
-//! finding the one for the current template, revisions ([`replicasets`]) — the blue-green
-//! planner ([`blue_green`]), the status conditions ([`conditions`]) and the status patch
-//! ([`status`]). Around them: reading the informer stores ([`observe`]), carrying out a plan
-//! ([`apply`]), waiting for the stores to show the controller's own writes
-//! ([`expectations`]), indexes over the stores ([`index`]), the controller's wiring ([`controller`]), its metrics ([`metrics`])
-//! and leader election for `sluice controller` ([`lease`]). Canary and analysis are not built yet.
+//! - The model every strategy shares ([`model`]) and the phase with its reason ([`phase`]);
+//! - the one [`plan`]: classify the Rollout into a stage, plan the common stages, hand the
+//!   others to the strategy's planner ([`blue_green`], [`canary`]) through the shared toolkit
+//!   ([`planner`]) and the analysis gate ([`gate`]); the canary's replica math
+//!   ([`replica_math`]);
+//! - the status the plan leads to ([`status`]) and its conditions ([`conditions`]);
+//! - a Rollout's ReplicaSets — naming, finding the current template's, revisions
+//!   ([`replicasets`]);
+//! - around them: reading the informer stores ([`observe`]), carrying out a plan and writing
+//!   the status ([`apply`]), indexes over the stores ([`index`]), the wiring ([`controller`])
+//!   and Argo's metrics ([`metrics`]).
+//!
+//! What every controller shares (informers, expectations, events, back-off, Lease election,
+//! the pod-template hash) lives in `sluice-reconcile`.
 
 pub mod apply;
 pub mod blue_green;
+pub mod canary;
 pub mod conditions;
 pub mod controller;
-pub mod expectations;
-pub mod hash;
+pub mod gate;
 pub mod index;
-pub mod lease;
 pub mod metrics;
+pub mod model;
 pub mod observe;
+pub mod phase;
+pub mod plan;
+pub mod planner;
 pub mod replicasets;
 pub mod status;

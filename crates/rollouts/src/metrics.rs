@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
 
 use kube::{ResourceExt, runtime::reflector::Store};
 use sluice_api::Rollout;
+use sluice_reconcile::exposition::{escape, histogram};
 
 /// A per-Rollout gauge's value.
 type Gauge = fn(&Rollout) -> i32;
@@ -30,13 +31,6 @@ struct Counters {
 pub struct Metrics {
     counters: Mutex<Counters>,
     rollouts: Mutex<Option<Store<Rollout>>>,
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -152,13 +146,14 @@ impl Metrics {
             out,
             "# HELP rollout_reconcile Rollout reconciliation performance.\n# TYPE rollout_reconcile histogram"
         );
-        for (count, bound) in counters.reconciles.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "rollout_reconcile_bucket{{le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(
-            out,
-            "rollout_reconcile_bucket{{le=\"+Inf\"}} {}\nrollout_reconcile_sum {}\nrollout_reconcile_count {}",
-            counters.count, counters.sum, counters.count
+        histogram(
+            &mut out,
+            "rollout_reconcile",
+            "",
+            &BUCKETS,
+            &counters.reconciles,
+            counters.sum,
+            counters.count,
         );
         let _ = writeln!(
             out,

@@ -1,27 +1,33 @@
-//! The observe half of a reconcile: what the blue-green planner reads, built from the
-//! controller's informer stores alone (ReplicaSets, Services, EndpointSlices) and the Rollout
-//! itself — no API call, so a reconcile costs memory lookups and the writes it decides on.
+//! The observe half of a reconcile: what the planner reads, built from the controller's
+//! informer stores alone (ReplicaSets, Services, EndpointSlices) and the Rollout itself — no
+//! API call, so a reconcile costs memory lookups and the writes it decides on.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Service, discovery::v1::EndpointSlice};
+use k8s_openapi::api::{
+    apps::v1::ReplicaSet,
+    core::v1::{Pod, Service},
+    discovery::v1::EndpointSlice,
+};
 use kube::{
     ResourceExt,
+    core::PartialObjectMeta,
     runtime::reflector::{ObjectRef, Store},
 };
 use serde_json::Value;
 use sluice_api::{
-    BlueGreenStrategy, ConditionStatus, PauseReason, Rollout, RolloutStatus,
-    names::{annotation, label},
+    ConditionStatus, Rollout, RolloutStatus,
+    names::{annotation, condition, label, reason},
 };
+use sluice_reconcile::hash;
 
 use crate::{
-    blue_green::{
-        Deadline, LastProgress, Observed, Progress, ReplicaSetState, ServiceState, TIMED_OUT,
-    },
-    hash,
     index::{Index, Indexes},
+    model::{
+        BlueGreenObserved, CanaryObserved, Counts, Deadline, LastProgress, LastReason, Observed,
+        Pause, Progress, ReplicaSetState, ServiceState, Strategy,
+    },
     replicasets,
 };
 
@@ -34,6 +40,8 @@ pub struct Stores {
     pub services: Store<Service>,
     /// Every EndpointSlice.
     pub slices: Store<EndpointSlice>,
+    /// Every pod's metadata (the applier gives live pods their role's metadata).
+    pub pods: Store<PartialObjectMeta<Pod>>,
     /// Who owns and names what.
     pub indexes: Arc<Indexes>,
 }
@@ -48,9 +56,12 @@ pub struct Observation<'a> {
     pub template: Value,
     /// The ReplicaSets it controls.
     pub owned: Vec<Arc<ReplicaSet>>,
-    /// The template changed since the status was written: the update's progress (pause,
-    /// abort, promote-full, preview scale-up) starts afresh, as Argo's `resetRolloutStatus`.
+    /// The template (or the canary steps) changed since the status was written: the update's
+    /// progress (pause, abort, promote-full, preview scale-up, step) starts afresh, as Argo's
+    /// `resetRolloutStatus`.
     pub reset: bool,
+    /// The Rollout made progress since the status was written.
+    pub progressed: bool,
 }
 
 /// The controller's reading of one ReplicaSet.
@@ -73,6 +84,7 @@ pub fn replica_set_state(rs: &ReplicaSet) -> ReplicaSetState {
             .and_then(|h| h.rsplit(',').next())
             .and_then(|r| r.trim().parse().ok()),
         replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+        actual: status.map_or(0, |s| s.replicas),
         available: status.and_then(|s| s.available_replicas).unwrap_or(0),
         ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
         scale_down_deadline: annotations
@@ -98,7 +110,7 @@ fn service_state(services: &Store<Service>, namespace: &str, name: &str) -> Serv
 }
 
 /// The objects `index` lists under `key`, from `store` (names it no longer holds are dropped).
-fn lookup<K>(store: &Store<K>, index: &Index, namespace: &str, key: &str) -> Vec<Arc<K>>
+pub fn lookup<K>(store: &Store<K>, index: &Index, namespace: &str, key: &str) -> Vec<Arc<K>>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
@@ -141,34 +153,42 @@ fn settled(stores: &Stores, namespace: &str, service: &str, name: &str) -> bool 
         })
 }
 
+fn progressing_condition(status: &RolloutStatus) -> Option<&sluice_api::Condition> {
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == condition::PROGRESSING)
+}
+
 fn progress(status: &RolloutStatus) -> Progress {
     Progress {
         stable: status.stable_rs.clone(),
         abort: status.abort.unwrap_or(false),
         promote_full: status.promote_full.unwrap_or(false),
-        paused_since: status
+        pauses: status
             .pause_conditions
             .iter()
             .flatten()
-            .find(|p| p.reason == PauseReason::BlueGreenPause)
-            .map(|p| p.start_time.0),
+            .map(|p| Pause {
+                reason: p.reason,
+                since: p.start_time.0,
+            })
+            .collect(),
         controller_pause: status.controller_pause.unwrap_or(false),
+        aborted_at: status.aborted_at.as_ref().map(|t| t.0),
+        reason: match progressing_condition(status).map(|c| c.reason.as_str()) {
+            Some(reason::ROLLOUT_ABORTED) => LastReason::Aborted,
+            Some(reason::PROGRESS_DEADLINE_EXCEEDED) => LastReason::TimedOut,
+            _ => LastReason::Other,
+        },
         scale_up_preview: status
             .blue_green
             .as_ref()
             .and_then(|b| b.scale_up_preview_check_point)
             .unwrap_or(false),
-        aborted_at: status.aborted_at.as_ref().map(|t| t.0),
-        reason: progressing(status).map(|c| c.reason.clone()),
+        step: status.current_step_index,
     }
-}
-
-fn progressing(status: &RolloutStatus) -> Option<&sluice_api::Condition> {
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing")
 }
 
 /// A Service the Rollout names that another Rollout manages (its `managed-by-rollouts`
@@ -177,37 +197,24 @@ fn managed_elsewhere(
     stores: &Stores,
     namespace: &str,
     rollout: &str,
-    strategy: &BlueGreenStrategy,
+    observed: &Observed<'_>,
 ) -> Option<String> {
-    let services = [
-        ("activeService", Some(strategy.active_service.as_str())),
-        ("previewService", strategy.preview_service()),
-    ];
-    services.into_iter().find_map(|(field, name)| {
-        let name = name?;
+    let strategy = match observed.strategy {
+        Strategy::BlueGreen(_) => "blueGreen",
+        Strategy::Canary(_) => "canary",
+    };
+    observed.services().into_iter().find_map(|named| {
         let service = stores
             .services
-            .get(&ObjectRef::new(name).within(namespace))?;
+            .get(&ObjectRef::new(&named.name).within(namespace))?;
         let manager = service.annotations().get(annotation::MANAGED_BY_ROLLOUTS)?;
         (manager != rollout).then(|| {
             format!(
-                "spec.strategy.blueGreen.{field}: Invalid value: \"{name}\": Service \"{name}\" is managed by another Rollout ({manager})"
+                "spec.strategy.{strategy}.{}: Invalid value: \"{}\": Service \"{}\" is managed by another Rollout ({manager})",
+                named.field, named.name, named.name
             )
         })
     })
-}
-
-/// The counts the status reports, from the ReplicaSets: replicas, updated (the current
-/// ReplicaSet's), ready (all pods), available (the active ReplicaSet's).
-pub fn counts(states: &[ReplicaSetState], hash: &str, active: Option<&str>) -> [i32; 4] {
-    let current = states.iter().find(|rs| rs.hash == hash);
-    let active = active.and_then(|h| states.iter().find(|rs| rs.hash == h));
-    [
-        states.iter().map(|rs| rs.replicas).sum(),
-        current.map_or(0, |rs| rs.replicas),
-        states.iter().map(|rs| rs.ready).sum(),
-        active.map_or(0, |rs| rs.available),
-    ]
 }
 
 /// When the Rollout last made progress (Argo's `RolloutProgressing`): now if, since the status
@@ -218,50 +225,43 @@ pub fn counts(states: &[ReplicaSetState], hash: &str, active: Option<&str>) -> [
 fn last_progress(
     status: &RolloutStatus,
     hash: &str,
-    counts: [i32; 4],
+    counts: Counts,
     now: Timestamp,
 ) -> (bool, LastProgress) {
-    let [replicas, updated, ready, available] = counts;
     let old_before = status.replicas.unwrap_or(0) - status.updated_replicas.unwrap_or(0);
     let moved = status.current_pod_hash.as_deref() != Some(hash)
-        || status.updated_replicas.unwrap_or(0) != updated
-        || replicas - updated < old_before
-        || status.ready_replicas.unwrap_or(0) < ready
-        || status.available_replicas.unwrap_or(0) < available;
-    let condition =
-        progressing(status).filter(|c| c.status == ConditionStatus::True || c.reason == TIMED_OUT);
+        || status.updated_replicas.unwrap_or(0) != counts.updated
+        || counts.replicas - counts.updated < old_before
+        || status.ready_replicas.unwrap_or(0) < counts.ready
+        || status.available_replicas.unwrap_or(0) < counts.available;
+    let condition = progressing_condition(status).filter(|c| {
+        c.status == ConditionStatus::True || c.reason == reason::PROGRESS_DEADLINE_EXCEEDED
+    });
     match condition {
-        Some(c) if !moved && c.reason == TIMED_OUT => (false, LastProgress::TimedOut),
+        Some(c) if !moved && c.reason == reason::PROGRESS_DEADLINE_EXCEEDED => {
+            (false, LastProgress::TimedOut)
+        }
         Some(c) if !moved => (false, LastProgress::At(c.last_update_time.0)),
         _ => (true, LastProgress::At(now)),
     }
 }
 
-/// Reads `rollout` (blue-green) and what it owns and names from the stores.
+/// Reads `rollout` and what it owns and names from the stores; `None` for a Rollout without
+/// a strategy sluice runs.
 pub fn observe<'a>(
     rollout: &'a Rollout,
-    strategy: &'a BlueGreenStrategy,
     stores: &Stores,
     now: Timestamp,
-) -> Result<(Observation<'a>, bool), serde_json::Error> {
+) -> Result<Option<Observation<'a>>, serde_json::Error> {
+    let Some(strategy) = rollout.spec.strategy.as_ref() else {
+        return Ok(None);
+    };
     let namespace = rollout.namespace().unwrap_or_default();
+    let name = rollout.name_any();
     let value = serde_json::to_value(rollout)?;
     let template = value["spec"]["template"].clone();
     let status = rollout.status.clone().unwrap_or_default();
     let uid = rollout.uid();
-    let name = rollout.name_any();
-    for service in [
-        Some(strategy.active_service.as_str()),
-        strategy.preview_service(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        stores
-            .indexes
-            .rollouts_by_service
-            .insert(&namespace, service, &name);
-    }
     let owner = uid.clone().unwrap_or_default();
     let owned: Vec<Arc<ReplicaSet>> = lookup(
         &stores.replica_sets,
@@ -291,25 +291,65 @@ pub fn observe<'a>(
         .and_then(|rs| rs["metadata"]["labels"][label::POD_TEMPLATE_HASH].as_str())
         .unwrap_or(&computed)
         .to_owned();
-    let active = service_state(&stores.services, &namespace, &strategy.active_service);
-    let preview = strategy
-        .preview_service()
-        .map(|name| service_state(&stores.services, &namespace, name));
+    let collision = current.is_none()
+        && stores
+            .replica_sets
+            .get(&ObjectRef::new(&replicasets::name(&name, &hash)).within(&namespace))
+            .is_some_and(|rs| {
+                !rs.owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == uid.as_ref())
+            });
     let states: Vec<ReplicaSetState> = owned.iter().map(|rs| replica_set_state(rs)).collect();
-    let active_hash = match &active {
-        ServiceState::Selects(h) => h.clone(),
-        ServiceState::Missing => None,
+    let service = |name: Option<&str>| {
+        let name = name.filter(|n| !n.is_empty())?;
+        stores
+            .indexes
+            .rollouts_by_service
+            .insert(&namespace, name, &rollout.name_any());
+        Some(service_state(&stores.services, &namespace, name))
     };
-    let switch_settled = active_hash
-        .as_deref()
-        .and_then(|h| states.iter().find(|rs| rs.hash == h))
-        .is_none_or(|rs| settled(stores, &namespace, &strategy.active_service, &rs.name));
-    let counts = counts(&states, &hash, active_hash.as_deref());
+    let (strategy, active) = if let Some(bg) = strategy.blue_green.as_ref() {
+        let active = service(Some(&bg.active_service)).unwrap_or(ServiceState::Missing);
+        let preview = service(bg.preview_service());
+        let active_hash = active.hash().map(str::to_owned);
+        let switch_settled = active_hash
+            .as_deref()
+            .and_then(|h| states.iter().find(|rs| rs.hash == h))
+            .is_none_or(|rs| settled(stores, &namespace, &bg.active_service, &rs.name));
+        let observed = BlueGreenObserved {
+            spec: bg,
+            active,
+            preview,
+            switch_settled,
+        };
+        (Strategy::BlueGreen(observed), active_hash)
+    } else if let Some(canary) = strategy.canary.as_ref() {
+        let steps = serde_json::to_value(canary.steps())?;
+        let observed = CanaryObserved {
+            spec: canary,
+            canary_service: service(canary.canary_service.as_deref()),
+            stable_service: service(canary.stable_service.as_deref()),
+            step_hash: hash::json_hash(&steps),
+        };
+        (Strategy::Canary(observed), None)
+    } else {
+        return Ok(None);
+    };
+    let counts = Counts::of(&states, &hash, active.as_deref());
     let (progressed, last) = last_progress(&status, &hash, counts, now);
-    let reset = status
-        .current_pod_hash
-        .as_deref()
-        .is_some_and(|before| before != hash);
+    let steps_changed = match &strategy {
+        Strategy::Canary(c) => status
+            .current_step_hash
+            .as_deref()
+            .is_some_and(|before| before != c.step_hash),
+        Strategy::BlueGreen(_) => false,
+    };
+    let reset = steps_changed
+        || status
+            .current_pod_hash
+            .as_deref()
+            .is_some_and(|before| before != hash);
     let mut progress = progress(&status);
     if reset {
         progress = Progress {
@@ -318,35 +358,35 @@ pub fn observe<'a>(
             ..Progress::default()
         };
     }
-    let observed = Observed {
-        strategy,
+    let mut observed = Observed {
         replicas: rollout.spec.replicas(),
         paused: rollout.spec.paused(),
         hash,
         replica_sets: states,
-        active,
-        preview,
-        switch_settled,
         status: progress,
         invalid: sluice_api::validation::validate_rollout(&rollout.spec)
             .first()
-            .map(ToString::to_string)
-            .or_else(|| managed_elsewhere(stores, &namespace, &name, strategy)),
+            .map(ToString::to_string),
         deadline: Deadline {
             seconds: rollout.spec.progress_deadline_seconds(),
             abort: rollout.spec.progress_deadline_abort(),
             last_progress: last,
         },
         history_limit: rollout.spec.revision_history_limit(),
+        collision,
+        strategy,
     };
-    let observation = Observation {
+    if observed.invalid.is_none() {
+        observed.invalid = managed_elsewhere(stores, &namespace, &name, &observed);
+    }
+    Ok(Some(Observation {
         observed,
         value,
         template,
         owned,
         reset,
-    };
-    Ok((observation, progressed))
+        progressed,
+    }))
 }
 
 #[cfg(test)]
@@ -355,7 +395,11 @@ mod tests {
 
     fn status(reason: &str, counts: [i32; 4]) -> RolloutStatus {
         let [replicas, updated, ready, available] = counts;
-        let status = if reason == TIMED_OUT { "False" } else { "True" };
+        let status = if reason == reason::PROGRESS_DEADLINE_EXCEEDED {
+            "False"
+        } else {
+            "True"
+        };
         serde_json::from_value(serde_json::json!({
             "currentPodHash": "new",
             "replicas": replicas, "updatedReplicas": updated,
@@ -367,42 +411,51 @@ mod tests {
         .unwrap()
     }
 
+    fn counts([replicas, updated, ready, available]: [i32; 4]) -> Counts {
+        Counts {
+            replicas,
+            updated,
+            ready,
+            available,
+            hpa: replicas,
+        }
+    }
+
     #[test]
     fn progress_is_a_new_hash_fewer_old_pods_or_more_ready_and_a_timeout_stands_until_then() {
         let now: Timestamp = "2026-11-01T10:05:00Z".parse().unwrap();
         let then = LastProgress::At("2026-11-01T10:00:00Z".parse().unwrap());
         let seen = status("ReplicaSetUpdated", [6, 3, 4, 3]);
-        assert_eq!(
-            last_progress(&seen, "new", [6, 3, 4, 3], now),
-            (false, then)
-        );
-        assert_eq!(
-            last_progress(&seen, "new", [6, 3, 3, 2], now),
-            (false, then),
-            "fewer ready is no progress"
-        );
-        assert_eq!(
-            last_progress(&seen, "new", [7, 3, 4, 3], now),
-            (false, then),
-            "an old pod more (recreated, evicted) is no progress"
-        );
-        for moved in [[6, 3, 5, 3], [6, 3, 4, 4], [5, 3, 4, 3], [6, 2, 4, 3]] {
-            assert_eq!(
-                last_progress(&seen, "new", moved, now),
+        let cases = [
+            ([6, 3, 4, 3], "new", false, "no change"),
+            ([6, 3, 3, 2], "new", false, "fewer ready is no progress"),
+            (
+                [7, 3, 4, 3],
+                "new",
+                false,
+                "an old pod more (recreated, evicted) is no progress",
+            ),
+            ([6, 3, 5, 3], "new", true, "more ready"),
+            ([6, 3, 4, 4], "new", true, "more available"),
+            ([5, 3, 4, 3], "new", true, "fewer old pods"),
+            ([6, 2, 4, 3], "new", true, "updated changed"),
+            ([6, 3, 4, 3], "newer", true, "a new hash"),
+        ];
+        for (c, hash, moved, why) in cases {
+            let want = if moved {
                 (true, LastProgress::At(now))
-            );
+            } else {
+                (false, then)
+            };
+            assert_eq!(last_progress(&seen, hash, counts(c), now), want, "{why}");
         }
+        let timed_out = status(reason::PROGRESS_DEADLINE_EXCEEDED, [6, 3, 4, 3]);
         assert_eq!(
-            last_progress(&seen, "newer", [6, 3, 4, 3], now),
-            (true, LastProgress::At(now))
-        );
-        let timed_out = status(TIMED_OUT, [6, 3, 4, 3]);
-        assert_eq!(
-            last_progress(&timed_out, "new", [6, 3, 4, 3], now),
+            last_progress(&timed_out, "new", counts([6, 3, 4, 3]), now),
             (false, LastProgress::TimedOut)
         );
         assert_eq!(
-            last_progress(&timed_out, "new", [6, 3, 5, 3], now),
+            last_progress(&timed_out, "new", counts([6, 3, 5, 3]), now),
             (true, LastProgress::At(now))
         );
     }

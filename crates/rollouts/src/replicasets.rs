@@ -238,7 +238,7 @@ pub fn add_anti_affinity(template: &mut Value, preferred: Option<i32>, hash: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::pod_template_hash;
+    use sluice_reconcile::hash::pod_template_hash;
 
     fn rollout() -> Value {
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",

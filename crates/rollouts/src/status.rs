@@ -2,17 +2,16 @@
 //! the planner keeps there — written as a merge patch of only the fields that changed since
 //! the status the reconcile read, as Argo's `persistRolloutStatus` does. A user's write that
 //! raced the reconcile (`promote` clearing the pause, `abort`, `retry`) is not overwritten by
-//! a stale copy: fields the plan did not change are not in the patch.
+//! a stale copy: fields the plan did not change are not in the patch. Pure.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Map, Value, json};
-use sluice_api::{Rollout, names::label};
+use sluice_api::{Rollout, int_or_percent, names::label};
 
 use crate::{
-    blue_green::{Plan, ReplicaSetState},
     conditions::{self, Facts},
-    observe,
+    model::{Counts, Plan, ReplicaSetState, Targets},
 };
 
 /// What the status is computed from besides the plan.
@@ -29,8 +28,43 @@ pub struct Inputs<'a> {
     pub collision: bool,
     /// The template changed: a standing abort is lifted.
     pub reset: bool,
+    /// Pods that must be available for the Available condition.
+    pub min_available: i32,
     /// Now.
     pub now: Timestamp,
+}
+
+/// Pods that must be available for the Available condition: every replica for blue-green
+/// (the active ReplicaSet's), all but `maxUnavailable` for canary.
+pub fn min_available(rollout: &Rollout) -> i32 {
+    let replicas = rollout.spec.replicas();
+    let canary = rollout
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.canary.as_ref());
+    match canary {
+        Some(canary) => {
+            let unavailable = int_or_percent::resolve(&canary.max_unavailable(), replicas, false);
+            (replicas - unavailable.unwrap_or(0)).max(0)
+        }
+        None => replicas,
+    }
+}
+
+/// The label selector text of `match_labels` plus, if given, the pod-template hash.
+fn selector_text(rollout: &Rollout, hash: Option<&str>) -> String {
+    rollout
+        .spec
+        .selector
+        .as_ref()
+        .and_then(|s| s.match_labels.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(hash.map(|h| format!("{}={h}", label::POD_TEMPLATE_HASH)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The whole status `plan` leads to, in the Rollout's JSON shape.
@@ -44,35 +78,33 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
     let progress = &plan.progress;
     let old = rollout.status.clone().unwrap_or_default();
     let current = states.iter().find(|rs| rs.hash == *hash);
-    let active_hash = plan.selectors.0.as_deref();
-    let active = active_hash.and_then(|h| states.iter().find(|rs| rs.hash == h));
+    let active = match &plan.targets {
+        Targets::BlueGreen { active, .. } => active
+            .as_deref()
+            .filter(|h| states.iter().any(|rs| rs.hash == *h)),
+        Targets::Canary { .. } => None,
+    };
+    let counts = Counts::of(states, hash, active);
     let previous: Vec<Value> = serde_json::to_value(&old.conditions)
         .ok()
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
     let facts = Facts {
         phase: &plan.phase,
-        paused: rollout.spec.paused() || progress.paused_since.is_some(),
+        paused: rollout.spec.paused() || !progress.pauses.is_empty(),
         completed: progress.stable.as_deref() == Some(*hash),
-        available: active.is_some_and(|rs| rs.available >= rollout.spec.replicas()),
+        available: counts.available >= inputs.min_available,
         replica_set: current.map_or("", |rs| rs.name.as_str()),
         progressed: inputs.progressed,
     };
     let conditions = conditions::conditions(&facts, &previous, inputs.now);
-    let selector = rollout
-        .spec
-        .selector
-        .as_ref()
-        .and_then(|s| s.match_labels.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .chain(active_hash.map(|h| format!("{}={h}", label::POD_TEMPLATE_HASH)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let [replicas, updated, ready, available] = observe::counts(states, hash, active_hash);
     let collisions = old.collision_count.unwrap_or(0) + i32::from(inputs.collision);
-    json!({
+    let pauses: Vec<Value> = progress
+        .pauses
+        .iter()
+        .map(|p| json!({"reason": p.reason, "startTime": Time(p.since)}))
+        .collect();
+    let mut status = json!({
         "observedGeneration": rollout.metadata.generation.unwrap_or(0).to_string(),
         "currentPodHash": hash,
         "stableRS": progress.stable,
@@ -84,25 +116,32 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
         "abortedAt": progress.aborted_at.map(Time),
         "controllerPause": progress.controller_pause.then_some(true),
         "promoteFull": progress.promote_full.then_some(true),
-        "pauseConditions": progress
-            .paused_since
-            .map(|since| json!([{"reason": "BlueGreenPause", "startTime": Time(since)}])),
-        "phase": plan.phase.0,
-        "message": plan.phase.1,
-        "replicas": replicas,
-        "updatedReplicas": updated,
-        "readyReplicas": ready,
-        "availableReplicas": available,
-        "HPAReplicas": active.map_or(0, |rs| rs.replicas),
-        "selector": selector,
+        "pauseConditions": (!pauses.is_empty()).then_some(pauses),
+        "phase": plan.phase.rollout_phase(),
+        "message": plan.phase.message(),
+        "replicas": counts.replicas,
+        "updatedReplicas": counts.updated,
+        "readyReplicas": counts.ready,
+        "availableReplicas": counts.available,
+        "HPAReplicas": counts.hpa,
+        "selector": selector_text(rollout, active),
         "collisionCount": (collisions > 0).then_some(collisions),
         "conditions": conditions,
-        "blueGreen": {
-            "activeSelector": plan.selectors.0,
-            "previewSelector": plan.selectors.1,
-            "scaleUpPreviewCheckPoint": progress.scale_up_preview.then_some(true),
-        },
-    })
+    });
+    match &plan.targets {
+        Targets::BlueGreen { active, preview } => {
+            status["blueGreen"] = json!({
+                "activeSelector": active,
+                "previewSelector": preview,
+                "scaleUpPreviewCheckPoint": progress.scale_up_preview.then_some(true),
+            });
+        }
+        Targets::Canary { step_hash, steps } => {
+            status["currentStepHash"] = json!(step_hash);
+            status["currentStepIndex"] = json!((*steps > 0).then_some(progress.step.unwrap_or(0)));
+        }
+    }
+    status
 }
 
 /// The merge patch that takes `old` to `new` over `new`'s keys only (keys `new` does not name

@@ -17,6 +17,7 @@ use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_api::Preserved;
+use sluice_reconcile::hash::{OFFSET, fnv1a, safe_encode};
 
 mod sync;
 
@@ -105,20 +106,13 @@ fn template_without_hash(template: Option<&Preserved<PodTemplateSpec>>) -> Value
     value
 }
 
-/// A short stable hash of a template (FNV-1a over its canonical JSON, Kubernetes' safe
-/// alphabet).
+/// A short stable hash of a template: FNV-1a over its JSON and the collision count, in
+/// Kubernetes' safe alphabet (the primitives of the Rollout's pod-template hash; the input
+/// differs, so existing Deployments keep their ReplicaSets' names).
 pub fn template_hash(template: &Value, collisions: i32) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
     let bytes = serde_json::to_vec(template).unwrap_or_default();
-    for b in bytes.iter().chain(collisions.to_le_bytes().iter()) {
-        hash ^= u32::from(*b);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    hash.to_string()
-        .bytes()
-        .map(|c| ALPHABET[(c as usize) % ALPHABET.len()] as char)
-        .collect()
+    let hash = fnv1a(&collisions.to_le_bytes(), fnv1a(&bytes, OFFSET));
+    safe_encode(&hash.to_string())
 }
 
 /// One change to make.

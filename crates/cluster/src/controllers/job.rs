@@ -192,7 +192,7 @@ async fn reconcile(job: Arc<Job>, context: Arc<PodOwners>) -> Result<Action, Con
     let namespace = job.namespace().unwrap_or_default();
     let all = context.pods.state();
     let owned = pods::owned_by(&all, &namespace, &uid);
-    if !context.expectations.satisfied(&uid, &owned) {
+    if !context.caught_up(&uid) {
         return Ok(Action::requeue(Duration::from_millis(50)));
     }
     let plan = plan(&job, &owned, Timestamp::now());
@@ -229,7 +229,10 @@ async fn reconcile(job: Arc<Job>, context: Arc<PodOwners>) -> Result<Action, Con
             format!("Created pod: {}", pod.name_any()),
         )
         .await;
-        created.push(pod.name_any());
+        created.push((
+            pod.name_any(),
+            pod.resource_version().and_then(|v| v.parse().ok()),
+        ));
     }
     for pod in &plan.delete {
         match pod_api.delete(pod, &DeleteParams::default()).await {
@@ -247,9 +250,7 @@ async fn reconcile(job: Arc<Job>, context: Arc<PodOwners>) -> Result<Action, Con
             Err(err) => return Err(err.into()),
         }
     }
-    context
-        .expectations
-        .expect(&uid, created, plan.delete.clone());
+    context.expect(&uid, &namespace, &created, &plan.delete);
     if let Some(status) = plan.status {
         let api: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
         api.patch_status(

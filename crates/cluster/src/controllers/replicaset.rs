@@ -166,7 +166,7 @@ async fn reconcile(
     let namespace = rs.namespace().unwrap_or_default();
     let all = context.pods.state();
     let owned = pods::owned_by(&all, &namespace, &uid);
-    if !context.expectations.satisfied(&uid, &owned) {
+    if !context.caught_up(&uid) {
         return Ok(Action::requeue(Duration::from_millis(50)));
     }
     let plan = plan(&rs, &owned, Timestamp::now());
@@ -190,7 +190,7 @@ async fn reconcile(
                     format!("Created pod: {name}"),
                 )
                 .await;
-                created.push(name);
+                created.push((name, pod.resource_version().and_then(|v| v.parse().ok())));
             }
             Err(err) => {
                 record(
@@ -230,9 +230,7 @@ async fn reconcile(
             Err(err) => return Err(err.into()),
         }
     }
-    context
-        .expectations
-        .expect(&uid, created, plan.delete.clone());
+    context.expect(&uid, &namespace, &created, &plan.delete);
     if let Some(mut status) = plan.status {
         if rs
             .status

@@ -7,6 +7,8 @@
 
 use std::{collections::HashMap, fmt::Write, sync::Mutex};
 
+use sluice_reconcile::exposition::{escape, histogram};
+
 /// Histogram buckets (Prometheus' defaults, as ingress-nginx uses), in seconds.
 const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -44,13 +46,6 @@ struct Series {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Mutex<HashMap<Labels, Series>>,
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -103,12 +98,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (labels, s) in &sorted {
             let text = label_text(labels);
-            for (bound, count) in BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(out, "{name}_bucket{{{text},le=\"{bound}\"}} {count}");
-            }
-            let _ = writeln!(out, "{name}_bucket{{{text},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "{name}_sum{{{text}}} {}", s.sum);
-            let _ = writeln!(out, "{name}_count{{{text}}} {}", s.count);
+            histogram(&mut out, name, &text, &BUCKETS, &s.buckets, s.sum, s.count);
         }
         out
     }

@@ -1,9 +1,19 @@
 //! Table-style tests of the blue-green planner: each builds what the controller would see at one
 //! moment of the flow and checks the next step.
 
-use sluice_api::BlueGreenStrategy;
+use std::time::Duration;
 
-use super::*;
+use jiff::Timestamp;
+use sluice_api::{BlueGreenStrategy, PauseReason, RolloutPhase, names::event};
+
+use crate::{
+    model::{
+        Action, Avoid, BlueGreenObserved, Deadline, LastProgress, LastReason, Observed, Phase,
+        Plan, Progress, ReplicaSetState, ServiceState, Strategy, Targets,
+    },
+    phase::Degraded,
+    plan::plan,
+};
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -27,6 +37,7 @@ fn rs(hash: &str, revision: i64, replicas: i32, available: i32) -> ReplicaSetSta
         revision,
         previous_revision: None,
         replicas,
+        actual: replicas,
         available,
         ready: available,
         scale_down_deadline: None,
@@ -45,14 +56,17 @@ fn observed<'a>(
     stable: Option<&str>,
 ) -> Observed<'a> {
     Observed {
-        strategy,
+        strategy: Strategy::BlueGreen(BlueGreenObserved {
+            spec: strategy,
+            active: stable.map_or(ServiceState::Selects(None), selects),
+            preview: Some(stable.map_or(ServiceState::Selects(None), selects)),
+            switch_settled: true,
+        }),
         replicas: 3,
         paused: false,
         hash: hash.into(),
         replica_sets: sets,
-        active: stable.map_or(ServiceState::Selects(None), selects),
-        preview: Some(stable.map_or(ServiceState::Selects(None), selects)),
-        switch_settled: true,
+        collision: false,
         status: Progress {
             stable: stable.map(str::to_owned),
             ..Progress::default()
@@ -71,8 +85,35 @@ fn observed<'a>(
 fn saturated(strategy: &BlueGreenStrategy) -> Observed<'_> {
     let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)];
     let mut ready = observed(strategy, "new", sets, Some("old"));
-    ready.preview = Some(selects("new"));
+    bg(&mut ready).preview = Some(selects("new"));
     ready
+}
+
+/// The blue-green part of what was observed.
+fn bg<'a, 'b>(observed: &'b mut Observed<'a>) -> &'b mut BlueGreenObserved<'a> {
+    match &mut observed.strategy {
+        Strategy::BlueGreen(bg) => bg,
+        Strategy::Canary(_) => unreachable!("blue-green tests"),
+    }
+}
+
+/// The plan's actions, scale actions without the counts they came from.
+fn actions(plan: &Plan) -> Vec<Action> {
+    plan.actions
+        .iter()
+        .map(|a| match a {
+            Action::Scale { name, replicas, .. } => scale(name, *replicas),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// What the plan says the Services select.
+fn selectors(plan: &Plan) -> (Option<String>, Option<String>) {
+    match &plan.targets {
+        Targets::BlueGreen { active, preview } => (active.clone(), preview.clone()),
+        Targets::Canary { .. } => unreachable!("blue-green tests"),
+    }
 }
 
 fn switches(plan: &Plan) -> Vec<(String, String)> {
@@ -88,6 +129,8 @@ fn switches(plan: &Plan) -> Vec<(String, String)> {
 fn scale(name: &str, replicas: i32) -> Action {
     Action::Scale {
         name: name.into(),
+        revision: 0,
+        from: 0,
         replicas,
     }
 }
@@ -100,7 +143,7 @@ fn a_new_template_gets_a_replica_set_with_the_next_revision() {
         t(NOW),
     );
     assert_eq!(
-        plan.actions,
+        actions(&plan),
         [Action::CreateReplicaSet {
             revision: 5,
             avoid: None
@@ -112,7 +155,7 @@ fn a_new_template_gets_a_replica_set_with_the_next_revision() {
 fn the_first_deploy_becomes_stable_once_available_then_services_switch() {
     let s = strategy(serde_json::json!({}));
     let starting = plan(&observed(&s, "h1", vec![rs("h1", 1, 0, 0)], None), t(NOW));
-    assert_eq!(starting.actions, [scale("demo-h1", 3)]);
+    assert_eq!(actions(&starting), [scale("demo-h1", 3)]);
     assert!(
         switches(&starting).is_empty(),
         "no Service points at pods that are not available"
@@ -128,7 +171,7 @@ fn the_first_deploy_becomes_stable_once_available_then_services_switch() {
     );
     assert_eq!(done.events[0].reason, "RolloutCompleted");
     assert!(done.events[0].message.ends_with("(h1): Initial deploy"));
-    assert_eq!(done.phase.0, RolloutPhase::Healthy);
+    assert_eq!(done.phase.rollout_phase(), RolloutPhase::Healthy);
 }
 
 #[test]
@@ -136,9 +179,9 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
     let s = strategy(serde_json::json!({"scaleDownDelaySeconds": 10}));
     let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 0, 0)];
     let start = plan(&observed(&s, "new", sets, Some("old")), t(NOW));
-    assert!(start.actions.contains(&scale("demo-new", 3)));
+    assert!(actions(&start).contains(&scale("demo-new", 3)));
     assert_eq!(switches(&start), [("preview".into(), "new".into())]);
-    assert_eq!(start.selectors, (Some("old".into()), Some("new".into())));
+    assert_eq!(selectors(&start), (Some("old".into()), Some("new".into())));
 
     // Saturated: with automatic promotion the active Service switches.
     let mut ready = saturated(&s);
@@ -151,11 +194,11 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
     );
 
     // The switch observed: the new ReplicaSet is stable; the old one waits for its delay.
-    ready.active = selects("new");
+    bg(&mut ready).active = selects("new");
     let promoted = plan(&ready, t(NOW));
     assert_eq!(promoted.progress.stable.as_deref(), Some("new"));
     assert_eq!(
-        promoted.actions,
+        actions(&promoted),
         [Action::ScaleDownDeadline {
             name: "demo-old".into(),
             at: Some(t("2026-11-01T10:00:10Z"))
@@ -174,17 +217,17 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
     later.status.stable = Some("new".into());
     later.replica_sets[0].scale_down_deadline = Some(t("2026-11-01T10:00:10Z"));
     let waiting = plan(&later, t("2026-11-01T10:00:05Z"));
-    assert!(waiting.actions.is_empty());
+    assert!(actions(&waiting).is_empty());
     assert_eq!(waiting.requeue, Some(Duration::from_secs(5)));
-    later.switch_settled = false;
+    bg(&mut later).switch_settled = false;
     assert!(
-        plan(&later, t("2026-11-01T10:00:11Z")).actions.is_empty(),
+        actions(&plan(&later, t("2026-11-01T10:00:11Z"))).is_empty(),
         "switch not settled yet"
     );
-    later.switch_settled = true;
+    bg(&mut later).switch_settled = true;
     let down = plan(&later, t("2026-11-01T10:00:11Z"));
     assert_eq!(
-        down.actions,
+        actions(&down),
         [
             scale("demo-old", 0),
             Action::ScaleDownDeadline {
@@ -193,7 +236,7 @@ fn an_update_runs_on_the_preview_while_production_stays_on_stable_then_promotes_
             }
         ]
     );
-    assert_eq!(down.phase.0, RolloutPhase::Healthy);
+    assert_eq!(down.phase.rollout_phase(), RolloutPhase::Healthy);
 }
 
 #[test]
@@ -201,17 +244,17 @@ fn without_automatic_promotion_it_pauses_until_promoted() {
     let s = strategy(serde_json::json!({"autoPromotionEnabled": false}));
     let mut ready = saturated(&s);
     let pausing = plan(&ready, t(NOW));
+    assert_eq!(pausing.phase, Phase::Paused(PauseReason::BlueGreenPause));
     assert_eq!(
-        pausing.phase,
-        (RolloutPhase::Paused, "BlueGreenPause".into())
+        pausing.progress.paused_since(PauseReason::BlueGreenPause),
+        Some(t(NOW))
     );
-    assert_eq!(pausing.progress.paused_since, Some(t(NOW)));
     assert!(pausing.progress.controller_pause && switches(&pausing).is_empty());
     ready.status = pausing.progress.clone();
     let still = plan(&ready, t("2026-11-01T11:00:00Z"));
     assert!(still.actions.is_empty() && still.requeue.is_none());
     // `sluice promote` clears the pause condition and leaves controllerPause set.
-    ready.status.paused_since = None;
+    ready.status.unpause(PauseReason::BlueGreenPause);
     let promoted = plan(&ready, t("2026-11-01T11:00:00Z"));
     assert_eq!(switches(&promoted), [("active".into(), "new".into())]);
 }
@@ -234,8 +277,7 @@ fn a_preview_replica_count_scales_up_before_the_switch() {
     let s = strategy(serde_json::json!({"previewReplicaCount": 1}));
     let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 0, 0)];
     assert!(
-        plan(&observed(&s, "new", sets, Some("old")), t(NOW))
-            .actions
+        actions(&plan(&observed(&s, "new", sets, Some("old")), t(NOW)))
             .contains(&scale("demo-new", 1))
     );
     let mut preview = observed(
@@ -244,9 +286,9 @@ fn a_preview_replica_count_scales_up_before_the_switch() {
         vec![rs("old", 1, 3, 3), rs("new", 2, 1, 1)],
         Some("old"),
     );
-    preview.preview = Some(selects("new"));
+    bg(&mut preview).preview = Some(selects("new"));
     let scaling = plan(&preview, t(NOW));
-    assert_eq!(scaling.actions, [scale("demo-new", 3)]);
+    assert_eq!(actions(&scaling), [scale("demo-new", 3)]);
     assert!(scaling.progress.scale_up_preview && switches(&scaling).is_empty());
     preview.status.scale_up_preview = true;
     preview.replica_sets[1] = rs("new", 2, 3, 3);
@@ -265,8 +307,8 @@ fn abort_puts_both_services_back_on_stable_and_scales_the_new_set_down_after_the
         vec![rs("old", 1, 3, 3), rs("new", 2, 3, 3)],
         Some("old"),
     );
-    aborted.active = selects("new");
-    aborted.preview = Some(selects("new"));
+    bg(&mut aborted).active = selects("new");
+    bg(&mut aborted).preview = Some(selects("new"));
     aborted.status.abort = true;
     let back = plan(&aborted, t(NOW));
     assert_eq!(
@@ -276,23 +318,22 @@ fn abort_puts_both_services_back_on_stable_and_scales_the_new_set_down_after_the
             ("preview".into(), "old".into())
         ]
     );
-    assert_eq!(back.selectors, (Some("old".into()), Some("old".into())));
-    assert!(back.actions.contains(&Action::ScaleDownDeadline {
+    assert_eq!(selectors(&back), (Some("old".into()), Some("old".into())));
+    assert!(actions(&back).contains(&Action::ScaleDownDeadline {
         name: "demo-new".into(),
         at: Some(t("2026-11-01T10:00:05Z"))
     }));
     assert_eq!(
         back.phase,
-        (
-            RolloutPhase::Degraded,
-            "RolloutAborted: Rollout aborted update to revision 2".into()
-        )
+        Phase::Degraded(Degraded::Aborted(
+            "Rollout aborted update to revision 2".into()
+        ))
     );
     aborted.replica_sets[1].scale_down_deadline = Some(t("2026-11-01T10:00:05Z"));
-    aborted.active = selects("old");
-    aborted.preview = Some(selects("old"));
+    bg(&mut aborted).active = selects("old");
+    bg(&mut aborted).preview = Some(selects("old"));
     assert_eq!(
-        plan(&aborted, t("2026-11-01T10:00:06Z")).actions,
+        actions(&plan(&aborted, t("2026-11-01T10:00:06Z"))),
         [
             scale("demo-new", 0),
             Action::ScaleDownDeadline {
@@ -313,9 +354,9 @@ fn analysis_gates_hold_the_rollout_rather_than_skip_them() {
     let held = plan(&ready, t(NOW));
     assert!(switches(&held).is_empty());
     assert!(
-        held.phase.1.contains("prePromotionAnalysis"),
+        held.phase.message().contains("prePromotionAnalysis"),
         "{}",
-        held.phase.1
+        held.phase.message()
     );
 }
 
@@ -328,7 +369,7 @@ fn the_revision_limit_caps_old_sets_waiting_for_their_delay() {
     sets[1].scale_down_deadline = deadline;
     let steady = plan(&observed(&s, "v3", sets, Some("v3")), t(NOW));
     assert_eq!(
-        steady.actions,
+        actions(&steady),
         [
             scale("demo-v1", 0),
             Action::ScaleDownDeadline {
@@ -351,8 +392,8 @@ fn a_paused_rollout_does_nothing() {
     );
     paused.paused = true;
     let plan = plan(&paused, t(NOW));
-    assert!(plan.actions.is_empty());
-    assert_eq!(plan.phase, (RolloutPhase::Paused, "manually paused".into()));
+    assert!(actions(&plan).is_empty());
+    assert_eq!(plan.phase, Phase::ManuallyPaused);
 }
 
 #[test]
@@ -362,14 +403,12 @@ fn an_invalid_spec_moves_nothing_and_says_why() {
     bad.invalid =
         Some("spec.replicas: Invalid value: -1: must be greater than or equal to 0".into());
     let plan = plan(&bad, t(NOW));
-    assert!(plan.actions.is_empty());
+    assert!(actions(&plan).is_empty());
     assert_eq!(
         plan.phase,
-        (
-            RolloutPhase::Degraded,
-            "InvalidSpec: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
-                .into()
-        )
+        Phase::Degraded(Degraded::InvalidSpec(
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0".into()
+        ))
     );
 }
 
@@ -377,16 +416,16 @@ fn an_invalid_spec_moves_nothing_and_says_why() {
 fn a_missing_service_is_an_invalid_spec_and_nothing_moves() {
     let s = strategy(serde_json::json!({}));
     let mut missing = observed(&s, "new", vec![rs("old", 1, 3, 3)], Some("old"));
-    missing.preview = Some(ServiceState::Missing);
+    bg(&mut missing).preview = Some(ServiceState::Missing);
     let plan = plan(&missing, t(NOW));
-    assert!(plan.actions.is_empty());
-    assert_eq!(plan.phase.0, RolloutPhase::Degraded);
+    assert!(actions(&plan).is_empty());
+    assert_eq!(plan.phase.rollout_phase(), RolloutPhase::Degraded);
     assert!(
         plan.phase
-            .1
+            .message()
             .starts_with("InvalidSpec: spec.strategy.blueGreen.previewService"),
         "{}",
-        plan.phase.1
+        plan.phase.message()
     );
 }
 
@@ -401,15 +440,15 @@ fn undo_within_the_scale_down_delay_switches_back_at_once_and_renumbers() {
         Some("v2"),
     );
     back.replica_sets[0].scale_down_deadline = Some(t("2026-11-01T10:00:30Z"));
-    let plan = plan(&back, t(NOW));
-    assert!(plan.actions.contains(&Action::Renumber {
+    let back_plan = plan(&back, t(NOW));
+    assert!(actions(&back_plan).contains(&Action::Renumber {
         name: "demo-v1".into(),
         revision: 3,
         previous: 1
     }));
     assert!(
-        switches(&plan).contains(&("active".into(), "v1".into())),
-        "no pause: {plan:?}"
+        switches(&back_plan).contains(&("active".into(), "v1".into())),
+        "no pause: {back_plan:?}"
     );
     // After the delay the old version is down: going back is a new update, with a pause.
     let mut late = observed(
@@ -418,11 +457,14 @@ fn undo_within_the_scale_down_delay_switches_back_at_once_and_renumbers() {
         vec![rs("v1", 3, 0, 0), rs("v2", 2, 3, 3)],
         Some("v2"),
     );
-    late.preview = Some(selects("v1"));
-    let scaling = super::plan(&late, t(NOW));
-    assert!(scaling.actions.contains(&scale("demo-v1", 3)));
+    bg(&mut late).preview = Some(selects("v1"));
+    let scaling = plan(&late, t(NOW));
+    assert!(actions(&scaling).contains(&scale("demo-v1", 3)));
     late.replica_sets[0] = rs("v1", 3, 3, 3);
-    assert_eq!(super::plan(&late, t(NOW)).phase.0, RolloutPhase::Paused);
+    assert_eq!(
+        plan(&late, t(NOW)).phase.rollout_phase(),
+        RolloutPhase::Paused
+    );
 }
 
 #[test]
@@ -430,10 +472,10 @@ fn an_update_that_stops_progressing_is_degraded_once_its_deadline_passes() {
     let s = strategy(serde_json::json!({}));
     let sets = vec![rs("old", 1, 3, 3), rs("new", 2, 3, 1)];
     let mut seen = observed(&s, "new", sets, Some("old"));
-    seen.preview = Some(selects("new"));
+    bg(&mut seen).preview = Some(selects("new"));
     seen.deadline.seconds = 60;
     let before = plan(&seen, t("2026-11-01T10:00:59Z"));
-    assert_eq!(before.phase.0, RolloutPhase::Progressing);
+    assert_eq!(before.phase.rollout_phase(), RolloutPhase::Progressing);
     assert_eq!(
         before.requeue,
         Some(Duration::from_secs(1)),
@@ -442,23 +484,22 @@ fn an_update_that_stops_progressing_is_degraded_once_its_deadline_passes() {
     let after = plan(&seen, t("2026-11-01T10:01:00Z"));
     assert_eq!(
         after.phase,
-        (
-            RolloutPhase::Degraded,
-            "ProgressDeadlineExceeded: ReplicaSet \"demo-new\" has timed out progressing.".into()
-        )
+        Phase::Degraded(Degraded::TimedOut {
+            replica_set: "demo-new".into()
+        })
     );
-    assert_eq!(after.events[0].reason, TIMED_OUT);
+    assert_eq!(after.events[0].reason, event::PROGRESS_DEADLINE_EXCEEDED);
     assert!(after.events[0].warning);
     assert!(!after.progress.abort, "no progressDeadlineAbort");
     assert!(
         switches(&after).is_empty(),
         "production stays on the stable version"
     );
-    seen.status.reason = Some(TIMED_OUT.into());
+    seen.status.reason = LastReason::TimedOut;
     seen.deadline.last_progress = LastProgress::TimedOut;
     let later = plan(&seen, t("2026-11-01T10:01:01Z"));
     assert_eq!(
-        later.phase.0,
+        later.phase.rollout_phase(),
         RolloutPhase::Degraded,
         "timed out stays timed out, though the condition was just written"
     );
@@ -478,11 +519,11 @@ fn an_abort_is_reported_once_and_sends_both_services_to_stable() {
     let mut seen = saturated(&s);
     seen.status.abort = true;
     let first = plan(&seen, t(NOW));
-    assert_eq!(first.events.last().unwrap().reason, ABORTED);
+    assert_eq!(first.events.last().unwrap().reason, event::ROLLOUT_ABORTED);
     assert_eq!(first.progress.aborted_at, Some(t(NOW)));
-    assert_eq!(first.selectors, (Some("old".into()), Some("old".into())));
-    seen.status.reason = Some(ABORTED.into());
-    seen.preview = Some(selects("old"));
+    assert_eq!(selectors(&first), (Some("old".into()), Some("old".into())));
+    seen.status.reason = LastReason::Aborted;
+    bg(&mut seen).preview = Some(selects("old"));
     assert!(plan(&seen, t(NOW)).events.is_empty());
 }
 
@@ -497,8 +538,7 @@ fn old_replica_sets_beyond_the_history_limit_are_deleted_oldest_first() {
     ];
     let mut seen = observed(&s, "r4", sets, Some("r4"));
     seen.history_limit = 1;
-    let deleted: Vec<_> = plan(&seen, t(NOW))
-        .actions
+    let deleted: Vec<_> = actions(&plan(&seen, t(NOW)))
         .into_iter()
         .filter(|a| matches!(a, Action::DeleteReplicaSet { .. }))
         .collect();
@@ -523,8 +563,7 @@ fn pods_carry_the_metadata_of_their_role() {
         "previewMetadata": {"labels": {"role": "preview"}},
     }));
     let seen = saturated(&s);
-    let metadata: Vec<_> = plan(&seen, t(NOW))
-        .actions
+    let metadata: Vec<_> = actions(&plan(&seen, t(NOW)))
         .into_iter()
         .filter(|a| matches!(a, Action::EphemeralMetadata { .. }))
         .collect();
@@ -533,11 +572,13 @@ fn pods_carry_the_metadata_of_their_role() {
         [
             Action::EphemeralMetadata {
                 name: "demo-old".into(),
+                hash: "old".into(),
                 before: None,
                 after: Some(serde_json::json!({"labels": {"role": "active"}})),
             },
             Action::EphemeralMetadata {
                 name: "demo-new".into(),
+                hash: "new".into(),
                 before: None,
                 after: Some(serde_json::json!({"labels": {"role": "preview"}})),
             },
@@ -555,10 +596,13 @@ fn with_anti_affinity_the_new_replica_set_avoids_the_stable_pods() {
         t(NOW),
     );
     assert_eq!(
-        plan.actions,
+        actions(&plan),
         [Action::CreateReplicaSet {
             revision: 2,
-            avoid: Some("old".into())
+            avoid: Some(Avoid {
+                hash: "old".into(),
+                preferred: None
+            })
         }]
     );
 }
@@ -571,7 +615,7 @@ fn a_fast_rollback_cut_short_after_renumbering_still_switches_at_once() {
     back.previous_revision = Some(1);
     back.scale_down_deadline = Some(t("2026-11-01T10:00:20Z"));
     let mut seen = observed(&s, "v1", vec![back, rs("v2", 2, 3, 3)], Some("v2"));
-    seen.preview = Some(selects("v1"));
+    bg(&mut seen).preview = Some(selects("v1"));
     let plan = plan(&seen, t(NOW));
     assert_eq!(switches(&plan), [("active".to_owned(), "v1".to_owned())]);
     assert!(
@@ -580,7 +624,7 @@ fn a_fast_rollback_cut_short_after_renumbering_still_switches_at_once() {
             .iter()
             .any(|a| matches!(a, Action::Scale { .. } | Action::ScaleDownDeadline { .. })),
         "no preview scale-down, the deadline kept until the switch: {:?}",
-        plan.actions
+        actions(&plan)
     );
-    assert_ne!(plan.phase.0, RolloutPhase::Paused);
+    assert_ne!(plan.phase.rollout_phase(), RolloutPhase::Paused);
 }

@@ -4,14 +4,19 @@
 //! versions), plus the collision count as Argo appends it, written in decimal and then
 //! safe-encoded as Kubernetes does (`674d8cf959`). Argo hashes Go's `json.Marshal` of the typed
 //! template instead, so its hashes differ; existing Argo ReplicaSets are adopted by template
-//! equality ([`crate::replicasets`]), not by hash.
+//! equality (`sluice_rollouts::replicasets`), not by hash. The embedded cluster's Deployment
+//! controller names its ReplicaSets with the same primitives ([`fnv1a`], [`safe_encode`]).
 
 use serde_json::Value;
 
 /// Kubernetes' `rand.SafeEncodeString` alphabet: no vowels, no easily confused characters.
 const ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn fnv1a(bytes: &[u8], mut hash: u32) -> u32 {
+/// FNV-1a's 32-bit offset basis: the starting value of a hash.
+pub const OFFSET: u32 = 0x811c_9dc5;
+
+/// FNV-1a (32 bit) of `bytes`, continuing from `hash` ([`OFFSET`] to start).
+pub fn fnv1a(bytes: &[u8], mut hash: u32) -> u32 {
     for byte in bytes {
         hash ^= u32::from(*byte);
         hash = hash.wrapping_mul(0x0100_0193);
@@ -55,18 +60,24 @@ fn canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// Kubernetes' safe encoding of a string.
-fn safe_encode(text: &str) -> String {
+/// Kubernetes' safe encoding of a string (`rand.SafeEncodeString`).
+pub fn safe_encode(text: &str) -> String {
     text.bytes()
         .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
         .collect()
+}
+
+/// The hash of any JSON value, as the pod-template hash without collisions (Argo's
+/// `ComputeStepHash` of the canary steps).
+pub fn json_hash(value: &Value) -> String {
+    pod_template_hash(value, None)
 }
 
 /// The hash of a pod template (as JSON) with the Rollout's `status.collisionCount`.
 pub fn pod_template_hash(template: &Value, collision_count: Option<i32>) -> String {
     let mut text = String::new();
     canonical(template, &mut text);
-    let mut hash = fnv1a(text.as_bytes(), 0x811c_9dc5);
+    let mut hash = fnv1a(text.as_bytes(), OFFSET);
     if let Some(count) = collision_count {
         // Argo appends an 8-byte buffer with the count little-endian in its first four bytes.
         let mut buffer = [0u8; 8];
