@@ -18,5 +18,6 @@ pub mod index;
 pub mod lease;
 pub mod metrics;
 pub mod observe;
+pub mod replica_math;
 pub mod replicasets;
 pub mod status;
