@@ -13,7 +13,6 @@ pub mod gc;
 pub mod ingress;
 pub mod kubeconfig;
 pub mod object;
-pub mod patch;
 pub mod protobuf;
 pub mod proxy;
 pub mod quantity;

@@ -7,6 +7,7 @@ use axum::response::Response;
 use http::{StatusCode, header::CONTENT_TYPE};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use sluice_patch::{self as patch, PatchError, PatchKind};
 
 use super::{
     ApiError, ApiResult, ApiServer, Cause, ResourceRequest, ephemeral, json_bytes, json_value, view,
@@ -14,7 +15,6 @@ use super::{
 use crate::{
     admission,
     object::{self, Assigned, DeleteOptions, Deletion, Part, Propagation, Update},
-    patch::{self, PatchError, PatchKind},
     registry::{self, ResourceType},
     store::{ObjectKey, ResourceKey, StoredObject, Txn},
 };
