@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::{
-    apiserver::{ApiError, ApiResult},
+    api_error::{ApiError, ApiResult},
     defaults,
     object::{NAMESPACE_FINALIZER, meta_str},
     quantity::Quantity,

@@ -6,13 +6,12 @@
 //!                              object (metadata rules) ─▶ Store::write (atomic) ─▶ watchers
 //! ```
 //!
-//! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, see
-//! [`crate::serve`]) and in-process kube-rs clients ([`ApiServer::client`]).
+//! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, through the
+//! listener in `serve`, a layer above) and in-process kube-rs clients ([`ApiServer::client`]).
 
 mod apply;
 mod discovery;
 mod ephemeral;
-mod error;
 mod metrics;
 mod openapi;
 mod path;
@@ -37,7 +36,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::CONTENT_TYPE};
 use http_body_util::BodyExt;
 
-pub use error::{ApiError, ApiResult, Cause};
+pub use crate::api_error::{ApiError, ApiResult, Cause};
 pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use query::Query;
 pub(crate) use write::{create_object, sync_crd};

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    apiserver::{ApiError, ApiServer},
+    api_error::ApiError,
+    apiserver::ApiServer,
     object::{self, DeleteOptions, FOREGROUND_DELETION, NAMESPACE_FINALIZER, ORPHAN, Propagation},
     registry::ResourceType,
     store::{EventType, ObjectKey, ResourceKey, StoredObject},

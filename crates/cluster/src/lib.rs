@@ -2,6 +2,7 @@
 //! HTTP API server that kube-rs and kubectl talk to, and the cluster's own controllers.
 
 pub mod admission;
+pub mod api_error;
 pub mod apiserver;
 pub mod authn;
 pub mod cluster;

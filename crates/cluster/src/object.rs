@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    apiserver::{ApiError, ApiResult, Cause},
+    api_error::{ApiError, ApiResult, Cause},
     registry::ResourceType,
     store::{ObjectKey, ResourceKey, Txn},
 };

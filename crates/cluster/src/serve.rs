@@ -13,7 +13,7 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::apiserver::{ApiError, ApiServer};
+use crate::{api_error::ApiError, apiserver::ApiServer};
 
 /// Paths anyone may read, as on a real cluster (`system:public-info-viewer`).
 fn public(path: &str) -> bool {
