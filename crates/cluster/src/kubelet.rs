@@ -6,7 +6,6 @@
 //! and applies. It talks to the API like any kubelet: it watches its pods, reports their status
 //! and removes them once their containers have stopped.
 
-pub mod group;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;
@@ -14,7 +13,6 @@ pub mod node;
 pub mod probe;
 pub mod process;
 pub mod rules;
-pub mod usage;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},

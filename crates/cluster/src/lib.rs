@@ -14,6 +14,7 @@ pub mod gc;
 pub mod ingress;
 pub mod kubeconfig;
 pub mod object;
+pub mod os;
 pub mod protobuf;
 pub mod proxy;
 pub mod quantity;

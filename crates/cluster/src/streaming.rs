@@ -14,7 +14,6 @@ pub mod exec;
 pub mod portforward;
 pub mod session;
 pub mod spdy;
-pub mod terminal;
 pub mod websocket;
 
 use std::{path::PathBuf, sync::Arc};
@@ -50,7 +49,7 @@ pub struct Attachment {
     /// container's stdin closes when that attach ends.
     pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
     /// Its terminal, for resizing.
-    pub terminal: Option<Arc<terminal::Terminal>>,
+    pub terminal: Option<Arc<crate::os::terminal::Terminal>>,
     /// Turns true once the container has exited and the kubelet has read all its output.
     pub exited: tokio::sync::watch::Receiver<bool>,
     /// The attach ends when the client's input does (as containerd's, unless the container's
@@ -90,10 +89,10 @@ pub trait Containers: Send + Sync {
 
     /// What the running containers of the pod with `uid` that are local processes use, by
     /// container name.
-    fn usage(&self, uid: &str) -> Vec<(String, crate::kubelet::usage::Usage)>;
+    fn usage(&self, uid: &str) -> Vec<(String, crate::os::usage::Usage)>;
 
     /// What this machine uses.
-    fn node_usage(&self) -> Option<crate::kubelet::usage::Usage>;
+    fn node_usage(&self) -> Option<crate::os::usage::Usage>;
 }
 
 /// The subresources this module serves.

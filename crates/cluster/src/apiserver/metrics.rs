@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_value, read::Filter};
 use crate::{
-    kubelet::usage::Usage,
     object::meta_str,
+    os::usage::Usage,
     store::{ResourceKey, StoredObject},
 };
 

@@ -25,17 +25,17 @@ use tokio::{
 };
 
 use super::{
-    group::{self, PidFiles, Signal},
     logs,
     probe::{self, Kind, Prober, Target},
-    usage::{Sampler, Usage},
 };
 use crate::{
     controllers::record,
-    streaming::{
-        Attachment, Containers, ExecContext,
-        terminal::{Pty, Terminal},
+    os::{
+        group::{self, PidFiles, Signal},
+        terminal::{self, Pty, Terminal},
+        usage::{Sampler, Usage},
     },
+    streaming::{Attachment, Containers, ExecContext},
 };
 
 /// What the supervisor sees of one container.
@@ -579,7 +579,7 @@ async fn on_pipes(mut command: Command, stdin: bool) -> std::io::Result<Spawned>
 /// Starts `command` on a new pseudo-terminal, its controlling terminal; what the terminal shows
 /// is its output (no stderr apart, as with any `tty: true` container).
 async fn on_terminal(command: Command, stdin: bool) -> std::io::Result<Spawned> {
-    let (child, terminal) = crate::streaming::terminal::spawn(command, None).await?;
+    let (child, terminal) = terminal::spawn(command, None).await?;
     Ok(Spawned {
         child,
         stdout: Box::new(Pty(Arc::clone(&terminal))),

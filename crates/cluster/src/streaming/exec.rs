@@ -22,13 +22,15 @@ use tokio::{
 use super::{
     Containers, ExecContext, Output, attach,
     session::{Session, Stream, until_closed},
-    terminal::{self, Pty, Sizes},
     websocket::Channels,
 };
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
-    kubelet::group::{self, Signal},
     object::meta_str,
+    os::{
+        group::{self, Signal},
+        terminal::{self, Pty, Sizes},
+    },
 };
 
 /// The WebSocket protocols served, best first (kubectl 1.30+ offers v5; kube-rs v5 and v4).
