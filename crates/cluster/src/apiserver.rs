@@ -43,6 +43,7 @@ pub(crate) use write::{create_object, sync_crd};
 
 use crate::{
     authn::{API_AUDIENCE, Authenticator, User},
+    node::NodeOps,
     object::meta_str,
     registry::{Persistence, Registry, ResourceType},
     store::{ObjectKey, ResourceKey, Store},
@@ -57,42 +58,39 @@ pub struct ApiServer {
     registry: Arc<Registry>,
     /// `host:port` clients reach the server at, for discovery.
     address: String,
-    /// The data dir, where the kubelet keeps pod logs.
-    data_dir: std::path::PathBuf,
     /// Checks bearer tokens and issues service-account tokens.
     authenticator: Authenticator,
-    /// The kubelet's containers, for `exec` (set once the kubelet starts).
-    containers: std::sync::OnceLock<Arc<dyn crate::streaming::Containers>>,
+    /// The node's operations, for `exec`, `attach`, `pods/log` and metrics (set once the
+    /// kubelet starts).
+    node: std::sync::OnceLock<Arc<dyn NodeOps>>,
 }
 
 impl ApiServer {
-    /// A server over `store`, serving the kinds in `registry`; pod logs are read from
-    /// `data_dir`; `admin_token` is the administrator's bearer token.
+    /// A server over `store`, serving the kinds in `registry`; `admin_token` is the
+    /// administrator's bearer token.
     pub fn new(
         store: Arc<Store>,
         registry: Arc<Registry>,
         address: String,
-        data_dir: std::path::PathBuf,
         admin_token: &str,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             registry,
             address,
-            data_dir,
             authenticator: Authenticator::new(admin_token),
-            containers: std::sync::OnceLock::new(),
+            node: std::sync::OnceLock::new(),
         })
     }
 
-    /// Lets `exec` reach the kubelet's containers.
-    pub fn set_containers(&self, containers: Arc<dyn crate::streaming::Containers>) {
-        let _ = self.containers.set(containers);
+    /// Lets `exec`, `attach`, `pods/log` and the metrics API reach the node (the kubelet).
+    pub fn set_node(&self, node: Arc<dyn NodeOps>) {
+        let _ = self.node.set(node);
     }
 
-    /// The kubelet's containers, once it runs.
-    pub fn containers(&self) -> Option<&Arc<dyn crate::streaming::Containers>> {
-        self.containers.get()
+    /// The node's operations, once the kubelet runs.
+    pub fn node(&self) -> Option<&Arc<dyn NodeOps>> {
+        self.node.get()
     }
 
     /// Who presents the bearer `token` for one of `audiences`: the administrator, or the

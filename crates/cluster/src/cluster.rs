@@ -147,7 +147,6 @@ impl Cluster {
             Arc::new(store),
             Arc::new(Registry::with_builtins()),
             address.to_string(),
-            config.data_dir.clone(),
             &credentials.token,
         );
         bootstrap(&api)?;
@@ -174,7 +173,7 @@ impl Cluster {
             tasks.extend(controllers::spawn(&client, &credentials.ca_pem));
             let kubelet = kubelet::supervisor(&client, &config.data_dir, rules.allow_host_exec);
             supervisor = Some(kubelet.0.clone());
-            api.set_containers(kubelet.0.clone());
+            api.set_node(kubelet.0.clone());
             let data_dir = config.data_dir.clone();
             let proxy_client = client.clone();
             tasks.push(tokio::spawn(async move {

@@ -2,13 +2,12 @@
 //! container runs comes from the image rules ([`rules`]): simulated (its status follows its
 //! behaviour over time) or real — a local process started, probed and stopped by the supervisor
 //! ([`process`], [`probe`], [`group`]) with its command line and environment from [`launch`] and
-//! its output in log files ([`logs`]). The planner ([`lifecycle`]) decides; this module observes
+//! its output in log files ([`crate::node::logs`]). The planner ([`lifecycle`]) decides; this module observes
 //! and applies. It talks to the API like any kubelet: it watches its pods, reports their status
 //! and removes them once their containers have stopped.
 
 pub mod launch;
 pub mod lifecycle;
-pub mod logs;
 pub mod node;
 pub mod probe;
 pub mod process;
@@ -38,7 +37,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{admission::NODE_NAME, controllers::record};
+use crate::{admission::NODE_NAME, controllers::record, node::logs};
 use lifecycle::{Run, RuntimeAction};
 use process::{Launch, Supervisor};
 pub use rules::{Behaviour, Rules, Runtime};

@@ -13,6 +13,7 @@ pub mod events;
 pub mod gc;
 pub mod ingress;
 pub mod kubeconfig;
+pub mod node;
 pub mod object;
 pub mod os;
 pub mod protobuf;

@@ -59,7 +59,7 @@ fn pod_metrics(server: &ApiServer, pod: &Value, now: Timestamp) -> Option<Value>
         return None;
     }
     let measured = server
-        .containers()
+        .node()
         .map(|c| c.usage(meta_str(pod, "uid")))
         .unwrap_or_default();
     let mut longest = Usage::default();
@@ -89,7 +89,7 @@ fn pod_metrics(server: &ApiServer, pod: &Value, now: Timestamp) -> Option<Value>
 
 /// The `NodeMetrics` of a node (this machine; sluice runs one node).
 fn node_metrics(server: &ApiServer, node: &Value, now: Timestamp) -> Option<Value> {
-    let usage = server.containers()?.node_usage()?;
+    let usage = server.node()?.node_usage()?;
     Some(json!({
         "kind": "NodeMetrics",
         "apiVersion": API_VERSION,

@@ -20,12 +20,13 @@ use tokio::{
 };
 
 use super::{
-    Containers, ExecContext, Output, attach,
+    Output, attach,
     session::{Session, Stream, until_closed},
     websocket::Channels,
 };
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
+    node::{ExecContext, NodeOps},
     object::meta_str,
     os::{
         group::{self, Signal},
@@ -81,7 +82,7 @@ enum Run {
     /// The container's own process (`attach`), attached once the streams are up (so a
     /// connection that fails does not use up a `stdinOnce` stdin).
     Attach {
-        containers: Arc<dyn Containers>,
+        containers: Arc<dyn NodeOps>,
         uid: String,
         container: String,
     },
@@ -124,7 +125,7 @@ impl Asked {
         self,
         server: &ApiServer,
         verb: &str,
-        run: impl FnOnce(&Arc<dyn Containers>, &str, &str) -> Result<Run, String>,
+        run: impl FnOnce(&Arc<dyn NodeOps>, &str, &str) -> Result<Run, String>,
     ) -> Result<Exec, ApiError> {
         let (stdin, stdout, stderr, tty) = (
             self.flag("stdin"),
@@ -140,7 +141,7 @@ impl Asked {
         let uid = meta_str(&self.pod, "uid");
         let container = &self.container;
         let run = server
-            .containers()
+            .node()
             .ok_or_else(|| "this cluster runs no kubelet".to_owned())
             .and_then(|c| run(c, uid, container))
             .map_err(|why| {
