@@ -12,14 +12,13 @@
 mod apply;
 mod discovery;
 mod ephemeral;
+pub mod kubectl;
 mod metrics;
-mod openapi;
 mod path;
 mod pods;
 mod query;
 mod read;
 mod review;
-mod table;
 mod view;
 mod watch;
 mod write;
@@ -138,9 +137,9 @@ impl ApiServer {
 
 async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
     if let Some(ApiPath::Resource(path)) = path::parse(request.uri().path())
-        && crate::streaming::handles(&path)
+        && kubectl::streaming::handles(&path)
     {
-        return crate::streaming::serve(server, request, path).await;
+        return kubectl::streaming::serve(server, request, path).await;
     }
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {

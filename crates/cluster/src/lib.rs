@@ -16,7 +16,6 @@ pub mod kubeconfig;
 pub mod node;
 pub mod object;
 pub mod os;
-pub mod protobuf;
 pub mod proxy;
 pub mod quantity;
 pub mod registry;
@@ -25,7 +24,6 @@ pub mod schema;
 pub mod selector;
 pub mod serve;
 pub mod store;
-pub mod streaming;
 pub mod tls;
 
 pub use cluster::{Cluster, ClusterConfig, ClusterError, IngressConfig};

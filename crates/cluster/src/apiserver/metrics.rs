@@ -1,7 +1,7 @@
 //! The resource metrics API, `metrics.k8s.io/v1beta1`, as metrics-server serves it, so
 //! `kubectl top pod` and `kubectl top node` (and autoscalers reading it) work: `PodMetrics`
 //! for every running pod, each container with what its processes use (the kubelet measures
-//! local processes, [`crate::kubelet::usage`]; a simulated container uses nothing here and
+//! local processes, [`crate::os::usage`]; a simulated container uses nothing here and
 //! reports zero), and `NodeMetrics` for the node with what this machine uses. Objects are
 //! computed per request and never stored; only `get` and `list` (with label and field
 //! selectors) are served.
