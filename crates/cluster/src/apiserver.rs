@@ -8,6 +8,10 @@
 //!
 //! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, through the
 //! listener in `serve`, a layer above) and in-process kube-rs clients ([`ApiServer::client`]).
+//!
+//! Layering: above the store and the object room; its kubectl-fidelity corner is [`kubectl`];
+//! it reaches the node only through [`crate::node::NodeOps`]. The controllers, the garbage
+//! collector, the kubelet, the proxy and the ingress are its clients; it imports none of them.
 
 mod apply;
 mod discovery;

@@ -1,5 +1,8 @@
 //! Starting and stopping the embedded control plane: store, registry, sluice's CRDs, default
 //! namespaces, the garbage collector, and the HTTPS listener with its kubeconfig.
+//!
+//! Layering: the top room: it wires every other one together (and hands the kubelet to the
+//! API server as its [`crate::node::NodeOps`]).
 
 use std::{
     net::SocketAddr,

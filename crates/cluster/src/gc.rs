@@ -5,6 +5,9 @@
 //!
 //! It keeps an index of owner references, fed by the store's events in order, and acts through
 //! store transactions that re-check each decision against the committed state.
+//!
+//! Layering: a controller — a client of the API server (it acts through its store
+//! transactions), below nothing but [`crate::cluster`].
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},

@@ -1,5 +1,7 @@
 //! Label and field selectors as clients write them in query strings
 //! (`app=demo,tier in (web,api),!canary`, `metadata.name=demo`).
+//!
+//! Layering: beside the store, below the API server.
 
 use std::collections::BTreeSet;
 

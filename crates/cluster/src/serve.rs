@@ -1,5 +1,7 @@
 //! The HTTPS listener: TLS, bearer-token authentication, HTTP/1.1 and HTTP/2, and a graceful
 //! stop that does not wait forever for long-lived watches.
+//!
+//! Layering: above the API server, whose router it serves.
 
 use std::{sync::Arc, time::Duration};
 

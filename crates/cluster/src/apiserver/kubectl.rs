@@ -1,7 +1,7 @@
 //! The API server's kubectl-fidelity corner: what a generic resource handler needs only so
 //! kubectl (and client-go) behave exactly as against a real cluster — server-side printing
-//! ([`table`], for `kubectl get`), the OpenAPI v3 documents kubectl validates and explains
-//! against ([`openapi`]), the protobuf request bodies kubectl's typed generators send
+//! (`table`, for `kubectl get`), the OpenAPI v3 documents kubectl validates and explains
+//! against (`openapi`), the protobuf request bodies kubectl's typed generators send
 //! ([`protobuf`]), and the upgraded pod streams of `exec`, `attach`, `cp` and `port-forward`
 //! over SPDY and WebSocket ([`streaming`]).
 //!

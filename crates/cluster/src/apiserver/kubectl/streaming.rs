@@ -5,7 +5,7 @@
 //!
 //! Exec runs the command on this host, in the container's working directory with its
 //! environment, like the `exec` runtime — so it needs `sluice up --allow-host-exec`, and a
-//! container that runs as a local process; `-t` gives it a pseudo-terminal ([`terminal`]).
+//! container that runs as a local process; `-t` gives it a pseudo-terminal ([`crate::os::terminal`]).
 //! Attach relays a running container's output and, when it has one, its stdin. Port-forward
 //! connects to the pod's address and port on this machine.
 

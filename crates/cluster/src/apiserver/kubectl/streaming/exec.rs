@@ -6,7 +6,7 @@
 //! stdin (what `kubectl cp` and `echo x | kubectl exec -i` need); at the end stdout and stderr
 //! finish and the error stream carries the outcome, a `Status` with the exit code
 //! (`NonZeroExitCode`) that kubectl exits with. A client that goes away kills the command.
-//! With `tty` the command runs on a pseudo-terminal ([`super::terminal`]) sized by the
+//! With `tty` the command runs on a pseudo-terminal ([`crate::os::terminal`]) sized by the
 //! client's resize messages; its stderr is the terminal too, as on any terminal.
 
 use std::{process::Stdio, sync::Arc, time::Duration};
