@@ -7,7 +7,7 @@
 //! store transactions that re-check each decision against the committed state.
 //!
 //! Layering: a controller — a client of the API server (it acts through its store
-//! transactions), below nothing but [`crate::cluster`].
+//! transactions), below nothing but `cluster`, which starts it.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},

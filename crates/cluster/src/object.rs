@@ -2,8 +2,8 @@
 //! fields, generation, the status split, preconditions, finalizers and graceful deletion.
 //! Pure functions of (type, old, new, now); the handlers run them inside a store transaction.
 //!
-//! Layering: the object room (with [`crate::admission`], [`crate::defaults`], [`crate::schema`]
-//! and [`crate::registry`]): below the API server, above the store; it fails with
+//! Layering: the object room (with `admission`, `defaults`, `schema` and the registry): below
+//! the API server, above the store; it fails with
 //! [`crate::api_error::ApiError`] and never imports the API server.
 
 use jiff::Timestamp;
