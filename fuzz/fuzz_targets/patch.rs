@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_cluster::patch::{PatchKind, apply};
+use sluice_patch::{PatchKind, apply};
 
 fuzz_target!(|input: (&str, &str, u8)| {
     let (document, patch, kind) = input;

@@ -4,8 +4,6 @@
 //! `sluice controller` against `sluice up --no-controllers`: two replicas, one Lease, /healthz,
 //! /metrics, a failover when the leader is killed, the Lease given up on SIGTERM.
 
-mod common;
-
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
@@ -15,11 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Running, kubectl, run_kubectl, start_up, start_up_with};
+use sluice_testkit::process::{Running, kubectl, run_kubectl, start_up, start_up_with};
+
+/// The `sluice` binary under test.
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
 /// `sluice ARGS --kubeconfig K`: success, stdout, stderr.
 fn sluice_on(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(SLUICE)
         .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -73,6 +74,7 @@ fn the_seed_flow_through_kubectl_and_the_sluice_cli() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (_up, ready) = start_up_with(
+        SLUICE,
         dir.path(),
         &[
             "--ingress-listen",
@@ -225,7 +227,7 @@ fn collect(child: &mut std::process::Child) -> Arc<Mutex<String>> {
 }
 
 fn controller(kubeconfig: &Path) -> (Running, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(SLUICE)
         .args([
             "controller",
             "--health-listen",
@@ -309,7 +311,7 @@ fn sluice_controller_elects_one_leader_and_fails_over() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_up, ready) = start_up(dir.path());
+    let (_up, ready) = start_up(SLUICE, dir.path());
     assert!(ready.starts_with("sluice: ready"), "{ready}");
     let kubeconfig = dir.path().join("kubeconfig");
     let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);

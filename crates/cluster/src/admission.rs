@@ -1,6 +1,8 @@
 //! What the API server does per kind on create and update, beyond generic metadata: defaults a
 //! real cluster applies, Service cluster IPs, pod scheduling to the one node, namespace
 //! lifecycle, and CustomResourceDefinition acceptance.
+//!
+//! Layering: the object room, below the API server (its errors are [`crate::api_error`]'s).
 
 use std::{collections::BTreeSet, net::Ipv4Addr};
 
@@ -9,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::{
-    apiserver::{ApiError, ApiResult},
+    api_error::{ApiError, ApiResult},
     defaults,
     object::{NAMESPACE_FINALIZER, meta_str},
     quantity::Quantity,

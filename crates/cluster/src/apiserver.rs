@@ -6,21 +6,23 @@
 //!                              object (metadata rules) ─▶ Store::write (atomic) ─▶ watchers
 //! ```
 //!
-//! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, see
-//! [`crate::serve`]) and in-process kube-rs clients ([`ApiServer::client`]).
+//! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, through the
+//! listener in `serve`, a layer above) and in-process kube-rs clients ([`ApiServer::client`]).
+//!
+//! Layering: above the store and the object room; its kubectl-fidelity corner is [`kubectl`];
+//! it reaches the node only through [`crate::node::NodeOps`]. The controllers, the garbage
+//! collector, the kubelet, the proxy and the ingress are its clients; it imports none of them.
 
 mod apply;
 mod discovery;
 mod ephemeral;
-mod error;
+pub mod kubectl;
 mod metrics;
-mod openapi;
 mod path;
 mod pods;
 mod query;
 mod read;
 mod review;
-mod table;
 mod view;
 mod watch;
 mod write;
@@ -37,13 +39,14 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::CONTENT_TYPE};
 use http_body_util::BodyExt;
 
-pub use error::{ApiError, ApiResult, Cause};
+pub use crate::api_error::{ApiError, ApiResult, Cause};
 pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use query::Query;
 pub(crate) use write::{create_object, sync_crd};
 
 use crate::{
     authn::{API_AUDIENCE, Authenticator, User},
+    node::NodeOps,
     object::meta_str,
     registry::{Persistence, Registry, ResourceType},
     store::{ObjectKey, ResourceKey, Store},
@@ -58,42 +61,39 @@ pub struct ApiServer {
     registry: Arc<Registry>,
     /// `host:port` clients reach the server at, for discovery.
     address: String,
-    /// The data dir, where the kubelet keeps pod logs.
-    data_dir: std::path::PathBuf,
     /// Checks bearer tokens and issues service-account tokens.
     authenticator: Authenticator,
-    /// The kubelet's containers, for `exec` (set once the kubelet starts).
-    containers: std::sync::OnceLock<Arc<dyn crate::streaming::Containers>>,
+    /// The node's operations, for `exec`, `attach`, `pods/log` and metrics (set once the
+    /// kubelet starts).
+    node: std::sync::OnceLock<Arc<dyn NodeOps>>,
 }
 
 impl ApiServer {
-    /// A server over `store`, serving the kinds in `registry`; pod logs are read from
-    /// `data_dir`; `admin_token` is the administrator's bearer token.
+    /// A server over `store`, serving the kinds in `registry`; `admin_token` is the
+    /// administrator's bearer token.
     pub fn new(
         store: Arc<Store>,
         registry: Arc<Registry>,
         address: String,
-        data_dir: std::path::PathBuf,
         admin_token: &str,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             registry,
             address,
-            data_dir,
             authenticator: Authenticator::new(admin_token),
-            containers: std::sync::OnceLock::new(),
+            node: std::sync::OnceLock::new(),
         })
     }
 
-    /// Lets `exec` reach the kubelet's containers.
-    pub fn set_containers(&self, containers: Arc<dyn crate::streaming::Containers>) {
-        let _ = self.containers.set(containers);
+    /// Lets `exec`, `attach`, `pods/log` and the metrics API reach the node (the kubelet).
+    pub fn set_node(&self, node: Arc<dyn NodeOps>) {
+        let _ = self.node.set(node);
     }
 
-    /// The kubelet's containers, once it runs.
-    pub fn containers(&self) -> Option<&Arc<dyn crate::streaming::Containers>> {
-        self.containers.get()
+    /// The node's operations, once the kubelet runs.
+    pub fn node(&self) -> Option<&Arc<dyn NodeOps>> {
+        self.node.get()
     }
 
     /// Who presents the bearer `token` for one of `audiences`: the administrator, or the
@@ -141,9 +141,9 @@ impl ApiServer {
 
 async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
     if let Some(ApiPath::Resource(path)) = path::parse(request.uri().path())
-        && crate::streaming::handles(&path)
+        && kubectl::streaming::handles(&path)
     {
-        return crate::streaming::serve(server, request, path).await;
+        return kubectl::streaming::serve(server, request, path).await;
     }
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {

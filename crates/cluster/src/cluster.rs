@@ -1,5 +1,8 @@
 //! Starting and stopping the embedded control plane: store, registry, sluice's CRDs, default
 //! namespaces, the garbage collector, and the HTTPS listener with its kubeconfig.
+//!
+//! Layering: the top room: it wires every other one together (and hands the kubelet to the
+//! API server as its [`crate::node::NodeOps`]).
 
 use std::{
     net::SocketAddr,
@@ -147,7 +150,6 @@ impl Cluster {
             Arc::new(store),
             Arc::new(Registry::with_builtins()),
             address.to_string(),
-            config.data_dir.clone(),
             &credentials.token,
         );
         bootstrap(&api)?;
@@ -174,7 +176,7 @@ impl Cluster {
             tasks.extend(controllers::spawn(&client, &credentials.ca_pem));
             let kubelet = kubelet::supervisor(&client, &config.data_dir, rules.allow_host_exec);
             supervisor = Some(kubelet.0.clone());
-            api.set_containers(kubelet.0.clone());
+            api.set_node(kubelet.0.clone());
             let data_dir = config.data_dir.clone();
             let proxy_client = client.clone();
             tasks.push(tokio::spawn(async move {

@@ -9,6 +9,8 @@
 //!
 //! What admission plugins and registries add (a pod's service account, priority and
 //! tolerations, a Job's selector, cluster IPs) lives in [`crate::admission`].
+//!
+//! Layering: the object room, below the API server.
 
 use serde_json::{Map, Value, json};
 

@@ -5,6 +5,9 @@
 //!
 //! It keeps an index of owner references, fed by the store's events in order, and acts through
 //! store transactions that re-check each decision against the committed state.
+//!
+//! Layering: a controller — a client of the API server (it acts through its store
+//! transactions), below nothing but `cluster`, which starts it.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -16,7 +19,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    apiserver::{ApiError, ApiServer},
+    api_error::ApiError,
+    apiserver::ApiServer,
     object::{self, DeleteOptions, FOREGROUND_DELETION, NAMESPACE_FINALIZER, ORPHAN, Propagation},
     registry::ResourceType,
     store::{EventType, ObjectKey, ResourceKey, StoredObject},

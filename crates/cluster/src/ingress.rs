@@ -6,6 +6,8 @@
 //! rebuilt on every Ingress, Service or EndpointSlice change and swapped in whole, so a change
 //! applies to the next request while requests in flight finish where they started; client
 //! connections (keep-alive) are not touched.
+//!
+//! Layering: a client of the API server (over kube-rs), beside the proxy.
 
 pub mod canary;
 pub mod metrics;

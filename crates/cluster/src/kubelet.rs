@@ -1,20 +1,20 @@
 //! The local kubelet: the one Node `sluice-local`, and the pods scheduled to it. How each
 //! container runs comes from the image rules ([`rules`]): simulated (its status follows its
 //! behaviour over time) or real — a local process started, probed and stopped by the supervisor
-//! ([`process`], [`probe`], [`group`]) with its command line and environment from [`launch`] and
-//! its output in log files ([`logs`]). The planner ([`lifecycle`]) decides; this module observes
+//! ([`process`], [`probe`], [`crate::os::group`]) with its command line and environment from [`launch`] and
+//! its output in log files ([`crate::node::logs`]). The planner ([`lifecycle`]) decides; this module observes
 //! and applies. It talks to the API like any kubelet: it watches its pods, reports their status
 //! and removes them once their containers have stopped.
+//!
+//! Layering: a client of the API server (over kube-rs) like the controllers; it implements
+//! [`crate::node::NodeOps`] for the API server and uses [`crate::os`] to run processes.
 
-pub mod group;
 pub mod launch;
 pub mod lifecycle;
-pub mod logs;
 pub mod node;
 pub mod probe;
 pub mod process;
 pub mod rules;
-pub mod usage;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
@@ -40,7 +40,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{admission::NODE_NAME, controllers::record};
+use crate::{admission::NODE_NAME, controllers::record, node::logs};
 use lifecycle::{Run, RuntimeAction};
 use process::{Launch, Supervisor};
 pub use rules::{Behaviour, Rules, Runtime};

@@ -1,12 +1,16 @@
 //! What the API server does to an object's metadata on create, update and delete: server-filled
 //! fields, generation, the status split, preconditions, finalizers and graceful deletion.
 //! Pure functions of (type, old, new, now); the handlers run them inside a store transaction.
+//!
+//! Layering: the object room (with `admission`, `defaults`, `schema` and the registry): below
+//! the API server, above the store; it fails with
+//! [`crate::api_error::ApiError`] and never imports the API server.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    apiserver::{ApiError, ApiResult, Cause},
+    api_error::{ApiError, ApiResult, Cause},
     registry::ResourceType,
     store::{ObjectKey, ResourceKey, Txn},
 };

@@ -7,6 +7,8 @@
 //! get `status.loadBalancer.ingress`. A port below 1024 that
 //! cannot be bound (not root) is served on a high port instead, recorded in the annotation
 //! [`LOCAL_PORTS`] and an event with reason `PortRemapped`.
+//!
+//! Layering: a client of the API server (over kube-rs), beside the kubelet.
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -1,5 +1,7 @@
 //! The type registry: every kind the API server serves, built-in or defined by a
 //! CustomResourceDefinition. Handlers are generic; what differs between kinds is data here.
+//!
+//! Layering: the object room, just above the store; the API server and the object code read it.
 
 mod builtin;
 

@@ -5,6 +5,8 @@
 //!
 //! A `null` member is an unset field, as a typed decode reads it: built-in objects lose every
 //! one ([`drop_nulls`]), custom resources every one whose schema is not `nullable: true`.
+//!
+//! Layering: the object room, below the API server; it imports nothing from the crate.
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;

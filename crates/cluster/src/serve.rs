@@ -1,5 +1,7 @@
 //! The HTTPS listener: TLS, bearer-token authentication, HTTP/1.1 and HTTP/2, and a graceful
 //! stop that does not wait forever for long-lived watches.
+//!
+//! Layering: above the API server, whose router it serves.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,7 +15,7 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::apiserver::{ApiError, ApiServer};
+use crate::{api_error::ApiError, apiserver::ApiServer};
 
 /// Paths anyone may read, as on a real cluster (`system:public-info-viewer`).
 fn public(path: &str) -> bool {

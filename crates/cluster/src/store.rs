@@ -11,6 +11,8 @@
 //!   error nothing is applied: no write is ever half-done.
 //! - A bounded history of recent events lets watches resume from a resourceVersion; older ones
 //!   get the `410 Expired` answer and re-list.
+//!
+//! Layering: the bottom room of the control plane; it imports nothing from the crate.
 
 mod sqlite;
 

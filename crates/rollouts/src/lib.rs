@@ -28,5 +28,6 @@ pub mod observe;
 pub mod phase;
 pub mod plan;
 pub mod planner;
+pub mod replica_math;
 pub mod replicasets;
 pub mod status;

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use crate::common::KubectlSession;
+use sluice_testkit::process::KubectlSession;
+
+use crate::SLUICE;
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -36,7 +38,7 @@ spec:
 /// get with server-side columns, endpoint slices, explain of a CRD field, delete --wait.
 #[test]
 fn kubectl_drives_a_deployment_on_sluice_up() {
-    let Some(session) = KubectlSession::start(&[]) else {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
         return;
     };
     let dir = &session.dir;
@@ -166,7 +168,7 @@ spec:
 /// The kubectl verbs users type, against `sluice up`.
 #[test]
 fn kubectl_verbs_behave_as_on_a_real_cluster() {
-    let Some(session) = KubectlSession::start(&[]) else {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
         return;
     };
     let (kubectl, kubeconfig) = (&session.kubectl, &session.kubeconfig);
@@ -407,7 +409,7 @@ fn kubectl_verbs_behave_as_on_a_real_cluster() {
 /// kubectl's generators send protobuf: each object arrives whole, as the JSON kubectl meant.
 #[test]
 fn kubectl_generators_send_protobuf_and_it_is_read() {
-    let Some(session) = KubectlSession::start(&[]) else {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
         return;
     };
     let k = |args: &[&str]| session.run(args);
@@ -544,7 +546,7 @@ fn kubectl_generators_send_protobuf_and_it_is_read() {
 /// replica count conflicts with kubectl's field, and `--force-conflicts` takes it back.
 #[test]
 fn server_side_apply_conflicts_with_fields_a_plain_write_set() {
-    let Some(session) = KubectlSession::start(&[]) else {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
         return;
     };
     let dir = &session.dir;

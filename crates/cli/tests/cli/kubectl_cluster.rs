@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::KubectlSession;
+use sluice_testkit::process::KubectlSession;
+
+use crate::SLUICE;
 
 /// Polls `check` until it holds or 60 s pass; the last answer.
 pub(crate) fn until(mut check: impl FnMut() -> bool) -> bool {
@@ -21,7 +23,7 @@ pub(crate) fn until(mut check: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
-    let Some(session) = KubectlSession::start(&[]) else {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
         return;
     };
     let k = |args: &[&str]| session.run(args);

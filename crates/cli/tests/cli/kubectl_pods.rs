@@ -11,7 +11,9 @@ use std::{
 };
 
 use super::kubectl_cluster::until;
-use crate::common::{KubectlSession, Running};
+use sluice_testkit::process::{KubectlSession, Running};
+
+use crate::SLUICE;
 
 /// `sluice up` with only the cluster, whose pods may run commands on this host.
 const HOST_EXEC: [&str; 4] = [
@@ -116,7 +118,7 @@ fn get(port: u16, path: &str) -> std::io::Result<String> {
 
 #[test]
 fn exec_cp_and_port_forward_reach_local_processes() {
-    let Some(session) = KubectlSession::start(&HOST_EXEC) else {
+    let Some(session) = KubectlSession::start(SLUICE, &HOST_EXEC) else {
         return;
     };
     let (kubectl, kubeconfig, dir) = (&session.kubectl, &session.kubeconfig, &session.dir);
@@ -271,7 +273,7 @@ fn exec_cp_and_port_forward_reach_local_processes() {
 
 #[test]
 fn attach_run_debug_and_top_reach_running_containers() {
-    let Some(session) = KubectlSession::start(&HOST_EXEC) else {
+    let Some(session) = KubectlSession::start(SLUICE, &HOST_EXEC) else {
         return;
     };
     let (kubectl, kubeconfig) = (&session.kubectl, &session.kubeconfig);

@@ -3,15 +3,21 @@
 //! defaults; [`kubectl_pods`] for reaching into pods: exec, attach, debug, copy, port-forward,
 //! top).
 
-#[path = "../common/mod.rs"]
-mod common;
 mod kubectl;
 mod kubectl_cluster;
 mod kubectl_pods;
 
 use std::process::Command;
 
-use common::{sluice, start_up};
+use sluice_testkit::process::start_up;
+
+/// The `sluice` binary under test.
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// Runs `sluice ARGS`.
+fn sluice(args: &[&str]) -> std::process::Output {
+    sluice_testkit::process::sluice(SLUICE, args)
+}
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -74,7 +80,7 @@ fn unknown_command_fails_with_usage() {
 #[test]
 fn up_locks_its_data_dir_and_restarts_after_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut first, ready) = start_up(dir.path());
+    let (mut first, ready) = start_up(SLUICE, dir.path());
     assert!(
         ready.starts_with("sluice: ready at https://127.0.0.1:"),
         "{ready}"
@@ -89,7 +95,7 @@ fn up_locks_its_data_dir_and_restarts_after_sigkill() {
     let kubeconfig = std::fs::read_to_string(dir.path().join("kubeconfig")).unwrap();
     assert!(kubeconfig.contains("certificate-authority-data") && kubeconfig.contains("token:"));
 
-    let second = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let second = Command::new(SLUICE)
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .output()
@@ -103,7 +109,7 @@ fn up_locks_its_data_dir_and_restarts_after_sigkill() {
 
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
-    let (again, ready) = start_up(dir.path());
+    let (again, ready) = start_up(SLUICE, dir.path());
     assert!(ready.starts_with("sluice: ready at"), "{ready}");
     drop(again);
 }

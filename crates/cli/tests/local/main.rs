@@ -12,12 +12,7 @@ mod streams;
 mod up;
 use up::alive;
 
-#[path = "../../../cluster/tests/support/shared.rs"]
-mod shared;
-#[path = "../../../cluster/tests/support/mod.rs"]
-mod support;
-use shared::Shared;
-use support::{eventually, from, namespace};
+use sluice_testkit::{Shared, eventually, from, namespace};
 
 use std::{net::SocketAddr, sync::LazyLock};
 

@@ -114,13 +114,10 @@ async fn demo_pods_ready(client: &Client, restarts: i32) -> Vec<Pod> {
     wanted().await
 }
 
-/// `kubectl logs` of a demo pod shows its request lines (skipped loudly without kubectl).
+/// `kubectl logs` of a demo pod shows its request lines (skipped loudly without kubectl, failed
+/// under CI).
 fn kubectl_logs(dir: &std::path::Path, pod: &str) {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let Some(kubectl) = std::env::split_paths(&path)
-        .map(|d| d.join("kubectl"))
-        .find(|k| k.is_file())
-    else {
+    let Some(kubectl) = sluice_testkit::process::kubectl() else {
         eprintln!("!!! SKIPPED: no kubectl on PATH; `kubectl logs` was not checked");
         return;
     };

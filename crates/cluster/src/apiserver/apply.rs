@@ -1,7 +1,7 @@
 //! Server-side apply requests (`PATCH` with `application/apply-patch+yaml`): create when
 //! absent (201), else merge the applied config under the field manager's ownership; a field
 //! another manager owns with another value is a 409 naming it, unless `force`. The merge and
-//! the ownership rules are `patch::apply`'s.
+//! the ownership rules are `sluice_patch::apply`'s.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -12,7 +12,9 @@ use super::{
     ApiError, ApiResult, ApiServer, Cause, ResourceRequest, json_bytes, view,
     write::{create_object, modify, validate_fields, with_warnings},
 };
-use crate::{object, patch, store::ObjectKey};
+use sluice_patch as patch;
+
+use crate::{object, store::ObjectKey};
 
 /// Server-side apply: create when absent (201), else merge the applied config under the field
 /// manager's ownership (409 on another applier's field unless `force`).

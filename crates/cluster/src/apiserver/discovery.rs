@@ -112,9 +112,9 @@ pub fn serve(
         }
         ApiPath::GroupVersion { group, version } => resource_list(&types, &group, &version)?,
         ApiPath::OpenApiV2 => return Err(ApiError::no_route("OpenAPI v2 (sluice serves v3)")),
-        ApiPath::OpenApiV3Root => super::openapi::root(&types),
+        ApiPath::OpenApiV3Root => super::kubectl::openapi::root(&types),
         ApiPath::OpenApiV3 { group, version } => {
-            super::openapi::document(&types, &group, &version)?
+            super::kubectl::openapi::document(&types, &group, &version)?
         }
         ApiPath::Resource(_) => unreachable!("resources are served by the resource handlers"),
     };

@@ -1,7 +1,7 @@
 //! The resource metrics API, `metrics.k8s.io/v1beta1`, as metrics-server serves it, so
 //! `kubectl top pod` and `kubectl top node` (and autoscalers reading it) work: `PodMetrics`
 //! for every running pod, each container with what its processes use (the kubelet measures
-//! local processes, [`crate::kubelet::usage`]; a simulated container uses nothing here and
+//! local processes, [`crate::os::usage`]; a simulated container uses nothing here and
 //! reports zero), and `NodeMetrics` for the node with what this machine uses. Objects are
 //! computed per request and never stored; only `get` and `list` (with label and field
 //! selectors) are served.
@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_value, read::Filter};
 use crate::{
-    kubelet::usage::Usage,
     object::meta_str,
+    os::usage::Usage,
     store::{ResourceKey, StoredObject},
 };
 
@@ -59,7 +59,7 @@ fn pod_metrics(server: &ApiServer, pod: &Value, now: Timestamp) -> Option<Value>
         return None;
     }
     let measured = server
-        .containers()
+        .node()
         .map(|c| c.usage(meta_str(pod, "uid")))
         .unwrap_or_default();
     let mut longest = Usage::default();
@@ -89,7 +89,7 @@ fn pod_metrics(server: &ApiServer, pod: &Value, now: Timestamp) -> Option<Value>
 
 /// The `NodeMetrics` of a node (this machine; sluice runs one node).
 fn node_metrics(server: &ApiServer, node: &Value, now: Timestamp) -> Option<Value> {
-    let usage = server.containers()?.node_usage()?;
+    let usage = server.node()?.node_usage()?;
     Some(json!({
         "kind": "NodeMetrics",
         "apiVersion": API_VERSION,

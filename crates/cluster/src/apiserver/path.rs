@@ -211,4 +211,23 @@ mod tests {
         assert_eq!(parse("/nope"), None);
         assert_eq!(parse("/api/v1/a/b/c/d"), None);
     }
+
+    /// Random paths over the characters paths and selectors use: the parser never panics.
+    #[test]
+    fn random_paths_never_panic() {
+        const ALPHABET: &[u8] = b"ab=!,() inotx.-_/9";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let len = (state % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
+                })
+                .collect();
+            let _ = parse(&text.replace(' ', "/"));
+        }
+    }
 }

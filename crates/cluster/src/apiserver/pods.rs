@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_value};
 use crate::{
-    kubelet::logs::{self, LogOptions},
+    node::logs::{self, LogOptions},
     object::{self, DeleteOptions},
     store::{ObjectKey, ResourceKey},
 };
@@ -189,36 +189,41 @@ pub fn log(server: &Arc<ApiServer>, request: &ResourceRequest) -> ApiResult<Resp
     } else {
         restarts
     };
-    let dir = logs::pod_dir(
-        &server.data_dir,
-        &namespace,
-        &name,
-        object::meta_str(&pod, "uid"),
-    );
-    let path = logs::log_file(&dir, &container, restart);
+    // Without a kubelet no container ran, so there is no log to read.
+    let Some(node) = server.node() else {
+        return Ok(text_response(Body::empty()));
+    };
+    let uid = object::meta_str(&pod, "uid");
+    let path = node.log_file(&namespace, &name, uid, &container, restart);
     let text = std::fs::read(&path).unwrap_or_default();
     let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let first = logs::render(&String::from_utf8_lossy(&text[..complete]), &options);
-    let mut response = if request.query.flag("follow") && !request.query.flag("previous") {
+    let body = if request.query.flag("follow") && !request.query.flag("previous") {
         let state = FollowState {
             server: server.clone(),
             key,
             container: container.clone(),
             path,
-            next: logs::log_file(&dir, &container, restart + 1),
+            next: node.log_file(&namespace, &name, uid, &container, restart + 1),
             offset: complete as u64,
             timestamps: options.timestamps,
         };
         let first = futures::stream::once(async move { Ok(bytes::Bytes::from(first)) });
         let rest = futures::stream::unfold(state, follow);
-        Response::new(Body::from_stream(futures::StreamExt::chain(first, rest)))
+        Body::from_stream(futures::StreamExt::chain(first, rest))
     } else {
-        Response::new(Body::from(first))
+        Body::from(first)
     };
+    Ok(text_response(body))
+}
+
+/// A `text/plain` answer.
+fn text_response(body: Body) -> Response {
+    let mut response = Response::new(body);
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    Ok(response)
+    response
 }
 
 fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value {

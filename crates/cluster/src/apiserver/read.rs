@@ -9,7 +9,7 @@ use http::StatusCode;
 use kube::core::Selector;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, table, view};
+use super::{ApiError, ApiResult, ApiServer, ResourceRequest, json_bytes, kubectl::table, view};
 use crate::{
     selector::{self, FieldSelector},
     store::{ObjectKey, StoredObject},

@@ -62,8 +62,8 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
     let mut writer = EventWriter {
         rt: rt.clone(),
         version,
-        table: super::table::wanted(&request.headers),
-        include: super::table::Include::from_query(&request.query)?,
+        table: super::kubectl::table::wanted(&request.headers),
+        include: super::kubectl::table::Include::from_query(&request.query)?,
         definitions_sent: false,
     };
     let (initial, subscription) = match since {
@@ -157,7 +157,7 @@ struct EventWriter {
     /// Objects as one-row Tables (`kubectl get -w`).
     table: bool,
     /// What each Table row carries of its object.
-    include: super::table::Include,
+    include: super::kubectl::table::Include,
     /// Tables carry column definitions in their first event only.
     definitions_sent: bool,
 }
@@ -168,7 +168,7 @@ impl EventWriter {
             return self.line(kind, &view::output(&self.rt, &self.version, object));
         }
         let value = view::output_value(&self.rt, &self.version, &object.value());
-        let rendered = super::table::render(
+        let rendered = super::kubectl::table::render(
             &self.rt,
             &[value],
             Some(object.rv.to_string()),

@@ -7,6 +7,7 @@ use axum::response::Response;
 use http::{StatusCode, header::CONTENT_TYPE};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use sluice_patch::{self as patch, PatchError, PatchKind};
 
 use super::{
     ApiError, ApiResult, ApiServer, Cause, ResourceRequest, ephemeral, json_bytes, json_value, view,
@@ -14,7 +15,6 @@ use super::{
 use crate::{
     admission,
     object::{self, Assigned, DeleteOptions, Deletion, Part, Propagation, Update},
-    patch::{self, PatchError, PatchKind},
     registry::{self, ResourceType},
     store::{ObjectKey, ResourceKey, StoredObject, Txn},
 };
@@ -28,8 +28,8 @@ pub(super) fn parse_body(request: &ResourceRequest) -> ApiResult<Value> {
         .unwrap_or_default();
     if content_type.starts_with("application/vnd.kubernetes.protobuf") {
         // kubectl's generators (`kubectl create deployment …`) send built-in kinds as protobuf.
-        return crate::protobuf::decode(&request.body).map_err(|e| match e {
-            crate::protobuf::ProtobufError::UnknownKind(_) => {
+        return super::kubectl::protobuf::decode(&request.body).map_err(|e| match e {
+            super::kubectl::protobuf::ProtobufError::UnknownKind(_) => {
                 ApiError::unsupported_media_type(content_type)
             }
             other => ApiError::bad_request(other.to_string()),

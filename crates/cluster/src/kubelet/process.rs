@@ -24,17 +24,14 @@ use tokio::{
     sync::{broadcast, watch},
 };
 
-use super::{
-    group::{self, PidFiles, Signal},
-    logs,
-    probe::{self, Kind, Prober, Target},
-    usage::{Sampler, Usage},
-};
+use super::probe::{self, Kind, Prober, Target};
 use crate::{
     controllers::record,
-    streaming::{
-        Attachment, Containers, ExecContext,
-        terminal::{Pty, Terminal},
+    node::{Attachment, ExecContext, NodeOps, logs},
+    os::{
+        group::{self, PidFiles, Signal},
+        terminal::{self, Pty, Terminal},
+        usage::{Sampler, Usage},
     },
 };
 
@@ -153,6 +150,8 @@ pub struct Supervisor {
     allow_host_exec: bool,
     trigger: mpsc::UnboundedSender<ObjectRef<Pod>>,
     pid_files: PidFiles,
+    /// The data dir, where pod directories (logs) live.
+    data_dir: PathBuf,
     recorder: Recorder,
     usage: Sampler,
 }
@@ -177,6 +176,7 @@ impl Supervisor {
             allow_host_exec,
             trigger,
             pid_files,
+            data_dir: data_dir.to_owned(),
             recorder,
             usage: Sampler::default(),
         };
@@ -579,7 +579,7 @@ async fn on_pipes(mut command: Command, stdin: bool) -> std::io::Result<Spawned>
 /// Starts `command` on a new pseudo-terminal, its controlling terminal; what the terminal shows
 /// is its output (no stderr apart, as with any `tty: true` container).
 async fn on_terminal(command: Command, stdin: bool) -> std::io::Result<Spawned> {
-    let (child, terminal) = crate::streaming::terminal::spawn(command, None).await?;
+    let (child, terminal) = terminal::spawn(command, None).await?;
     Ok(Spawned {
         child,
         stdout: Box::new(Pty(Arc::clone(&terminal))),
@@ -606,7 +606,7 @@ fn feed(
     sender
 }
 
-impl Containers for Supervisor {
+impl NodeOps for Supervisor {
     fn usage(&self, uid: &str) -> Vec<(String, Usage)> {
         let running: Vec<(String, u32)> = lock(&self.slots)
             .iter()
@@ -661,6 +661,21 @@ impl Containers for Supervisor {
                 "container {container} runs no local process (its image is simulated, or it has not started)"
             )),
         }
+    }
+
+    fn log_file(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        container: &str,
+        restart: i64,
+    ) -> PathBuf {
+        logs::log_file(
+            &logs::pod_dir(&self.data_dir, namespace, name, uid),
+            container,
+            restart,
+        )
     }
 
     fn exec_context(&self, uid: &str, container: &str) -> Result<ExecContext, String> {

@@ -5,13 +5,11 @@ use std::{net::SocketAddr, path::Path, sync::LazyLock};
 
 use kube::Client;
 
-#[path = "../support/mod.rs"]
-mod support;
 use sluice_cluster::{
     Cluster, ClusterConfig,
     store::{Durability, StoreConfig},
 };
-pub use support::{eventually, from, namespace};
+pub use sluice_testkit::{eventually, from, namespace};
 
 pub struct Shared {
     runtime: tokio::runtime::Runtime,

@@ -4,12 +4,7 @@
 
 mod workloads;
 
-#[path = "../support/shared.rs"]
-mod shared;
-#[path = "../support/mod.rs"]
-mod support;
-use shared::Shared;
-use support::{eventually, from, namespace};
+use sluice_testkit::{Shared, eventually, from, namespace};
 
 use std::{path::Path, sync::LazyLock, time::Duration};
 

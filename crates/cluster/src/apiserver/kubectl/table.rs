@@ -44,12 +44,12 @@ impl Include {
     ///
     /// # Errors
     /// 400 for a value Kubernetes does not know.
-    pub fn from_query(query: &super::Query) -> super::ApiResult<Self> {
+    pub fn from_query(query: &crate::apiserver::Query) -> crate::apiserver::ApiResult<Self> {
         match query.get("includeObject") {
             None | Some("Metadata") => Ok(Self::Metadata),
             Some("None") => Ok(Self::None),
             Some("Object") => Ok(Self::Object),
-            Some(other) => Err(super::ApiError::bad_request(format!(
+            Some(other) => Err(crate::apiserver::ApiError::bad_request(format!(
                 "includeObject: Unsupported value: \"{other}\": supported values: \"Metadata\", \"None\", \"Object\""
             ))),
         }

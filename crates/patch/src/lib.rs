@@ -1,9 +1,17 @@
-//! Patch application by media type: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
-//! strategic merge patch ([`strategic`]). Pure functions over JSON values; the API server maps
-//! their errors to `Status` answers (and refuses strategic patches for custom resources).
+//! Kubernetes patch semantics as pure functions over JSON values, shared by the embedded API
+//! server and the coming GitOps diff (which may not depend on the cluster crate): JSON merge
+//! patch (RFC 7386) and JSON patch (RFC 6902) by media type ([`apply`](fn@apply)), strategic merge
+//! patch with its schema knowledge — the merge keys Kubernetes' `patchMergeKey` tags give
+//! ([`strategic`]), the three-way patch `kubectl apply` and Argo CD's diff compute from
+//! last-applied, desired and live ([`three_way`](mod@three_way)), and the server-side apply merge
+//! with its field ownership ([`mod@apply`]). No IO; the API server maps [`PatchError`] to `Status`
+//! answers (and refuses strategic patches for custom resources).
 
 pub mod apply;
 pub mod strategic;
+pub mod three_way;
+
+pub use three_way::three_way;
 
 use serde_json::Value;
 

@@ -114,7 +114,7 @@ pub async fn spawn(
     if !command.as_std().get_envs().any(|(name, _)| name == "TERM") {
         command.env("TERM", "xterm");
     }
-    let child = crate::kubelet::group::spawn_on_terminal(command).await?;
+    let child = super::group::spawn_on_terminal(command).await?;
     // The command holds the secondary side now; ours closing lets the end be seen.
     drop(secondary);
     Ok((child, Arc::new(terminal)))

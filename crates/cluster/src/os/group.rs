@@ -7,7 +7,7 @@
 //! This module holds nearly all of the project's `unsafe` code: the `pre_exec` hooks (std
 //! offers no parent-death signal, no new session with a controlling terminal) and `kill(2)` on
 //! a process group (std signals single children only). The one other place registers a pty
-//! with tokio's reactor (`streaming::terminal`).
+//! with tokio's reactor ([`super::terminal`]).
 
 use std::{
     io,

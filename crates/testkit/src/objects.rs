@@ -1,4 +1,5 @@
-//! Helpers both test binaries use (included with `#[path]`).
+//! Helpers over a kube client: typed objects from JSON, a fresh namespace per test, and
+//! retrying a check until it holds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

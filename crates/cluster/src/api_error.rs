@@ -1,5 +1,9 @@
 //! API errors in Kubernetes' own shape: every failure answers with a `Status` object carrying
 //! the HTTP code, a machine-readable reason, a message and, where known, the object's details.
+//!
+//! Layering: below the API server and the object code alike — `object`, `admission` and the
+//! garbage collector fail with it, and the API server answers it; it knows only the registry's
+//! resource types and the store's errors.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};

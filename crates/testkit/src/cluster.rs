@@ -1,5 +1,5 @@
 //! One cluster per test binary, started on its own thread and runtime so that every test's
-//! runtime can use it (included with `#[path]` by the binaries that run pods).
+//! runtime can use it.
 
 use sluice_cluster::{Cluster, ClusterConfig};
 

@@ -11,10 +11,10 @@ use tokio::sync::{
     mpsc, watch,
 };
 
-use super::{
-    Attachment, Output,
-    session::until_closed,
-    terminal::{self, Sizes},
+use super::{Output, session::until_closed};
+use crate::{
+    node::Attachment,
+    os::terminal::{self, Sizes},
 };
 
 /// The next chunk of a container's output: `None` once there is no more to wait for here (the

@@ -5,7 +5,7 @@
 //!
 //! Exec runs the command on this host, in the container's working directory with its
 //! environment, like the `exec` runtime — so it needs `sluice up --allow-host-exec`, and a
-//! container that runs as a local process; `-t` gives it a pseudo-terminal ([`terminal`]).
+//! container that runs as a local process; `-t` gives it a pseudo-terminal ([`crate::os::terminal`]).
 //! Attach relays a running container's output and, when it has one, its stdin. Port-forward
 //! connects to the pod's address and port on this machine.
 
@@ -14,10 +14,9 @@ pub mod exec;
 pub mod portforward;
 pub mod session;
 pub mod spdy;
-pub mod terminal;
 pub mod websocket;
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use axum::{body::Body, response::Response};
 use http::{HeaderValue, Method, Request, StatusCode, header};
@@ -28,73 +27,6 @@ use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
     store::{ObjectKey, ResourceKey},
 };
-
-/// How to run a command in a running container: what the kubelet launched it with.
-#[derive(Debug, Clone)]
-pub struct ExecContext {
-    /// The container's environment.
-    pub env: Vec<(String, String)>,
-    /// Its working directory.
-    pub dir: PathBuf,
-}
-
-/// What `attach` connects to: a running container's output as the kubelet reads it, from the
-/// moment of attaching, and its stdin when it has one.
-#[derive(Debug)]
-pub struct Attachment {
-    /// Its stdout — or its terminal, for a `tty: true` container.
-    pub stdout: tokio::sync::broadcast::Receiver<bytes::Bytes>,
-    /// Its stderr (none on a terminal).
-    pub stderr: Option<tokio::sync::broadcast::Receiver<bytes::Bytes>>,
-    /// Its stdin (`stdin: true`); with `stdinOnce` only the first attach gets it, and the
-    /// container's stdin closes when that attach ends.
-    pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-    /// Its terminal, for resizing.
-    pub terminal: Option<Arc<terminal::Terminal>>,
-    /// Turns true once the container has exited and the kubelet has read all its output.
-    pub exited: tokio::sync::watch::Receiver<bool>,
-    /// The attach ends when the client's input does (as containerd's, unless the container's
-    /// stdin closes with it: `stdinOnce` without a terminal).
-    pub ends_with_input: bool,
-}
-
-impl ExecContext {
-    /// `argv` as a command run in this directory with this environment and no other; `None`
-    /// for an empty `argv`.
-    pub fn command(&self, argv: &[String]) -> Option<tokio::process::Command> {
-        let (program, args) = argv.split_first()?;
-        let mut command = tokio::process::Command::new(program);
-        command
-            .args(args)
-            .env_clear()
-            .envs(self.env.iter().cloned())
-            .current_dir(&self.dir);
-        Some(command)
-    }
-}
-
-/// The kubelet's side of `exec`, `attach` and the metrics API.
-pub trait Containers: Send + Sync {
-    /// How to run a command in `container` of the pod with `uid`.
-    ///
-    /// # Errors
-    /// Why no command can run there (simulated, not running, host exec not allowed).
-    fn exec_context(&self, uid: &str, container: &str) -> Result<ExecContext, String>;
-
-    /// The running `container` of the pod with `uid`, to attach to.
-    /// With `stdin` the attachment carries the container's stdin, if it has one.
-    ///
-    /// # Errors
-    /// Why there is nothing to attach to (simulated, not running).
-    fn attach(&self, uid: &str, container: &str, stdin: bool) -> Result<Attachment, String>;
-
-    /// What the running containers of the pod with `uid` that are local processes use, by
-    /// container name.
-    fn usage(&self, uid: &str) -> Vec<(String, crate::kubelet::usage::Usage)>;
-
-    /// What this machine uses.
-    fn node_usage(&self) -> Option<crate::kubelet::usage::Usage>;
-}
 
 /// The subresources this module serves.
 pub fn handles(path: &ResourcePath) -> bool {

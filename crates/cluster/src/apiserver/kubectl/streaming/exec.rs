@@ -6,7 +6,7 @@
 //! stdin (what `kubectl cp` and `echo x | kubectl exec -i` need); at the end stdout and stderr
 //! finish and the error stream carries the outcome, a `Status` with the exit code
 //! (`NonZeroExitCode`) that kubectl exits with. A client that goes away kills the command.
-//! With `tty` the command runs on a pseudo-terminal ([`super::terminal`]) sized by the
+//! With `tty` the command runs on a pseudo-terminal ([`crate::os::terminal`]) sized by the
 //! client's resize messages; its stderr is the terminal too, as on any terminal.
 
 use std::{process::Stdio, sync::Arc, time::Duration};
@@ -20,15 +20,18 @@ use tokio::{
 };
 
 use super::{
-    Containers, ExecContext, Output, attach,
+    Output, attach,
     session::{Session, Stream, until_closed},
-    terminal::{self, Pty, Sizes},
     websocket::Channels,
 };
 use crate::{
     apiserver::{ApiError, ApiServer, ResourcePath},
-    kubelet::group::{self, Signal},
+    node::{ExecContext, NodeOps},
     object::meta_str,
+    os::{
+        group::{self, Signal},
+        terminal::{self, Pty, Sizes},
+    },
 };
 
 /// The WebSocket protocols served, best first (kubectl 1.30+ offers v5; kube-rs v5 and v4).
@@ -79,7 +82,7 @@ enum Run {
     /// The container's own process (`attach`), attached once the streams are up (so a
     /// connection that fails does not use up a `stdinOnce` stdin).
     Attach {
-        containers: Arc<dyn Containers>,
+        containers: Arc<dyn NodeOps>,
         uid: String,
         container: String,
     },
@@ -122,7 +125,7 @@ impl Asked {
         self,
         server: &ApiServer,
         verb: &str,
-        run: impl FnOnce(&Arc<dyn Containers>, &str, &str) -> Result<Run, String>,
+        run: impl FnOnce(&Arc<dyn NodeOps>, &str, &str) -> Result<Run, String>,
     ) -> Result<Exec, ApiError> {
         let (stdin, stdout, stderr, tty) = (
             self.flag("stdin"),
@@ -138,7 +141,7 @@ impl Asked {
         let uid = meta_str(&self.pod, "uid");
         let container = &self.container;
         let run = server
-            .containers()
+            .node()
             .ok_or_else(|| "this cluster runs no kubelet".to_owned())
             .and_then(|c| run(c, uid, container))
             .map_err(|why| {

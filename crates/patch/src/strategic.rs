@@ -41,12 +41,12 @@ fn merge_key(field: &str, elements: &[&Value]) -> Option<&'static str> {
 }
 
 /// The merge key of a list field (shared with server-side apply).
-pub(crate) fn merge_key_for(field: &str, elements: &[&Value]) -> Option<&'static str> {
+pub fn merge_key_for(field: &str, elements: &[&Value]) -> Option<&'static str> {
     merge_key(field, elements)
 }
 
 /// Lists of scalars that merge as sets instead of being replaced.
-fn merges_as_set(field: &str) -> bool {
+pub(crate) fn merges_as_set(field: &str) -> bool {
     field == "finalizers"
 }
 

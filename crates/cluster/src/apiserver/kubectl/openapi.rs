@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult};
+use crate::apiserver::{ApiError, ApiResult};
 use crate::registry::{Persistence, ResourceType};
 
 fn group_version(group: &str, version: &str) -> String {
@@ -185,7 +185,7 @@ fn build(types: &[Arc<ResourceType>], group: &str, version: &str) -> ApiResult<V
     }
     Ok(json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", super::discovery::KUBERNETES_MINOR)},
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::apiserver::discovery::KUBERNETES_MINOR)},
         "paths": paths,
         "components": {"schemas": schemas},
     }))

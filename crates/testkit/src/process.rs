@@ -1,20 +1,21 @@
 //! What the process-level tests share: the `sluice` binary, `sluice up` as a child process
-//! (killed when dropped, also when a test panics), the kubectl on PATH.
-
-#![allow(dead_code)]
+//! (killed when dropped, also when a test panics), the kubectl on PATH. The binary is the
+//! caller's `env!("CARGO_BIN_EXE_sluice")` (only the `sluice` package's tests have it), passed
+//! in as `bin`.
+//!
+//! Without a kubectl on PATH the tests that need one skip, loudly — except under CI (`CI` set),
+//! where they fail (DESIGN §6).
 
 use std::{
+    ffi::OsStr,
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
 };
 
-/// Runs `sluice ARGS`.
-pub fn sluice(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .output()
-        .expect("run sluice")
+/// Runs `sluice ARGS` (`bin` is the `sluice` binary).
+pub fn sluice(bin: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin).args(args).output().expect("run sluice")
 }
 
 /// A child process, killed and reaped when dropped.
@@ -28,8 +29,8 @@ impl Drop for Running {
 }
 
 /// Starts `sluice up ARGS --listen 127.0.0.1:0 --data-dir DIR`; returns it and its ready line.
-pub fn start_up_with(dir: &Path, args: &[&str]) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+pub fn start_up_with(bin: &str, dir: &Path, args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(bin)
         .arg("up")
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -45,16 +46,33 @@ pub fn start_up_with(dir: &Path, args: &[&str]) -> (Running, String) {
 }
 
 /// `sluice up` with only the cluster (no controllers, no ingress).
-pub fn start_up(dir: &Path) -> (Running, String) {
-    start_up_with(dir, &["--no-controllers", "--ingress-listen", "off"])
+pub fn start_up(bin: &str, dir: &Path) -> (Running, String) {
+    start_up_with(bin, dir, &["--no-controllers", "--ingress-listen", "off"])
 }
 
 /// The kubectl on PATH, or `None` (tests that need it then say so loudly and skip).
+///
+/// # Panics
+/// When there is none and `CI` is set: under CI the kubectl tests must run.
 pub fn kubectl() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("kubectl"))
-        .find(|candidate| candidate.is_file())
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("kubectl"))
+            .find(|candidate| candidate.is_file())
+    });
+    required_under_ci(found, std::env::var_os("CI").as_deref())
+}
+
+/// `found`, or a panic when it is `None` and `ci` (the `CI` variable) is set to anything but
+/// empty, `0` or `false`.
+fn required_under_ci(found: Option<PathBuf>, ci: Option<&OsStr>) -> Option<PathBuf> {
+    let under_ci = ci.is_some_and(|v| !matches!(v.to_str(), Some("" | "0" | "false")));
+    assert!(
+        found.is_some() || !under_ci,
+        "no kubectl on PATH, and CI is set: the kubectl tests must run under CI (DESIGN §6); \
+         put a kubectl 1.27-1.33 on PATH"
+    );
+    found
 }
 
 /// Runs kubectl against `kubeconfig`: success and stdout+stderr.
@@ -86,18 +104,18 @@ pub struct KubectlSession {
 }
 
 impl KubectlSession {
-    /// Starts `sluice up` with `args` ([`start_up`]'s when empty); `None`, said loudly, when
-    /// no kubectl is on PATH.
-    pub fn start(args: &[&str]) -> Option<Self> {
+    /// Starts `sluice up` (`bin`) with `args` ([`start_up`]'s when empty); `None`, said
+    /// loudly, when no kubectl is on PATH (a panic under CI, see [`kubectl`]).
+    pub fn start(bin: &str, args: &[&str]) -> Option<Self> {
         let Some(kubectl) = kubectl() else {
             eprintln!("!!! SKIPPED: no kubectl on PATH; the kubectl tests did not run");
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
         let (up, ready) = if args.is_empty() {
-            start_up(dir.path())
+            start_up(bin, dir.path())
         } else {
-            start_up_with(dir.path(), args)
+            start_up_with(bin, dir.path(), args)
         };
         assert!(ready.starts_with("sluice: ready"), "{ready}");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -126,5 +144,30 @@ impl KubectlSession {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{ffi::OsStr, path::PathBuf};
+
+    use super::required_under_ci;
+
+    #[test]
+    fn a_missing_kubectl_skips_outside_ci() {
+        assert_eq!(required_under_ci(None, None), None);
+        assert_eq!(required_under_ci(None, Some(OsStr::new(""))), None);
+        assert_eq!(required_under_ci(None, Some(OsStr::new("false"))), None);
+        let found = Some(PathBuf::from("/usr/bin/kubectl"));
+        assert_eq!(
+            required_under_ci(found.clone(), Some(OsStr::new("true"))),
+            found
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "no kubectl on PATH, and CI is set")]
+    fn a_missing_kubectl_fails_under_ci() {
+        required_under_ci(None, Some(OsStr::new("true")));
     }
 }

@@ -276,7 +276,7 @@ mod tests {
     async fn a_busy_process_group_uses_cpu_and_memory() {
         let mut command = tokio::process::Command::new("sh");
         command.args(["-c", "while :; do :; done"]);
-        let mut child = super::super::group::spawn(command).await.unwrap();
+        let mut child = crate::os::group::spawn(command).await.unwrap();
         let leader = child.id().unwrap();
         let sampler = Sampler::default();
         let first = sampler.group(leader).unwrap();

@@ -1,0 +1,12 @@
+//! Test support shared by sluice's test binaries, a dev-dependency only: one embedded cluster
+//! per test binary on a runtime of its own ([`cluster`]), typed objects from JSON, a namespace
+//! per test and waiting for a condition ([`objects`]), and the process-level pieces — the
+//! `sluice` binary, `sluice up` as a child process and the kubectl on PATH, which is required
+//! under CI ([`process`]).
+
+pub mod cluster;
+pub mod objects;
+pub mod process;
+
+pub use cluster::Shared;
+pub use objects::{eventually, from, namespace};
