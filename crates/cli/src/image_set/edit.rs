@@ -312,7 +312,11 @@ pub fn diff(path: &str, source: &str, edits: &[Edit]) -> String {
     let mut edits = edits.to_vec();
     edits.sort_by_key(|e| (e.range.start, e.range.end));
     edits.dedup();
-    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    let mut out = if path.starts_with('/') {
+        format!("--- {path}\n+++ {path}\n")
+    } else {
+        format!("--- a/{path}\n+++ b/{path}\n")
+    };
     let mut shift: isize = 0;
     let mut index = 0;
     while index < edits.len() {
