@@ -275,10 +275,7 @@ fn plan(
     let files = load(&args.path)?;
     let mut sites: Vec<(usize, Site)> = Vec::new();
     for (index, file) in files.iter().enumerate() {
-        let kustomization = matches!(
-            file.path.file_name().and_then(|n| n.to_str()),
-            Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
-        );
+        let kustomization = is_kustomization_file(&file.path);
         for document in &file.documents {
             if args.helm_value.is_empty() {
                 sites.extend(locate::containers(document).into_iter().map(|s| (index, s)));
@@ -364,6 +361,14 @@ fn plan(
         }
     }
     Ok((files, plans))
+}
+
+/// Whether kustomize reads `path` as a kustomization (documents there may leave out `kind`).
+fn is_kustomization_file(path: &Path) -> bool {
+    matches!(
+        path.file_name().and_then(|n| n.to_str()),
+        Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
+    )
 }
 
 /// Reads `path`, or every YAML file under it.
@@ -460,9 +465,7 @@ fn verify(path: &Path, text: &str, plans: &[&Planned]) -> Result<(), Failure> {
             path.display()
         )
     })?;
-    let kustomization = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("kustomization"));
+    let kustomization = is_kustomization_file(path);
     for plan in plans {
         let found = documents.iter().any(|document| {
             let sites = match &plan.site.holder {

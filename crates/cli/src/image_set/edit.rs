@@ -47,7 +47,7 @@ pub fn plan(site: &Site, new: &NewImage, source: &str) -> Result<(ImageRef, Vec<
     match &site.holder {
         Holder::Container { scalar, .. } => {
             let target = new.resolve(current);
-            let edits = replace(scalar, &target.to_string(), &site.description)?;
+            let edits = replace(scalar, &target.to_string(), &site.description, source)?;
             Ok((target, edits))
         }
         Holder::Helm {
@@ -84,7 +84,7 @@ pub fn plan(site: &Site, new: &NewImage, source: &str) -> Result<(ImageRef, Vec<
                     target.repository.clone()
                 }
             };
-            Ok((target, replace(scalar, &text, &site.description)?))
+            Ok((target, replace(scalar, &text, &site.description, source)?))
         }
         Holder::Kustomize { name, entry } => {
             let target = new.resolve(current);
@@ -121,13 +121,26 @@ fn target_has(target: &ImageRef, key: &str) -> bool {
     }
 }
 
-fn replace(scalar: &Scalar, value: &str, what: &str) -> Result<Vec<Edit>, EditError> {
+fn replace(scalar: &Scalar, value: &str, what: &str, source: &str) -> Result<Vec<Edit>, EditError> {
     if scalar.value == value {
         return Ok(Vec::new());
     }
+    let text =
+        render(value, scalar.style).ok_or_else(|| EditError::BlockScalar(what.to_owned()))?;
+    if scalar.span.is_empty() {
+        // `key:` with no value: the empty scalar sits at the key's end; the value goes after
+        // the colon.
+        let colon = source[scalar.span.start..]
+            .find(':')
+            .map_or(scalar.span.start, |i| scalar.span.start + i + 1);
+        return Ok(vec![Edit {
+            range: colon..colon,
+            text: format!(" {text}"),
+        }]);
+    }
     Ok(vec![Edit {
         range: scalar.span.clone(),
-        text: render(value, scalar.style).ok_or_else(|| EditError::BlockScalar(what.to_owned()))?,
+        text,
     }])
 }
 
@@ -188,20 +201,12 @@ fn set_key(
         let Value::Scalar(old, style) = &node.value else {
             return Err(EditError::BlockScalar(what.to_owned()));
         };
-        if node.span.is_empty() {
-            // `newTag:` with no value: the scalar is empty and has no bytes.
-            let text = render(value, Style::Plain).unwrap_or_default();
-            return Ok(vec![Edit {
-                range: node.span.clone(),
-                text: format!(" {text}"),
-            }]);
-        }
         let scalar = Scalar {
             span: node.span.clone(),
             style: *style,
             value: old.clone(),
         };
-        return replace(&scalar, value, what);
+        return replace(&scalar, value, what, source);
     }
     let Value::Mapping { entries, flow } = &entry.value else {
         return Ok(Vec::new());
@@ -448,6 +453,14 @@ mod tests {
         assert_eq!(
             kustomize("images: [{name: app}]", ":v3").unwrap(),
             "images: [{name: app, newTag: v3}]"
+        );
+        assert_eq!(
+            kustomize(
+                "images:\n- name: app\n  newTag:\n  newName: r/app\n",
+                ":2.0.0"
+            )
+            .unwrap(),
+            "images:\n- name: app\n  newTag: 2.0.0\n  newName: r/app\n"
         );
     }
 
