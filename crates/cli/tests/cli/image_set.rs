@@ -417,6 +417,19 @@ fn image_set_guards_semver_and_leaves_other_tags_alone() {
 
     let bad = image_set(&file, &["shop=registry.example.com/shop"]);
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+
+    // The codes are documented where CI authors look.
+    let help = image_set(&file, &["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for code in [
+        "0  changed",
+        "2  nothing matched",
+        "3  more than one",
+        "4  the new semver",
+        "5  git failed",
+    ] {
+        assert!(help.contains(code), "{help}");
+    }
 }
 
 fn repo_root() -> PathBuf {

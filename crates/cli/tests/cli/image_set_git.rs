@@ -55,8 +55,12 @@ impl Remote {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A shallow clone, as CI checks out.
     fn clone(&self, name: &str) -> PathBuf {
-        self.git(self.dir.path(), &["clone", "--quiet", &self.url, name]);
+        self.git(
+            self.dir.path(),
+            &["clone", "--quiet", "--depth", "1", &self.url, name],
+        );
         self.dir.path().join(name)
     }
 
