@@ -1,30 +1,27 @@
 //! `sluice image set`: the CI step that bumps an image in the CD repository. It finds the
 //! image ([`locate`]), changes only the bytes of that value ([`edit`]), refuses downgrades
 //! ([`semver_guard`]), and optionally commits and pushes with a bounded fetch–rebase–retry loop
-//! ([`git`]) that re-applies the bump on whatever landed meanwhile.
+//! ([`git`]) that re-applies the bump on whatever landed meanwhile. [`worktree`] reads the files
+//! and writes them back.
 
 mod edit;
 mod git;
 mod locate;
 mod reference;
 mod semver_guard;
+mod worktree;
 mod yaml;
 
 use std::{
-    fmt::Write as _,
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
 };
 
-use anyhow::Context;
-
 use self::{
-    edit::Edit,
     git::{GitError, Pushed, Repo},
-    locate::Site,
     reference::{Assignment, ImageRef},
-    semver_guard::Verdict,
+    worktree::{File, Planned, plan, write},
 };
 
 const EXIT_CODES: &str = "\
@@ -143,22 +140,6 @@ pub fn run(args: ImageSetArgs) -> ExitCode {
     }
 }
 
-/// One YAML file of the CD repository.
-struct File {
-    path: PathBuf,
-    source: String,
-    documents: Vec<yaml::Node>,
-}
-
-/// One site that will change.
-struct Planned {
-    file: usize,
-    site: Site,
-    selector: String,
-    target: ImageRef,
-    edits: Vec<Edit>,
-}
-
 fn execute(args: &ImageSetArgs) -> Result<(), Failure> {
     let assignments = args
         .assignments
@@ -265,234 +246,6 @@ fn backoff(attempt: u32) -> Duration {
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
-}
-
-/// Reads the files and decides every edit (nothing is written).
-fn plan(
-    args: &ImageSetArgs,
-    assignments: &[Assignment],
-) -> Result<(Vec<File>, Vec<Planned>), Failure> {
-    let files = load(&args.path)?;
-    let mut sites: Vec<(usize, Site)> = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        let kustomization = is_kustomization_file(&file.path);
-        for document in &file.documents {
-            if args.helm_value.is_empty() {
-                sites.extend(locate::containers(document).into_iter().map(|s| (index, s)));
-                sites.extend(
-                    locate::kustomize_images(document, kustomization)
-                        .into_iter()
-                        .map(|s| (index, s)),
-                );
-            } else {
-                sites.extend(
-                    args.helm_value
-                        .iter()
-                        .filter_map(|path| locate::helm_value(document, path))
-                        .map(|s| (index, s)),
-                );
-            }
-        }
-    }
-    let place = |file: usize, site: &Site| {
-        let file = &files[file];
-        format!(
-            "{}:{}: {} ({})",
-            file.path.display(),
-            yaml::line_of(&file.source, site.offset),
-            site.description,
-            site.current
-        )
-    };
-    let mut plans = Vec::new();
-    for assignment in assignments {
-        let mut matched: Vec<&(usize, Site)> = sites
-            .iter()
-            .filter(|(_, s)| s.matches(&assignment.selector))
-            .collect();
-        // An alias and its anchor are one place.
-        let mut seen = std::collections::HashSet::new();
-        matched.retain(|(file, site)| seen.insert((*file, site.offset)));
-        if matched.is_empty() {
-            let mut message = format!(
-                "nothing in {} matches {:?}",
-                args.path.display(),
-                assignment.selector
-            );
-            if !sites.is_empty() {
-                message.push_str("; images there:");
-                for (file, site) in sites.iter().take(20) {
-                    let _ = write!(message, "\n  {}", place(*file, site));
-                }
-            }
-            return Err(Failure::NothingMatched(message));
-        }
-        if matched.len() > 1 && !args.all {
-            let mut message = format!(
-                "{:?} matches {} places; name a container, a file, or pass --all:",
-                assignment.selector,
-                matched.len()
-            );
-            for (file, site) in &matched {
-                let _ = write!(message, "\n  {}", place(*file, site));
-            }
-            return Err(Failure::Ambiguous(message));
-        }
-        for (file, site) in matched {
-            let (target, edits) = edit::plan(site, &assignment.image, &files[*file].source)
-                .map_err(|err| anyhow::anyhow!("{}: {err}", place(*file, site)))?;
-            if !args.allow_downgrade
-                && !edits.is_empty()
-                && let Verdict::Downgrade { current, new } =
-                    semver_guard::check(site.current.tag.as_deref(), target.tag.as_deref())
-            {
-                return Err(Failure::Downgrade(format!(
-                    "{}: {new} is older than {current}; refusing to downgrade (--allow-downgrade to force)",
-                    place(*file, site)
-                )));
-            }
-            plans.push(Planned {
-                file: *file,
-                site: site.clone(),
-                selector: assignment.selector.clone(),
-                target,
-                edits,
-            });
-        }
-    }
-    Ok((files, plans))
-}
-
-/// Whether kustomize reads `path` as a kustomization (documents there may leave out `kind`).
-fn is_kustomization_file(path: &Path) -> bool {
-    matches!(
-        path.file_name().and_then(|n| n.to_str()),
-        Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
-    )
-}
-
-/// Reads `path`, or every YAML file under it.
-fn load(path: &Path) -> Result<Vec<File>, Failure> {
-    if !path.is_dir() {
-        let source =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let documents =
-            yaml::parse_stream(&source).with_context(|| format!("parsing {}", path.display()))?;
-        return Ok(vec![File {
-            path: path.to_path_buf(),
-            source,
-            documents,
-        }]);
-    }
-    let mut paths = Vec::new();
-    walk(path, &mut paths).with_context(|| format!("reading {}", path.display()))?;
-    paths.sort();
-    let mut files = Vec::new();
-    for path in paths {
-        let source = match std::fs::read_to_string(&path) {
-            Ok(source) => source,
-            Err(err) => {
-                eprintln!("sluice image set: skipping {}: {err}", path.display());
-                continue;
-            }
-        };
-        match yaml::parse_stream(&source) {
-            Ok(documents) => files.push(File {
-                path,
-                source,
-                documents,
-            }),
-            // Helm templates and other YAML-like files are not manifests.
-            Err(err) => eprintln!("sluice image set: skipping {}: {err}", path.display()),
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            walk(&path, out)?;
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization" {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Prints the diff and (unless dry-running) writes the changed files; returns their paths.
-fn write(args: &ImageSetArgs, files: &[File], plans: &[Planned]) -> Result<Vec<PathBuf>, Failure> {
-    let mut changed = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        let mine: Vec<&Planned> = plans.iter().filter(|p| p.file == index).collect();
-        let edits: Vec<Edit> = mine.iter().flat_map(|p| p.edits.iter().cloned()).collect();
-        if edits.is_empty() {
-            continue;
-        }
-        let display = file.path.display().to_string();
-        let text =
-            edit::apply(&file.source, &edits).map_err(|err| anyhow::anyhow!("{display}: {err}"))?;
-        verify(&file.path, &text, &mine)?;
-        print!("{}", edit::diff(&display, &file.source, &edits));
-        if !args.dry_run {
-            std::fs::write(&file.path, &text).with_context(|| format!("writing {display}"))?;
-        }
-        changed.push(file.path.clone());
-    }
-    for plan in plans.iter().filter(|p| p.edits.is_empty()) {
-        eprintln!(
-            "sluice image set: {}: {} already is {}",
-            files[plan.file].path.display(),
-            plan.site.description,
-            plan.target
-        );
-    }
-    Ok(changed)
-}
-
-/// Reads the edited text back: it must parse, and each changed place must hold its new image.
-fn verify(path: &Path, text: &str, plans: &[&Planned]) -> Result<(), Failure> {
-    let documents = yaml::parse_stream(text).map_err(|err| {
-        anyhow::anyhow!(
-            "{}: the edit would break the YAML ({err}); nothing written",
-            path.display()
-        )
-    })?;
-    let kustomization = is_kustomization_file(path);
-    for plan in plans {
-        let found = documents.iter().any(|document| {
-            let sites = match &plan.site.holder {
-                locate::Holder::Helm { path, .. } => {
-                    locate::helm_value(document, path).into_iter().collect()
-                }
-                _ => {
-                    let mut sites = locate::containers(document);
-                    sites.extend(locate::kustomize_images(document, kustomization));
-                    sites
-                }
-            };
-            sites
-                .iter()
-                .any(|s| s.description == plan.site.description && s.current == plan.target)
-        });
-        if !found {
-            return Err(anyhow::anyhow!(
-                "{}: {} does not read back as {} after the edit; nothing written",
-                path.display(),
-                plan.site.description,
-                plan.target
-            )
-            .into());
-        }
-    }
-    Ok(())
 }
 
 /// The commit message from `--message`, with `[skip ci]` when asked.
