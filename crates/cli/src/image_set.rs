@@ -43,7 +43,11 @@ Examples:
 
 /// Flags of `sluice image set`.
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = EXIT_CODES)]
+#[command(
+    after_help = "Exit codes: 0 changed or already set, 1 bad input, 2 nothing matched, 3 ambiguous, \
+                  4 downgrade refused or a newer version pushed first, 5 git failed (--help: more)",
+    after_long_help = EXIT_CODES
+)]
 pub struct ImageSetArgs {
     /// A manifest, kustomization or Helm values file, or a directory searched for *.yaml and
     /// *.yml (hidden directories skipped; files that are not YAML skipped with a warning).
@@ -190,8 +194,9 @@ fn execute(args: &ImageSetArgs) -> Result<(), Failure> {
             .map(|p| (p.site.description.clone(), p.site.current.clone()))
             .collect();
         if let Some(first) = &first_seen {
-            for ((what, before), (_, now)) in first.iter().zip(&seen) {
-                if before != now {
+            for (what, now) in &seen {
+                let before = first.iter().find(|(w, _)| w == what).map(|(_, b)| b);
+                if let Some(before) = before.filter(|before| *before != now) {
                     eprintln!(
                         "sluice image set: {} moved on meanwhile: {what} was {before}, is now {now}; replacing {now}",
                         args.remote

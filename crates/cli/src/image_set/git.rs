@@ -157,7 +157,7 @@ impl Repo {
         let mut add: Vec<&OsStr> = vec![OsStr::new("add"), OsStr::new("--")];
         add.extend(files.iter().map(|f| f.as_os_str()));
         self.run(add)?;
-        let mut commit: Vec<&OsStr> = ["commit", "--quiet", "--no-verify", "-m", message, "--"]
+        let mut commit: Vec<&OsStr> = ["commit", "--quiet", "-m", message, "--"]
             .into_iter()
             .map(OsStr::new)
             .collect();

@@ -104,7 +104,21 @@ pub fn plan(
             }
             return Err(Failure::NothingMatched(message));
         }
-        if matched.len() > 1 && !args.all {
+        // Each `--helm-value` path holds one part of one image: several paths are one place, the
+        // same path in several files or documents is not.
+        let ambiguous = match args.helm_value.len() {
+            0 => matched.len() > 1,
+            paths => {
+                matched.len() > paths || {
+                    let mut paths = std::collections::HashSet::new();
+                    !matched.iter().all(|(_, site)| match &site.holder {
+                        locate::Holder::Helm { path, .. } => paths.insert(path.clone()),
+                        _ => true,
+                    })
+                }
+            }
+        };
+        if ambiguous && !args.all {
             let mut message = format!(
                 "{:?} matches {} places; name a container, a file, or pass --all:",
                 assignment.selector,
@@ -238,6 +252,20 @@ pub fn write(
     Ok(changed)
 }
 
+/// Whether `site` holds `target`, or for a Helm value the part of it the value holds (the
+/// repository beside a tag may have changed in the same run).
+fn holds(site: &Site, target: &ImageRef) -> bool {
+    match &site.holder {
+        locate::Holder::Helm { part, .. } => match part {
+            locate::Part::Tag => site.current.tag == target.tag,
+            locate::Part::Digest => site.current.digest == target.digest,
+            locate::Part::Repository => site.current.repository == target.repository,
+            locate::Part::Whole => site.current == *target,
+        },
+        _ => site.current == *target,
+    }
+}
+
 /// Reads the edited text back: it must parse, and each changed place must hold its new image.
 fn verify(path: &Path, text: &str, plans: &[&Planned]) -> Result<(), Failure> {
     let documents = yaml::parse_stream(text).map_err(|err| {
@@ -261,7 +289,7 @@ fn verify(path: &Path, text: &str, plans: &[&Planned]) -> Result<(), Failure> {
             };
             sites
                 .iter()
-                .any(|s| s.description == plan.site.description && s.current == plan.target)
+                .any(|s| s.description == plan.site.description && holds(s, &plan.target))
         });
         if !found {
             return Err(anyhow::anyhow!(

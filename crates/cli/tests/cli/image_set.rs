@@ -285,6 +285,35 @@ fn image_set_keeps_comments_quoting_layout_crlf_and_anchors() {
     }
 }
 
+/// Two `--helm-value` paths of one image (repository and tag) are one place; each takes its
+/// part of the new image.
+#[test]
+fn image_set_sets_a_helm_repository_and_tag_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    fs::write(&file, VALUES).unwrap();
+    let out = image_set(
+        &file,
+        &[
+            "--helm-value",
+            "image.repository",
+            "--helm-value",
+            "image.tag",
+            "registry.example.com/shop=registry.example.com/shop-v2:2.0.0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        VALUES
+            .replace(
+                "repository: registry.example.com/shop",
+                "repository: registry.example.com/shop-v2"
+            )
+            .replace("tag: abc1234", "tag: 2.0.0")
+    );
+}
+
 /// A kustomize entry without the key gets it on a new line in the entry's own indentation.
 #[test]
 fn image_set_adds_a_new_tag_to_a_kustomize_entry() {
