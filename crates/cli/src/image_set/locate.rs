@@ -344,6 +344,22 @@ spec:
       - name: app
         image: app:1
 ---
+kind: StatefulSet
+metadata: {name: s}
+spec: {template: {spec: {containers: [{name: db, image: db:5}]}}}
+---
+kind: DaemonSet
+metadata: {name: d}
+spec: {template: {spec: {containers: [{name: agent, image: agent:6}]}}}
+---
+kind: Job
+metadata: {name: j}
+spec: {template: {spec: {containers: [{name: once, image: once:7}]}}}
+---
+kind: Deployment
+metadata: {name: dep}
+spec: {template: {spec: {containers: [{name: web, image: web:8}]}}}
+---
 kind: CronJob
 metadata: {name: c}
 spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: job, image: tool:2}]}}}}}
@@ -381,6 +397,10 @@ items:
             [
                 "Rollout r, init container migrate = app:1",
                 "Rollout r, container app = app:1",
+                "StatefulSet s, container db = db:5",
+                "DaemonSet d, container agent = agent:6",
+                "Job j, container once = once:7",
+                "Deployment dep, container web = web:8",
                 "CronJob c, container job = tool:2",
                 "Experiment e, template baseline, container app = app:1",
                 "AnalysisTemplate a, metric smoke, container t = test:3",

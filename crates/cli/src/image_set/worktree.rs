@@ -142,6 +142,19 @@ pub fn plan(
                     place(*file, site)
                 )));
             }
+            if !edits.is_empty() {
+                // An anchored image changes everywhere it is aliased: say where.
+                for (_, other) in sites.iter().filter(|(f, other)| {
+                    f == file
+                        && other.offset == site.offset
+                        && other.description != site.description
+                }) {
+                    eprintln!(
+                        "sluice image set: note: {} shares this value through a YAML anchor and changes too",
+                        other.description
+                    );
+                }
+            }
             plans.push(Planned {
                 file: *file,
                 site: site.clone(),

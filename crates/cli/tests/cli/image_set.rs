@@ -283,6 +283,24 @@ fn image_set_keeps_comments_quoting_layout_crlf_and_anchors() {
             "{args:?}: {diff}"
         );
     }
+
+    // Through the alias, the worker's bump is the api's too, and it says so.
+    let file = dir.path().join("stream.yaml");
+    fs::write(&file, CRLF_STREAM).unwrap();
+    let out = image_set(&file, &["worker=:fedcba9"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("Deployment api, container api shares this value through a YAML anchor"),
+        "{}",
+        stderr(&out)
+    );
+    assert_only(
+        CRLF_STREAM,
+        &fs::read_to_string(&file).unwrap(),
+        "api:abc1234\r\n      - name: worker",
+        "api:fedcba9\r\n      - name: worker",
+    );
 }
 
 /// Two `--helm-value` paths of one image (repository and tag) are one place; each takes its

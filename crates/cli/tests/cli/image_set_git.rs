@@ -1,6 +1,6 @@
 //! `sluice image set --commit --push` against real bare repositories, over `file://` and over
 //! smart HTTP (`git http-backend` as CGI behind a tiny server on 127.0.0.1 that wants a token
-//! for pushes, which git gets from `GIT_ASKPASS`): a bump on a fresh clone changes exactly the
+//! for pushes, which git gets from a `GIT_ASKPASS` script reading it from the environment): a bump on a fresh clone changes exactly the
 //! tag; pipelines bumping different services all land; two racing on one image leave the newer
 //! version, and the loser exits 4; with commit-SHA tags the later bump lands and says what it
 //! replaced.
@@ -45,6 +45,7 @@ impl Remote {
             .env("HOME", self.home())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_ASKPASS", self.dir.path().join("askpass"))
+            .env("CD_TOKEN", TOKEN)
             .output()
             .expect("run git");
         assert!(
@@ -74,6 +75,7 @@ impl Remote {
             .env("HOME", self.home())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_ASKPASS", self.dir.path().join("askpass"))
+            .env("CD_TOKEN", TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -94,7 +96,7 @@ fn remote(http: bool) -> Remote {
     let askpass = dir.path().join("askpass");
     fs::write(
         &askpass,
-        format!("#!/bin/sh\ncase \"$1\" in Username*) echo ci ;; *) echo {TOKEN} ;; esac\n"),
+        "#!/bin/sh\ncase \"$1\" in Username*) echo ci ;; *) echo \"$CD_TOKEN\" ;; esac\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -295,7 +297,7 @@ fn image_set_sha_tags_land_and_say_what_they_replaced() {
     );
 }
 
-/// Without the token the HTTP remote refuses the push: exit 5, and the error is git's.
+/// With a wrong token the HTTP remote refuses the push: exit 5, and the error is git's.
 #[test]
 fn image_set_push_failure_is_a_git_error() {
     let remote = remote(true);
@@ -304,7 +306,8 @@ fn image_set_push_failure_is_a_git_error() {
         .current_dir(&clone)
         .args(["image", "set", "rollouts.yaml", "cart=:1.1.0", "--push"])
         .env("HOME", remote.home())
-        .env("GIT_ASKPASS", "/bin/false")
+        .env("GIT_ASKPASS", remote.dir.path().join("askpass"))
+        .env("CD_TOKEN", "not-the-token")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
