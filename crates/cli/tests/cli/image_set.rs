@@ -74,7 +74,7 @@ fn image_set_changes_only_the_image_bytes_in_every_argo_example() {
     yaml_files(&argo_examples(), &mut files);
     files.sort();
     let dir = tempfile::tempdir().unwrap();
-    let mut bumped = 0;
+    let (mut bumped, mut with_images) = (0, 0);
     for file in &files {
         let old = fs::read_to_string(file).unwrap();
         let images: Vec<&str> = old
@@ -86,6 +86,13 @@ fn image_set_changes_only_the_image_bytes_in_every_argo_example() {
             })
             .map(|rest| rest.split(" #").next().unwrap().trim())
             .collect();
+        assert_eq!(
+            old.contains("image:"),
+            !images.is_empty(),
+            "{}: an image this test does not see",
+            file.display()
+        );
+        with_images += usize::from(!images.is_empty());
         let mut repositories: Vec<&str> = images.iter().map(|i| repository(i)).collect();
         repositories.sort();
         repositories.dedup();
