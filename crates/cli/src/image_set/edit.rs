@@ -86,38 +86,25 @@ pub fn plan(site: &Site, new: &NewImage, source: &str) -> Result<(ImageRef, Vec<
             };
             Ok((target, replace(scalar, &text, &site.description, source)?))
         }
-        Holder::Kustomize { name, entry } => {
+        Holder::Kustomize { entry, .. } => {
             let target = new.resolve(current);
+            let what = &site.description;
             let mut edits = Vec::new();
-            let _ = name;
             if target.repository != current.repository {
-                edits.extend(set_key(
-                    entry,
-                    "newName",
-                    &target.repository,
-                    source,
-                    &site.description,
-                )?);
+                edits.extend(set_key(entry, "newName", &target.repository, source, what)?);
             }
-            for (key, value, other) in [
-                ("newTag", &target.tag, "digest"),
-                ("digest", &target.digest, "newTag"),
-            ] {
-                if let Some(value) = value {
-                    edits.extend(set_key(entry, key, value, source, &site.description)?);
-                } else if entry.entry(key).is_some() && target_has(&target, other) {
-                    edits.push(remove_key(entry, key, source, &site.description)?);
+            // The new image has a tag, a digest or both: set those, drop the other.
+            for (key, value) in [("newTag", &target.tag), ("digest", &target.digest)] {
+                match value {
+                    Some(value) => edits.extend(set_key(entry, key, value, source, what)?),
+                    None if entry.entry(key).is_some() => {
+                        edits.push(remove_key(entry, key, source, what)?);
+                    }
+                    None => {}
                 }
             }
             Ok((target, edits))
         }
-    }
-}
-
-fn target_has(target: &ImageRef, key: &str) -> bool {
-    match key {
-        "digest" => target.digest.is_some(),
-        _ => target.tag.is_some(),
     }
 }
 
