@@ -19,6 +19,26 @@ use tempfile::TempDir;
 
 const TOKEN: &str = "s3cret-token";
 
+/// Identity variables a developer's or CI's environment may carry; the tests set their own.
+const IDENTITY: [&str; 4] = [
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+];
+
+/// `command` isolated from the machine's git configuration and identity.
+fn isolated(mut command: Command, home: &Path) -> Command {
+    for variable in IDENTITY {
+        command.env_remove(variable);
+    }
+    command
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("XDG_CONFIG_HOME");
+    command
+}
+
 const ROLLOUTS: &str = "# services of the shop, bumped by CI\n---\nkind: Rollout\nmetadata: {name: cart}\nspec:\n  template:\n    spec:\n      containers:\n      - name: cart\n        image: registry.example.com/cart:1.0.0 # cart\n---\nkind: Rollout\nmetadata: {name: pay}\nspec:\n  template:\n    spec:\n      containers:\n      - name: pay\n        image: \"registry.example.com/pay:1.0.0\"\n---\nkind: Rollout\nmetadata: {name: ship}\nspec:\n  template:\n    spec:\n      containers:\n      - name: ship\n        image: registry.example.com/ship:0badcafe\n";
 
 /// A bare CD repository, its home directory for git, and how clones reach it.
@@ -39,11 +59,9 @@ impl Remote {
 
     /// Runs git in `dir` with this test's HOME (no user config, no identity).
     fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
+        let out = isolated(Command::new("git"), &self.home())
             .current_dir(dir)
             .args(args)
-            .env("HOME", self.home())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_ASKPASS", self.dir.path().join("askpass"))
             .env("CD_TOKEN", TOKEN)
             .output()
@@ -67,13 +85,11 @@ impl Remote {
 
     /// `sluice image set rollouts.yaml ARGS… --push` in `clone`, not waited for.
     fn bump(&self, clone: &Path, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
+        isolated(Command::new(env!("CARGO_BIN_EXE_sluice")), &self.home())
             .current_dir(clone)
             .args(["image", "set", "rollouts.yaml"])
             .args(args)
             .args(["--push", "--skip-ci"])
-            .env("HOME", self.home())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_ASKPASS", self.dir.path().join("askpass"))
             .env("CD_TOKEN", TOKEN)
             .stdout(Stdio::piped())
@@ -183,7 +199,7 @@ fn image_set_commits_and_pushes_exactly_the_tag_over_file() {
     assert_eq!(files.trim(), "rollouts.yaml");
 
     // --commit alone commits locally; GIT_COMMITTER_* from the environment is honoured.
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = isolated(Command::new(env!("CARGO_BIN_EXE_sluice")), &remote.home())
         .current_dir(&clone)
         .args([
             "image",
@@ -194,7 +210,6 @@ fn image_set_commits_and_pushes_exactly_the_tag_over_file() {
             "--message",
             "bump {old} to {new}",
         ])
-        .env("HOME", remote.home())
         .env("GIT_COMMITTER_NAME", "Release Train")
         .env("GIT_COMMITTER_EMAIL", "train@example.com")
         .output()
@@ -302,10 +317,9 @@ fn image_set_sha_tags_land_and_say_what_they_replaced() {
 fn image_set_push_failure_is_a_git_error() {
     let remote = remote(true);
     let clone = remote.clone("ci");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = isolated(Command::new(env!("CARGO_BIN_EXE_sluice")), &remote.home())
         .current_dir(&clone)
         .args(["image", "set", "rollouts.yaml", "cart=:1.1.0", "--push"])
-        .env("HOME", remote.home())
         .env("GIT_ASKPASS", remote.dir.path().join("askpass"))
         .env("CD_TOKEN", "not-the-token")
         .output()
