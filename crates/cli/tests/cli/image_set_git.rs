@@ -328,6 +328,19 @@ fn image_set_push_failure_is_a_git_error() {
     assert!(stderr(&out).contains("git push"), "{}", stderr(&out));
     assert_eq!(remote.file(), ROLLOUTS);
 
+    // Behind the remote with no retries left: exit 5, the commit stays local.
+    let stale = remote.clone("stale");
+    let ahead = finish(remote.bump(&remote.clone("ahead"), &["pay=:1.1.0"]));
+    assert!(ahead.status.success(), "{}", stderr(&ahead));
+    let out = finish(remote.bump(&stale, &["cart=:1.1.0", "--retries", "0"]));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("push still rejected after 0 retries"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(remote.file(), ROLLOUTS.replace("pay:1.0.0", "pay:1.1.0"));
+
     // A dirty work tree is refused before anything is edited.
     fs::write(clone.join("rollouts.yaml"), "dirty: true\n").unwrap();
     let out = finish(remote.bump(&clone, &["cart=:1.1.0"]));
