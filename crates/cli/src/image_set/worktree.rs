@@ -232,22 +232,27 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Prints the diff and (unless dry-running) writes the changed files; returns their paths.
+/// Every file is edited and read back before the first is written.
 pub fn write(
     args: &ImageSetArgs,
     files: &[File],
     plans: &[Planned],
 ) -> Result<Vec<PathBuf>, Failure> {
-    let mut changed = Vec::new();
+    let mut edited = Vec::new();
     for (index, file) in files.iter().enumerate() {
         let mine: Vec<&Planned> = plans.iter().filter(|p| p.file == index).collect();
         let edits: Vec<Edit> = mine.iter().flat_map(|p| p.edits.iter().cloned()).collect();
         if edits.is_empty() {
             continue;
         }
-        let display = file.path.display().to_string();
-        let text =
-            edit::apply(&file.source, &edits).map_err(|err| anyhow::anyhow!("{display}: {err}"))?;
+        let text = edit::apply(&file.source, &edits)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", file.path.display()))?;
         verify(&file.path, &text, &mine)?;
+        edited.push((file, edits, text));
+    }
+    let mut changed = Vec::new();
+    for (file, edits, text) in edited {
+        let display = file.path.display().to_string();
         print!("{}", edit::diff(&display, &file.source, &edits));
         if !args.dry_run {
             std::fs::write(&file.path, &text).with_context(|| format!("writing {display}"))?;
