@@ -109,14 +109,19 @@ pub struct ImageSetArgs {
 /// A failure, with its exit code.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
+    /// No place matches a selector (exit 2).
     #[error("{0}")]
     NothingMatched(String),
+    /// A selector matches several places and `--all` was not given (exit 3).
     #[error("{0}")]
     Ambiguous(String),
+    /// A lower semver, or a newer one pushed first (exit 4).
     #[error("{0}")]
     Downgrade(String),
+    /// git failed or refused (exit 5).
     #[error(transparent)]
     Git(#[from] GitError),
+    /// Unreadable input or a value that cannot be edited in place (exit 1).
     #[error(transparent)]
     Input(#[from] anyhow::Error),
 }

@@ -71,12 +71,18 @@ pub fn plan(
             }
         }
     }
-    let place = |file: usize, site: &Site| {
+    let line = |file: usize, site: &Site| {
         let file = &files[file];
         format!(
-            "{}:{}: {} ({})",
+            "{}:{}",
             file.path.display(),
-            yaml::line_of(&file.source, site.offset),
+            yaml::line_of(&file.source, site.offset)
+        )
+    };
+    let place = |file: usize, site: &Site| {
+        format!(
+            "{}: {} ({})",
+            line(file, site),
             site.description,
             site.current
         )
@@ -131,7 +137,7 @@ pub fn plan(
         }
         for (file, site) in matched {
             let (target, edits) = edit::plan(site, &assignment.image, &files[*file].source)
-                .map_err(|err| anyhow::anyhow!("{}: {err}", place(*file, site)))?;
+                .map_err(|err| anyhow::anyhow!("{}: {err}", line(*file, site)))?;
             if !args.allow_downgrade
                 && !edits.is_empty()
                 && let Verdict::Downgrade { current, new } =
