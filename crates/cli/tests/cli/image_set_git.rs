@@ -341,6 +341,16 @@ fn image_set_push_failure_is_a_git_error() {
     );
     assert_eq!(remote.file(), ROLLOUTS.replace("pay:1.0.0", "pay:1.1.0"));
 
+    // A detached HEAD (a CI checkout of a commit) needs --branch.
+    let detached = remote.clone("detached");
+    remote.git(&detached, &["checkout", "--quiet", "--detach"]);
+    let out = finish(remote.bump(&detached, &["ship=:abcdef0"]));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--branch"), "{}", stderr(&out));
+    let out = finish(remote.bump(&detached, &["ship=:abcdef0", "--branch", "main"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(remote.file().contains("ship:abcdef0"));
+
     // A dirty work tree is refused before anything is edited.
     fs::write(clone.join("rollouts.yaml"), "dirty: true\n").unwrap();
     let out = finish(remote.bump(&clone, &["cart=:1.1.0"]));
