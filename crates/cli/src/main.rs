@@ -1,16 +1,26 @@
-//! The `sluice` binary: parses the command line and hands off to a command.
+//! The `sluice` binary: parses the command line and hands off to a command. Linked as
+//! `kubectl-argo-rollouts` or `kubectl-sluice` it is that kubectl plugin ([`plugin`]).
 
 mod cli;
 mod connect;
 mod controller;
 mod image_set;
 mod inspect;
+mod plugin;
 mod tree;
 mod up;
 mod verbs;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    cli::Cli::parse().run()
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = args.first().map_or("sluice", plugin::invoked_as);
+    let matches = cli::Cli::command()
+        .bin_name(name)
+        .get_matches_from(plugin::arguments(args));
+    match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli.run(),
+        Err(err) => err.exit(),
+    }
 }

@@ -1,7 +1,8 @@
 //! `sluice get rollout`'s picture, drawn as `kubectl argo rollouts get rollout` draws it
 //! (research §4): a header (name, status, strategy, images with their roles, replica counts)
 //! and a tree of revisions, newest first, each with its ReplicaSet and pods, icons for their
-//! state and an INFO column (`stable`, `active`, `preview`, `delay:29s`, `ready:1/1`).
+//! state and an INFO column (`stable`, `active`, `preview`, `canary`, `delay:29s`,
+//! `ready:1/1`); for a canary also its Step, SetWeight and ActualWeight.
 //! Pure: objects and the time in, text out.
 
 use std::fmt::Write;
@@ -154,6 +155,18 @@ fn roles(rollout: &Rollout, rs: &ReplicaSet, now: Timestamp) -> Vec<String> {
     if hash.is_some() && hash == status.stable_rs.as_deref() {
         roles.push("stable".to_owned());
     }
+    let canary = rollout
+        .spec
+        .strategy
+        .as_ref()
+        .is_some_and(|s| s.canary.is_some());
+    if canary
+        && hash.is_some()
+        && hash == status.current_pod_hash.as_deref()
+        && hash != status.stable_rs.as_deref()
+    {
+        roles.push("canary".to_owned());
+    }
     if hash.is_some() && hash == blue_green.active_selector.as_deref() {
         roles.push("active".to_owned());
     }
@@ -193,6 +206,46 @@ fn images(rs: &ReplicaSet) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A canary's `Step` (`2/3`; none without steps), `SetWeight` (the weight its current step
+/// aims for) and `ActualWeight` (the canary's share of the available pods), as Argo's
+/// `kubectl argo rollouts get rollout` computes them for a canary without a router.
+fn weights(
+    rollout: &Rollout,
+    canary: &sluice_api::CanaryStrategy,
+    sets: &[&ReplicaSet],
+) -> (Option<String>, i32, i32) {
+    let status = rollout.status.clone().unwrap_or_default();
+    let steps = canary.steps();
+    let index = status.current_step_index.unwrap_or(0).max(0);
+    let step = (!steps.is_empty()).then(|| format!("{index}/{}", steps.len()));
+    let promoted = status.stable_rs.is_some() && status.stable_rs == status.current_pod_hash;
+    let set_weight = if promoted || index as usize >= steps.len() {
+        100
+    } else if status.abort == Some(true) {
+        0
+    } else {
+        steps[..=index as usize]
+            .iter()
+            .rev()
+            .find_map(|s| s.set_weight)
+            .unwrap_or(0)
+    };
+    let available = |rs: &&&ReplicaSet| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+    };
+    let total: i32 = sets.iter().map(|rs| available(&rs)).sum();
+    let current: i32 = sets
+        .iter()
+        .filter(|rs| hash(rs) == status.current_pod_hash.as_deref())
+        .map(|rs| available(&rs))
+        .sum();
+    let actual = if total == 0 { 0 } else { current * 100 / total };
+    (step, set_weight, actual)
+}
+
 /// The whole picture of `rollout` with its ReplicaSets and their pods at `now`.
 pub fn render(rollout: &Rollout, sets: &[ReplicaSet], pods: &[Pod], now: Timestamp) -> String {
     let mut sets: Vec<&ReplicaSet> = sets.iter().collect();
@@ -218,11 +271,28 @@ pub fn render(rollout: &Rollout, sets: &[ReplicaSet], pods: &[Pod], now: Timesta
     if !message.is_empty() {
         line(&mut out, "Message", &message);
     }
-    let strategy = match rollout.spec.strategy.as_ref() {
-        Some(s) if s.canary.is_some() => "Canary",
-        _ => "BlueGreen",
-    };
-    line(&mut out, "Strategy", strategy);
+    let canary = rollout
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.canary.as_ref());
+    line(
+        &mut out,
+        "Strategy",
+        if canary.is_some() {
+            "Canary"
+        } else {
+            "BlueGreen"
+        },
+    );
+    if let Some(canary) = canary {
+        let (step, set_weight, actual) = weights(rollout, canary, &sets);
+        if let Some(step) = step {
+            line(&mut out, "  Step", &step);
+        }
+        line(&mut out, "  SetWeight", &set_weight.to_string());
+        line(&mut out, "  ActualWeight", &actual.to_string());
+    }
     let mut image_lines = Vec::new();
     for rs in &sets {
         let roles: Vec<String> = roles(rollout, rs, now)
@@ -356,6 +426,43 @@ mod tests {
                 "restartCount": 0, "image": "x", "imageID": "", "state": {"running": {}}}]},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_paused_canary_shows_its_step_weights_and_roles() {
+        let rollout: Rollout = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "demo", "namespace": "shop", "generation": 2,
+                "creationTimestamp": "2026-11-22T09:00:00Z"},
+            "spec": {"replicas": 2, "selector": {}, "template": {},
+                "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]}}},
+            "status": {"observedGeneration": "2", "phase": "Paused", "message": "CanaryPauseStep",
+                "stableRS": "blue", "currentPodHash": "yellow", "currentStepIndex": 1,
+                "replicas": 2, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2,
+                "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-22T10:01:00Z"}]},
+        }))
+        .unwrap();
+        let sets = [rs("blue", 1, 1, 1), rs("yellow", 2, 1, 1)];
+        let pods = [pod("blue", "a", true), pod("yellow", "b", true)];
+        let now: Timestamp = "2026-11-22T10:02:00Z".parse().unwrap();
+        let text = render(&rollout, &sets, &pods, now);
+        let expected = "\
+Name:            demo
+Namespace:       shop
+Status:          ॥ Paused
+Message:         CanaryPauseStep
+Strategy:        Canary
+  Step:          1/3
+  SetWeight:     50
+  ActualWeight:  50
+Images:          argoproj/rollouts-demo:yellow (canary)
+                 argoproj/rollouts-demo:blue (stable)
+";
+        assert!(text.starts_with(expected), "{text}");
+        let yellow = text.lines().find(|l| l.contains("⧉ demo-yellow")).unwrap();
+        assert!(yellow.ends_with("canary"), "{yellow}");
+        let blue = text.lines().find(|l| l.contains("⧉ demo-blue")).unwrap();
+        assert!(blue.ends_with("stable"), "{blue}");
     }
 
     #[test]

@@ -217,6 +217,22 @@ fn set_image(rollout: &Rollout, pairs: &[String]) -> anyhow::Result<json_patch::
     Ok(serde_json::from_value(serde_json::Value::Array(ops))?)
 }
 
+/// The step after the current one of a canary Rollout with steps left (what `promote` moves
+/// to when nothing is paused).
+fn next_step(rollout: &Rollout) -> Option<i32> {
+    let steps = rollout
+        .spec
+        .strategy
+        .as_ref()?
+        .canary
+        .as_ref()?
+        .steps()
+        .len();
+    let steps = i32::try_from(steps).ok()?;
+    let current = rollout.status.as_ref()?.current_step_index.unwrap_or(0);
+    (current < steps).then_some(current + 1)
+}
+
 /// Runs a verb and prints what it did, as kubectl-argo-rollouts does.
 pub async fn run(verb: Verb) -> anyhow::Result<()> {
     let (name, target) = match &verb {
@@ -277,6 +293,10 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
                 if paused {
                     let resume = status(json!({"pauseConditions": null}));
                     rollouts.patch_status(&name, &params, &resume).await?;
+                } else if let Some(next) = next_step(&rollout) {
+                    // Not paused mid-canary: skip the current step, as Argo's promote does.
+                    let skip = status(json!({"currentStepIndex": next}));
+                    rollouts.patch_status(&name, &params, &skip).await?;
                 }
                 "promoted"
             }

@@ -182,10 +182,11 @@ fn updating(
         || current
             .previous_revision
             .is_some_and(|previous| previous < stable.revision);
-    let fast_rollback = older
+    let fast_rollback = (older
         && current
             .scale_down_deadline
-            .is_some_and(|deadline| deadline > now);
+            .is_some_and(|deadline| deadline > now))
+        || planner.within_rollback_window(current, stable);
     // A retry after an abort lifts the aborted ReplicaSet's scale-down deadline.
     if !fast_rollback {
         planner.deadline(current, None);

@@ -1,6 +1,432 @@
-//! The canary planner (not wired yet: the controller leaves canary Rollouts alone until it is).
+//! The canary planner without a traffic router: Argo Rollouts' `rollout/canary.go` as pure
+//! functions of the stage [`crate::plan`] classified (research §2.4, §2.6, §2.7, §2.11).
+//! The canary's share is a share of pods: each `setWeight` step scales the canary and stable
+//! ReplicaSets to Argo's counts ([`crate::replica_math`]), one group per reconcile (older
+//! ReplicaSets, then stable, then canary); `pause` steps wait for a duration or
+//! for `promote`; no steps is a rolling update by `maxSurge`/`maxUnavailable`.
+//!
+//! Steps sluice does not run yet — `analysis` (until the analysis controller exists, through
+//! [`crate::gate`]), `experiment`, `plugin` — hold the Rollout before them, Progressing with a
+//! message naming the step; they are never skipped. A Rollout with `trafficRouting` holds
+//! before its first step the same way (the routers come with their own issue): a replica
+//! ratio would not be the traffic split its author asked for.
+//!
+//! `canaryService` and `stableService` (without a router) get the canary and stable hashes in
+//! their selectors; on abort the canary Service goes back to stable.
 
-use crate::{model::CanaryObserved, plan::Stage, planner::Planner};
+use sluice_api::{CanaryStep, PauseReason, duration::pause_duration, names::event};
+
+use crate::{
+    gate::{Gate, GateKind, analysis_gate},
+    model::{CanaryObserved, Counts, Pause, Phase, ReplicaSetState},
+    plan::Stage,
+    planner::{Planner, at},
+    replica_math::{self, BasicCanary, SetCounts, Stable},
+};
 
 /// Plans `stage` of a canary Rollout.
-pub fn plan_stage(_planner: &mut Planner<'_>, _canary: &CanaryObserved<'_>, _stage: Stage<'_>) {}
+pub fn plan_stage(planner: &mut Planner<'_>, canary: &CanaryObserved<'_>, stage: Stage<'_>) {
+    let roles = match stage {
+        Stage::Aborted { stable, current } => aborted(planner, canary, stable, current),
+        Stage::Steady { current, first } => steady(planner, canary, current, first),
+        Stage::Updating { stable, current } => updating(planner, canary, stable, current),
+        Stage::Invalid | Stage::Create | Stage::ManuallyPaused => false,
+    };
+    if roles {
+        role_metadata(planner, canary);
+    }
+    // Argo's pause bookkeeping: `controllerPause` says the controller paused (and a user may
+    // have resumed) only while the step that paused is current.
+    let progress = &mut planner.plan.progress;
+    if progress.pauses.is_empty() && !matches!(stage, Stage::ManuallyPaused) {
+        progress.controller_pause = false;
+    }
+}
+
+/// Argo's text for a step in events (`CanaryStepString`).
+fn step_text(step: &CanaryStep) -> String {
+    if let Some(weight) = step.set_weight {
+        return format!("setWeight: {weight}");
+    }
+    if let Some(pause) = &step.pause {
+        return match &pause.duration {
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                format!("pause: {n}")
+            }
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => {
+                format!("pause: {s}")
+            }
+            None => "pause".into(),
+        };
+    }
+    let kind = [
+        (step.experiment.is_some(), "experiment"),
+        (step.analysis.is_some(), "analysis"),
+        (step.set_canary_scale.is_some(), "setCanaryScale"),
+        (step.set_header_route.is_some(), "setHeaderRoute"),
+        (step.set_mirror_route.is_some(), "setMirrorRoute"),
+        (step.plugin.is_some(), "plugin"),
+    ];
+    kind.into_iter()
+        .find(|(set, _)| *set)
+        .map_or("step", |(_, name)| name)
+        .into()
+}
+
+/// Each ReplicaSet carries the metadata of its role: `canaryMetadata` on the current one
+/// while it is not stable, `stableMetadata` on the stable one.
+fn role_metadata(planner: &mut Planner<'_>, canary: &CanaryObserved<'_>) {
+    let stable = planner.plan.progress.stable.clone();
+    let hash = planner.observed.hash.clone();
+    let spec = canary.spec;
+    planner.role_metadata(move |rs| {
+        if stable.as_deref() == Some(rs.hash.as_str()) {
+            spec.stable_metadata.as_ref()
+        } else if rs.hash == hash {
+            spec.canary_metadata.as_ref()
+        } else {
+            None
+        }
+    });
+}
+
+/// Points the canary and stable Services (those the strategy names) at these hashes.
+fn services(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    to_canary: Option<&str>,
+    to_stable: &str,
+) {
+    let spec = canary.spec;
+    if let Some(to) = to_canary {
+        planner.switch(
+            spec.canary_service.as_deref(),
+            canary.canary_service.as_ref(),
+            to,
+        );
+    }
+    planner.switch(
+        spec.stable_service.as_deref(),
+        canary.stable_service.as_ref(),
+        to_stable,
+    );
+}
+
+/// Scales the ReplicaSets toward Argo's counts for `weight`, one group per reconcile (stable,
+/// then canary, then the others); whether every ReplicaSet is at its count with all its pods
+/// available and no other ReplicaSet has any (Argo's `AtDesiredReplicaCountsForCanary`).
+fn scale_to_weight(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    weight: i32,
+    current: &ReplicaSetState,
+    stable: Option<&ReplicaSetState>,
+) -> bool {
+    let observed = planner.observed;
+    let mut others: Vec<&ReplicaSetState> = observed
+        .replica_sets
+        .iter()
+        .filter(|rs| {
+            rs.hash != current.hash && Some(rs.hash.as_str()) != stable.map(|s| s.hash.as_str())
+        })
+        .filter(|rs| rs.replicas > 0 || rs.available > 0)
+        .collect();
+    others.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+    let counts = |rs: &ReplicaSetState| SetCounts {
+        replicas: rs.replicas,
+        available: rs.available,
+    };
+    let other_counts: Vec<SetCounts> = others.iter().map(|rs| counts(rs)).collect();
+    let (surge, unavailable) = (canary.spec.max_surge(), canary.spec.max_unavailable());
+    let input = BasicCanary {
+        replicas: observed.replicas,
+        max_surge: &surge,
+        max_unavailable: &unavailable,
+        weight,
+        canary: Some(counts(current)),
+        stable: match stable {
+            Some(stable) if stable.hash != current.hash => Stable::Separate(counts(stable)),
+            Some(_) => Stable::IsCanary,
+            None => Stable::Absent,
+        },
+        others: &other_counts,
+    };
+    // The shared validation rejects a maxSurge or maxUnavailable that does not parse, so the
+    // error cannot reach here; should it, nothing is scaled.
+    let Ok(targets) = replica_math::basic_canary(&input) else {
+        return false;
+    };
+    // One group per reconcile, the next from fresh counts. Older ReplicaSets first (an
+    // update mid-canary takes the in-between canary down before the new one grows, within
+    // maxUnavailable — Argo scales them last), then the stable, then the canary.
+    let separate = stable.filter(|s| s.hash != current.hash);
+    let before = planner.plan.actions.len();
+    for (rs, target) in others.iter().zip(&targets.others) {
+        planner.scale(rs, *target);
+        if *target == 0 {
+            planner.deadline(rs, None);
+        }
+    }
+    if planner.plan.actions.len() == before
+        && let Some(stable) = separate
+    {
+        planner.scale(stable, targets.stable);
+    }
+    if planner.plan.actions.len() == before {
+        planner.scale(current, targets.canary);
+    }
+    let at = |rs: &ReplicaSetState, n: i32| rs.replicas == n && rs.available == n;
+    at(current, targets.canary)
+        && separate.is_none_or(|s| at(s, targets.stable))
+        && others.iter().all(|rs| rs.available == 0)
+}
+
+/// Progressing with Argo's count-based message (`CalculateRolloutPhase`), or Healthy.
+fn count_phase(planner: &Planner<'_>, fully_promoted: bool) -> Phase {
+    let observed = planner.observed;
+    let counts = Counts::of(&observed.replica_sets, &observed.hash, None);
+    if counts.updated < observed.replicas {
+        Phase::progressing("more replicas need to be updated")
+    } else if counts.available < counts.updated {
+        Phase::progressing("updated replicas are still becoming available")
+    } else if counts.replicas > counts.updated {
+        Phase::progressing("old replicas are pending termination")
+    } else if !fully_promoted {
+        Phase::progressing("waiting for all steps to complete")
+    } else {
+        Phase::Healthy
+    }
+}
+
+/// Aborted: the canary's share goes to 0 and the stable version back to full size; both
+/// Services select stable. The step pointer goes back to 0 (a retry starts over).
+fn aborted(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    stable: &ReplicaSetState,
+    current: &ReplicaSetState,
+) -> bool {
+    let now = planner.now;
+    scale_to_weight(planner, canary, 0, current, Some(stable));
+    services(planner, canary, Some(&stable.hash), &stable.hash);
+    let progress = &mut planner.plan.progress;
+    progress.pauses.clear();
+    progress.controller_pause = false;
+    progress.aborted_at = progress.aborted_at.or(Some(now));
+    progress.step = Some(0);
+    planner.prune_history(&[&current.hash, &stable.hash]);
+    planner.aborted(format!(
+        "Rollout aborted update to revision {}",
+        current.revision
+    ));
+    true
+}
+
+/// Steady, the first deploy, or back on the stable version: the current ReplicaSet is the
+/// stable one, at full size; older ones go. The first deploy is promoted at once (Argo's
+/// "Initial deploy"); going back to the stable template skips the remaining steps.
+fn steady(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    current: &ReplicaSetState,
+    first: bool,
+) -> bool {
+    let hash = current.hash.clone();
+    let steps = canary.spec.steps().len();
+    let progress = planner.observed.status.clone();
+    if first {
+        planner.plan.progress.stable = Some(hash.clone());
+        let message = format!(
+            "Rollout completed update to revision {} ({hash}): Initial deploy",
+            current.revision
+        );
+        planner.event(false, event::ROLLOUT_COMPLETED, message);
+    } else if steps > 0 && progress.step.is_none_or(|i| i < steps as i32) {
+        planner.event(
+            false,
+            event::SKIP_STEPS,
+            "Rollback to stable ReplicaSets".into(),
+        );
+    }
+    let stable = (!first).then_some(current);
+    scale_to_weight(planner, canary, 100, current, stable);
+    services(planner, canary, Some(&hash), &hash);
+    planner.prune_history(&[&hash]);
+    let progress = &mut planner.plan.progress;
+    progress.step = Some(steps as i32);
+    progress.pauses.clear();
+    progress.controller_pause = false;
+    progress.promote_full = false;
+    progress.aborted_at = None;
+    let phase = count_phase(planner, true);
+    if phase != Phase::Healthy
+        && current.available < planner.observed.replicas
+        && planner.timed_out(current, false)
+    {
+        return true;
+    }
+    planner.phase(phase);
+    true
+}
+
+/// An update: step by step from `status.currentStepIndex`.
+fn updating(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    stable: &ReplicaSetState,
+    current: &ReplicaSetState,
+) -> bool {
+    let spec = canary.spec;
+    if spec.traffic_routing.is_some() {
+        planner.phase(Phase::progressing(
+            "waiting for traffic routing: sluice does not route canary traffic through a router yet; not progressing",
+        ));
+        return false;
+    }
+    let now = planner.now;
+    let replicas = planner.observed.replicas;
+    let status = planner.observed.status.clone();
+    let steps = spec.steps();
+    let count = steps.len() as i32;
+    let mut index = status.step.unwrap_or(0).clamp(0, count);
+    if planner.within_rollback_window(current, stable) && current.replicas > 0 {
+        if index < count {
+            planner.event(
+                false,
+                event::SKIP_STEPS,
+                "Rollback to active ReplicaSets within RollbackWindow".into(),
+            );
+        }
+        index = count;
+    }
+    if status.promote_full {
+        index = count;
+    }
+    if index == count {
+        planner.plan.progress.pauses.clear();
+    }
+    // A retry after an abort: the aborted canary may not wait for a deadline any more.
+    planner.deadline(current, None);
+    let set_weights: Vec<Option<i32>> = steps.iter().map(|s| s.set_weight).collect();
+    let weight =
+        replica_math::desired_weight(&set_weights, Some(index), false, status.promote_full);
+    let at_counts = scale_to_weight(planner, canary, weight, current, Some(stable));
+    let to_canary = (current.available > 0).then_some(current.hash.as_str());
+    services(planner, canary, to_canary, &stable.hash);
+    planner.prune_history(&[&current.hash, &stable.hash]);
+    planner.plan.progress.aborted_at = None;
+    planner.plan.progress.step = Some(index);
+    if index == count {
+        // Every step done (or skipped): promote once the canary is at full availability.
+        if current.available >= replicas && current.replicas == replicas {
+            promote(planner, current, count, status.promote_full);
+            return true;
+        }
+        if !planner.timed_out(current, true) {
+            let phase = count_phase(planner, false);
+            planner.phase(phase);
+        }
+        return true;
+    }
+    let step = &steps[index as usize];
+    let position = index + 1;
+    let complete = |planner: &mut Planner<'_>| {
+        planner.plan.progress.step = Some(position);
+        planner.plan.progress.unpause(PauseReason::CanaryPauseStep);
+        planner.event(
+            false,
+            event::ROLLOUT_STEP_COMPLETED,
+            format!(
+                "Rollout step {position}/{count} completed ({})",
+                step_text(step)
+            ),
+        );
+        planner.plan.requeue = Some(std::time::Duration::ZERO);
+        let phase = count_phase(planner, false);
+        planner.phase(phase);
+    };
+    if step.set_weight.is_some() {
+        if at_counts {
+            complete(planner);
+        } else if !planner.timed_out(current, true) {
+            let phase = count_phase(planner, false);
+            planner.phase(phase);
+        }
+    } else if let Some(pause) = &step.pause {
+        let duration = pause
+            .duration
+            .as_ref()
+            .and_then(|d| pause_duration(d).ok())
+            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX));
+        match (
+            status.paused_since(PauseReason::CanaryPauseStep),
+            status.controller_pause,
+        ) {
+            (None, false) => {
+                planner.plan.progress.pauses.push(Pause {
+                    reason: PauseReason::CanaryPauseStep,
+                    since: now,
+                });
+                planner.plan.progress.controller_pause = true;
+                planner.event(
+                    false,
+                    event::ROLLOUT_PAUSED,
+                    "Rollout is paused (CanaryPauseStep)".into(),
+                );
+                if let Some(seconds) = duration {
+                    planner.soonest(at(now, seconds));
+                }
+                planner.phase(Phase::Paused(PauseReason::CanaryPauseStep));
+            }
+            (Some(since), _) => match duration {
+                Some(seconds) if now >= at(since, seconds) => complete(planner),
+                Some(seconds) => {
+                    planner.soonest(at(since, seconds));
+                    planner.phase(Phase::Paused(PauseReason::CanaryPauseStep));
+                }
+                None => planner.phase(Phase::Paused(PauseReason::CanaryPauseStep)),
+            },
+            // Resumed by the user (`promote` cleared the pause condition).
+            (None, true) => complete(planner),
+        }
+    } else if let Some(analysis) = &step.analysis {
+        match analysis_gate(Some(analysis), GateKind::Step, false) {
+            Gate::Open => complete(planner),
+            Gate::Hold(message) => planner.phase(Phase::Progressing(message)),
+        }
+    } else {
+        // experiment, plugin (and the router steps, which validation refuses without a router).
+        planner.phase(Phase::Progressing(format!(
+            "waiting for the {} step ({position}/{count}): sluice does not run it yet; not continuing",
+            step_text(step)
+        )));
+    }
+    true
+}
+
+/// Every step done: the canary becomes the stable version (Argo's `promoteStable`).
+fn promote(planner: &mut Planner<'_>, current: &ReplicaSetState, count: i32, full: bool) {
+    let hash = current.hash.clone();
+    let why = if full {
+        "Full promotion requested".to_owned()
+    } else {
+        format!("Completed all {count} canary steps")
+    };
+    let message = format!(
+        "Rollout completed update to revision {} ({hash}): {why}",
+        current.revision
+    );
+    planner.event(false, event::ROLLOUT_COMPLETED, message);
+    let progress = &mut planner.plan.progress;
+    progress.stable = Some(hash);
+    progress.step = Some(count);
+    progress.pauses.clear();
+    progress.controller_pause = false;
+    progress.promote_full = false;
+    planner.plan.requeue = Some(std::time::Duration::ZERO);
+    let phase = count_phase(planner, true);
+    planner.phase(phase);
+}
+
+#[cfg(test)]
+mod tests;

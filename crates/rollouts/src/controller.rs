@@ -313,16 +313,16 @@ async fn reconcile(
     {
         return Ok(Requeue::requeue(Duration::from_millis(100)));
     }
+    // The Rollout as the store holds it now: the one this reconcile was handed may have been
+    // read before the controller's last write of it reached the store (a reconcile held
+    // behind a running one is handed the object as it was when it was queued).
+    let Some(rollout) = context.rollouts.get(&ObjectRef::from_obj(rollout.as_ref())) else {
+        return Ok(Requeue::await_change());
+    };
     let now = Timestamp::now();
     let Some(observation) = observe::observe(&rollout, &context.stores, now)? else {
         return Ok(Requeue::await_change());
     };
-    if matches!(
-        observation.observed.strategy,
-        crate::model::Strategy::Canary(_)
-    ) {
-        return Ok(Requeue::await_change());
-    }
     let plan = plan::plan(&observation.observed, now);
     let target = Target {
         client: &context.client,

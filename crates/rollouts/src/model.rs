@@ -85,6 +85,9 @@ pub struct Observed<'a> {
     pub deadline: Deadline,
     /// `spec.revisionHistoryLimit`: old ReplicaSets kept (at zero replicas) for undo.
     pub history_limit: i32,
+    /// `spec.rollbackWindow.revisions`: an older version within this many revisions of the
+    /// stable one comes back at once (no steps, no pause, no analysis).
+    pub rollback_window: Option<i32>,
     /// A ReplicaSet of another owner holds the current template's name (a hash collision:
     /// `status.collisionCount` goes up and the template gets another hash).
     pub collision: bool,

@@ -373,6 +373,11 @@ pub fn observe<'a>(
             last_progress: last,
         },
         history_limit: rollout.spec.revision_history_limit(),
+        rollback_window: rollout
+            .spec
+            .rollback_window
+            .as_ref()
+            .and_then(|w| w.revisions),
         collision,
         strategy,
     };

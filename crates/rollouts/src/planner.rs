@@ -122,16 +122,25 @@ impl<'a> Planner<'a> {
     /// deadline, then Degraded with `ProgressDeadlineExceeded` (one warning event) and, with
     /// `progressDeadlineAbort` during an update, an abort back to the stable version.
     pub fn becoming_available(&mut self, current: &ReplicaSetState, update: bool) {
+        if !self.timed_out(current, update) {
+            self.phase(Phase::progressing(
+                "updated replicas are still becoming available",
+            ));
+        }
+    }
+
+    /// Whether the update of `current` is past its progress deadline; if so the phase is
+    /// Degraded with `ProgressDeadlineExceeded` (one warning event) and, with
+    /// `progressDeadlineAbort` during an update (`update`), the update aborts. If not, the
+    /// Rollout is looked at again when the deadline comes.
+    pub fn timed_out(&mut self, current: &ReplicaSetState, update: bool) -> bool {
         let deadline = &self.observed.deadline;
         if let LastProgress::At(last) = deadline.last_progress
             && let due = at(last, deadline.seconds)
             && self.now < due
         {
             self.soonest(due);
-            self.phase(Phase::progressing(
-                "updated replicas are still becoming available",
-            ));
-            return;
+            return false;
         }
         if self.observed.status.reason != LastReason::TimedOut {
             let message = crate::phase::timed_out_message(&current.name);
@@ -145,6 +154,36 @@ impl<'a> Planner<'a> {
             self.plan.progress.aborted_at = Some(self.now);
             self.plan.requeue = Some(Duration::ZERO);
         }
+        true
+    }
+
+    /// Whether `current` is an older version coming back (undo, or an older template
+    /// re-applied) within `rollbackWindow.revisions` of `stable`: fewer ReplicaSets than the
+    /// window lie between them (Argo's `isRollbackWithinWindow`). Decided from the revision
+    /// it had before it was renumbered, so a reconcile cut short after the renumbering still
+    /// sees it.
+    pub fn within_rollback_window(
+        &self,
+        current: &ReplicaSetState,
+        stable: &ReplicaSetState,
+    ) -> bool {
+        let Some(window) = self.observed.rollback_window.filter(|w| *w > 0) else {
+            return false;
+        };
+        let was = current
+            .previous_revision
+            .filter(|_| current.revision > stable.revision)
+            .unwrap_or(current.revision);
+        if was >= stable.revision {
+            return false;
+        }
+        let between = self
+            .observed
+            .replica_sets
+            .iter()
+            .filter(|rs| rs.revision > was && rs.revision < stable.revision)
+            .count();
+        i32::try_from(between).unwrap_or(i32::MAX) < window
     }
 
     /// Old ReplicaSets at zero replicas beyond `revisionHistoryLimit` are deleted, oldest first.

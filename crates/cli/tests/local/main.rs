@@ -4,6 +4,7 @@
 //! process runtime and the ingress) for every test here, a namespace per test.
 
 mod ingress;
+mod rollout_canary;
 mod rollout_migration;
 mod rollout_options;
 mod rollout_restarts;

@@ -67,6 +67,7 @@ fn observed<'a>(
         hash: hash.into(),
         replica_sets: sets,
         collision: false,
+        rollback_window: None,
         status: Progress {
             stable: stable.map(str::to_owned),
             ..Progress::default()
