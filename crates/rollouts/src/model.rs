@@ -377,3 +377,57 @@ impl Counts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(hash: &str, actual: i32, ready: i32, available: i32) -> ReplicaSetState {
+        ReplicaSetState {
+            name: hash.into(),
+            hash: hash.into(),
+            revision: 1,
+            previous_revision: None,
+            replicas: actual,
+            actual,
+            available,
+            ready,
+            scale_down_deadline: None,
+            ephemeral: None,
+        }
+    }
+
+    #[test]
+    fn counts_are_argos_for_each_strategy() {
+        // Blue-green paused with the preview up: ready, available and HPA replicas are the
+        // active ReplicaSet's alone (Argo's syncRolloutStatusBlueGreen), not all four pods'.
+        let sets = [rs("blue", 2, 2, 2), rs("yellow", 2, 2, 2)];
+        let blue_green = Counts::of(&sets, "yellow", Some("blue"));
+        assert_eq!(
+            blue_green,
+            Counts {
+                replicas: 4,
+                updated: 2,
+                ready: 2,
+                available: 2,
+                hpa: 2
+            }
+        );
+        // Canary: every ReplicaSet counts.
+        let canary = Counts::of(
+            &[rs("blue", 1, 1, 1), rs("yellow", 1, 1, 0)],
+            "yellow",
+            None,
+        );
+        assert_eq!(
+            canary,
+            Counts {
+                replicas: 2,
+                updated: 1,
+                ready: 2,
+                available: 1,
+                hpa: 2
+            }
+        );
+    }
+}

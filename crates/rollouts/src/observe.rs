@@ -338,11 +338,15 @@ pub fn observe<'a>(
     };
     let counts = Counts::of(&states, &hash, active.as_deref());
     let (progressed, last) = last_progress(&status, &hash, counts, now);
+    // The steps changed since the status was written — unless nothing changed since the
+    // controller that wrote it saw the Rollout (Argo hashes Go's encoding of the steps, which
+    // orders some keys otherwise: an adopted Rollout must not start its steps over).
+    let seen_as_is = replicasets::recorded_hash(&value).is_some();
     let steps_changed = match &strategy {
         Strategy::Canary(c) => status
             .current_step_hash
             .as_deref()
-            .is_some_and(|before| before != c.step_hash),
+            .is_some_and(|before| before != c.step_hash && !seen_as_is),
         Strategy::BlueGreen(_) => false,
     };
     let reset = steps_changed

@@ -115,3 +115,89 @@ async fn a_controller_killed_anywhere_in_the_flow_loses_nothing() {
     assert!(created <= 3, "{events:#?}");
     chaos.abort();
 }
+
+/// The canary strategy of the restart and migration tests: 50 %, a pause, 100 %.
+pub fn canary_rollout(instance: &str) -> Rollout {
+    let mut value =
+        serde_json::to_value(rollout("example.com/app:1", json!({}), json!({}))).unwrap();
+    value["spec"]["strategy"] = json!({"canary": {"canaryService": "preview",
+        "stableService": "active",
+        "steps": [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]}});
+    value["metadata"]["labels"] =
+        json!({"argo-rollouts.argoproj.io/controller-instance-id": instance});
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_controller_killed_anywhere_in_a_canary_loses_nothing() {
+    let chaos_client = client();
+    let chaos = tokio::spawn(async move {
+        let settings = Settings {
+            instance_id: Some("canary-restarts".into()),
+            namespace: None,
+        };
+        for life in LIVES.iter().rev().cycle() {
+            let controller = tokio::spawn(sluice_rollouts::controller::run(
+                chaos_client.clone(),
+                settings.clone(),
+                Arc::default(),
+            ));
+            tokio::time::sleep(Duration::from_millis(*life)).await;
+            controller.abort();
+            let _ = controller.await;
+        }
+    });
+    let flow = Flow::start("canary-restarts", canary_rollout("canary-restarts")).await;
+    let v1 = flow.phase("Healthy").await["stableRS"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    flow.set_image("example.com/app:2").await;
+    let paused = flow.phase("Paused").await;
+    let v2 = paused["currentPodHash"].as_str().unwrap().to_owned();
+    // Held across restarts: one pod each, still at the pause.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = flow.status().await;
+    assert_eq!(status["phase"], "Paused");
+    assert_eq!(status["currentStepIndex"], 1);
+    assert_eq!(flow.replicas_of(&v1).await, Some(1));
+    assert_eq!(flow.replicas_of(&v2).await, Some(1));
+    assert_eq!(flow.selects("active").await, Some(v1.clone()));
+
+    flow.patch_status(json!({"abort": true})).await;
+    flow.phase("Degraded").await;
+    until("back on version 1", 60, || async {
+        flow.replicas_of(&v2).await == Some(0) && flow.replicas_of(&v1).await == Some(2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(flow.status().await["abort"], true, "the abort stands");
+
+    flow.patch_status(json!({"abort": false})).await;
+    flow.phase("Paused").await;
+    flow.patch_status(json!({"pauseConditions": null})).await;
+    until("version 2 stable", 60, || async {
+        let status = flow.status().await;
+        status["stableRS"] == v2.as_str()
+            && status["phase"] == "Healthy"
+            && status["currentStepIndex"] == 3
+    })
+    .await;
+    assert_eq!(flow.selects("active").await, Some(v2.clone()));
+    assert_eq!(
+        flow.replica_sets().await.len(),
+        2,
+        "one ReplicaSet per version"
+    );
+    let events = flow.events().await;
+    let completed: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("RolloutStepCompleted Rollout step 1/3"))
+        .collect();
+    assert!(
+        completed.len() <= 2,
+        "step 1 completed once per try: {events:#?}"
+    );
+    chaos.abort();
+}

@@ -457,3 +457,36 @@ fn with_traffic_routing_it_holds_rather_than_split_by_pods() {
     assert!(held.actions.is_empty());
     assert!(held.phase.message().contains("traffic routing"));
 }
+
+#[test]
+fn a_canary_that_stops_progressing_is_degraded_and_may_abort() {
+    let spec = drill();
+    let mut o = update(&spec, 2);
+    o.replica_sets.push(rs("new", 2, 1));
+    o.replica_sets[1].available = 0;
+    o.deadline.seconds = 60;
+    let before = plan(&o, t("2026-11-01T10:00:59Z"));
+    assert_eq!(before.phase.rollout_phase(), RolloutPhase::Progressing);
+    let after = plan(&o, t("2026-11-01T10:01:00Z"));
+    assert_eq!(
+        after.phase.message(),
+        "ProgressDeadlineExceeded: ReplicaSet \"demo-new\" has timed out progressing."
+    );
+    assert!(!after.progress.abort);
+    o.deadline.abort = true;
+    assert!(
+        plan(&o, t("2026-11-01T10:01:00Z")).progress.abort,
+        "progressDeadlineAbort"
+    );
+}
+
+#[test]
+fn a_manually_paused_canary_moves_nothing() {
+    let spec = drill();
+    let mut o = update(&spec, 2);
+    o.replica_sets.push(rs("new", 2, 0));
+    o.paused = true;
+    let paused = plan(&o, t(NOW));
+    assert!(paused.actions.is_empty());
+    assert_eq!(paused.phase, Phase::ManuallyPaused);
+}
