@@ -49,24 +49,18 @@ fn target(planner: &mut Planner<'_>, active: Option<&str>, preview: Option<&str>
 }
 
 /// Each ReplicaSet carries the metadata of its role: `activeMetadata` on the one the active
-/// Service selects, `previewMetadata` on the current one while it is not active, nothing on
-/// the others.
+/// Service selects, `previewMetadata` on the current one while it is not active.
 fn role_metadata(planner: &mut Planner<'_>, bg: &BlueGreenObserved<'_>) {
     let active = match &planner.plan.targets {
         Targets::BlueGreen { active, .. } => active.clone(),
         Targets::Canary { .. } => None,
     };
-    let hash = planner.observed.hash.clone();
     let spec = bg.spec;
-    planner.role_metadata(move |rs| {
-        if active.as_deref() == Some(rs.hash.as_str()) {
-            spec.active_metadata.as_ref()
-        } else if rs.hash == hash {
-            spec.preview_metadata.as_ref()
-        } else {
-            None
-        }
-    });
+    planner.role_metadata(
+        active.as_deref(),
+        spec.active_metadata.as_ref(),
+        spec.preview_metadata.as_ref(),
+    );
 }
 
 /// Aborted: everything back on stable; the new ReplicaSet goes after its delay.

@@ -73,21 +73,16 @@ fn step_text(step: &CanaryStep) -> String {
         .into()
 }
 
-/// Each ReplicaSet carries the metadata of its role: `canaryMetadata` on the current one
-/// while it is not stable, `stableMetadata` on the stable one.
+/// Each ReplicaSet carries the metadata of its role: `stableMetadata` on the stable one,
+/// `canaryMetadata` on the current one while it is not stable.
 fn role_metadata(planner: &mut Planner<'_>, canary: &CanaryObserved<'_>) {
     let stable = planner.plan.progress.stable.clone();
-    let hash = planner.observed.hash.clone();
     let spec = canary.spec;
-    planner.role_metadata(move |rs| {
-        if stable.as_deref() == Some(rs.hash.as_str()) {
-            spec.stable_metadata.as_ref()
-        } else if rs.hash == hash {
-            spec.canary_metadata.as_ref()
-        } else {
-            None
-        }
-    });
+    planner.role_metadata(
+        stable.as_deref(),
+        spec.stable_metadata.as_ref(),
+        spec.canary_metadata.as_ref(),
+    );
 }
 
 /// Points the canary and stable Services (those the strategy names) at these hashes.

@@ -255,17 +255,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Each ReplicaSet carries the metadata of its role, as `role` says (`None`: no role).
-    pub fn role_metadata<'m>(
+    /// Each ReplicaSet carries the metadata of its role: `primary` on the one of
+    /// `primary_hash` (blue-green's active, canary's stable), `current` on the current one when
+    /// it is not that one (preview, canary), nothing on the others.
+    pub fn role_metadata(
         &mut self,
-        role: impl Fn(&ReplicaSetState) -> Option<&'m PodMetadata>,
+        primary_hash: Option<&str>,
+        primary: Option<&PodMetadata>,
+        current: Option<&PodMetadata>,
     ) {
         let encode = |m: Option<&PodMetadata>| {
             m.filter(|m| m.labels.is_some() || m.annotations.is_some())
                 .and_then(|m| serde_json::to_value(m).ok())
         };
         for rs in &self.observed.replica_sets {
-            let after: Option<Value> = encode(role(rs));
+            let role = if primary_hash == Some(rs.hash.as_str()) {
+                primary
+            } else if rs.hash == self.observed.hash {
+                current
+            } else {
+                None
+            };
+            let after: Option<Value> = encode(role);
             if after != rs.ephemeral {
                 self.plan.actions.push(Action::EphemeralMetadata {
                     name: rs.name.clone(),

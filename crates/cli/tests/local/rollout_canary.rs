@@ -13,7 +13,9 @@ use kube::{
 use serde_json::json;
 use sluice_api::Rollout;
 
-use super::{SHARED, client, eventually, from, http, namespace, probe, served_at, service};
+use super::{
+    SHARED, client, eventually, from, http, namespace, probe, rollouts::sluice, served_at, service,
+};
 
 fn canary(version: &str, strategy: serde_json::Value) -> Rollout {
     from(
@@ -120,22 +122,6 @@ fn plugin(kubectl: &PathBuf, args: &[&str], ns: &str) -> String {
     assert!(
         out.status.success(),
         "kubectl argo rollouts {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `sluice ARGS -n NS --kubeconfig …`: stdout.
-fn sluice(args: &[&str], ns: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .args(["-n", ns, "--kubeconfig"])
-        .arg(SHARED.cluster.kubeconfig())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -17,17 +17,18 @@ use super::{
 /// How long each controller lives before it is killed, in turn (ms).
 const LIVES: [u64; 7] = [120, 450, 230, 700, 90, 330, 560];
 
-#[tokio::test]
-async fn a_controller_killed_anywhere_in_the_flow_loses_nothing() {
-    let chaos_client = client();
-    let chaos = tokio::spawn(async move {
-        let settings = Settings {
-            instance_id: Some("restarts".into()),
-            namespace: None,
-        };
+/// A controller for Rollouts of `instance`, killed after each of [`LIVES`] in turn and
+/// started again at once, until the task is aborted.
+fn chaos(instance: &str) -> tokio::task::JoinHandle<()> {
+    let client = client();
+    let settings = Settings {
+        instance_id: Some(instance.into()),
+        namespace: None,
+    };
+    tokio::spawn(async move {
         for life in LIVES.iter().cycle() {
             let controller = tokio::spawn(sluice_rollouts::controller::run(
-                chaos_client.clone(),
+                client.clone(),
                 settings.clone(),
                 Arc::default(),
             ));
@@ -35,7 +36,12 @@ async fn a_controller_killed_anywhere_in_the_flow_loses_nothing() {
             controller.abort();
             let _ = controller.await;
         }
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_controller_killed_anywhere_in_the_flow_loses_nothing() {
+    let chaos = chaos("restarts");
     let blue_green = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 2,
         "abortScaleDownDelaySeconds": 2});
     let mut labelled =
@@ -130,23 +136,7 @@ pub fn canary_rollout(instance: &str) -> Rollout {
 
 #[tokio::test]
 async fn a_controller_killed_anywhere_in_a_canary_loses_nothing() {
-    let chaos_client = client();
-    let chaos = tokio::spawn(async move {
-        let settings = Settings {
-            instance_id: Some("canary-restarts".into()),
-            namespace: None,
-        };
-        for life in LIVES.iter().rev().cycle() {
-            let controller = tokio::spawn(sluice_rollouts::controller::run(
-                chaos_client.clone(),
-                settings.clone(),
-                Arc::default(),
-            ));
-            tokio::time::sleep(Duration::from_millis(*life)).await;
-            controller.abort();
-            let _ = controller.await;
-        }
-    });
+    let chaos = chaos("canary-restarts");
     let flow = Flow::start("canary-restarts", canary_rollout("canary-restarts")).await;
     let v1 = flow.phase("Healthy").await["stableRS"]
         .as_str()

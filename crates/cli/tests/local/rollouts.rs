@@ -15,7 +15,7 @@ use sluice_api::Rollout;
 use super::{SHARED, client, eventually, from, http, namespace, probe, served_at, service};
 
 /// `sluice VERB NAME -n NS --kubeconfig …` against the test cluster: stdout.
-fn sluice(args: &[&str], ns: &str) -> String {
+pub fn sluice(args: &[&str], ns: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .args(["-n", ns, "--kubeconfig"])
