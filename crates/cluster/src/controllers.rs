@@ -6,18 +6,22 @@
 
 pub mod deployment;
 pub mod endpoints;
+pub mod exact;
 pub mod job;
 pub mod namespace;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use futures::Stream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Client,
+    Client, Resource,
     runtime::{
         controller::Action,
         events::Recorder,
@@ -25,7 +29,7 @@ use kube::{
         watcher,
     },
 };
-use sluice_reconcile::expectations::Expectations;
+use sluice_reconcile::{backoff::Backoff, expectations::Expectations};
 pub(crate) use sluice_reconcile::{
     events::{record, recorder},
     informer::watched,
@@ -42,9 +46,25 @@ pub enum ControllerError {
     Encode(#[source] serde_json::Error),
 }
 
-pub(crate) fn error_policy<K, C>(_: Arc<K>, err: &ControllerError, _: Arc<C>) -> Action {
-    tracing::debug!("controller: {err}");
-    Action::requeue(Duration::from_millis(500))
+/// Failures in a row per object version: a version that keeps failing is retried after 0.5 s,
+/// doubling up to 5 minutes; a new version (the object changed) starts again at 0.5 s.
+static BACKOFF: LazyLock<Backoff<(String, String, String, String)>> =
+    LazyLock::new(Backoff::default);
+
+pub(crate) fn error_policy<K, C>(object: Arc<K>, err: &ControllerError, _: Arc<C>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    let meta = object.meta();
+    let key = (
+        K::kind(&()).into_owned(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+        meta.resource_version.clone().unwrap_or_default(),
+    );
+    let (failures, delay) = BACKOFF.failed(key);
+    tracing::debug!("controller: {err} (failure {failures} in a row; retrying in {delay:?})");
+    Action::requeue(delay)
 }
 
 /// How long a pod owner waits for its store to show the pods it created or deleted before

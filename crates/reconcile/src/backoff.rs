@@ -8,6 +8,9 @@ use std::{collections::HashMap, hash::Hash, sync::Mutex, time::Duration};
 const FIRST: Duration = Duration::from_millis(500);
 /// The longest wait.
 const LONGEST: Duration = Duration::from_secs(300);
+/// Objects failing at once that are counted; past it the counts start over (a controller
+/// that never reports successes keys by object version, so its map must not grow forever).
+const CAPACITY: usize = 4096;
 
 /// Failures in a row, per object.
 #[derive(Debug)]
@@ -32,6 +35,9 @@ impl<K: Hash + Eq> Backoff<K> {
     pub fn failed(&self, key: K) -> (u32, Duration) {
         let failures = {
             let mut map = self.map();
+            if map.len() >= CAPACITY && !map.contains_key(&key) {
+                map.clear();
+            }
             let count = map.entry(key).or_default();
             *count = count.saturating_add(1);
             *count

@@ -6,12 +6,9 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::{
-    api::{
-        batch::v1::JobStatus,
-        core::v1::{Pod, PodTemplateSpec},
-    },
-    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+use k8s_openapi::api::{
+    batch::v1::JobStatus,
+    core::v1::{Pod, PodTemplateSpec},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -26,16 +23,7 @@ use super::{ControllerError, PodOwners, pods, record};
 use crate::object::timestamp;
 
 /// A Job whose pod template is kept exactly as written.
-#[derive(kube::Resource, Clone, Debug, Deserialize, Serialize)]
-#[resource(inherit = "k8s_openapi::api::batch::v1::Job")]
-pub struct Job {
-    /// Metadata.
-    pub metadata: ObjectMeta,
-    /// Spec.
-    pub spec: Option<JobSpec>,
-    /// Status.
-    pub status: Option<JobStatus>,
-}
+pub type Job = super::exact::Exact<k8s_openapi::api::batch::v1::Job, JobSpec, JobStatus>;
 
 /// The parts of a Job's spec the controller reads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -10,7 +10,7 @@ use k8s_openapi::{
         apps::v1::ReplicaSetStatus,
         core::v1::{Pod, PodTemplateSpec},
     },
-    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -24,16 +24,8 @@ use sluice_api::Preserved;
 use super::{ControllerError, PodOwners, pods, record};
 
 /// A ReplicaSet whose pod template is kept exactly as written.
-#[derive(kube::Resource, Clone, Debug, Deserialize, Serialize)]
-#[resource(inherit = "k8s_openapi::api::apps::v1::ReplicaSet")]
-pub struct ReplicaSet {
-    /// Metadata.
-    pub metadata: ObjectMeta,
-    /// Spec.
-    pub spec: Option<ReplicaSetSpec>,
-    /// Status.
-    pub status: Option<ReplicaSetStatus>,
-}
+pub type ReplicaSet =
+    super::exact::Exact<k8s_openapi::api::apps::v1::ReplicaSet, ReplicaSetSpec, ReplicaSetStatus>;
 
 /// The parts of a ReplicaSet's spec the controller reads.
 #[derive(Clone, Debug, Deserialize, Serialize)]
