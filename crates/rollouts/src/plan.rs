@@ -159,7 +159,7 @@ fn avoid(anti: Option<&AntiAffinity>, stable: Option<&str>) -> Option<Avoid> {
 
 /// The next step of a Rollout.
 pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
-    let mut planner = Planner::new(observed, now, blue_green_or_canary_targets(observed));
+    let mut planner = Planner::new(observed, now, targets_now(observed));
     match observed.stage() {
         Stage::Invalid => {
             let message = observed.invalid().unwrap_or_default();
@@ -209,8 +209,8 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
     planner.plan
 }
 
-/// The strategy's targets as they stand before any switch.
-fn blue_green_or_canary_targets(observed: &Observed<'_>) -> crate::model::Targets {
+/// The strategy's targets as they stand before any switch: what its Services select now.
+fn targets_now(observed: &Observed<'_>) -> crate::model::Targets {
     match &observed.strategy {
         Strategy::BlueGreen(bg) => crate::model::Targets::BlueGreen {
             active: bg.active.hash().map(str::to_owned),

@@ -138,6 +138,10 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
         }
         Targets::Canary { step_hash, steps } => {
             status["currentStepHash"] = json!(step_hash);
+            // Argo always writes the (Go struct) `canary` field; weights come with the routers.
+            if old.canary.is_none() {
+                status["canary"] = json!({});
+            }
             status["currentStepIndex"] = json!((*steps > 0).then_some(progress.step.unwrap_or(0)));
         }
     }

@@ -40,6 +40,10 @@ pub fn get(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response>
             );
             Ok(response)
         }
+        None if view::metadata_wanted(&request.headers) => Ok(json_bytes(
+            StatusCode::OK,
+            view::metadata_only(&view::output(rt, &request.path.version, &stored)),
+        )),
         None | Some("status") => Ok(json_bytes(
             StatusCode::OK,
             view::output(rt, &request.path.version, &stored),
@@ -175,13 +179,19 @@ pub fn list(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response
         }
         return Ok(table_response(&rendered));
     }
+    let partial = view::metadata_wanted(&request.headers);
+    let (kind, api_version) = if partial {
+        (
+            "PartialObjectMetadata".to_owned(),
+            "meta.k8s.io/v1".to_owned(),
+        )
+    } else {
+        (rt.kind.clone(), rt.api_version(version))
+    };
     let mut body = BytesMut::new();
     body.put_slice(
         format!(
-            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
-            rt.kind,
-            rt.api_version(version),
-            metadata
+            "{{\"kind\":\"{kind}List\",\"apiVersion\":\"{api_version}\",\"metadata\":{metadata},\"items\":["
         )
         .as_bytes(),
     );
@@ -189,7 +199,12 @@ pub fn list(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response
         if i > 0 {
             body.put_u8(b',');
         }
-        body.put_slice(&view::output(rt, version, object));
+        let object = view::output(rt, version, object);
+        if partial {
+            body.put_slice(&view::metadata_only(&object));
+        } else {
+            body.put_slice(&object);
+        }
     }
     body.put_slice(b"]}");
     Ok(json_bytes(StatusCode::OK, body.freeze()))

@@ -1,8 +1,10 @@
 //! How stored objects look through a request's group and version, and back: events.k8s.io/v1
-//! views of core Events, and the `apiVersion` of CRD kinds served in several versions (Kubernetes'
-//! `conversion: None`, which changes nothing but `apiVersion`).
+//! views of core Events, the `apiVersion` of CRD kinds served in several versions (Kubernetes'
+//! `conversion: None`, which changes nothing but `apiVersion`), and the metadata-only view
+//! (`PartialObjectMetadata`) that controllers ask for when they need only names and labels.
 
 use bytes::Bytes;
+use http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::{events, registry::ResourceType, store::StoredObject};
@@ -48,4 +50,25 @@ pub fn input(rt: &ResourceType, value: Value) -> Value {
         value["apiVersion"] = json!(rt.api_version(rt.preferred_version()));
     }
     value
+}
+
+/// Whether the client asked for metadata only (`Accept: application/json;as=PartialObjectMetadata;
+/// g=meta.k8s.io;v=v1`, or `…List` for a list), as kube-rs' metadata watches and client-go's
+/// metadata informers do.
+pub fn metadata_wanted(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.contains("as=PartialObjectMetadata") && accept.contains("g=meta.k8s.io")
+        })
+}
+
+/// An object's `PartialObjectMetadata`: its metadata alone.
+pub fn metadata_only(object: &[u8]) -> Bytes {
+    let metadata = serde_json::from_slice::<Value>(object)
+        .map(|mut v| v["metadata"].take())
+        .unwrap_or(Value::Null);
+    let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata});
+    Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
 }

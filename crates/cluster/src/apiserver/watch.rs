@@ -63,6 +63,7 @@ fn start(server: &Arc<ApiServer>, request: ResourceRequest, filter: Filter) -> A
         rt: rt.clone(),
         version,
         table: super::kubectl::table::wanted(&request.headers),
+        metadata_only: view::metadata_wanted(&request.headers),
         include: super::kubectl::table::Include::from_query(&request.query)?,
         definitions_sent: false,
     };
@@ -156,6 +157,8 @@ struct EventWriter {
     version: String,
     /// Objects as one-row Tables (`kubectl get -w`).
     table: bool,
+    /// Objects as their `PartialObjectMetadata` (metadata watches).
+    metadata_only: bool,
     /// What each Table row carries of its object.
     include: super::kubectl::table::Include,
     /// Tables carry column definitions in their first event only.
@@ -164,6 +167,10 @@ struct EventWriter {
 
 impl EventWriter {
     fn object_line(&mut self, kind: &str, object: &StoredObject) -> Bytes {
+        if self.metadata_only {
+            let output = view::output(&self.rt, &self.version, object);
+            return self.line(kind, &view::metadata_only(&output));
+        }
         if !self.table {
             return self.line(kind, &view::output(&self.rt, &self.version, object));
         }

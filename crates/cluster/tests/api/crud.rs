@@ -487,3 +487,66 @@ async fn runtime_crds_serve_every_version() {
         "{err}"
     );
 }
+
+/// Metadata-only reads (`Accept: …;as=PartialObjectMetadata`), as kube-rs' metadata watches
+/// and client-go's metadata informers ask: get, list and watch answer metadata alone.
+#[tokio::test]
+async fn metadata_only_reads_answer_metadata_alone() {
+    for (via, client) in both().await {
+        let ns = namespace(&client, "partial").await;
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        api.create(
+            &PostParams::default(),
+            &from(
+                json!({"metadata": {"name": "cm", "labels": {"a": "b"}}, "data": {"secret": "x"}}),
+            ),
+        )
+        .await
+        .unwrap();
+        let raw = |path: String, accept: &'static str| {
+            let client = client.clone();
+            async move {
+                let request = http::Request::get(path)
+                    .header(http::header::ACCEPT, accept)
+                    .body(Vec::new())
+                    .unwrap();
+                let text = client.request_text(request).await.unwrap();
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            }
+        };
+        let one = raw(
+            format!("/api/v1/namespaces/{ns}/configmaps/cm"),
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        )
+        .await;
+        assert_eq!(one["kind"], "PartialObjectMetadata", "{via}");
+        assert_eq!(one["metadata"]["labels"]["a"], "b", "{via}");
+        assert!(one.get("data").is_none(), "{via}: {one}");
+        let list = raw(
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+        .await;
+        assert_eq!(list["kind"], "PartialObjectMetadataList", "{via}");
+        assert_eq!(list["items"][0]["metadata"]["name"], "cm", "{via}");
+        assert!(list["items"][0].get("data").is_none(), "{via}");
+        // kube-rs' typed metadata calls read the same.
+        let metas = api.list_metadata(&ListParams::default()).await.unwrap();
+        assert_eq!(metas.items.len(), 1, "{via}");
+        let partial: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+            Api::namespaced(client.clone(), &ns);
+        let stream = kube::runtime::watcher(partial, Default::default());
+        use futures::StreamExt;
+        let mut stream = std::pin::pin!(stream);
+        let mut seen = false;
+        while let Some(event) = stream.next().await {
+            if let kube::runtime::watcher::Event::InitApply(object) = event.unwrap() {
+                assert_eq!(object.metadata.name.as_deref(), Some("cm"), "{via}");
+                seen = true;
+            }
+            if seen {
+                break;
+            }
+        }
+    }
+}
