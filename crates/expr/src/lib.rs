@@ -162,7 +162,7 @@ fn evaluate_as(
         let env = argo_environment(result);
         let mut context = expr::Context::default();
         context.insert("result", result.to_expr());
-        env.eval(condition, &context)
+        env.eval(&closure_members(condition), &context)
     })
     .and_then(|value| match value {
         expr::Value::Bool(b) => Ok(b),
@@ -177,6 +177,74 @@ fn evaluate_as(
             reason
         },
     })
+}
+
+/// Go's expr reads `.name` inside a closure as `#.name` (Argo's SkyWalking example:
+/// `all(…, {asFloat(.value) >= 9900})`); expr-lang 2.1.0 reads it as a predicate only where it
+/// is a call's last argument. This spells it out: a `.` starting a name, outside strings, where
+/// no value stands before it (after an opening bracket, a comma, an operator or an operator
+/// keyword) becomes `#.`.
+fn closure_members(condition: &str) -> std::borrow::Cow<'_, str> {
+    const KEYWORDS: [&str; 8] = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "matches",
+        "contains",
+        "startsWith",
+        "endsWith",
+    ];
+    /// What came last outside strings and whitespace.
+    enum Last {
+        Start,
+        /// A name, a keyword or a number: where it starts and ends.
+        Word(usize, usize),
+        Symbol(char),
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    if !condition.contains('.') {
+        return condition.into();
+    }
+    let mut out = String::with_capacity(condition.len() + 8);
+    let (mut quote, mut escaped) = (None, false);
+    let (mut last, mut previous) = (Last::Start, None);
+    for (i, c) in condition.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+                last = Last::Symbol(c);
+            }
+        } else if matches!(c, '"' | '\'' | '`') {
+            quote = Some(c);
+        } else if is_word(c) {
+            last = match last {
+                Last::Word(start, _) if previous.is_some_and(is_word) => {
+                    Last::Word(start, i + c.len_utf8())
+                }
+                _ => Last::Word(i, i + c.len_utf8()),
+            };
+        } else if !c.is_whitespace() {
+            let starts_name =
+                condition[i + 1..].starts_with(|n: char| n.is_alphabetic() || n == '_');
+            let no_value_before = match last {
+                Last::Start => true,
+                Last::Word(start, end) => KEYWORDS.contains(&&condition[start..end]),
+                Last::Symbol(b) => "([{,!:+-*/%<>=|&^~".contains(b),
+            };
+            if c == '.' && starts_name && no_value_before {
+                out.push('#');
+            }
+            last = Last::Symbol(c);
+        }
+        out.push(c);
+        previous = Some(c);
+    }
+    out.into()
 }
 
 /// Runs `eval` on a thread of its own with a large stack, unless `expression` is too long for
