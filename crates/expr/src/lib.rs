@@ -385,3 +385,37 @@ fn unsupported(name: &str, value: &expr::Value) -> expr::Error {
 fn expr_error(message: String) -> expr::Error {
     expr::Error::ExprError(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::closure_members;
+
+    #[test]
+    fn a_leading_dot_is_the_closure_element_and_nothing_else_is() {
+        for (condition, spelled) in [
+            (
+                "all(r, {asFloat(.value) >= 9900})",
+                "all(r, {asFloat(#.value) >= 9900})",
+            ),
+            ("map(r, .value)", "map(r, #.value)"),
+            (
+                "all(r, {not .ok and .n > 1})",
+                "all(r, {not #.ok and #.n > 1})",
+            ),
+            (".a", "#.a"),
+            ("result.a.b", "result.a.b"),
+            ("result?.a", "result?.a"),
+            ("#.a", "#.a"),
+            ("f().a + r[0].b", "f().a + r[0].b"),
+            ("1.5 > .5", "1.5 > .5"),
+            ("1..3", "1..3"),
+            (
+                "'(.a' == \"x .b\" && `,.c` != ''",
+                "'(.a' == \"x .b\" && `,.c` != ''",
+            ),
+            ("'\\'(.a' == ''", "'\\'(.a' == ''"),
+        ] {
+            assert_eq!(closure_members(condition), spelled, "{condition}");
+        }
+    }
+}
