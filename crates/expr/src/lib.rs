@@ -6,8 +6,22 @@
 //! [`evaluate_time`] computes a Prometheus range query's `start`/`end` (`now() -
 //! duration("5m")`) with `now` passed in.
 //!
+//! A result is a [`Value`], typed as Go's providers hand it to Argo: numbers are `f64`, so NaN
+//! and ±Inf are ordinary numbers, and nil (Datadog's empty answer) differs from an empty array
+//! (Prometheus' empty vector).
+//!
 //! No IO, no clock, no panics: whatever a condition says, the answer is a value or an
 //! [`ExprError`] naming the expression, in Argo's words.
+//!
+//! ```
+//! use sluice_expr::{MeasurementPhase, Value, assess};
+//!
+//! let (success, failure) = (Some("result[0] >= 0.95"), Some("result[0] < 0.90"));
+//! let phase = assess(success, failure, &Value::from(vec![0.92]));
+//! assert_eq!(phase, Ok(MeasurementPhase::Inconclusive));
+//! let phase = assess(success, failure, &Value::from(vec![f64::INFINITY]));
+//! assert_eq!(phase, Ok(MeasurementPhase::Successful));
+//! ```
 
 mod value;
 
@@ -73,6 +87,8 @@ const STACK_SIZE: usize = 64 << 20;
 /// in the expression library becomes an error too (expr-lang 2.1.0 panics on a map or array
 /// literal inside a map literal, `{a: {b: 1}}`; the panic hook still prints it). Conditions
 /// longer than 4096 bytes are refused up front, since an overflowing stack cannot be caught.
+/// Go's closure shorthand `.name` for `#.name` is spelled out before parsing, since expr-lang
+/// reads it only as a call's last argument.
 ///
 /// Two limits remain. Evaluation has no memory budget, unlike Go's expr: a range (`0..100000000`)
 /// builds its whole array, and `let` bindings can double a string again and again; conditions
@@ -125,10 +141,16 @@ pub fn evaluate_time(expression: &str, now: jiff::Timestamp) -> Result<jiff::Tim
         expression: expression.to_owned(),
         reason,
     };
-    let now =
-        chrono::DateTime::from_timestamp(now.as_second(), now.subsec_nanosecond().unsigned_abs())
-            .ok_or_else(|| error("now is out of range".to_owned()))?
-            .fixed_offset();
+    let nanos = now.as_nanosecond();
+    let (seconds, subsec) = (
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000),
+    );
+    let now = i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, subsec as u32))
+        .ok_or_else(|| error("now is out of range".to_owned()))?
+        .fixed_offset();
     let value = guarded(expression, || {
         let mut env = expr::Environment::new();
         add_number_tests(&mut env);

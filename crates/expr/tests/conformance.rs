@@ -882,4 +882,6 @@ fn time_expressions_take_now_as_given() {
     let error = evaluate_time("now() - duration(\"5 minutes\")", now).unwrap_err();
     assert!(matches!(error, ExprError::Time { .. }), "{error}");
     assert!(evaluate_time("isNaN(1) ? now() : now()", now).is_ok());
+    let before_1970: jiff::Timestamp = "1969-12-31T23:59:59.25Z".parse().unwrap();
+    assert_eq!(evaluate_time("now()", before_1970), Ok(before_1970));
 }
