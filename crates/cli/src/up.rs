@@ -80,7 +80,7 @@ impl UpArgs {
         }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green only (canary, analysis, Applications and the rollout verbs are not built yet)"
+                "the Rollout controller runs blue-green and canary without a traffic router; analysis, traffic routers and Applications are not built yet"
                     .into(),
             );
         }
