@@ -93,15 +93,7 @@ fn aborted(
             planner.deadline(current, None);
         }
     }
-    let progress = &mut planner.plan.progress;
-    progress.unpause(PauseReason::BlueGreenPause);
-    progress.controller_pause = false;
-    progress.aborted_at = progress.aborted_at.or(Some(now));
-    planner.prune_history(&[&current.hash, &stable.hash]);
-    planner.aborted(format!(
-        "Rollout aborted update to revision {}",
-        current.revision
-    ));
+    planner.aborted(stable, current);
     true
 }
 

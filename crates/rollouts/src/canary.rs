@@ -201,19 +201,10 @@ fn aborted(
     stable: &ReplicaSetState,
     current: &ReplicaSetState,
 ) -> bool {
-    let now = planner.now;
     scale_to_weight(planner, canary, 0, current, Some(stable));
     services(planner, canary, Some(&stable.hash), &stable.hash);
-    let progress = &mut planner.plan.progress;
-    progress.pauses.clear();
-    progress.controller_pause = false;
-    progress.aborted_at = progress.aborted_at.or(Some(now));
-    progress.step = Some(0);
-    planner.prune_history(&[&current.hash, &stable.hash]);
-    planner.aborted(format!(
-        "Rollout aborted update to revision {}",
-        current.revision
-    ));
+    planner.plan.progress.step = Some(0);
+    planner.aborted(stable, current);
     true
 }
 

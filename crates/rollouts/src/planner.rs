@@ -109,9 +109,17 @@ impl<'a> Planner<'a> {
         self.plan.phase = phase;
     }
 
-    /// The update stands aborted: Degraded with Argo's message and, the first time, its
-    /// `RolloutAborted` warning.
-    pub fn aborted(&mut self, message: String) {
+    /// The update of `current` stands aborted, back on `stable`: the controller's pauses go
+    /// (Argo writes none while aborted), `abortedAt` is kept or set, history is pruned, and the
+    /// phase is Degraded with Argo's message and, the first time, its `RolloutAborted` warning.
+    pub fn aborted(&mut self, stable: &ReplicaSetState, current: &ReplicaSetState) {
+        let now = self.now;
+        let progress = &mut self.plan.progress;
+        progress.pauses.clear();
+        progress.controller_pause = false;
+        progress.aborted_at = progress.aborted_at.or(Some(now));
+        self.prune_history(&[&current.hash, &stable.hash]);
+        let message = format!("Rollout aborted update to revision {}", current.revision);
         if self.observed.status.reason != LastReason::Aborted {
             self.event(true, event::ROLLOUT_ABORTED, message.clone());
         }
