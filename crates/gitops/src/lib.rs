@@ -1,0 +1,16 @@
+//! sluice's GitOps side, Argo CD's job: an `Application` names a Git repository, a revision
+//! and a path; the controller renders the path's manifests, compares them with the cluster
+//! (Argo CD's three-way diff and health), and syncs — applies what differs, prunes what Git
+//! dropped — when a user or auto-sync asks, with self-heal and retry as Argo CD times them.
+//!
+//! - [`repository`]: bare mirrors of git repositories, fetched and read with libgit2;
+//! - [`manifests`]: a directory source's objects;
+//! - [`tracking`]: which Application an object belongs to;
+//! - [`diff`]: whether a live object differs from Git;
+//! - [`health`]: resource health per kind.
+
+pub mod diff;
+pub mod health;
+pub mod manifests;
+pub mod repository;
+pub mod tracking;

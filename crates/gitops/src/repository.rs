@@ -1,0 +1,343 @@
+//! Git sources: one bare mirror per repository URL under the cache directory, shared by every
+//! Application that names the URL, fetched incrementally (libgit2 through `git2`), and read
+//! without a work tree.
+//!
+//! A fetch first lists the remote's references (as `git ls-remote`, so `HEAD` is the remote's
+//! default branch), then mirrors every branch and tag with forced refspecs: a force-pushed
+//! branch is followed. Revisions resolve as Argo CD resolves `targetRevision`: `HEAD` (or
+//! empty), a branch, a tag (peeled to its commit), a full `refs/…` name, or a commit SHA
+//! (abbreviated or full). `file://` URLs and plain paths are local repositories; their git
+//! directory can be watched on disk ([`Repositories::local_git_dir`]).
+//!
+//! libgit2 blocks, so every operation runs on tokio's blocking pool; fetches of one repository
+//! are serialized, reads are not.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use git2::{Direction, FetchOptions, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use sluice_reconcile::hash::{OFFSET, fnv1a};
+
+/// Why a repository could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RepoError {
+    /// The remote could not be listed or fetched.
+    #[error("failed to fetch {url}: {message}")]
+    Fetch {
+        /// The repository.
+        url: String,
+        /// libgit2's message.
+        message: String,
+    },
+    /// The revision names nothing in the repository.
+    #[error("unable to resolve '{revision}' to a commit SHA in {url}")]
+    Revision {
+        /// The repository.
+        url: String,
+        /// The `targetRevision`.
+        revision: String,
+    },
+    /// The source path is not a directory at that revision.
+    #[error("{path}: app path does not exist")]
+    Path {
+        /// The source path.
+        path: String,
+    },
+    /// The mirror on disk could not be opened or read.
+    #[error("repository cache at {dir}: {message}")]
+    Cache {
+        /// The mirror's directory.
+        dir: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A file of the source tree: its path relative to the source path, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path below the source path, `/`-separated.
+    pub path: String,
+    /// The blob.
+    pub bytes: Vec<u8>,
+}
+
+/// What the last fetch of a mirror saw.
+#[derive(Debug, Default)]
+struct Mirror {
+    /// The remote's references at the last successful listing (`HEAD`, `refs/heads/…`, …).
+    refs: HashMap<String, Oid>,
+    /// When the last successful fetch finished.
+    fetched: Option<Instant>,
+}
+
+/// One repository's mirror on disk and what its last fetch saw.
+#[derive(Debug)]
+struct Entry {
+    dir: PathBuf,
+    mirror: tokio::sync::Mutex<Mirror>,
+}
+
+/// Every mirror under one cache directory.
+#[derive(Debug)]
+pub struct Repositories {
+    root: PathBuf,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+impl Repositories {
+    /// Mirrors live under `root` (created when first needed).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entry(&self, url: &str) -> Arc<Entry> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .entry(url.to_owned())
+            .or_insert_with(|| {
+                let tail: String = url
+                    .rsplit('/')
+                    .find(|s| !s.is_empty())
+                    .unwrap_or("repo")
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .take(40)
+                    .collect();
+                let name = format!("{:08x}-{tail}", fnv1a(url.as_bytes(), OFFSET));
+                Arc::new(Entry {
+                    dir: self.root.join(name),
+                    mirror: tokio::sync::Mutex::new(Mirror::default()),
+                })
+            })
+            .clone()
+    }
+
+    /// Resolves `revision` of `url` to a commit SHA, fetching first when the mirror's last
+    /// fetch is older than `max_age` (`Duration::ZERO` always fetches). When the fetch fails
+    /// the error is returned; the mirror keeps what it had.
+    pub async fn resolve(
+        &self,
+        url: &str,
+        revision: &str,
+        max_age: Duration,
+    ) -> Result<String, RepoError> {
+        let entry = self.entry(url);
+        let mut mirror = entry.mirror.lock().await;
+        let stale = mirror.fetched.is_none_or(|at| at.elapsed() >= max_age);
+        if stale {
+            let (dir, remote) = (entry.dir.clone(), url.to_owned());
+            let refs = blocking(move || fetch(&dir, &remote)).await?;
+            mirror.refs = refs;
+            mirror.fetched = Some(Instant::now());
+        }
+        let (dir, refs) = (entry.dir.clone(), mirror.refs.clone());
+        drop(mirror);
+        let (url, revision) = (url.to_owned(), revision.to_owned());
+        blocking(move || resolve(&dir, &refs, &url, &revision)).await
+    }
+
+    /// When the mirror of `url` was last fetched successfully.
+    pub async fn fetched_at(&self, url: &str) -> Option<Instant> {
+        self.entry(url).mirror.lock().await.fetched
+    }
+
+    /// Every file under `path` at commit `sha` (fetched before by [`Self::resolve`]).
+    pub async fn files(
+        &self,
+        url: &str,
+        sha: &str,
+        path: &str,
+    ) -> Result<Vec<SourceFile>, RepoError> {
+        let dir = self.entry(url).dir.clone();
+        let (sha, path) = (sha.to_owned(), path.to_owned());
+        blocking(move || files(&dir, &sha, &path)).await
+    }
+
+    /// The git directory of a local repository (`file://` URL or plain path), to watch.
+    pub fn local_git_dir(url: &str) -> Option<PathBuf> {
+        let path = local_path(url)?;
+        Repository::open(&path).ok().map(|r| r.path().to_path_buf())
+    }
+}
+
+/// The local path a `file://` URL or a plain path names.
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    (url.starts_with('/') || url.starts_with('.')).then(|| PathBuf::from(url))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RepoError> + Send + 'static,
+) -> Result<T, RepoError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(RepoError::Cache {
+            dir: String::new(),
+            message: format!("git task failed: {e}"),
+        })
+    })
+}
+
+fn cache_error(dir: &Path) -> impl Fn(git2::Error) -> RepoError + '_ {
+    move |e| RepoError::Cache {
+        dir: dir.display().to_string(),
+        message: e.message().to_owned(),
+    }
+}
+
+fn open_or_init(dir: &Path) -> Result<Repository, RepoError> {
+    match Repository::open_bare(dir) {
+        Ok(repo) => Ok(repo),
+        Err(_) => {
+            std::fs::create_dir_all(dir).map_err(|e| RepoError::Cache {
+                dir: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Repository::init_bare(dir).map_err(cache_error(dir))
+        }
+    }
+}
+
+/// Lists the remote's references, then mirrors its branches and tags.
+fn fetch(dir: &Path, url: &str) -> Result<HashMap<String, Oid>, RepoError> {
+    let repo = open_or_init(dir)?;
+    let failed = |e: git2::Error| RepoError::Fetch {
+        url: url.to_owned(),
+        message: e.message().to_owned(),
+    };
+    let remote_url = match local_path(url) {
+        Some(path) if !url.starts_with("file://") => format!("file://{}", absolute(&path)),
+        _ => url.to_owned(),
+    };
+    let mut remote = repo.remote_anonymous(&remote_url).map_err(failed)?;
+    remote.connect(Direction::Fetch).map_err(failed)?;
+    let refs: HashMap<String, Oid> = remote
+        .list()
+        .map_err(failed)?
+        .iter()
+        .map(|head| (head.name().to_owned(), head.oid()))
+        .collect();
+    remote.disconnect().map_err(failed)?;
+    let mut options = FetchOptions::new();
+    options.download_tags(git2::AutotagOption::None);
+    remote
+        .fetch(
+            &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+            Some(&mut options),
+            None,
+        )
+        .map_err(failed)?;
+    Ok(refs)
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// `revision` of the mirror at `dir` as a commit SHA.
+fn resolve(
+    dir: &Path,
+    refs: &HashMap<String, Oid>,
+    url: &str,
+    revision: &str,
+) -> Result<String, RepoError> {
+    let repo = open_or_init(dir)?;
+    let missing = || RepoError::Revision {
+        url: url.to_owned(),
+        revision: revision.to_owned(),
+    };
+    let peel = |oid: Oid| -> Option<String> {
+        let object = repo.find_object(oid, None).ok()?;
+        Some(object.peel_to_commit().ok()?.id().to_string())
+    };
+    let revision = revision.trim();
+    let candidates: Vec<String> = if revision.is_empty() || revision == "HEAD" {
+        vec!["HEAD".to_owned()]
+    } else if revision.starts_with("refs/") {
+        vec![revision.to_owned()]
+    } else {
+        vec![
+            format!("refs/heads/{revision}"),
+            format!("refs/tags/{revision}"),
+        ]
+    };
+    for name in &candidates {
+        if let Some(sha) = refs.get(name).copied().and_then(peel) {
+            return Ok(sha);
+        }
+    }
+    let looks_like_sha =
+        (4..=40).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    if looks_like_sha
+        && let Ok(object) = repo.revparse_single(revision)
+        && let Ok(commit) = object.peel_to_commit()
+    {
+        return Ok(commit.id().to_string());
+    }
+    Err(missing())
+}
+
+/// Every blob under `path` in the tree of commit `sha`.
+fn files(dir: &Path, sha: &str, path: &str) -> Result<Vec<SourceFile>, RepoError> {
+    let repo = open_or_init(dir)?;
+    let bad = cache_error(dir);
+    let commit = Oid::from_str(sha)
+        .and_then(|oid| repo.find_commit(oid))
+        .map_err(&bad)?;
+    let root = commit.tree().map_err(&bad)?;
+    let trimmed = path.trim_matches('/');
+    let tree = if trimmed.is_empty() || trimmed == "." {
+        root
+    } else {
+        let entry = root
+            .get_path(Path::new(trimmed))
+            .map_err(|_| RepoError::Path {
+                path: path.to_owned(),
+            })?;
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Err(RepoError::Path {
+                path: path.to_owned(),
+            });
+        }
+        repo.find_tree(entry.id()).map_err(&bad)?
+    };
+    let mut out = Vec::new();
+    let mut failure = None;
+    tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+        if entry.kind() != Some(ObjectType::Blob) {
+            return TreeWalkResult::Ok;
+        }
+        let name = entry.name().unwrap_or_default();
+        match repo.find_blob(entry.id()) {
+            Ok(blob) => out.push(SourceFile {
+                path: format!("{parent}{name}"),
+                bytes: blob.content().to_vec(),
+            }),
+            Err(e) => {
+                failure = Some(e);
+                return TreeWalkResult::Abort;
+            }
+        }
+        TreeWalkResult::Ok
+    })
+    .map_err(&bad)?;
+    if let Some(e) = failure {
+        return Err(bad(e));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! Mirrors of real repositories made with the `git` binary.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use super::*;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn commit(dir: &Path, file: &str, text: &str) -> String {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", file]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn origin() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    dir
+}
+
+#[tokio::test]
+async fn resolves_head_branches_tags_and_shas_and_reads_a_path() {
+    let origin = origin();
+    let first = commit(origin.path(), "app/a.yaml", "a: 1\n");
+    git(origin.path(), &["tag", "-a", "v1", "-m", "v1"]);
+    let second = commit(origin.path(), "app/sub/b.yaml", "b: 2\n");
+    git(origin.path(), &["branch", "old", &first]);
+    let cache = tempfile::tempdir().unwrap();
+    let repos = Repositories::new(cache.path());
+    let url = format!("file://{}", origin.path().display());
+    let at = |rev: &'static str| {
+        let (repos, url) = (&repos, url.clone());
+        async move { repos.resolve(&url, rev, Duration::from_secs(60)).await }
+    };
+    assert_eq!(at("HEAD").await.unwrap(), second);
+    assert_eq!(at("").await.unwrap(), second);
+    assert_eq!(at("main").await.unwrap(), second);
+    assert_eq!(at("old").await.unwrap(), first);
+    assert_eq!(
+        at("v1").await.unwrap(),
+        first,
+        "an annotated tag peels to its commit"
+    );
+    assert_eq!(at("refs/heads/old").await.unwrap(), first);
+    let short = &first[..7];
+    assert_eq!(
+        repos
+            .resolve(&url, short, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        first
+    );
+    assert!(matches!(at("nope").await, Err(RepoError::Revision { .. })));
+
+    let files = repos.files(&url, &second, "app").await.unwrap();
+    let mut paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["a.yaml", "sub/b.yaml"]);
+    assert!(matches!(
+        repos.files(&url, &second, "nowhere").await,
+        Err(RepoError::Path { .. })
+    ));
+    assert!(matches!(
+        repos.files(&url, &second, "app/a.yaml").await,
+        Err(RepoError::Path { .. })
+    ));
+}
+
+#[tokio::test]
+async fn follows_new_commits_and_force_pushes_and_keeps_the_mirror_when_the_remote_goes() {
+    let origin = origin();
+    let first = commit(origin.path(), "a.yaml", "a: 1\n");
+    let cache = tempfile::tempdir().unwrap();
+    let repos = Repositories::new(cache.path());
+    let url = origin.path().display().to_string();
+    assert_eq!(
+        repos.resolve(&url, "main", Duration::ZERO).await.unwrap(),
+        first
+    );
+    let second = commit(origin.path(), "a.yaml", "a: 2\n");
+    // A fresh mirror is not fetched again within max_age.
+    assert_eq!(
+        repos
+            .resolve(&url, "main", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        repos.resolve(&url, "main", Duration::ZERO).await.unwrap(),
+        second
+    );
+    git(origin.path(), &["reset", "-q", "--hard", &first]);
+    let rewritten = commit(origin.path(), "c.yaml", "c: 3\n");
+    assert_eq!(
+        repos.resolve(&url, "main", Duration::ZERO).await.unwrap(),
+        rewritten
+    );
+
+    drop(origin);
+    let gone = repos.resolve(&url, "main", Duration::ZERO).await;
+    assert!(matches!(gone, Err(RepoError::Fetch { .. })), "{gone:?}");
+    let files = repos.files(&url, &rewritten, "").await.unwrap();
+    assert_eq!(files.len(), 2, "the mirror still serves what it fetched");
+}
+
+#[test]
+fn local_repositories_have_a_git_dir_to_watch() {
+    let origin = origin();
+    commit(origin.path(), "a.yaml", "a: 1\n");
+    let url = format!("file://{}", origin.path().display());
+    let dir = Repositories::local_git_dir(&url).unwrap();
+    assert!(dir.ends_with(".git/") || dir.ends_with(".git"), "{dir:?}");
+    assert_eq!(
+        Repositories::local_git_dir("https://example.invalid/x.git"),
+        None
+    );
+}
