@@ -9,8 +9,12 @@
 //! - [`diff`]: whether a live object differs from Git;
 //! - [`health`]: resource health per kind.
 
+pub mod apply;
+pub mod compare;
 pub mod diff;
 pub mod health;
+pub mod live;
 pub mod manifests;
 pub mod repository;
+pub mod sync;
 pub mod tracking;

@@ -1,0 +1,390 @@
+//! Runs a sync's tasks against the API server, as Argo CD's default client-side apply does:
+//! a server dry run of every object first (nothing is applied when one fails), then each
+//! object created, or patched with the three-way strategic merge patch (JSON merge patch for
+//! custom resources) computed from its `last-applied-configuration`, which the apply records
+//! anew; then the prunes, with the requested propagation. `CreateNamespace=true` creates the
+//! destination namespace (with `managedNamespaceMetadata`) before anything else.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use kube::{
+    Api,
+    api::{
+        ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy,
+    },
+};
+use serde_json::Value;
+
+use crate::{
+    diff::{self, LAST_APPLIED},
+    live::{Kind, Live, LiveError},
+    sync::Task,
+    tracking::ResourceKey,
+};
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "argocd-controller";
+
+/// How a resource's task ended (Argo CD's `ResourceSyncResult` status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Applied.
+    Synced,
+    /// The apply (or its dry run) failed.
+    SyncFailed,
+    /// Deleted.
+    Pruned,
+    /// Requires pruning, left alone.
+    PruneSkipped,
+}
+
+impl Status {
+    /// Argo CD's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Synced => "Synced",
+            Self::SyncFailed => "SyncFailed",
+            Self::Pruned => "Pruned",
+            Self::PruneSkipped => "PruneSkipped",
+        }
+    }
+}
+
+/// One resource's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Identity.
+    pub key: ResourceKey,
+    /// apiVersion.
+    pub api_version: String,
+    /// How it ended.
+    pub status: Status,
+    /// kubectl's message (`service/demo created`).
+    pub message: String,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Per resource, in task order.
+    pub results: Vec<Outcome>,
+    /// Nothing failed.
+    pub succeeded: bool,
+    /// The operation's message.
+    pub message: String,
+}
+
+/// A namespace to create first (`CreateNamespace=true`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewNamespace {
+    /// Its name.
+    pub name: String,
+    /// `managedNamespaceMetadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `managedNamespaceMetadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Stop after the dry run (`operation.sync.dryRun`).
+    pub dry_run: bool,
+    /// `PrunePropagationPolicy` (foreground by default).
+    pub propagation: Option<PropagationPolicy>,
+    /// `CreateNamespace=true`.
+    pub create_namespace: Option<NewNamespace>,
+}
+
+fn noun(key: &ResourceKey) -> String {
+    let kind = key.kind.to_ascii_lowercase();
+    if key.group.is_empty() {
+        format!("{kind}/{}", key.name)
+    } else {
+        format!("{kind}.{}/{}", key.group, key.name)
+    }
+}
+
+fn api(kind: &Kind, live: &Live, namespace: &str) -> Api<DynamicObject> {
+    let client = live.client().clone();
+    if kind.namespaced {
+        Api::namespaced_with(client, namespace, &kind.resource)
+    } else {
+        Api::all_with(client, &kind.resource)
+    }
+}
+
+/// The object as applied: the last-applied annotation records it.
+fn with_last_applied(object: &Value) -> Value {
+    let mut recorded = object.clone();
+    if let Some(annotations) = recorded["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    let mut applied = recorded.clone();
+    applied["metadata"]["annotations"][LAST_APPLIED] = Value::String(recorded.to_string());
+    applied
+}
+
+fn message_of(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Finds a kind, waiting a little for one a CRD of this sync has just defined.
+async fn kind_of(
+    live: &Live,
+    api_version: &str,
+    kind: &str,
+    patient: bool,
+) -> Result<std::sync::Arc<Kind>, LiveError> {
+    let mut tries = if patient { 40 } else { 1 };
+    loop {
+        match live.kind(api_version, kind).await {
+            Err(LiveError::UnknownKind { .. }) if tries > 1 => {
+                tries -= 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Applies one object; kubectl's message.
+async fn apply_one(
+    api: &Api<DynamicObject>,
+    key: &ResourceKey,
+    api_version: &str,
+    object: &Value,
+    live: Option<&Value>,
+    dry_run: bool,
+) -> Result<String, String> {
+    let desired = with_last_applied(object);
+    let noun = noun(key);
+    match live {
+        None => {
+            let object: DynamicObject =
+                serde_json::from_value(desired).map_err(|e| e.to_string())?;
+            let params = PostParams {
+                dry_run,
+                field_manager: Some(FIELD_MANAGER.into()),
+            };
+            api.create(&params, &object)
+                .await
+                .map_err(|e| message_of(&e))?;
+            Ok(format!("{noun} created"))
+        }
+        Some(live) => {
+            let patch = sluice_patch::three_way(
+                diff::last_applied(live).as_ref(),
+                &desired,
+                &diff::normalize(live),
+            );
+            if patch.as_object().is_some_and(|p| p.is_empty()) {
+                return Ok(format!("{noun} unchanged"));
+            }
+            let mut params = PatchParams::default();
+            params.dry_run = dry_run;
+            params.field_manager = Some(FIELD_MANAGER.into());
+            let patch = if diff::is_built_in(api_version) {
+                Patch::Strategic(patch)
+            } else {
+                Patch::Merge(patch)
+            };
+            api.patch(&key.name, &params, &patch)
+                .await
+                .map_err(|e| message_of(&e))?;
+            Ok(format!("{noun} configured"))
+        }
+    }
+}
+
+async fn create_namespace(live: &Live, namespace: &NewNamespace) -> Result<(), String> {
+    let kind = live
+        .kind("v1", "Namespace")
+        .await
+        .map_err(|e| e.to_string())?;
+    if kind.get("", &namespace.name).is_some() {
+        return Ok(());
+    }
+    let api: Api<DynamicObject> = Api::all_with(
+        live.client().clone(),
+        &ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
+    );
+    let object: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace.name, "labels": namespace.labels, "annotations": namespace.annotations},
+    }))
+    .map_err(|e| e.to_string())?;
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(format!("namespace/{}: {}", namespace.name, message_of(&e))),
+    }
+}
+
+/// Runs `tasks`: namespace, dry run, applies, prunes.
+pub async fn run(live: &Live, tasks: &[Task], options: &Options) -> Report {
+    if let Some(namespace) = &options.create_namespace
+        && let Err(message) = create_namespace(live, namespace).await
+    {
+        return Report {
+            results: Vec::new(),
+            succeeded: false,
+            message,
+        };
+    }
+    // The dry run: every object the server already knows the kind of.
+    let mut failures = Vec::new();
+    for task in tasks {
+        let Task::Apply {
+            key,
+            api_version,
+            object,
+            live: current,
+            kind_unknown: false,
+        } = task
+        else {
+            continue;
+        };
+        let result = match kind_of(live, api_version, &key.kind, false).await {
+            Ok(kind) => {
+                apply_one(
+                    &api(&kind, live, &key.namespace),
+                    key,
+                    api_version,
+                    object,
+                    current.as_ref(),
+                    true,
+                )
+                .await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(message) = result {
+            failures.push(Outcome {
+                key: key.clone(),
+                api_version: api_version.clone(),
+                status: Status::SyncFailed,
+                message,
+            });
+        }
+    }
+    if !failures.is_empty() {
+        return Report {
+            results: failures,
+            succeeded: false,
+            message: "one or more objects failed to apply (dry run)".into(),
+        };
+    }
+    let mut results = Vec::new();
+    let mut failed = false;
+    for task in tasks {
+        let outcome = match task {
+            Task::Apply {
+                key,
+                api_version,
+                object,
+                live: current,
+                kind_unknown,
+            } => {
+                let result = if options.dry_run {
+                    Ok(format!("{} (dry run)", noun(key)))
+                } else {
+                    match kind_of(live, api_version, &key.kind, *kind_unknown).await {
+                        Ok(kind) => {
+                            apply_one(
+                                &api(&kind, live, &key.namespace),
+                                key,
+                                api_version,
+                                object,
+                                current.as_ref(),
+                                false,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
+                let (status, message) = match result {
+                    Ok(message) => (Status::Synced, message),
+                    Err(message) => {
+                        failed = true;
+                        (Status::SyncFailed, message)
+                    }
+                };
+                Outcome {
+                    key: key.clone(),
+                    api_version: api_version.clone(),
+                    status,
+                    message,
+                }
+            }
+            Task::Prune { key, api_version } if options.dry_run || failed => Outcome {
+                key: key.clone(),
+                api_version: api_version.clone(),
+                status: Status::PruneSkipped,
+                message: "ignored (requires pruning)".into(),
+            },
+            Task::Prune { key, api_version } => {
+                let result = match kind_of(live, api_version, &key.kind, false).await {
+                    Ok(kind) => {
+                        let params = DeleteParams {
+                            propagation_policy: Some(
+                                options
+                                    .propagation
+                                    .clone()
+                                    .unwrap_or(PropagationPolicy::Foreground),
+                            ),
+                            ..DeleteParams::default()
+                        };
+                        match api(&kind, live, &key.namespace)
+                            .delete(&key.name, &params)
+                            .await
+                        {
+                            Ok(_) => Ok(()),
+                            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                            Err(e) => Err(message_of(&e)),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match result {
+                    Ok(()) => Outcome {
+                        key: key.clone(),
+                        api_version: api_version.clone(),
+                        status: Status::Pruned,
+                        message: "pruned".into(),
+                    },
+                    Err(message) => {
+                        failed = true;
+                        Outcome {
+                            key: key.clone(),
+                            api_version: api_version.clone(),
+                            status: Status::SyncFailed,
+                            message,
+                        }
+                    }
+                }
+            }
+            Task::PruneSkipped { key, api_version } => Outcome {
+                key: key.clone(),
+                api_version: api_version.clone(),
+                status: Status::PruneSkipped,
+                message: "ignored (requires pruning)".into(),
+            },
+        };
+        results.push(outcome);
+    }
+    let message = if failed {
+        "one or more objects failed to apply".to_owned()
+    } else {
+        "successfully synced (all tasks run)".to_owned()
+    };
+    Report {
+        results,
+        succeeded: !failed,
+        message,
+    }
+}
