@@ -2,7 +2,8 @@
 //! same code `sluice up` runs in-process — with Lease leader election (Lease
 //! `sluice-controller`) so several replicas can run, `/healthz` and Argo's `/metrics`.
 //! Flags follow Argo's controller (`--instance-id`, `--leader-elect`,
-//! `--leader-election-namespace`, `--leader-election-lease-duration` …).
+//! `--leader-election-namespace`, `--leader-election-lease-duration` …) and Argo CD's
+//! application controller (`--app-namespace`, `--app-resync`, a repository cache dir).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -49,6 +50,16 @@ pub struct ControllerArgs {
     /// Pause between tries to take or renew the Lease.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     leader_election_retry_period: Duration,
+    /// The namespace Applications are read from (Argo CD's controller namespace).
+    #[arg(long, value_name = "NS", default_value = "argocd")]
+    app_namespace: String,
+    /// Where git mirrors are kept (an emptyDir in the install manifest).
+    #[arg(long, value_name = "DIR", default_value = "/tmp/sluice-repos")]
+    cache_dir: std::path::PathBuf,
+    /// How often Applications re-read Git without another trigger (Argo CD's
+    /// `timeout.reconciliation`); 0 turns polling off.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    app_resync: Duration,
 }
 
 /// This replica's name in the Lease: host, then a random suffix (as client-go does).
@@ -110,8 +121,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         }
         .check()?,
     );
-    let work =
-        || sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone());
+    let mut gitops = sluice_gitops::controller::Settings::new(&args.app_namespace, &args.cache_dir);
+    gitops.poll = args.app_resync;
+    let work = || async {
+        tokio::join!(
+            sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone()),
+            sluice_gitops::controller::run(client.clone(), gitops.clone()),
+        );
+    };
     let controllers = async {
         if args.leader_elect {
             eprintln!("sluice controller: waiting for Lease {lease_namespace}/{LEASE}");

@@ -12,6 +12,9 @@ use sluice_cluster::{
 /// file's rules), every other image runs simulated, ready after a second.
 const BUILT_IN_RULES: &str = "default:\n  readyAfter: 1s\n";
 
+/// Where Applications live, as in Argo CD.
+const ARGOCD: &str = "argocd";
+
 /// Flags of `sluice up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -80,7 +83,7 @@ impl UpArgs {
         }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary without a traffic router; analysis, traffic routers and Applications are not built yet"
+                "the Rollout controller runs blue-green and canary without a traffic router; analysis and traffic routers are not built yet; Applications sync Git directories (not Helm or kustomize yet)"
                     .into(),
             );
         }
@@ -115,12 +118,27 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
+    if !args.no_controllers {
+        sluice_gitops::controller::ensure_home(&cluster.client(), ARGOCD)
+            .await
+            .context("creating the argocd namespace and the default AppProject")?;
+    }
+    let repos = lock.path().join("repos");
     let controllers = (!args.no_controllers).then(|| {
-        tokio::spawn(sluice_rollouts::controller::run(
-            cluster.client(),
-            Default::default(),
-            Default::default(),
-        ))
+        let client = cluster.client();
+        tokio::spawn(async move {
+            tokio::join!(
+                sluice_rollouts::controller::run(
+                    client.clone(),
+                    Default::default(),
+                    Default::default(),
+                ),
+                sluice_gitops::controller::run(
+                    client,
+                    sluice_gitops::controller::Settings::new(ARGOCD, repos),
+                ),
+            )
+        })
     });
     let mut ready = format!(
         "sluice: ready at https://{} (kubeconfig: {})",

@@ -10,11 +10,15 @@
 //! - [`health`]: resource health per kind.
 
 pub mod apply;
+pub mod autosync;
 pub mod compare;
+pub mod controller;
 pub mod diff;
 pub mod health;
 pub mod live;
 pub mod manifests;
 pub mod repository;
+pub mod status;
 pub mod sync;
+pub mod watch;
 pub mod tracking;

@@ -3,6 +3,7 @@
 //! the exec runtime runs Jobs on this host. One cluster (in this process, with the kubelet's
 //! process runtime and the ingress) for every test here, a namespace per test.
 
+mod gitops;
 mod ingress;
 mod rollout_canary;
 mod rollout_migration;
@@ -72,6 +73,16 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             Default::default(),
             Default::default(),
         ));
+        let client = cluster.client();
+        let cache = std::env::temp_dir().join(format!("sluice-test-repos-{}", std::process::id()));
+        runtime.spawn(async move {
+            sluice_gitops::controller::ensure_home(&client, "argocd").await.unwrap();
+            sluice_gitops::controller::run(
+                client,
+                sluice_gitops::controller::Settings::new("argocd", cache),
+            )
+            .await;
+        });
     })
 });
 

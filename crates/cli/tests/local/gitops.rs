@@ -1,0 +1,325 @@
+//! Applications on the embedded cluster, synced from real git repositories made by the tests
+//! (`file://`, watched on disk): create → Synced/Healthy, a commit applied with no poll, a
+//! revert going back, the Rollout's injected selectors never OutOfSync, prune on and off,
+//! self-heal, the seed's `kubectl patch … operation` sync, CreateNamespace, a CRD in the same
+//! commit, a bad manifest, the repository removed.
+
+use std::{path::Path, process::Command};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::{
+    Api,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use serde_json::{Value, json};
+use sluice_api::{Application, Rollout};
+
+use super::*;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Writes files and commits them; the new commit.
+fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn repository(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit(dir.path(), files, "initial");
+    dir
+}
+
+fn rollout_yaml(tag: &str) -> String {
+    format!(
+        r#"# the Rollout
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: web
+        image: example.com/web:{tag}
+  strategy:
+    blueGreen:
+      activeService: web-active
+      previewService: web-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 2
+"#
+    )
+}
+
+fn service_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: 8080\n"
+    )
+}
+
+fn config_map_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
+}
+
+/// The user's flow: a Rollout and its two Services.
+fn flow_files(tag: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("rollout.yaml", rollout_yaml(tag)),
+        ("active-service.yaml", service_yaml("web-active")),
+        ("preview-service.yaml", service_yaml("web-preview")),
+    ]
+}
+
+fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    files.iter().map(|(n, t)| (*n, t.as_str())).collect()
+}
+
+fn apps() -> Api<Application> {
+    Api::namespaced(client(), "argocd")
+}
+
+/// Registers an Application as `kubectl apply` of its manifest would.
+async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> Application {
+    let app: Application = from(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": format!("file://{}", repo.display()), "targetRevision": "HEAD", "path": "."},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            "syncPolicy": sync_policy,
+        }
+    }));
+    apps().create(&PostParams::default(), &app).await.unwrap()
+}
+
+fn status(app: &Application) -> Value {
+    serde_json::to_value(&app.status).unwrap()
+}
+
+async fn app_status(name: &str) -> Value {
+    status(&apps().get(name).await.unwrap())
+}
+
+/// Waits until the Application's status satisfies `check`.
+async fn until(name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    eventually(&format!("{name}: {what}"), || async {
+        check(&app_status(name).await)
+    })
+    .await;
+    app_status(name).await
+}
+
+fn sync_is(s: &Value, sync: &str, health: &str) -> bool {
+    s["sync"]["status"] == sync && s["health"]["status"] == health
+}
+
+async fn rollout_image(ns: &str) -> Option<String> {
+    let rollouts: Api<Rollout> = Api::namespaced(client(), ns);
+    let r = rollouts.get_opt("web").await.unwrap()?;
+    let v = serde_json::to_value(&r).unwrap();
+    v["spec"]["template"]["spec"]["containers"][0]["image"].as_str().map(str::to_owned)
+}
+
+fn automated() -> Value {
+    json!({"automated": {"prune": true, "selfHeal": true}})
+}
+
+#[tokio::test]
+async fn a_commit_is_applied_from_disk_and_a_revert_goes_back() {
+    let ns = namespace(&client(), "gitops-flow").await;
+    let files = flow_files("blue");
+    let repo = repository(&as_refs(&files));
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, automated()).await;
+    // The blue-green Rollout's first version is Healthy; its Services carry the controller's
+    // hash in their selectors and the Application stays Synced.
+    let s = until(&name, "Synced and Healthy", |s| sync_is(s, "Synced", "Healthy")).await;
+    assert_eq!(s["sourceType"], "Directory");
+    assert_eq!(s["summary"]["images"], json!(["example.com/web:blue"]));
+    assert_eq!(s["resources"].as_array().unwrap().len(), 3, "{s}");
+    assert_eq!(s["operationState"]["phase"], "Succeeded");
+    assert_eq!(s["history"].as_array().unwrap().len(), 1);
+    let services: Api<Service> = Api::namespaced(client(), &ns);
+    let active = services.get("web-active").await.unwrap();
+    let selector = active.spec.unwrap().selector.unwrap();
+    assert!(selector.contains_key("rollouts-pod-template-hash"), "{selector:?}");
+    assert_eq!(app_status(&name).await["sync"]["status"], "Synced");
+
+    // A commit of a new tag: the Rollout follows with no poll (the file watch), and waits
+    // for promotion, so the Application is Suspended.
+    let green = rollout_yaml("green");
+    let second = commit(repo.path(), &[("rollout.yaml", &green)], "green");
+    eventually("the Rollout on green", || async {
+        rollout_image(&ns).await.as_deref() == Some("example.com/web:green")
+    })
+    .await;
+    let s = until(&name, "Suspended at green", |s| {
+        s["sync"]["revision"] == second.as_str() && sync_is(s, "Synced", "Suspended")
+    })
+    .await;
+    assert_eq!(s["history"].as_array().unwrap().len(), 2);
+
+    // Rollback by git revert.
+    git(repo.path(), &["revert", "--no-edit", "HEAD"]);
+    eventually("the Rollout back on blue", || async {
+        rollout_image(&ns).await.as_deref() == Some("example.com/web:blue")
+    })
+    .await;
+    until(&name, "Synced after the revert", |s| s["sync"]["status"] == "Synced").await;
+    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn prune_self_heal_and_a_manual_sync_through_the_operation_field() {
+    let ns = namespace(&client(), "gitops-heal").await;
+    let (a, b) = (config_map_yaml("a"), config_map_yaml("b"));
+    let repo = repository(&[("a.yaml", &a), ("b.yaml", &b)]);
+    let name = format!("{ns}-app");
+    // Manual: nothing happens until the seed's `kubectl patch … operation`.
+    application(&name, repo.path(), &ns, json!({"syncOptions": ["ApplyOutOfSyncOnly=true"]})).await;
+    let s = until(&name, "OutOfSync and Missing", |s| sync_is(s, "OutOfSync", "Missing")).await;
+    assert!(s["operationState"].is_null());
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert!(maps.get_opt("a").await.unwrap().is_none());
+    let operation = json!({"operation": {"initiatedBy": {"username": "admin"}, "sync": {"syncStrategy": {"hook": {}}}}});
+    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&operation)).await.unwrap();
+    let s = until(&name, "Synced after the sync", |s| sync_is(s, "Synced", "Healthy")).await;
+    let results = s["operationState"]["syncResult"]["resources"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{s}");
+    assert!(results.iter().all(|r| r["status"] == "Synced"));
+    assert!(apps().get(&name).await.unwrap().operation.is_none(), "the operation is cleared");
+
+    // Git drops b: without prune it stays, requiring pruning.
+    git(repo.path(), &["rm", "-q", "b.yaml"]);
+    git(repo.path(), &["commit", "-qm", "drop b"]);
+    let s = until(&name, "b requires pruning", |s| {
+        s["resources"].as_array().into_iter().flatten().any(|r| r["name"] == "b" && r["requiresPruning"] == true)
+    })
+    .await;
+    assert_eq!(s["sync"]["status"], "OutOfSync");
+    let sync = json!({"operation": {"sync": {"prune": false}}});
+    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&sync)).await.unwrap();
+    let s = until(&name, "the sync without prune", |s| {
+        s["operationState"]["syncResult"]["resources"].as_array().into_iter().flatten().any(|r| r["status"] == "PruneSkipped")
+    })
+    .await;
+    assert_eq!(s["operationState"]["phase"], "Succeeded");
+    assert!(maps.get_opt("b").await.unwrap().is_some(), "not pruned without prune");
+    // With automated prune and self-heal: b goes, and edits and deletions are undone.
+    let policy = json!({"spec": {"syncPolicy": automated()}});
+    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&policy)).await.unwrap();
+    eventually("b pruned", || async { maps.get_opt("b").await.unwrap().is_none() }).await;
+    until(&name, "Synced", |s| s["sync"]["status"] == "Synced").await;
+    let edit = json!({"data": {"a": "edited"}});
+    maps.patch("a", &PatchParams::default(), &Patch::Merge(&edit)).await.unwrap();
+    eventually("the edit undone", || async {
+        maps.get("a").await.unwrap().data.unwrap()["a"] == "1"
+    })
+    .await;
+    maps.delete("a", &DeleteParams::default()).await.unwrap();
+    eventually("a recreated", || async { maps.get_opt("a").await.unwrap().is_some() }).await;
+    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn create_namespace_and_a_crd_in_the_same_commit() {
+    let ns = format!("{}-made", namespace(&client(), "gitops-ns").await);
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n";
+    let cm = config_map_yaml("c");
+    let repo = repository(&[("crd.yaml", crd), ("widget.yaml", widget), ("cm.yaml", &cm)]);
+    let name = format!("{ns}-app");
+    let policy = json!({"automated": {}, "syncOptions": ["CreateNamespace=true"],
+        "managedNamespaceMetadata": {"labels": {"team": "web"}}});
+    application(&name, repo.path(), &ns, policy).await;
+    until(&name, "Synced", |s| s["sync"]["status"] == "Synced").await;
+    let namespaces: Api<Namespace> = Api::all(client());
+    let made = namespaces.get(&ns).await.unwrap();
+    assert_eq!(made.metadata.labels.unwrap()["team"], "web");
+    let widgets = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<kube::api::DynamicObject> = Api::namespaced_with(client(), &ns, &widgets);
+    assert_eq!(widgets.get("w").await.unwrap().data["spec"]["size"], 3);
+    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_manifest_or_a_lost_repository_applies_nothing() {
+    let ns = namespace(&client(), "gitops-bad").await;
+    let good = config_map_yaml("good");
+    let repo = repository(&[("good.yaml", &good)]);
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, automated()).await;
+    until(&name, "Synced", |s| s["sync"]["status"] == "Synced").await;
+    // A broken file: ComparisonError naming it, nothing applied, nothing pruned.
+    let broken = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n";
+    git(repo.path(), &["rm", "-q", "good.yaml"]);
+    commit(repo.path(), &[("broken.yaml", broken)], "broken");
+    let s = until(&name, "ComparisonError", |s| {
+        s["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "ComparisonError")
+    })
+    .await;
+    let condition = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ComparisonError").unwrap();
+    assert!(condition["message"].as_str().unwrap().contains("broken.yaml"), "{condition}");
+    assert_eq!(s["sync"]["status"], "Unknown");
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert!(maps.get_opt("good").await.unwrap().is_some(), "nothing pruned");
+    // Fixed, then the repository disappears: the last state stays.
+    git(repo.path(), &["rm", "-q", "broken.yaml"]);
+    commit(repo.path(), &[("good.yaml", &good)], "fixed");
+    until(&name, "Synced again", |s| s["sync"]["status"] == "Synced" && s["conditions"].is_null()).await;
+    let path = repo.path().to_owned();
+    drop(repo);
+    assert!(!path.exists());
+    let refresh = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&refresh)).await.unwrap();
+    eventually("the refresh taken", || async {
+        apps().get(&name).await.unwrap().metadata.annotations.unwrap_or_default().get("argocd.argoproj.io/refresh").is_none()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let s = app_status(&name).await;
+    assert_eq!(s["sync"]["status"], "Synced", "the last state is kept within the grace period: {s}");
+    assert!(maps.get_opt("good").await.unwrap().is_some());
+    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+}

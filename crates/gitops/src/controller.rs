@@ -1,0 +1,501 @@
+//! The Application controller's reconcile: refresh (resolve the revision, render, compare with
+//! the live cache), then the operation (a sync requested by a user, by `sluice app sync` or by
+//! auto-sync) and the status, written through the main resource with its resourceVersion as
+//! Argo CD writes it.
+//!
+//! An Application is reconciled when it changes, when an object it manages changes
+//! ([`Live`]), when its `file://` repository gets a commit ([`crate::watch`]), and at least
+//! every poll interval (Argo CD's `timeout.reconciliation`, 120 s plus jitter). A running
+//! operation is recorded (`status.operationState`, phase Running) before anything is applied,
+//! so a controller killed mid-sync runs it again when it starts.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
+};
+use serde_json::{Value, json};
+use sluice_api::Application;
+
+use crate::{
+    apply,
+    autosync::{self, Decision},
+    compare::{self, Comparison, Scope},
+    live::{Live, LiveError},
+    manifests::{self, Directory, Manifest},
+    repository::Repositories,
+    status,
+    sync,
+};
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The namespace Applications are read from (`argocd`).
+    pub namespace: String,
+    /// Where the git mirrors live.
+    pub cache_dir: std::path::PathBuf,
+    /// The poll interval (`timeout.reconciliation`); zero turns polling off.
+    pub poll: Duration,
+    /// The most jitter added to the poll.
+    pub jitter: Duration,
+    /// How long repository errors keep the last good state (`--repo-error-grace-period-seconds`).
+    pub repo_grace: Duration,
+}
+
+impl Settings {
+    /// Argo CD's defaults for Applications in `namespace`.
+    pub fn new(namespace: &str, cache_dir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            cache_dir: cache_dir.into(),
+            poll: Duration::from_secs(120),
+            jitter: Duration::from_secs(60),
+            repo_grace: Duration::from_secs(180),
+        }
+    }
+}
+
+/// Why a reconcile failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// An API call failed.
+    #[error("API call failed: {0}")]
+    Api(#[from] kube::Error),
+    /// Encoding JSON failed.
+    #[error("encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// What one refresh produced (kept between reconciles for the repository grace period).
+#[derive(Debug, Clone)]
+struct Refreshed {
+    revision: String,
+    manifests: Arc<Vec<Manifest>>,
+}
+
+struct Context {
+    client: Client,
+    settings: Settings,
+    repos: Arc<Repositories>,
+    live: Arc<Live>,
+    /// Per Application: the last good refresh and when the repository first failed since.
+    last_good: Mutex<HashMap<String, (Refreshed, Option<Timestamp>)>>,
+    /// Rendered manifests by (url, revision, path, directory).
+    rendered: Mutex<HashMap<(String, String, String, String), Arc<Vec<Manifest>>>>,
+    /// Repositories to fetch at the next refresh (a commit was seen on disk).
+    stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Runs the controller until its watch ends.
+pub async fn run(client: Client, settings: Settings) {
+    let (live, woken) = Live::new(client.clone());
+    let apps: Api<Application> = Api::namespaced(client.clone(), &settings.namespace);
+    let namespace = settings.namespace.clone();
+    let repos = Arc::new(Repositories::new(&settings.cache_dir));
+    let stale_repos = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let controller = Controller::new(apps, watcher::Config::default());
+    let store = controller.store();
+    let (repo_wake, repo_woken) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let _watcher = crate::watch::RepoWatcher::start(store.clone(), repo_wake, stale_repos.clone());
+    let by_name = {
+        let namespace = namespace.clone();
+        tokio_stream_of(woken).map(move |app| ObjectRef::<Application>::new(&app).within(&namespace))
+    };
+    let by_repo = {
+        let (store, namespace) = (store.clone(), namespace.clone());
+        tokio_stream_of(repo_woken).flat_map(move |url| {
+            let refs: Vec<ObjectRef<Application>> = store
+                .state()
+                .iter()
+                .filter(|a| a.source().is_some_and(|s| s.repo_url == url))
+                .map(|a| ObjectRef::new(&a.name_any()).within(&namespace))
+                .collect();
+            futures::stream::iter(refs)
+        })
+    };
+    let context = Arc::new(Context {
+        client,
+        settings,
+        repos,
+        live,
+        last_good: Mutex::new(HashMap::new()),
+        rendered: Mutex::new(HashMap::new()),
+        stale_repos,
+    });
+    controller
+        .reconcile_on(futures::stream::select(by_name, by_repo))
+        .run(reconcile, error_policy, context)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+fn tokio_stream_of<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+fn error_policy(app: Arc<Application>, err: &ControllerError, _: Arc<Context>) -> Action {
+    tracing::warn!("application {}: {err}", app.name_any());
+    Action::requeue(Duration::from_secs(2))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What refreshing found.
+enum Refresh {
+    /// Manifests at a revision.
+    Ok(Refreshed),
+    /// The source could not be read (ComparisonError, sync Unknown).
+    Failed(String),
+    /// A repository error within the grace period: keep the last state.
+    Grace,
+}
+
+async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestamp) -> Refresh {
+    let name = app.name_any();
+    let Some(source) = app.source() else {
+        return Refresh::Failed("spec.source: an Application needs a source".into());
+    };
+    let url = source.repo_url.clone();
+    let stale = lock(&context.stale_repos).remove(&url);
+    let compared = &app.status.as_ref().and_then(|s| s.sync.as_ref()).and_then(|s| s.compared_to.as_ref());
+    let spec_changed = compared.is_none_or(|c| c.source.as_ref() != Some(source));
+    let max_age = if hard || stale || spec_changed {
+        Duration::ZERO
+    } else if context.settings.poll.is_zero() {
+        Duration::MAX
+    } else {
+        context.settings.poll
+    };
+    let revision = match context.repos.resolve(&url, source.target_revision(), max_age).await {
+        Ok(revision) => revision,
+        Err(e @ crate::repository::RepoError::Fetch { .. }) => {
+            let mut last = lock(&context.last_good);
+            if let Some((_, since)) = last.get_mut(&name) {
+                let first = *since.get_or_insert(now);
+                let grace = jiff::SignedDuration::try_from(context.settings.repo_grace).unwrap_or_default();
+                if now.duration_since(first) < grace {
+                    return Refresh::Grace;
+                }
+            }
+            return Refresh::Failed(e.to_string());
+        }
+        Err(e) => return Refresh::Failed(e.to_string()),
+    };
+    let path = source.path.clone().unwrap_or_default();
+    let directory = Directory {
+        recurse: source.directory.as_ref().and_then(|d| d.recurse).unwrap_or(false),
+        include: source.directory.as_ref().and_then(|d| d.include.clone()),
+        exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
+    };
+    let cache_key = (url.clone(), revision.clone(), path.clone(), format!("{directory:?}"));
+    let cached = lock(&context.rendered).get(&cache_key).cloned();
+    let manifests = match cached {
+        Some(m) if !hard => m,
+        _ => {
+            let files = match context.repos.files(&url, &revision, &path).await {
+                Ok(files) => files,
+                Err(e) => return Refresh::Failed(e.to_string()),
+            };
+            match manifests::render(&files, &directory) {
+                Ok(m) => {
+                    let m = Arc::new(m);
+                    let mut rendered = lock(&context.rendered);
+                    if rendered.len() > 4096 {
+                        rendered.clear();
+                    }
+                    rendered.insert(cache_key, m.clone());
+                    m
+                }
+                Err(e) => return Refresh::Failed(format!("Failed to load target state: {e}")),
+            }
+        }
+    };
+    let refreshed = Refreshed { revision, manifests };
+    lock(&context.last_good).insert(name, (refreshed.clone(), None));
+    Refresh::Ok(refreshed)
+}
+
+/// Watches every kind the manifests and the last status name; the scope of each.
+async fn scopes(
+    context: &Context,
+    manifests: &[Manifest],
+    app: &Application,
+) -> Result<HashMap<(String, String), Scope>, String> {
+    let mut kinds: Vec<(String, String)> = manifests
+        .iter()
+        .map(|m| {
+            (
+                m.object["apiVersion"].as_str().unwrap_or_default().to_owned(),
+                m.object["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let previous = app.status.as_ref().and_then(|s| s.resources.clone()).unwrap_or_default();
+    for resource in previous {
+        let group = resource.group.unwrap_or_default();
+        let version = resource.version.unwrap_or_default();
+        let api_version = if group.is_empty() { version } else { format!("{group}/{version}") };
+        kinds.push((api_version, resource.kind.unwrap_or_default()));
+    }
+    kinds.sort();
+    kinds.dedup();
+    let mut scopes = HashMap::new();
+    for (api_version, kind) in kinds {
+        let group = crate::tracking::group_of(&api_version).to_owned();
+        let scope = match context.live.kind(&api_version, &kind).await {
+            Ok(k) if k.namespaced => Scope::Namespaced,
+            Ok(_) => Scope::Cluster,
+            Err(LiveError::UnknownKind { .. }) => Scope::Unknown,
+            Err(e) => return Err(e.to_string()),
+        };
+        scopes.insert((group, kind), scope);
+    }
+    Ok(scopes)
+}
+
+fn compare_now(
+    context: &Context,
+    app: &Application,
+    manifests: &[Manifest],
+    scopes: &HashMap<(String, String), Scope>,
+) -> Result<Comparison, compare::CompareError> {
+    let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+    let scope = |group: &str, kind: &str| {
+        scopes
+            .get(&(group.to_owned(), kind.to_owned()))
+            .copied()
+            .unwrap_or(Scope::Unknown)
+    };
+    let live = |key: &crate::tracking::ResourceKey| {
+        context
+            .live
+            .watched(&key.group, &key.kind)
+            .and_then(|k| k.get(&key.namespace, &key.name))
+    };
+    let options = app.spec.sync_options();
+    compare::compare(compare::Inputs {
+        app: &app.name_any(),
+        namespace: &namespace,
+        manifests,
+        skip_missing_kinds: options.skip_dry_run_on_missing_resource(),
+        scope: &scope,
+        live: &live,
+        managed: context.live.managed_by(&app.name_any()),
+    })
+}
+
+async fn reconcile(app: Arc<Application>, context: Arc<Context>) -> Result<Action, ControllerError> {
+    let now = Timestamp::now();
+    let name = app.name_any();
+    let api: Api<Application> = Api::namespaced(context.client.clone(), &context.settings.namespace);
+    let refresh_annotation = app.annotations().get(status::REFRESH).cloned();
+    if refresh_annotation.is_some() {
+        let patch = json!({"metadata": {"annotations": {status::REFRESH: null}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    let hard = refresh_annotation.as_deref() == Some("hard");
+    let poll = requeue_after(&context.settings, &name);
+    if let Some(invalid) = status::invalid_spec(&app) {
+        let patch = status::invalid(&app, &invalid, now);
+        write_status(&api, &app, patch).await?;
+        return Ok(Action::requeue(poll));
+    }
+    let refreshed = match refresh(&app, &context, hard || refresh_annotation.is_some(), now).await {
+        Refresh::Ok(r) => r,
+        Refresh::Grace => return Ok(Action::requeue(Duration::from_secs(10))),
+        Refresh::Failed(message) => {
+            let patch = status::comparison_error(&app, &message, now);
+            write_status(&api, &app, patch).await?;
+            return Ok(Action::requeue(poll.min(Duration::from_secs(30))));
+        }
+    };
+    let scopes = match scopes(&context, &refreshed.manifests, &app).await {
+        Ok(s) => s,
+        Err(message) => {
+            write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    };
+    let comparison = match compare_now(&context, &app, &refreshed.manifests, &scopes) {
+        Ok(c) => c,
+        Err(e) => {
+            let patch = status::comparison_error(&app, &e.to_string(), now);
+            write_status(&api, &app, patch).await?;
+            return Ok(Action::requeue(poll.min(Duration::from_secs(30))));
+        }
+    };
+    let mut app = (*app).clone();
+    let mut requeue = poll;
+    // Auto-sync: request an operation when the policy says so.
+    let mut sync_error = None;
+    if app.operation.is_none()
+        && let Some(policy) = status::automated(&app)
+    {
+        let state = autosync::State {
+            synced: comparison.synced(),
+            operating: false,
+            deleting: app.metadata.deletion_timestamp.is_some(),
+            revision: &refreshed.revision,
+            needs_apply: comparison.resources.iter().any(|r| r.out_of_sync && r.target.is_some()),
+            wipes_everything: comparison.resources.iter().all(|r| r.target.is_none())
+                && !comparison.resources.is_empty(),
+        };
+        match autosync::decide(policy, &state, status::last_operation(&app).as_ref(), now) {
+            Decision::Nothing => {}
+            Decision::WaitToHeal(wait) => requeue = requeue.min(wait),
+            Decision::Error(message) => sync_error = Some(message),
+            Decision::Sync { self_heal, heal_attempts } => {
+                let operation = status::auto_operation(&app, &refreshed.revision, self_heal, heal_attempts, &comparison);
+                let patch = json!({"operation": operation});
+                app = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            }
+        }
+    }
+    if app.operation.is_some() {
+        return operate(&api, app, &context, &refreshed, comparison, now).await;
+    }
+    let patch = status::compared(&app, &refreshed.revision, &comparison, sync_error.as_deref(), now);
+    write_status(&api, &app, patch).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// Runs the requested operation, recording it as Running first and its end after.
+async fn operate(
+    api: &Api<Application>,
+    app: Application,
+    context: &Context,
+    refreshed: &Refreshed,
+    comparison: Comparison,
+    now: Timestamp,
+) -> Result<Action, ControllerError> {
+    let operation = serde_json::to_value(&app.operation)?;
+    let sync_op = &operation["sync"];
+    let started = status::operation_started(&app, now);
+    let running = status::running(&app, &operation, started, &refreshed.revision);
+    let app = write_status(api, &app, running).await?;
+    let options = sluice_api::SyncOptions::new(app.spec.sync_policy.as_ref().and_then(|p| p.sync_options.as_deref()).unwrap_or_default());
+    let op_options: Vec<String> = serde_json::from_value(sync_op["syncOptions"].clone()).unwrap_or_default();
+    let op_options = sluice_api::SyncOptions::new(&op_options);
+    let settings = sync::Settings {
+        prune: sync_op["prune"].as_bool().unwrap_or(false),
+        apply_out_of_sync_only: options.apply_out_of_sync_only() || op_options.apply_out_of_sync_only(),
+        only: sync_op["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let text = |f: &str| r[f].as_str().unwrap_or_default().to_owned();
+                (text("group"), text("kind"), text("name"))
+            })
+            .collect(),
+    };
+    let tasks = sync::plan(&comparison, &settings);
+    let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+    let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
+        let meta = app.spec.sync_policy.as_ref().and_then(|p| p.managed_namespace_metadata.clone()).unwrap_or_default();
+        apply::NewNamespace {
+            name: namespace.clone(),
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
+        }
+    });
+    let propagation = Some(match options.prune_propagation_policy() {
+        sluice_api::PropagationPolicy::Background => kube::api::PropagationPolicy::Background,
+        sluice_api::PropagationPolicy::Orphan => kube::api::PropagationPolicy::Orphan,
+        sluice_api::PropagationPolicy::Foreground => kube::api::PropagationPolicy::Foreground,
+    });
+    let run_options = apply::Options {
+        dry_run: sync_op["dryRun"].as_bool().unwrap_or(false),
+        propagation,
+        create_namespace,
+    };
+    let report = apply::run(&context.live, &tasks, &run_options).await;
+    let retry = app.operation.as_ref().map(|o| o.retry()).unwrap_or_default();
+    let retry_count = app.status.as_ref().and_then(|s| s.operation_state.as_ref()).and_then(|o| o.retry_count).unwrap_or(0);
+    let finished = Timestamp::now();
+    if !report.succeeded && retry.allows_retry(retry_count) {
+        let delay = retry.next_retry_delay(retry_count).unwrap_or(Duration::from_secs(5));
+        let patch = status::retrying(&operation, started, &refreshed.revision, &report, retry_count + 1, delay, finished);
+        write_status(api, &app, patch).await?;
+        return Ok(Action::requeue(delay));
+    }
+    let patch = status::finished(&app, &operation, started, &refreshed.revision, &report, retry_count, finished);
+    write_status(api, &app, patch).await?;
+    Ok(Action::requeue(Duration::from_millis(300)))
+}
+
+/// Writes a status patch through the main resource, guarded by the resourceVersion it read.
+async fn write_status(api: &Api<Application>, app: &Application, mut patch: Value) -> Result<Application, ControllerError> {
+    let old = serde_json::to_value(&app.status)?;
+    let new_status = patch["status"].clone();
+    let recent = status::reconciled_at(app)
+        .is_some_and(|at| Timestamp::now().duration_since(at) < jiff::SignedDuration::from_secs(60));
+    if patch.get("operation").is_none() && recent && status::same_but_time(&old, &new_status) {
+        return Ok(app.clone());
+    }
+    patch["metadata"]["resourceVersion"] = json!(app.resource_version());
+    match api.patch(&app.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(app) => Ok(app),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let fresh = api.get(&app.name_any()).await?;
+            patch["metadata"]["resourceVersion"] = json!(fresh.resource_version());
+            Ok(api.patch(&app.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The poll interval with this Application's jitter (stable per name).
+fn requeue_after(settings: &Settings, name: &str) -> Duration {
+    if settings.poll.is_zero() {
+        return Duration::from_secs(24 * 3600);
+    }
+    let jitter_ms = settings.jitter.as_millis() as u64;
+    let hash = sluice_reconcile::hash::fnv1a(name.as_bytes(), sluice_reconcile::hash::OFFSET) as u64;
+    settings.poll + Duration::from_millis(if jitter_ms == 0 { 0 } else { hash % jitter_ms })
+}
+
+/// Creates the controller's namespace and the `default` AppProject Argo CD creates, when
+/// absent (as `sluice up` does at start, so Applications written for Argo CD apply unchanged).
+pub async fn ensure_home(client: &Client, namespace: &str) -> Result<(), ControllerError> {
+    use kube::api::{ApiResource, DynamicObject, PostParams};
+    let create = |api: Api<DynamicObject>, object: Value| async move {
+        let object: DynamicObject = serde_json::from_value(object)?;
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(ControllerError::Api(e)),
+        }
+    };
+    let namespaces = ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&());
+    create(
+        Api::all_with(client.clone(), &namespaces),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+    )
+    .await?;
+    let projects = ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    create(
+        Api::namespaced_with(client.clone(), namespace, &projects),
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}}),
+    )
+    .await
+}
