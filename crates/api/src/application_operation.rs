@@ -101,21 +101,20 @@ impl SyncOperation {
         self.auto_heal_attempts_count.unwrap_or(0)
     }
 
-    /// The strategy resolved: hook unless only `apply` is given.
+    /// The strategy resolved as Argo CD does (`IsApplyStrategy`, `SyncStrategy.Force`): apply
+    /// whenever `apply` is given (it wins over `hook`), else hook, the default.
     pub fn strategy(&self) -> SyncStrategyKind {
-        match &self.sync_strategy {
-            Some(SyncStrategy {
-                apply: Some(apply),
-                hook: None,
-            }) => SyncStrategyKind::Apply {
+        let strategy = self.sync_strategy.as_ref();
+        match (
+            strategy.and_then(|s| s.apply.as_ref()),
+            strategy.and_then(|s| s.hook.as_ref()),
+        ) {
+            (Some(apply), _) => SyncStrategyKind::Apply {
                 force: apply.force.unwrap_or(false),
             },
-            Some(SyncStrategy {
-                hook: Some(hook), ..
-            }) => SyncStrategyKind::Hook {
-                force: hook.force.unwrap_or(false),
+            (None, hook) => SyncStrategyKind::Hook {
+                force: hook.and_then(|h| h.force).unwrap_or(false),
             },
-            _ => SyncStrategyKind::Hook { force: false },
         }
     }
 }
@@ -180,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strategy_is_hook_unless_only_apply() {
+    fn strategy_is_apply_when_given_else_hook() {
         let mut sync = SyncOperation::default();
         assert_eq!(sync.strategy(), SyncStrategyKind::Hook { force: false });
         sync.sync_strategy = Some(SyncStrategy {
@@ -190,6 +189,11 @@ mod tests {
         assert_eq!(sync.strategy(), SyncStrategyKind::Apply { force: true });
         sync.sync_strategy = Some(SyncStrategy {
             apply: Some(SyncStrategyApply::default()),
+            hook: Some(SyncStrategyHook { force: Some(true) }),
+        });
+        assert_eq!(sync.strategy(), SyncStrategyKind::Apply { force: false });
+        sync.sync_strategy = Some(SyncStrategy {
+            apply: None,
             hook: Some(SyncStrategyHook { force: Some(true) }),
         });
         assert_eq!(sync.strategy(), SyncStrategyKind::Hook { force: true });

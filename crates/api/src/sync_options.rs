@@ -131,13 +131,26 @@ impl<'a> SyncOptions<'a> {
     }
 
     /// `PrunePropagationPolicy=foreground|background|orphan`; foreground when absent or not one
-    /// of those.
+    /// of those. When several are given, background wins over foreground over orphan, as in
+    /// Argo CD's `controller/sync.go`.
     pub fn prune_propagation_policy(&self) -> PropagationPolicy {
-        match self.value(sync_option::PRUNE_PROPAGATION_POLICY) {
-            Some("background") => PropagationPolicy::Background,
-            Some("orphan") => PropagationPolicy::Orphan,
-            _ => PropagationPolicy::Foreground,
+        let has = |value: &str| self.value_is(sync_option::PRUNE_PROPAGATION_POLICY, value);
+        if has("background") {
+            PropagationPolicy::Background
+        } else if has("foreground") {
+            PropagationPolicy::Foreground
+        } else if has("orphan") {
+            PropagationPolicy::Orphan
+        } else {
+            PropagationPolicy::Foreground
         }
+    }
+
+    /// Some `key=value` option has exactly this value.
+    fn value_is(&self, key: &str, value: &str) -> bool {
+        self.options
+            .iter()
+            .any(|o| o.strip_prefix(key).and_then(|r| r.strip_prefix('=')) == Some(value))
     }
 
     /// `PruneLast=true`.
@@ -288,7 +301,9 @@ mod tests {
             options.iter().collect::<Vec<_>>(),
             ["Prune=false", "ServerSideApply=false"]
         );
-        let background = SyncOptions::from_annotation("PrunePropagationPolicy=background");
+        let background = SyncOptions::from_annotation(
+            "PrunePropagationPolicy=orphan,PrunePropagationPolicy=background",
+        );
         assert_eq!(
             background.prune_propagation_policy().as_kubernetes_str(),
             "Background"
