@@ -312,6 +312,7 @@ pub struct PluginStep {
     /// Plugin name.
     pub name: String,
     /// Free-form configuration for the plugin.
+    #[serde(default)]
     #[schemars(schema_with = "crate::crd::free_form_object")]
     pub config: Option<serde_json::Value>,
 }

@@ -21,3 +21,18 @@ pub const MAX_UNAVAILABLE: &str = "25%";
 pub const MAX_TRAFFIC_WEIGHT: i32 = 100;
 /// A metric's `consecutiveErrorLimit`.
 pub const CONSECUTIVE_ERROR_LIMIT: i32 = 4;
+
+// Argo CD (`pkg/apis/application/v1alpha1`, `controller/appcontroller.go`).
+
+/// An Application source's `targetRevision` when absent or empty.
+pub const TARGET_REVISION: &str = "HEAD";
+/// An Application's `spec.revisionHistoryLimit`.
+pub const APP_REVISION_HISTORY_LIMIT: i64 = 10;
+/// `retry.limit` of a sync auto-sync starts when `spec.syncPolicy.retry` is absent.
+pub const AUTO_SYNC_RETRY_LIMIT: i64 = 5;
+/// `retry.backoff.duration`.
+pub const SYNC_RETRY_DURATION: std::time::Duration = std::time::Duration::from_secs(5);
+/// `retry.backoff.factor`.
+pub const SYNC_RETRY_FACTOR: i64 = 2;
+/// `retry.backoff.maxDuration`.
+pub const SYNC_RETRY_MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(180);

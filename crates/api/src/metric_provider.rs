@@ -36,6 +36,7 @@ pub struct MetricProvider {
     /// Apache SkyWalking.
     pub skywalking: Option<SkyWalkingMetric>,
     /// Metric plugins by name, with free-form configuration.
+    #[serde(default)]
     #[schemars(schema_with = "crate::crd::free_form_object")]
     pub plugin: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -148,6 +149,7 @@ pub struct WebMetric {
     /// Request body as a string.
     pub body: Option<String>,
     /// Request body as JSON.
+    #[serde(default)]
     #[schemars(schema_with = "crate::crd::free_form_object")]
     pub json_body: Option<serde_json::Value>,
     /// Timeout in seconds (default 10).

@@ -1,6 +1,6 @@
 //! Every well-known name sluice shares with Argo: labels, annotations, condition types, condition
 //! reasons and event reasons. Phases and pause reasons are enums ([`crate::RolloutPhase`],
-//! [`crate::AnalysisPhase`], [`crate::PauseReason`]).
+//! [`crate::AnalysisPhase`], [`crate::PauseReason`]). Argo CD's names are in [`argocd`].
 
 /// The API group of every kind here.
 pub const GROUP: &str = "argoproj.io";
@@ -177,4 +177,97 @@ pub mod event {
     pub const TARGET_GROUP_UNVERIFIED: &str = "TargetGroupUnverified";
     /// The spec is invalid.
     pub const INVALID_SPEC: &str = "InvalidSpec";
+}
+
+/// Argo CD's well-known names: the annotations, labels and finalizers its controller reads and
+/// writes, and the defaults for the in-cluster destination, namespace and project.
+pub mod argocd {
+    /// The in-cluster destination's API server URL.
+    pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+    /// The in-cluster destination's name.
+    pub const IN_CLUSTER_NAME: &str = "in-cluster";
+    /// The namespace Argo CD (and sluice's GitOps controller) runs in and keeps Applications in.
+    pub const DEFAULT_NAMESPACE: &str = "argocd";
+    /// The project of an Application with `spec.project: ""`, created when missing.
+    pub const DEFAULT_PROJECT: &str = "default";
+    /// The field manager of server-side applies.
+    pub const FIELD_MANAGER: &str = "argocd-controller";
+
+    /// Annotation keys.
+    pub mod annotation {
+        /// Resource tracking: `<app>:<group>/<kind>:<namespace>/<name>` (Argo CD's default
+        /// tracking method).
+        pub const TRACKING_ID: &str = "argocd.argoproj.io/tracking-id";
+        /// Per-resource sync options, comma separated (`Prune=false,ServerSideApply=true`).
+        pub const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
+        /// Per-resource compare options (`IgnoreExtraneous`, `ServerSideDiff=true`).
+        pub const COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
+        /// On an Application: request a refresh (`normal` or `hard`); removed when done.
+        pub const REFRESH: &str = "argocd.argoproj.io/refresh";
+        /// On an Application: request hydration (`normal`); removed when done.
+        pub const HYDRATE: &str = "argocd.argoproj.io/hydrate";
+        /// A resource's sync wave (an integer, default 0).
+        pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+        /// Hook types, comma separated (`PreSync`, `Sync`, `PostSync`, `SyncFail`, `Skip`, …).
+        pub const HOOK: &str = "argocd.argoproj.io/hook";
+        /// When hooks are deleted: `HookSucceeded`, `HookFailed`, `BeforeHookCreation`.
+        pub const HOOK_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
+        /// `"true"` leaves a resource out of the Application's health.
+        pub const IGNORE_HEALTHCHECK: &str = "argocd.argoproj.io/ignore-healthcheck";
+        /// Helm's hook annotation, which Argo CD maps onto its hooks.
+        pub const HELM_HOOK: &str = "helm.sh/hook";
+        /// Helm's hook deletion policy.
+        pub const HELM_HOOK_DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
+        /// Helm's hook weight, used as the wave of a Helm hook.
+        pub const HELM_HOOK_WEIGHT: &str = "helm.sh/hook-weight";
+        /// Client-side apply's record of the last applied object.
+        pub const LAST_APPLIED_CONFIGURATION: &str =
+            super::super::annotation::LAST_APPLIED_CONFIGURATION;
+
+        /// Values of [`REFRESH`].
+        pub mod refresh {
+            /// Compare again, using cached manifests when the revision is unchanged.
+            pub const NORMAL: &str = "normal";
+            /// Regenerate manifests too.
+            pub const HARD: &str = "hard";
+        }
+
+        /// Values of [`HOOK_DELETE_POLICY`].
+        pub mod hook_delete_policy {
+            /// Delete after the hook succeeds.
+            pub const HOOK_SUCCEEDED: &str = "HookSucceeded";
+            /// Delete after the hook fails.
+            pub const HOOK_FAILED: &str = "HookFailed";
+            /// Delete an old hook before creating the new one (the default).
+            pub const BEFORE_HOOK_CREATION: &str = "BeforeHookCreation";
+        }
+
+        /// Values of [`COMPARE_OPTIONS`].
+        pub mod compare_option {
+            /// An extraneous resource does not make the Application OutOfSync.
+            pub const IGNORE_EXTRANEOUS: &str = "IgnoreExtraneous";
+        }
+    }
+
+    /// Label keys.
+    pub mod label {
+        /// Resource tracking by label (Argo CD's legacy `label` tracking method; the value is
+        /// the Application name).
+        pub const APP_INSTANCE: &str = "app.kubernetes.io/instance";
+        /// Marks Argo CD's Secrets (`cluster`, `repository`, `repo-creds`).
+        pub const SECRET_TYPE: &str = "argocd.argoproj.io/secret-type";
+    }
+
+    /// Finalizers.
+    pub mod finalizer {
+        /// On an Application: delete its resources (foreground) before it goes. On an
+        /// AppProject: keep it while Applications refer to it.
+        pub const RESOURCES: &str = "resources-finalizer.argocd.argoproj.io";
+        /// On an Application: delete its resources with background propagation.
+        pub const RESOURCES_BACKGROUND: &str = "resources-finalizer.argocd.argoproj.io/background";
+        /// On an Application: run PreDelete hooks first.
+        pub const PRE_DELETE: &str = "pre-delete-finalizer.argocd.argoproj.io";
+        /// On an Application: run PostDelete hooks after.
+        pub const POST_DELETE: &str = "post-delete-finalizer.argocd.argoproj.io";
+    }
 }

@@ -220,6 +220,7 @@ pub struct StepPluginStatus {
     /// Disabled.
     pub disabled: Option<bool>,
     /// Plugin-owned state.
+    #[serde(default)]
     #[schemars(schema_with = "crate::crd::free_form_object")]
     pub status: Option<serde_json::Value>,
 }

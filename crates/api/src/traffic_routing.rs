@@ -27,6 +27,7 @@ pub struct RolloutTrafficRouting {
     /// Apache APISIX route.
     pub apisix: Option<ApisixTrafficRouting>,
     /// Traffic router plugins by name, with free-form configuration (Gateway API lives here).
+    #[serde(default)]
     #[schemars(schema_with = "crate::crd::free_form_object")]
     pub plugins: Option<BTreeMap<String, serde_json::Value>>,
     /// Routes the controller may create for header and mirror steps, in precedence order.

@@ -1,7 +1,9 @@
-//! sluice's types against Argo's own files (`../shared/compat/argo-rollouts`):
-//! - every example manifest round-trips to the same JSON value;
+//! sluice's types against Argo's own files (`../shared/compat/argo-rollouts` and
+//! `../shared/compat/argo-cd`):
+//! - every example manifest (Argo Rollouts) and annotated reference manifest (Argo CD)
+//!   round-trips to the same JSON value;
 //! - every property path of Argo's CRD schemas exists in sluice's generated CRDs with an
-//!   equivalent type;
+//!   equivalent type, and names, scope, printer columns and subresources match;
 //! - `deploy/crds/` matches what the types generate (set `SLUICE_UPDATE_CRDS=1` to rewrite it).
 
 use std::{
@@ -13,25 +15,46 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sluice_api::{
-    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout, crd,
+    AnalysisRun, AnalysisTemplate, AppProject, Application, ClusterAnalysisTemplate, Experiment,
+    Rollout,
+    crd::{self, GeneratedCrd, Upstream},
 };
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `../shared/compat/argo-rollouts`, beside the repository (or `SLUICE_SHARED_DIR`).
-fn argo_compat_dir() -> PathBuf {
+/// `../shared/compat/<project>`, beside the repository (or under `SLUICE_SHARED_DIR`).
+fn compat_dir(project: &str) -> PathBuf {
     let shared = std::env::var_os("SLUICE_SHARED_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("../shared"));
-    let dir = shared.join("compat/argo-rollouts");
+    let dir = shared.join("compat").join(project);
     assert!(
         dir.is_dir(),
         "Argo's compatibility corpus is missing at {} (set SLUICE_SHARED_DIR)",
         dir.display()
     );
     dir
+}
+
+/// `../shared/compat/argo-rollouts`.
+fn argo_compat_dir() -> PathBuf {
+    compat_dir("argo-rollouts")
+}
+
+/// `../shared/compat/argo-cd`.
+fn argo_cd_compat_dir() -> PathBuf {
+    compat_dir("argo-cd")
+}
+
+/// Argo's own CRD for a generated one.
+fn argo_crd(generated: &GeneratedCrd) -> Value {
+    let path = match generated.upstream {
+        Upstream::ArgoRollouts => argo_compat_dir().join("crds").join(generated.file_name),
+        Upstream::ArgoCd => argo_cd_compat_dir().join(generated.file_name),
+    };
+    documents(&path).remove(0)
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -108,6 +131,8 @@ fn round_trip(doc: &Value, origin: &str) -> Option<String> {
         "ClusterAnalysisTemplate" => assert_round_trip::<ClusterAnalysisTemplate>(doc, origin),
         "AnalysisRun" => assert_round_trip::<AnalysisRun>(doc, origin),
         "Experiment" => assert_round_trip::<Experiment>(doc, origin),
+        "Application" => assert_round_trip::<Application>(doc, origin),
+        "AppProject" => assert_round_trip::<AppProject>(doc, origin),
         _ => return None,
     }
     Some(kind)
@@ -160,6 +185,59 @@ fn newer_pod_fields_and_status_round_trip() {
     for (i, doc) in docs.iter().enumerate() {
         assert!(round_trip(doc, &format!("fixture document {i}")).is_some());
     }
+}
+
+/// Argo CD's annotated reference manifests (every documented spec field of Application and
+/// AppProject).
+#[test]
+fn argo_cd_reference_manifests_round_trip() {
+    let mut kinds = Vec::new();
+    for file in ["application-reference.yaml", "appproject-reference.yaml"] {
+        for (i, doc) in documents(&argo_cd_compat_dir().join(file))
+            .iter()
+            .enumerate()
+        {
+            let kind = round_trip(doc, &format!("{file} document {i}"));
+            kinds.push(kind.unwrap_or_else(|| panic!("{file} document {i}: not a sluice kind")));
+        }
+    }
+    assert_eq!(kinds, ["Application", "AppProject"]);
+}
+
+/// Applications with a realistic status (a finished sync with per-resource results and hooks,
+/// history, conditions, resources with health, hydration) and a running operation.
+#[test]
+fn application_status_round_trips() {
+    let text = include_str!("fixtures/application-status.yaml");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).unwrap();
+    assert_eq!(docs.len(), 3);
+    for (i, doc) in docs.iter().enumerate() {
+        assert_eq!(
+            round_trip(doc, &format!("fixture document {i}")).as_deref(),
+            Some(if i < 2 { "Application" } else { "AppProject" })
+        );
+    }
+    let app: Application = serde_json::from_value(docs[0].clone()).unwrap();
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.sync_status(), sluice_api::sync_status::SYNCED);
+    assert_eq!(status.health_status(), sluice_api::health_status::HEALTHY);
+    assert!(!status.operation_running());
+    let state = status.operation_state.as_ref().unwrap();
+    let results = state
+        .sync_result
+        .as_ref()
+        .unwrap()
+        .resources
+        .as_ref()
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .any(|r| r.hook_type.as_deref() == Some("PreSync"))
+    );
+    let running: Application = serde_json::from_value(docs[1].clone()).unwrap();
+    assert!(running.operation.is_some());
+    assert!(running.status.as_ref().unwrap().operation_running());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,9 +346,8 @@ fn generated_crds_cover_every_argo_property_path() {
     let allowed = allowlist();
     let mut used = BTreeSet::new();
     let mut problems = Vec::new();
-    let crds_dir = argo_compat_dir().join("crds");
     for generated in crd::crds() {
-        let argo = documents(&crds_dir.join(generated.file_name)).remove(0);
+        let argo = argo_crd(generated);
         let ours = serde_json::to_value(&generated.crd).unwrap();
         let argo_root = &argo["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let our_root = &ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
@@ -305,11 +382,54 @@ fn generated_crds_cover_every_argo_property_path() {
     );
 }
 
+/// sluice's schemas require nothing Argo's do not, so everything Argo accepts a cluster with
+/// sluice's CRDs accepts too. Embedded pod templates are left out: there sluice requires what
+/// Kubernetes itself requires (`ownerReferences[].uid`, `configMapKeyRef.name`), which Argo's
+/// trimmed schemas omit.
+#[test]
+fn generated_crds_require_nothing_argo_does_not() {
+    fn required(node: &Value) -> BTreeSet<&str> {
+        node["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+    let mut problems = Vec::new();
+    for generated in crd::crds() {
+        let argo = argo_crd(generated);
+        let ours = serde_json::to_value(&generated.crd).unwrap();
+        let argo_root = &argo["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let our_root = &ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut paths = Vec::new();
+        schema_paths(our_root, String::new(), &mut paths);
+        for (path, our_node) in paths {
+            if path.contains("template.metadata") || path.contains("template.spec") {
+                continue;
+            }
+            let argo_required = schema_at(argo_root, &path)
+                .map(required)
+                .unwrap_or_default();
+            let stricter: Vec<_> = required(our_node)
+                .difference(&argo_required)
+                .copied()
+                .collect();
+            if !stricter.is_empty() {
+                problems.push(format!(
+                    "{}:{path}: requires {stricter:?}",
+                    generated.file_name
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn crds_match_argo_names_scope_columns_and_subresources() {
-    let crds_dir = argo_compat_dir().join("crds");
     for generated in crd::crds() {
-        let argo = documents(&crds_dir.join(generated.file_name)).remove(0);
+        let argo = argo_crd(generated);
         let ours = serde_json::to_value(&generated.crd).unwrap();
         let file = generated.file_name;
         assert_eq!(ours["metadata"]["name"], argo["metadata"]["name"], "{file}");
@@ -325,12 +445,19 @@ fn crds_match_argo_names_scope_columns_and_subresources() {
         for key in ["name", "served", "storage", "subresources"] {
             assert_eq!(our_v[key], argo_v[key], "{file} {key}");
         }
-        let columns = |v: &Value| -> Vec<(Value, Value, Value)> {
+        let columns = |v: &Value| -> Vec<(Value, Value, Value, Value)> {
             v["additionalPrinterColumns"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|c| (c["name"].clone(), c["type"].clone(), c["jsonPath"].clone()))
+                .map(|c| {
+                    (
+                        c["name"].clone(),
+                        c["type"].clone(),
+                        c["jsonPath"].clone(),
+                        c["priority"].clone(),
+                    )
+                })
                 .collect()
         };
         assert_eq!(columns(our_v), columns(argo_v), "{file} printer columns");
@@ -356,6 +483,16 @@ fn generated_schemas_carry_no_defaults() {
             );
         }
     }
+}
+
+/// `crd::names()` (used without generating) lists the generated CRDs, in order.
+#[test]
+fn crd_names_match_the_generated_crds() {
+    let generated: Vec<_> = crd::crds()
+        .iter()
+        .map(|g| g.crd.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(generated, crd::names());
 }
 
 #[test]

@@ -47,6 +47,8 @@ fn crds_prints_one_definition_per_document() {
             "clusteranalysistemplates.argoproj.io",
             "analysisruns.argoproj.io",
             "experiments.argoproj.io",
+            "applications.argoproj.io",
+            "appprojects.argoproj.io",
         ]
     );
     for crd in &crds {
