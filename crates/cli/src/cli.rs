@@ -123,8 +123,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Argo CD's Application is a deep type: serde's derived decoding of it (in the GitOps
+    // controller's watch) needs more than the 2 MiB a worker gets by default in debug builds.
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
         .context("starting the async runtime")
 }

@@ -19,6 +19,8 @@ use crate::{connect, inspect::parse_duration};
 
 /// The Lease replicas of `sluice controller` elect their leader on.
 const LEASE: &str = "sluice-controller";
+/// The Lease of `sluice controller --controllers gitops`.
+const GITOPS_LEASE: &str = "sluice-gitops-controller";
 
 /// Flags of `sluice controller`.
 #[derive(Debug, Args)]
@@ -50,6 +52,11 @@ pub struct ControllerArgs {
     /// Pause between tries to take or renew the Lease.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     leader_election_retry_period: Duration,
+    /// Which controllers run: `rollouts`, `gitops`, or both (the install manifest runs them
+    /// apart, each with its own ServiceAccount: the GitOps controller applies whatever Git
+    /// holds and needs broad rights, the Rollout controller does not).
+    #[arg(long, value_delimiter = ',', default_value = "rollouts,gitops", value_parser = ["rollouts", "gitops"])]
+    controllers: Vec<String>,
     /// The namespace Applications are read from (Argo CD's controller namespace).
     #[arg(long, value_name = "NS", default_value = "argocd")]
     app_namespace: String,
@@ -110,9 +117,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or(default_namespace);
+    // The GitOps controller alone elects on its own Lease, so both Deployments run.
+    let lease = if args.controllers.iter().all(|c| c == "gitops") {
+        GITOPS_LEASE
+    } else {
+        LEASE
+    };
     let elector = Elector::new(
         Api::<Lease>::namespaced(client.clone(), &lease_namespace),
-        LEASE,
+        lease,
         &identity(),
         Timing {
             lease: args.leader_election_lease_duration,
@@ -123,15 +136,27 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     );
     let mut gitops = sluice_gitops::controller::Settings::new(&args.app_namespace, &args.cache_dir);
     gitops.poll = args.app_resync;
+    let (rollouts, applications) = (
+        args.controllers.iter().any(|c| c == "rollouts"),
+        args.controllers.iter().any(|c| c == "gitops"),
+    );
     let work = || async {
-        tokio::join!(
-            sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone()),
-            sluice_gitops::controller::run(client.clone(), gitops.clone()),
-        );
+        let rollouts = async {
+            if rollouts {
+                sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone())
+                    .await;
+            }
+        };
+        let applications = async {
+            if applications {
+                sluice_gitops::controller::run(client.clone(), gitops.clone()).await;
+            }
+        };
+        tokio::join!(rollouts, applications);
     };
     let controllers = async {
         if args.leader_elect {
-            eprintln!("sluice controller: waiting for Lease {lease_namespace}/{LEASE}");
+            eprintln!("sluice controller: waiting for Lease {lease_namespace}/{lease}");
             elector.lead(work).await;
         } else {
             work().await;

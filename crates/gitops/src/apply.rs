@@ -184,9 +184,11 @@ async fn apply_one(
             if patch.as_object().is_some_and(|p| p.is_empty()) {
                 return Ok(format!("{noun} unchanged"));
             }
-            let mut params = PatchParams::default();
-            params.dry_run = dry_run;
-            params.field_manager = Some(FIELD_MANAGER.into());
+            let params = PatchParams {
+                dry_run,
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
             let patch = if diff::is_built_in(api_version) {
                 Patch::Strategic(patch)
             } else {

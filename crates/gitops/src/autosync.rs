@@ -4,7 +4,8 @@
 //! Only an OutOfSync Application with no operation running is synced. A revision already
 //! tried is not tried again: after a failure the Application carries a SyncError; after a
 //! success only self-heal syncs again, waiting 2 s × 3ⁿ (capped at 300 s) after the last
-//! operation finished, n being the self-heal attempts made for this revision. Without prune,
+//! operation finished, n being the self-heal attempts made for this revision (one step later
+//! than Argo CD: the first heal waits 2 s, not 0). Without prune,
 //! a sync whose only work is pruning is skipped; with prune, wiping out every resource needs
 //! `allowEmpty`.
 
@@ -112,7 +113,9 @@ pub fn decide(policy: Policy, state: &State<'_>, last: Option<&Last>, now: Times
     if !policy.self_heal {
         return Decision::Nothing;
     }
-    let wait = heal_backoff(last.heal_attempts);
+    // One step later than Argo CD (2 s before the first heal, not 0): the live cache may not
+    // show the sync that just finished yet, and healing at once would sync the same revision twice.
+    let wait = heal_backoff(last.heal_attempts + 1);
     let since = last
         .finished_at
         .map(|at| now.duration_since(at).unsigned_abs())
@@ -163,10 +166,16 @@ mod tests {
         let policy = Policy::default();
         assert_eq!(
             decide(policy, &state("b"), Some(&last("a", false, now, 0)), now),
-            Decision::Sync { self_heal: false, heal_attempts: 0 }
+            Decision::Sync {
+                self_heal: false,
+                heal_attempts: 0
+            }
         );
         let failed = decide(policy, &state("a"), Some(&last("a", false, now, 0)), now);
-        assert_eq!(failed, Decision::Error("Failed last sync attempt to a: boom".into()));
+        assert_eq!(
+            failed,
+            Decision::Error("Failed last sync attempt to a: boom".into())
+        );
         let mut synced = state("a");
         synced.synced = true;
         assert_eq!(decide(policy, &synced, None, now), Decision::Nothing);
@@ -179,14 +188,30 @@ mod tests {
     fn drift_on_the_same_revision_heals_only_with_self_heal_after_the_backoff() {
         let finished = Timestamp::from_second(1_000).unwrap();
         let done = last("a", true, finished, 1);
-        assert_eq!(decide(Policy::default(), &state("a"), Some(&done), finished), Decision::Nothing);
-        let heal = Policy { self_heal: true, ..Policy::default() };
-        let soon = finished.checked_add(jiff::SignedDuration::from_secs(1)).unwrap();
-        assert_eq!(decide(heal, &state("a"), Some(&done), soon), Decision::WaitToHeal(Duration::from_secs(1)));
-        let later = finished.checked_add(jiff::SignedDuration::from_secs(2)).unwrap();
+        assert_eq!(
+            decide(Policy::default(), &state("a"), Some(&done), finished),
+            Decision::Nothing
+        );
+        let heal = Policy {
+            self_heal: true,
+            ..Policy::default()
+        };
+        let soon = finished
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap();
+        assert_eq!(
+            decide(heal, &state("a"), Some(&done), soon),
+            Decision::WaitToHeal(Duration::from_secs(5))
+        );
+        let later = finished
+            .checked_add(jiff::SignedDuration::from_secs(6))
+            .unwrap();
         assert_eq!(
             decide(heal, &state("a"), Some(&done), later),
-            Decision::Sync { self_heal: true, heal_attempts: 2 }
+            Decision::Sync {
+                self_heal: true,
+                heal_attempts: 2
+            }
         );
     }
 
@@ -195,12 +220,30 @@ mod tests {
         let now = Timestamp::from_second(1_000).unwrap();
         let mut only_prunes = state("a");
         only_prunes.needs_apply = false;
-        assert_eq!(decide(Policy::default(), &only_prunes, None, now), Decision::Nothing);
-        let prune = Policy { prune: true, ..Policy::default() };
-        assert!(matches!(decide(prune, &only_prunes, None, now), Decision::Sync { .. }));
+        assert_eq!(
+            decide(Policy::default(), &only_prunes, None, now),
+            Decision::Nothing
+        );
+        let prune = Policy {
+            prune: true,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            decide(prune, &only_prunes, None, now),
+            Decision::Sync { .. }
+        ));
         only_prunes.wipes_everything = true;
-        assert!(matches!(decide(prune, &only_prunes, None, now), Decision::Error(_)));
-        let allow = Policy { allow_empty: true, ..prune };
-        assert!(matches!(decide(allow, &only_prunes, None, now), Decision::Sync { .. }));
+        assert!(matches!(
+            decide(prune, &only_prunes, None, now),
+            Decision::Error(_)
+        ));
+        let allow = Policy {
+            allow_empty: true,
+            ..prune
+        };
+        assert!(matches!(
+            decide(allow, &only_prunes, None, now),
+            Decision::Sync { .. }
+        ));
     }
 }

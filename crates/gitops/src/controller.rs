@@ -32,8 +32,7 @@ use crate::{
     live::{Live, LiveError},
     manifests::{self, Directory, Manifest},
     repository::Repositories,
-    status,
-    sync,
+    status, sync,
 };
 
 /// How the controller runs.
@@ -82,6 +81,9 @@ struct Refreshed {
     manifests: Arc<Vec<Manifest>>,
 }
 
+/// What a rendering depends on: repository, revision, path and directory options.
+type RenderKey = (String, String, String, String);
+
 struct Context {
     client: Client,
     settings: Settings,
@@ -90,7 +92,7 @@ struct Context {
     /// Per Application: the last good refresh and when the repository first failed since.
     last_good: Mutex<HashMap<String, (Refreshed, Option<Timestamp>)>>,
     /// Rendered manifests by (url, revision, path, directory).
-    rendered: Mutex<HashMap<(String, String, String, String), Arc<Vec<Manifest>>>>,
+    rendered: Mutex<HashMap<RenderKey, Arc<Vec<Manifest>>>>,
     /// Repositories to fetch at the next refresh (a commit was seen on disk).
     stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
 }
@@ -108,7 +110,8 @@ pub async fn run(client: Client, settings: Settings) {
     let _watcher = crate::watch::RepoWatcher::start(store.clone(), repo_wake, stale_repos.clone());
     let by_name = {
         let namespace = namespace.clone();
-        tokio_stream_of(woken).map(move |app| ObjectRef::<Application>::new(&app).within(&namespace))
+        tokio_stream_of(woken)
+            .map(move |app| ObjectRef::<Application>::new(&app).within(&namespace))
     };
     let by_repo = {
         let (store, namespace) = (store.clone(), namespace.clone());
@@ -133,7 +136,11 @@ pub async fn run(client: Client, settings: Settings) {
     });
     controller
         .reconcile_on(futures::stream::select(by_name, by_repo))
-        .run(reconcile, error_policy, context)
+        .run(
+            |app, context| Box::pin(reconcile(app, context)),
+            error_policy,
+            context,
+        )
         .for_each(|_| futures::future::ready(()))
         .await;
 }
@@ -170,7 +177,11 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
     };
     let url = source.repo_url.clone();
     let stale = lock(&context.stale_repos).remove(&url);
-    let compared = &app.status.as_ref().and_then(|s| s.sync.as_ref()).and_then(|s| s.compared_to.as_ref());
+    let compared = &app
+        .status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .and_then(|s| s.compared_to.as_ref());
     let spec_changed = compared.is_none_or(|c| c.source.as_ref() != Some(source));
     let max_age = if hard || stale || spec_changed {
         Duration::ZERO
@@ -179,13 +190,18 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
     } else {
         context.settings.poll
     };
-    let revision = match context.repos.resolve(&url, source.target_revision(), max_age).await {
+    let revision = match context
+        .repos
+        .resolve(&url, source.target_revision(), max_age)
+        .await
+    {
         Ok(revision) => revision,
         Err(e @ crate::repository::RepoError::Fetch { .. }) => {
             let mut last = lock(&context.last_good);
             if let Some((_, since)) = last.get_mut(&name) {
                 let first = *since.get_or_insert(now);
-                let grace = jiff::SignedDuration::try_from(context.settings.repo_grace).unwrap_or_default();
+                let grace =
+                    jiff::SignedDuration::try_from(context.settings.repo_grace).unwrap_or_default();
                 if now.duration_since(first) < grace {
                     return Refresh::Grace;
                 }
@@ -196,11 +212,20 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
     };
     let path = source.path.clone().unwrap_or_default();
     let directory = Directory {
-        recurse: source.directory.as_ref().and_then(|d| d.recurse).unwrap_or(false),
+        recurse: source
+            .directory
+            .as_ref()
+            .and_then(|d| d.recurse)
+            .unwrap_or(false),
         include: source.directory.as_ref().and_then(|d| d.include.clone()),
         exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
     };
-    let cache_key = (url.clone(), revision.clone(), path.clone(), format!("{directory:?}"));
+    let cache_key = (
+        url.clone(),
+        revision.clone(),
+        path.clone(),
+        format!("{directory:?}"),
+    );
     let cached = lock(&context.rendered).get(&cache_key).cloned();
     let manifests = match cached {
         Some(m) if !hard => m,
@@ -223,7 +248,10 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
             }
         }
     };
-    let refreshed = Refreshed { revision, manifests };
+    let refreshed = Refreshed {
+        revision,
+        manifests,
+    };
     lock(&context.last_good).insert(name, (refreshed.clone(), None));
     Refresh::Ok(refreshed)
 }
@@ -238,16 +266,27 @@ async fn scopes(
         .iter()
         .map(|m| {
             (
-                m.object["apiVersion"].as_str().unwrap_or_default().to_owned(),
+                m.object["apiVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 m.object["kind"].as_str().unwrap_or_default().to_owned(),
             )
         })
         .collect();
-    let previous = app.status.as_ref().and_then(|s| s.resources.clone()).unwrap_or_default();
+    let previous = app
+        .status
+        .as_ref()
+        .and_then(|s| s.resources.clone())
+        .unwrap_or_default();
     for resource in previous {
         let group = resource.group.unwrap_or_default();
         let version = resource.version.unwrap_or_default();
-        let api_version = if group.is_empty() { version } else { format!("{group}/{version}") };
+        let api_version = if group.is_empty() {
+            version
+        } else {
+            format!("{group}/{version}")
+        };
         kinds.push((api_version, resource.kind.unwrap_or_default()));
     }
     kinds.sort();
@@ -297,14 +336,25 @@ fn compare_now(
     })
 }
 
-async fn reconcile(app: Arc<Application>, context: Arc<Context>) -> Result<Action, ControllerError> {
+async fn reconcile(
+    app: Arc<Application>,
+    context: Arc<Context>,
+) -> Result<Action, ControllerError> {
     let now = Timestamp::now();
     let name = app.name_any();
-    let api: Api<Application> = Api::namespaced(context.client.clone(), &context.settings.namespace);
+    let api: Api<Application> =
+        Api::namespaced(context.client.clone(), &context.settings.namespace);
+    // The Application as it is now: a reconcile queued behind a running one is handed the
+    // object as it was when queued — with an operation the running one has since finished.
+    let Some(app) = api.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let app = Arc::new(app);
     let refresh_annotation = app.annotations().get(status::REFRESH).cloned();
     if refresh_annotation.is_some() {
         let patch = json!({"metadata": {"annotations": {status::REFRESH: null}}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
     }
     let hard = refresh_annotation.as_deref() == Some("hard");
     let poll = requeue_after(&context.settings, &name);
@@ -313,7 +363,14 @@ async fn reconcile(app: Arc<Application>, context: Arc<Context>) -> Result<Actio
         write_status(&api, &app, patch).await?;
         return Ok(Action::requeue(poll));
     }
-    let refreshed = match refresh(&app, &context, hard || refresh_annotation.is_some(), now).await {
+    let refreshed = match Box::pin(refresh(
+        &app,
+        &context,
+        hard || refresh_annotation.is_some(),
+        now,
+    ))
+    .await
+    {
         Refresh::Ok(r) => r,
         Refresh::Grace => return Ok(Action::requeue(Duration::from_secs(10))),
         Refresh::Failed(message) => {
@@ -349,7 +406,10 @@ async fn reconcile(app: Arc<Application>, context: Arc<Context>) -> Result<Actio
             operating: false,
             deleting: app.metadata.deletion_timestamp.is_some(),
             revision: &refreshed.revision,
-            needs_apply: comparison.resources.iter().any(|r| r.out_of_sync && r.target.is_some()),
+            needs_apply: comparison
+                .resources
+                .iter()
+                .any(|r| r.out_of_sync && r.target.is_some()),
             wipes_everything: comparison.resources.iter().all(|r| r.target.is_none())
                 && !comparison.resources.is_empty(),
         };
@@ -357,17 +417,34 @@ async fn reconcile(app: Arc<Application>, context: Arc<Context>) -> Result<Actio
             Decision::Nothing => {}
             Decision::WaitToHeal(wait) => requeue = requeue.min(wait),
             Decision::Error(message) => sync_error = Some(message),
-            Decision::Sync { self_heal, heal_attempts } => {
-                let operation = status::auto_operation(&app, &refreshed.revision, self_heal, heal_attempts, &comparison);
+            Decision::Sync {
+                self_heal,
+                heal_attempts,
+            } => {
+                let operation = status::auto_operation(
+                    &app,
+                    &refreshed.revision,
+                    self_heal,
+                    heal_attempts,
+                    &comparison,
+                );
                 let patch = json!({"operation": operation});
-                app = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                app = api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
             }
         }
     }
     if app.operation.is_some() {
-        return operate(&api, app, &context, &refreshed, comparison, now).await;
+        return Box::pin(operate(&api, app, &context, &refreshed, comparison, now)).await;
     }
-    let patch = status::compared(&app, &refreshed.revision, &comparison, sync_error.as_deref(), now);
+    let patch = status::compared(
+        &app,
+        &refreshed.revision,
+        &comparison,
+        sync_error.as_deref(),
+        now,
+    );
     write_status(&api, &app, patch).await?;
     Ok(Action::requeue(requeue))
 }
@@ -386,12 +463,20 @@ async fn operate(
     let started = status::operation_started(&app, now);
     let running = status::running(&app, &operation, started, &refreshed.revision);
     let app = write_status(api, &app, running).await?;
-    let options = sluice_api::SyncOptions::new(app.spec.sync_policy.as_ref().and_then(|p| p.sync_options.as_deref()).unwrap_or_default());
-    let op_options: Vec<String> = serde_json::from_value(sync_op["syncOptions"].clone()).unwrap_or_default();
+    let options = sluice_api::SyncOptions::new(
+        app.spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.sync_options.as_deref())
+            .unwrap_or_default(),
+    );
+    let op_options: Vec<String> =
+        serde_json::from_value(sync_op["syncOptions"].clone()).unwrap_or_default();
     let op_options = sluice_api::SyncOptions::new(&op_options);
     let settings = sync::Settings {
         prune: sync_op["prune"].as_bool().unwrap_or(false),
-        apply_out_of_sync_only: options.apply_out_of_sync_only() || op_options.apply_out_of_sync_only(),
+        apply_out_of_sync_only: options.apply_out_of_sync_only()
+            || op_options.apply_out_of_sync_only(),
         only: sync_op["resources"]
             .as_array()
             .into_iter()
@@ -405,7 +490,12 @@ async fn operate(
     let tasks = sync::plan(&comparison, &settings);
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
-        let meta = app.spec.sync_policy.as_ref().and_then(|p| p.managed_namespace_metadata.clone()).unwrap_or_default();
+        let meta = app
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.managed_namespace_metadata.clone())
+            .unwrap_or_default();
         apply::NewNamespace {
             name: namespace.clone(),
             labels: meta.labels.unwrap_or_default(),
@@ -423,36 +513,81 @@ async fn operate(
         create_namespace,
     };
     let report = apply::run(&context.live, &tasks, &run_options).await;
-    let retry = app.operation.as_ref().map(|o| o.retry()).unwrap_or_default();
-    let retry_count = app.status.as_ref().and_then(|s| s.operation_state.as_ref()).and_then(|o| o.retry_count).unwrap_or(0);
+    let retry = app
+        .operation
+        .as_ref()
+        .map(|o| o.retry())
+        .unwrap_or_default();
+    let retry_count = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .and_then(|o| o.retry_count)
+        .unwrap_or(0);
     let finished = Timestamp::now();
     if !report.succeeded && retry.allows_retry(retry_count) {
-        let delay = retry.next_retry_delay(retry_count).unwrap_or(Duration::from_secs(5));
-        let patch = status::retrying(&operation, started, &refreshed.revision, &report, retry_count + 1, delay, finished);
+        let delay = retry
+            .next_retry_delay(retry_count)
+            .unwrap_or(Duration::from_secs(5));
+        let patch = status::retrying(
+            &operation,
+            started,
+            &refreshed.revision,
+            &report,
+            retry_count + 1,
+            delay,
+            finished,
+        );
         write_status(api, &app, patch).await?;
         return Ok(Action::requeue(delay));
     }
-    let patch = status::finished(&app, &operation, started, &refreshed.revision, &report, retry_count, finished);
+    let patch = status::finished(
+        &app,
+        &operation,
+        started,
+        &refreshed.revision,
+        &report,
+        retry_count,
+        finished,
+    );
     write_status(api, &app, patch).await?;
     Ok(Action::requeue(Duration::from_millis(300)))
 }
 
 /// Writes a status patch through the main resource, guarded by the resourceVersion it read.
-async fn write_status(api: &Api<Application>, app: &Application, mut patch: Value) -> Result<Application, ControllerError> {
+async fn write_status(
+    api: &Api<Application>,
+    app: &Application,
+    mut patch: Value,
+) -> Result<Application, ControllerError> {
     let old = serde_json::to_value(&app.status)?;
     let new_status = patch["status"].clone();
-    let recent = status::reconciled_at(app)
-        .is_some_and(|at| Timestamp::now().duration_since(at) < jiff::SignedDuration::from_secs(60));
+    let recent = status::reconciled_at(app).is_some_and(|at| {
+        Timestamp::now().duration_since(at) < jiff::SignedDuration::from_secs(60)
+    });
     if patch.get("operation").is_none() && recent && status::same_but_time(&old, &new_status) {
         return Ok(app.clone());
     }
     patch["metadata"]["resourceVersion"] = json!(app.resource_version());
-    match api.patch(&app.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(
+            &app.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(app) => Ok(app),
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let fresh = api.get(&app.name_any()).await?;
             patch["metadata"]["resourceVersion"] = json!(fresh.resource_version());
-            Ok(api.patch(&app.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?)
+            Ok(api
+                .patch(
+                    &app.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?)
         }
         Err(e) => Err(e.into()),
     }
@@ -464,7 +599,8 @@ fn requeue_after(settings: &Settings, name: &str) -> Duration {
         return Duration::from_secs(24 * 3600);
     }
     let jitter_ms = settings.jitter.as_millis() as u64;
-    let hash = sluice_reconcile::hash::fnv1a(name.as_bytes(), sluice_reconcile::hash::OFFSET) as u64;
+    let hash =
+        sluice_reconcile::hash::fnv1a(name.as_bytes(), sluice_reconcile::hash::OFFSET) as u64;
     settings.poll + Duration::from_millis(if jitter_ms == 0 { 0 } else { hash % jitter_ms })
 }
 

@@ -20,5 +20,5 @@ pub mod manifests;
 pub mod repository;
 pub mod status;
 pub mod sync;
-pub mod watch;
 pub mod tracking;
+pub mod watch;

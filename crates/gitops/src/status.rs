@@ -37,7 +37,11 @@ pub fn invalid_spec(app: &Application) -> Option<String> {
     let name = destination.name.as_deref().unwrap_or_default();
     let in_cluster = server == IN_CLUSTER || (server.is_empty() && name == "in-cluster");
     if !in_cluster {
-        let named = if server.is_empty() { format!("name {name:?}") } else { format!("server {server:?}") };
+        let named = if server.is_empty() {
+            format!("name {name:?}")
+        } else {
+            format!("server {server:?}")
+        };
         return Some(format!(
             "application destination {named} is not this cluster: sluice deploys only to its own (server {IN_CLUSTER} or name in-cluster)"
         ));
@@ -62,12 +66,22 @@ fn conditions(app: &Application, fresh: &[(&str, String)], now: Timestamp) -> Va
     let list: Vec<Value> = fresh
         .iter()
         .map(|(kind, message)| {
-            let same = old.as_array().into_iter().flatten().find(|c| c["type"] == *kind && c["message"] == *message);
-            let at = same.map(|c| c["lastTransitionTime"].clone()).unwrap_or_else(|| json!(time(now)));
+            let same = old
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == *kind && c["message"] == *message);
+            let at = same
+                .map(|c| c["lastTransitionTime"].clone())
+                .unwrap_or_else(|| json!(time(now)));
             json!({"type": kind, "message": message, "lastTransitionTime": at})
         })
         .collect();
-    if list.is_empty() { Value::Null } else { Value::Array(list) }
+    if list.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(list)
+    }
 }
 
 fn compared_to(app: &Application) -> Value {
@@ -128,14 +142,22 @@ pub fn last_operation(app: &Application) -> Option<Last> {
         succeeded: phase == "Succeeded",
         message: state["message"].as_str().unwrap_or_default().to_owned(),
         finished_at: parse_time(&state["finishedAt"]),
-        heal_attempts: state["operation"]["sync"]["autoHealAttemptsCount"].as_i64().unwrap_or(0),
+        heal_attempts: state["operation"]["sync"]["autoHealAttemptsCount"]
+            .as_i64()
+            .unwrap_or(0),
     })
 }
 
 /// The operation auto-sync requests (Argo CD's: `initiatedBy.automated`, the policy's prune,
 /// the app's sync options, retry as configured or 5 attempts; self-heal syncs only the
 /// resources out of sync).
-pub fn auto_operation(app: &Application, revision: &str, self_heal: bool, heal_attempts: i64, comparison: &Comparison) -> Value {
+pub fn auto_operation(
+    app: &Application,
+    revision: &str,
+    self_heal: bool,
+    heal_attempts: i64,
+    comparison: &Comparison,
+) -> Value {
     let policy = app.spec.sync_policy.as_ref();
     let prune = automated(app).is_some_and(|p| p.prune);
     let mut sync = json!({"revision": revision, "prune": prune});
@@ -195,8 +217,18 @@ fn resources(comparison: &Comparison) -> Value {
 }
 
 /// The patch after a comparison.
-pub fn compared(app: &Application, revision: &str, comparison: &Comparison, sync_error: Option<&str>, now: Timestamp) -> Value {
-    let mut fresh: Vec<(&str, String)> = comparison.warnings.iter().map(|(k, m)| (*k, m.clone())).collect();
+pub fn compared(
+    app: &Application,
+    revision: &str,
+    comparison: &Comparison,
+    sync_error: Option<&str>,
+    now: Timestamp,
+) -> Value {
+    let mut fresh: Vec<(&str, String)> = comparison
+        .warnings
+        .iter()
+        .map(|(k, m)| (*k, m.clone()))
+        .collect();
     if let Some(message) = sync_error {
         fresh.push(("SyncError", message.to_owned()));
     }
@@ -272,8 +304,18 @@ fn results(report: &Report, revision: &str, app: Option<&Application>) -> Value 
 }
 
 /// The patch after a failed attempt that will be retried.
-pub fn retrying(operation: &Value, started: Timestamp, revision: &str, report: &Report, retry_count: i64, delay: Duration, now: Timestamp) -> Value {
-    let at = now.checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default()).unwrap_or(now);
+pub fn retrying(
+    operation: &Value,
+    started: Timestamp,
+    revision: &str,
+    report: &Report,
+    retry_count: i64,
+    delay: Duration,
+    now: Timestamp,
+) -> Value {
+    let at = now
+        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+        .unwrap_or(now);
     json!({"status": {"operationState": {
         "operation": operation,
         "phase": "Running",
@@ -286,8 +328,20 @@ pub fn retrying(operation: &Value, started: Timestamp, revision: &str, report: &
 
 /// The patch after the operation ended: its final state, the cleared `operation`, and on
 /// success a history entry.
-pub fn finished(app: &Application, operation: &Value, started: Timestamp, revision: &str, report: &Report, retry_count: i64, now: Timestamp) -> Value {
-    let phase = if report.succeeded { "Succeeded" } else { "Failed" };
+pub fn finished(
+    app: &Application,
+    operation: &Value,
+    started: Timestamp,
+    revision: &str,
+    report: &Report,
+    retry_count: i64,
+    now: Timestamp,
+) -> Value {
+    let phase = if report.succeeded {
+        "Succeeded"
+    } else {
+        "Failed"
+    };
     let mut patch = json!({
         "operation": null,
         "status": {"operationState": {
@@ -302,8 +356,15 @@ pub fn finished(app: &Application, operation: &Value, started: Timestamp, revisi
     });
     let dry_run = operation["sync"]["dryRun"].as_bool().unwrap_or(false);
     if report.succeeded && !dry_run {
-        let mut history: Vec<Value> = status_json(app)["history"].as_array().cloned().unwrap_or_default();
-        let id = history.iter().filter_map(|h| h["id"].as_i64()).max().map_or(0, |m| m + 1);
+        let mut history: Vec<Value> = status_json(app)["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let id = history
+            .iter()
+            .filter_map(|h| h["id"].as_i64())
+            .max()
+            .map_or(0, |m| m + 1);
         history.push(json!({
             "id": id,
             "revision": revision,
@@ -350,7 +411,8 @@ mod tests {
     fn statuses_that_differ_only_in_time_are_the_same() {
         let old = json!({"sync": {"status": "Synced"}, "reconciledAt": "2026-01-01T00:00:00Z"});
         let same = json!({"sync": {"status": "Synced"}, "reconciledAt": "2026-01-01T00:05:00Z"});
-        let other = json!({"sync": {"status": "OutOfSync"}, "reconciledAt": "2026-01-01T00:05:00Z"});
+        let other =
+            json!({"sync": {"status": "OutOfSync"}, "reconciledAt": "2026-01-01T00:05:00Z"});
         assert!(same_but_time(&old, &same));
         assert!(!same_but_time(&old, &other));
     }

@@ -31,7 +31,11 @@ impl Drop for RepoWatcher {
 impl RepoWatcher {
     /// Watches the repositories of the Applications in `apps` (looked at every second for new
     /// ones); a change sends the repository URL on `wake` after adding it to `stale`.
-    pub fn start(apps: Store<Application>, wake: UnboundedSender<String>, stale: Arc<Mutex<HashSet<String>>>) -> Self {
+    pub fn start(
+        apps: Store<Application>,
+        wake: UnboundedSender<String>,
+        stale: Arc<Mutex<HashSet<String>>>,
+    ) -> Self {
         let task = tokio::spawn(async move {
             let dirs: Arc<Mutex<HashMap<PathBuf, String>>> = Arc::default();
             let (events, mut changed) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
@@ -42,7 +46,8 @@ impl RepoWatcher {
                     }
                 }
             };
-            let Ok(mut watcher) = RecommendedWatcher::new(handler, notify::Config::default()) else {
+            let Ok(mut watcher) = RecommendedWatcher::new(handler, notify::Config::default())
+            else {
                 tracing::warn!("cannot watch local repositories on disk; they are polled");
                 return;
             };

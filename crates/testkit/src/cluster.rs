@@ -22,6 +22,7 @@ impl Shared {
             let dir = tempfile::tempdir().unwrap();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .thread_stack_size(16 << 20)
                 .build()
                 .unwrap();
             let cluster = runtime

@@ -9,7 +9,7 @@ use std::{path::Path, process::Command};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
 };
 use serde_json::{Value, json};
 use sluice_api::{Application, Rollout};
@@ -18,12 +18,23 @@ use super::*;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -97,13 +108,19 @@ fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
     files.iter().map(|(n, t)| (*n, t.as_str())).collect()
 }
 
-fn apps() -> Api<Application> {
-    Api::namespaced(client(), "argocd")
+/// Applications as JSON: the test threads' stacks are too small for decoding the deep
+/// `Application` type in a debug build (the controller's workers get larger ones).
+fn apps() -> Api<DynamicObject> {
+    let resource = ApiResource::erase::<Application>(&());
+    Api::namespaced_with(client(), "argocd", &resource)
 }
 
 /// Registers an Application as `kubectl apply` of its manifest would.
-async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> Application {
-    let app: Application = from(json!({
+async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> DynamicObject {
+    sluice_gitops::controller::ensure_home(&client(), "argocd")
+        .await
+        .unwrap();
+    let app: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
@@ -112,16 +129,13 @@ async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> A
             "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
             "syncPolicy": sync_policy,
         }
-    }));
+    }))
+    .unwrap();
     apps().create(&PostParams::default(), &app).await.unwrap()
 }
 
-fn status(app: &Application) -> Value {
-    serde_json::to_value(&app.status).unwrap()
-}
-
 async fn app_status(name: &str) -> Value {
-    status(&apps().get(name).await.unwrap())
+    apps().get(name).await.unwrap().data["status"].clone()
 }
 
 /// Waits until the Application's status satisfies `check`.
@@ -141,7 +155,9 @@ async fn rollout_image(ns: &str) -> Option<String> {
     let rollouts: Api<Rollout> = Api::namespaced(client(), ns);
     let r = rollouts.get_opt("web").await.unwrap()?;
     let v = serde_json::to_value(&r).unwrap();
-    v["spec"]["template"]["spec"]["containers"][0]["image"].as_str().map(str::to_owned)
+    v["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn automated() -> Value {
@@ -157,7 +173,10 @@ async fn a_commit_is_applied_from_disk_and_a_revert_goes_back() {
     application(&name, repo.path(), &ns, automated()).await;
     // The blue-green Rollout's first version is Healthy; its Services carry the controller's
     // hash in their selectors and the Application stays Synced.
-    let s = until(&name, "Synced and Healthy", |s| sync_is(s, "Synced", "Healthy")).await;
+    let s = until(&name, "Synced and Healthy", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
     assert_eq!(s["sourceType"], "Directory");
     assert_eq!(s["summary"]["images"], json!(["example.com/web:blue"]));
     assert_eq!(s["resources"].as_array().unwrap().len(), 3, "{s}");
@@ -166,7 +185,10 @@ async fn a_commit_is_applied_from_disk_and_a_revert_goes_back() {
     let services: Api<Service> = Api::namespaced(client(), &ns);
     let active = services.get("web-active").await.unwrap();
     let selector = active.spec.unwrap().selector.unwrap();
-    assert!(selector.contains_key("rollouts-pod-template-hash"), "{selector:?}");
+    assert!(
+        selector.contains_key("rollouts-pod-template-hash"),
+        "{selector:?}"
+    );
     assert_eq!(app_status(&name).await["sync"]["status"], "Synced");
 
     // A commit of a new tag: the Rollout follows with no poll (the file watch), and waits
@@ -189,8 +211,14 @@ async fn a_commit_is_applied_from_disk_and_a_revert_goes_back() {
         rollout_image(&ns).await.as_deref() == Some("example.com/web:blue")
     })
     .await;
-    until(&name, "Synced after the revert", |s| s["sync"]["status"] == "Synced").await;
-    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+    until(&name, "Synced after the revert", |s| {
+        s["sync"]["status"] == "Synced"
+    })
+    .await;
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -200,49 +228,107 @@ async fn prune_self_heal_and_a_manual_sync_through_the_operation_field() {
     let repo = repository(&[("a.yaml", &a), ("b.yaml", &b)]);
     let name = format!("{ns}-app");
     // Manual: nothing happens until the seed's `kubectl patch … operation`.
-    application(&name, repo.path(), &ns, json!({"syncOptions": ["ApplyOutOfSyncOnly=true"]})).await;
-    let s = until(&name, "OutOfSync and Missing", |s| sync_is(s, "OutOfSync", "Missing")).await;
+    application(
+        &name,
+        repo.path(),
+        &ns,
+        json!({"syncOptions": ["ApplyOutOfSyncOnly=true"]}),
+    )
+    .await;
+    let s = until(&name, "OutOfSync and Missing", |s| {
+        sync_is(s, "OutOfSync", "Missing")
+    })
+    .await;
     assert!(s["operationState"].is_null());
     let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
     assert!(maps.get_opt("a").await.unwrap().is_none());
     let operation = json!({"operation": {"initiatedBy": {"username": "admin"}, "sync": {"syncStrategy": {"hook": {}}}}});
-    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&operation)).await.unwrap();
-    let s = until(&name, "Synced after the sync", |s| sync_is(s, "Synced", "Healthy")).await;
-    let results = s["operationState"]["syncResult"]["resources"].as_array().unwrap();
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&operation))
+        .await
+        .unwrap();
+    let s = until(&name, "Synced after the sync", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    let results = s["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap();
     assert_eq!(results.len(), 2, "{s}");
     assert!(results.iter().all(|r| r["status"] == "Synced"));
-    assert!(apps().get(&name).await.unwrap().operation.is_none(), "the operation is cleared");
+    assert!(
+        apps().get(&name).await.unwrap().data["operation"].is_null(),
+        "the operation is cleared"
+    );
 
     // Git drops b: without prune it stays, requiring pruning.
     git(repo.path(), &["rm", "-q", "b.yaml"]);
     git(repo.path(), &["commit", "-qm", "drop b"]);
     let s = until(&name, "b requires pruning", |s| {
-        s["resources"].as_array().into_iter().flatten().any(|r| r["name"] == "b" && r["requiresPruning"] == true)
+        s["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "b" && r["requiresPruning"] == true)
     })
     .await;
     assert_eq!(s["sync"]["status"], "OutOfSync");
     let sync = json!({"operation": {"sync": {"prune": false}}});
-    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&sync)).await.unwrap();
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&sync))
+        .await
+        .unwrap();
     let s = until(&name, "the sync without prune", |s| {
-        s["operationState"]["syncResult"]["resources"].as_array().into_iter().flatten().any(|r| r["status"] == "PruneSkipped")
+        s["operationState"]["syncResult"]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["status"] == "PruneSkipped")
     })
     .await;
     assert_eq!(s["operationState"]["phase"], "Succeeded");
-    assert!(maps.get_opt("b").await.unwrap().is_some(), "not pruned without prune");
+    assert!(
+        maps.get_opt("b").await.unwrap().is_some(),
+        "not pruned without prune"
+    );
     // With automated prune and self-heal: b goes, and edits and deletions are undone.
     let policy = json!({"spec": {"syncPolicy": automated()}});
-    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&policy)).await.unwrap();
-    eventually("b pruned", || async { maps.get_opt("b").await.unwrap().is_none() }).await;
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&policy))
+        .await
+        .unwrap();
+    eventually("b pruned", || async {
+        maps.get_opt("b").await.unwrap().is_none()
+    })
+    .await;
     until(&name, "Synced", |s| s["sync"]["status"] == "Synced").await;
     let edit = json!({"data": {"a": "edited"}});
-    maps.patch("a", &PatchParams::default(), &Patch::Merge(&edit)).await.unwrap();
+    maps.patch("a", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
     eventually("the edit undone", || async {
         maps.get("a").await.unwrap().data.unwrap()["a"] == "1"
     })
     .await;
+    // The second heal of this revision waits 6 s after the first (2 s × 3ⁿ).
     maps.delete("a", &DeleteParams::default()).await.unwrap();
-    eventually("a recreated", || async { maps.get_opt("a").await.unwrap().is_some() }).await;
-    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+    let mut recreated = false;
+    for _ in 0..60 {
+        if maps.get_opt("a").await.unwrap().is_some() {
+            recreated = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        recreated,
+        "a recreated by self-heal: {}",
+        app_status(&name).await
+    );
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -263,7 +349,8 @@ spec:
     schema:
       openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
 "#;
-    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n";
+    let widget =
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n";
     let cm = config_map_yaml("c");
     let repo = repository(&[("crd.yaml", crd), ("widget.yaml", widget), ("cm.yaml", &cm)]);
     let name = format!("{ns}-app");
@@ -280,7 +367,10 @@ spec:
     );
     let widgets: Api<kube::api::DynamicObject> = Api::namespaced_with(client(), &ns, &widgets);
     assert_eq!(widgets.get("w").await.unwrap().data["spec"]["size"], 3);
-    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -296,30 +386,68 @@ async fn a_bad_manifest_or_a_lost_repository_applies_nothing() {
     git(repo.path(), &["rm", "-q", "good.yaml"]);
     commit(repo.path(), &[("broken.yaml", broken)], "broken");
     let s = until(&name, "ComparisonError", |s| {
-        s["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "ComparisonError")
+        s["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "ComparisonError")
     })
     .await;
-    let condition = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ComparisonError").unwrap();
-    assert!(condition["message"].as_str().unwrap().contains("broken.yaml"), "{condition}");
+    let condition = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ComparisonError")
+        .unwrap();
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("broken.yaml"),
+        "{condition}"
+    );
     assert_eq!(s["sync"]["status"], "Unknown");
     let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
-    assert!(maps.get_opt("good").await.unwrap().is_some(), "nothing pruned");
+    assert!(
+        maps.get_opt("good").await.unwrap().is_some(),
+        "nothing pruned"
+    );
     // Fixed, then the repository disappears: the last state stays.
     git(repo.path(), &["rm", "-q", "broken.yaml"]);
     commit(repo.path(), &[("good.yaml", &good)], "fixed");
-    until(&name, "Synced again", |s| s["sync"]["status"] == "Synced" && s["conditions"].is_null()).await;
+    until(&name, "Synced again", |s| {
+        s["sync"]["status"] == "Synced" && s["conditions"].is_null()
+    })
+    .await;
     let path = repo.path().to_owned();
     drop(repo);
     assert!(!path.exists());
     let refresh = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
-    apps().patch(&name, &PatchParams::default(), &Patch::Merge(&refresh)).await.unwrap();
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&refresh))
+        .await
+        .unwrap();
     eventually("the refresh taken", || async {
-        apps().get(&name).await.unwrap().metadata.annotations.unwrap_or_default().get("argocd.argoproj.io/refresh").is_none()
+        apps()
+            .get(&name)
+            .await
+            .unwrap()
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("argocd.argoproj.io/refresh")
+            .eq(&false)
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let s = app_status(&name).await;
-    assert_eq!(s["sync"]["status"], "Synced", "the last state is kept within the grace period: {s}");
+    assert_eq!(
+        s["sync"]["status"], "Synced",
+        "the last state is kept within the grace period: {s}"
+    );
     assert!(maps.get_opt("good").await.unwrap().is_some());
-    apps().delete(&name, &DeleteParams::default()).await.unwrap();
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
 }

@@ -76,7 +76,9 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
         let client = cluster.client();
         let cache = std::env::temp_dir().join(format!("sluice-test-repos-{}", std::process::id()));
         runtime.spawn(async move {
-            sluice_gitops::controller::ensure_home(&client, "argocd").await.unwrap();
+            sluice_gitops::controller::ensure_home(&client, "argocd")
+                .await
+                .unwrap();
             sluice_gitops::controller::run(
                 client,
                 sluice_gitops::controller::Settings::new("argocd", cache),
