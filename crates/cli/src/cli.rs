@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{controller, image_set, up, verbs};
+use crate::{app, controller, image_set, up, verbs};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -30,6 +30,9 @@ enum Command {
     /// Edit images in the CD repository (the CI step after building and pushing an image).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Argo CD's Applications: list, get, sync, wait (as `argocd app …`).
+    #[command(subcommand)]
+    App(app::AppCommand),
     #[command(flatten)]
     Verb(verbs::Verb),
 }
@@ -52,6 +55,7 @@ impl Cli {
             Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
             Command::Crds => print_crds(),
             Command::Image(ImageCommand::Set(args)) => return image_set::run(args),
+            Command::App(command) => runtime().and_then(|rt| rt.block_on(app::run(command))),
             Command::Verb(verb) => runtime().and_then(|rt| rt.block_on(verbs::run(verb))),
         };
         match result {

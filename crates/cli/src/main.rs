@@ -1,6 +1,7 @@
 //! The `sluice` binary: parses the command line and hands off to a command. Linked as
 //! `kubectl-argo-rollouts` or `kubectl-sluice` it is that kubectl plugin ([`plugin`]).
 
+mod app;
 mod cli;
 mod connect;
 mod controller;

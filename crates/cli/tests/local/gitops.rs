@@ -140,11 +140,17 @@ async fn app_status(name: &str) -> Value {
 
 /// Waits until the Application's status satisfies `check`.
 async fn until(name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    eventually(&format!("{name}: {what}"), || async {
-        check(&app_status(name).await)
-    })
-    .await;
-    app_status(name).await
+    for _ in 0..300 {
+        let status = app_status(name).await;
+        if check(&status) {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "timed out waiting for {name}: {what}; status: {}",
+        app_status(name).await
+    );
 }
 
 fn sync_is(s: &Value, sync: &str, health: &str) -> bool {
@@ -450,4 +456,153 @@ async fn a_bad_manifest_or_a_lost_repository_applies_nothing() {
         .delete(&name, &DeleteParams::default())
         .await
         .unwrap();
+}
+
+/// A bare repository under `root` named `name`, with `files` pushed to `main` from a clone;
+/// the clone, to push more.
+fn served_repository(root: &Path, name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let bare = root.join(name);
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    let work = repository(files);
+    git(
+        work.path(),
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    work
+}
+
+fn push(work: &Path, root: &Path, name: &str) {
+    let bare = root.join(name);
+    git(
+        work,
+        &[
+            "push",
+            "-q",
+            "-f",
+            bare.to_str().unwrap(),
+            "HEAD:refs/heads/main",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_repository_over_smart_http_is_polled() {
+    let ns = namespace(&client(), "gitops-http").await;
+    let root = tempfile::tempdir().unwrap();
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let one = config_map_yaml("one");
+    let work = served_repository(root.path(), "cd.git", &[("one.yaml", &one)]);
+    let name = format!("{ns}-app");
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": "default",
+            "source": {"repoURL": server.url("cd.git"), "targetRevision": "main", "path": ""},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            "syncPolicy": automated()}}))
+    .unwrap();
+    sluice_gitops::controller::ensure_home(&client(), "argocd")
+        .await
+        .unwrap();
+    apps().create(&PostParams::default(), &app).await.unwrap();
+    until(&name, "Synced over HTTP", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    // A push is seen at the next poll (every few seconds in these tests).
+    let two = config_map_yaml("two");
+    commit(work.path(), &[("two.yaml", &two)], "two");
+    push(work.path(), root.path(), "cd.git");
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    eventually("two applied by the poll", || async {
+        maps.get_opt("two").await.unwrap().is_some()
+    })
+    .await;
+    // A force-push that rewrites history is followed.
+    git(work.path(), &["reset", "-q", "--hard", "HEAD~1"]);
+    let three = config_map_yaml("three");
+    commit(work.path(), &[("three.yaml", &three)], "three");
+    push(work.path(), root.path(), "cd.git");
+    eventually("three applied and two pruned", || async {
+        maps.get_opt("three").await.unwrap().is_some()
+            && maps.get_opt("two").await.unwrap().is_none()
+    })
+    .await;
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn two_hundred_applications_on_one_repository() {
+    let ns = namespace(&client(), "gitops-many").await;
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| {
+            (
+                format!("app{i}/cm.yaml"),
+                config_map_yaml(&format!("cm{i}")),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let repo = repository(&refs);
+    sluice_gitops::controller::ensure_home(&client(), "argocd")
+        .await
+        .unwrap();
+    for i in 0..200 {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": format!("{ns}-{i}"), "namespace": "argocd"},
+            "spec": {"project": "default",
+                "source": {"repoURL": format!("file://{}", repo.path().display()), "path": format!("app{i}")},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                "syncPolicy": {"automated": {}}}}))
+        .unwrap();
+        apps().create(&PostParams::default(), &app).await.unwrap();
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let mut synced = 0;
+    for _ in 0..240 {
+        let list = apps().list(&Default::default()).await.unwrap();
+        synced = list
+            .items
+            .iter()
+            .filter(|a| {
+                a.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&format!("{ns}-")))
+            })
+            .filter(|a| a.data["status"]["sync"]["status"] == "Synced")
+            .count();
+        if synced == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(synced, 200);
+    let made = maps.list(&Default::default()).await.unwrap().items;
+    let made = made
+        .iter()
+        .filter(|m| {
+            m.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("cm"))
+        })
+        .count();
+    assert_eq!(made, 200);
+    for i in 0..200 {
+        apps()
+            .delete(&format!("{ns}-{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
 }

@@ -81,7 +81,12 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
                 .unwrap();
             sluice_gitops::controller::run(
                 client,
-                sluice_gitops::controller::Settings::new("argocd", cache),
+                sluice_gitops::controller::Settings {
+                    // Polls every few seconds here, so a push over HTTP is seen in a test.
+                    poll: std::time::Duration::from_secs(3),
+                    jitter: std::time::Duration::from_secs(1),
+                    ..sluice_gitops::controller::Settings::new("argocd", cache)
+                },
             )
             .await;
         });

@@ -139,3 +139,31 @@ fn local_repositories_have_a_git_dir_to_watch() {
         None
     );
 }
+
+#[tokio::test]
+async fn fetches_over_smart_http() {
+    let root = tempfile::tempdir().unwrap();
+    let work = origin();
+    let first = commit(work.path(), "a.yaml", "a: 1\n");
+    let bare = root.path().join("cd.git");
+    std::fs::create_dir(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(
+        work.path(),
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let repos = Repositories::new(cache.path());
+    let url = server.url("cd.git");
+    let resolved = tokio::time::timeout(
+        Duration::from_secs(20),
+        repos.resolve(&url, "main", Duration::ZERO),
+    )
+    .await
+    .expect("the fetch ends");
+    assert_eq!(resolved.unwrap(), first);
+    assert_eq!(repos.files(&url, &first, "").await.unwrap().len(), 1);
+}
