@@ -159,7 +159,10 @@ async fn errors_are_error_measurements_naming_the_cause() {
     let refused = metric(json!({"url": "http://127.0.0.1:1/x"}), json!({}));
     let m = web.run(&context(), &refused).await;
     assert_eq!(m.phase, AnalysisPhase::Error);
-    let get_with_body = metric(json!({"url": "http://127.0.0.1:1/x", "body": "x"}), json!({}));
+    let get_with_body = metric(
+        json!({"url": "http://127.0.0.1:1/x", "body": "x"}),
+        json!({}),
+    );
     assert_eq!(
         web.run(&context(), &get_with_body).await.message.as_deref(),
         Some("Body/JSONBody can only be used with POST or PUT WebMetric Method types")

@@ -14,6 +14,45 @@ use kube::Api;
 use sluice_reconcile::lease::{Elector, Timing};
 use sluice_rollouts::{controller::Settings, metrics::Metrics};
 
+/// The controllers' metrics: the Rollout controller's and the AnalysisRun controller's.
+#[derive(Clone, Default)]
+pub struct ControllerMetrics {
+    /// The Rollout controller's.
+    pub rollouts: Arc<Metrics>,
+    /// The AnalysisRun controller's.
+    pub analysis: Arc<sluice_analysis::metrics::Metrics>,
+}
+
+impl ControllerMetrics {
+    /// `GET /metrics`: both expositions.
+    pub fn router(&self) -> Router {
+        let metrics = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    let mut text = metrics.rollouts.render();
+                    text.push_str(&metrics.analysis.render());
+                    text
+                }
+            }),
+        )
+    }
+
+    /// Runs every controller until one stops (the API server went away).
+    pub async fn run(&self, client: kube::Client, settings: Settings) {
+        let analysis = sluice_analysis::controller::Settings {
+            instance_id: settings.instance_id.clone(),
+            namespace: settings.namespace.clone(),
+        };
+        tokio::select! {
+            () = sluice_rollouts::controller::run(client.clone(), settings, self.rollouts.clone()) => {}
+            () = sluice_analysis::controller::run(client, analysis, self.analysis.clone()) => {}
+        }
+    }
+}
+
 use crate::{connect, inspect::parse_duration};
 
 /// The Lease replicas of `sluice controller` elect their leader on.
@@ -75,16 +114,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         instance_id: args.instance_id.clone(),
         namespace: args.target.namespace.clone(),
     };
-    let metrics = Arc::new(Metrics::default());
+    let metrics = ControllerMetrics::default();
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
-    let exposition = metrics.clone();
-    let metrics_router = Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = exposition.clone();
-            async move { metrics.render() }
-        }),
-    );
+    let metrics_router = metrics.router();
     let health_listener = listen(args.health_listen, "/healthz").await?;
     let metrics_listener = listen(args.metrics_listen, "/metrics").await?;
     eprintln!(
@@ -110,8 +142,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         }
         .check()?,
     );
-    let work =
-        || sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone());
+    let work = || metrics.run(client.clone(), settings.clone());
     let controllers = async {
         if args.leader_elect {
             eprintln!("sluice controller: waiting for Lease {lease_namespace}/{LEASE}");
