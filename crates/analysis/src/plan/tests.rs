@@ -72,11 +72,9 @@ fn pass(
 fn feed(metric: serde_json::Value, phases: &[AnalysisPhase]) -> (AnalysisPhase, String, usize) {
     let mut r = run(json!({"metrics": [metric]}));
     let mut taken = 0;
-    let mut t = 0;
-    for phase in phases {
+    for (t, phase) in (0..).zip(phases) {
         let (n, _) = pass(&mut r, at(t), |_| *phase);
         taken += n;
-        t += 1;
         if r.status.as_ref().unwrap().phase.completed() {
             break;
         }
