@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{app, controller, image_set, up, verbs};
+use crate::{app, controller, image_set, smoke, up, verbs};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -24,6 +24,9 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// Run the demo application (what local pods of `argoproj/rollouts-demo` run).
     DemoApp(DemoAppArgs),
+    /// Check URLs and exit 1 when too many fail (what the `sluice/smoke` image runs).
+    #[command(hide = true)]
+    Smoke(smoke::SmokeArgs),
     /// Print sluice's CustomResourceDefinitions as one multi-document YAML stream
     /// (`sluice crds | kubectl apply --server-side -f -`).
     Crds,
@@ -53,6 +56,11 @@ impl Cli {
                 runtime().and_then(|rt| rt.block_on(controller::run(args)))
             }
             Command::DemoApp(args) => runtime().and_then(|rt| rt.block_on(demo_app(args))),
+            Command::Smoke(args) => match runtime().and_then(|rt| rt.block_on(smoke::run(args))) {
+                Ok(true) => return ExitCode::SUCCESS,
+                Ok(false) => return ExitCode::FAILURE,
+                Err(err) => Err(err),
+            },
             Command::Crds => print_crds(),
             Command::Image(ImageCommand::Set(args)) => return image_set::run(args),
             Command::App(command) => runtime().and_then(|rt| rt.block_on(app::run(command))),

@@ -15,6 +15,68 @@ use kube::Api;
 use sluice_reconcile::lease::{Elector, Timing};
 use sluice_rollouts::{controller::Settings, metrics::Metrics};
 
+/// The controllers' metrics: the Rollout controller's and the AnalysisRun controller's.
+#[derive(Clone, Default)]
+pub struct ControllerMetrics {
+    /// The Rollout controller's.
+    pub rollouts: Arc<Metrics>,
+    /// The AnalysisRun controller's.
+    pub analysis: Arc<sluice_analysis::metrics::Metrics>,
+}
+
+impl ControllerMetrics {
+    /// `GET /metrics`: both expositions.
+    pub fn router(&self) -> Router {
+        let metrics = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    let mut text = metrics.rollouts.render();
+                    text.push_str(&metrics.analysis.render());
+                    text
+                }
+            }),
+        )
+    }
+
+    /// Runs the chosen controllers until one stops (the API server went away): the Rollout
+    /// and AnalysisRun controllers when `rollouts`, the Application controller when `gitops`
+    /// has its settings.
+    pub async fn run(
+        &self,
+        client: kube::Client,
+        settings: Settings,
+        rollouts: bool,
+        gitops: Option<sluice_gitops::controller::Settings>,
+    ) {
+        let analysis = sluice_analysis::controller::Settings {
+            instance_id: settings.instance_id.clone(),
+            namespace: settings.namespace.clone(),
+        };
+        let progressive = async {
+            if !rollouts {
+                return std::future::pending().await;
+            }
+            tokio::select! {
+                () = sluice_rollouts::controller::run(client.clone(), settings, self.rollouts.clone()) => {}
+                () = sluice_analysis::controller::run(client.clone(), analysis, self.analysis.clone()) => {}
+            }
+        };
+        let applications = async {
+            match gitops {
+                Some(gitops) => sluice_gitops::controller::run(client.clone(), gitops).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = progressive => {}
+            () = applications => {}
+        }
+    }
+}
+
 use crate::{connect, inspect::parse_duration};
 
 /// The Lease replicas of `sluice controller` elect their leader on.
@@ -93,16 +155,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         instance_id: args.instance_id.clone(),
         namespace: args.target.namespace.clone(),
     };
-    let metrics = Arc::new(Metrics::default());
+    let metrics = ControllerMetrics::default();
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
-    let exposition = metrics.clone();
-    let metrics_router = Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = exposition.clone();
-            async move { metrics.render() }
-        }),
-    );
+    let metrics_router = metrics.router();
     let health_listener = listen(args.health_listen, "/healthz").await?;
     let metrics_listener = listen(args.metrics_listen, "/metrics").await?;
     eprintln!(
@@ -136,24 +191,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     );
     let mut gitops = sluice_gitops::controller::Settings::new(&args.app_namespace, &args.cache_dir);
     gitops.poll = args.app_resync;
-    let (rollouts, applications) = (
-        args.controllers.iter().any(|c| c == "rollouts"),
-        args.controllers.iter().any(|c| c == "gitops"),
-    );
-    let work = || async {
-        let rollouts = async {
-            if rollouts {
-                sluice_rollouts::controller::run(client.clone(), settings.clone(), metrics.clone())
-                    .await;
-            }
-        };
-        let applications = async {
-            if applications {
-                sluice_gitops::controller::run(client.clone(), gitops.clone()).await;
-            }
-        };
-        tokio::join!(rollouts, applications);
-    };
+    let rollouts = args.controllers.iter().any(|c| c == "rollouts");
+    let gitops = args
+        .controllers
+        .iter()
+        .any(|c| c == "gitops")
+        .then_some(gitops);
+    let work = || metrics.run(client.clone(), settings.clone(), rollouts, gitops.clone());
     let controllers = async {
         if args.leader_elect {
             eprintln!("sluice controller: waiting for Lease {lease_namespace}/{lease}");

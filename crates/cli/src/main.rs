@@ -1,6 +1,7 @@
 //! The `sluice` binary: parses the command line and hands off to a command. Linked as
 //! `kubectl-argo-rollouts` or `kubectl-sluice` it is that kubectl plugin ([`plugin`]).
 
+mod analysis;
 mod app;
 mod cli;
 mod connect;
@@ -8,6 +9,7 @@ mod controller;
 mod image_set;
 mod inspect;
 mod plugin;
+mod smoke;
 mod tree;
 mod up;
 mod verbs;

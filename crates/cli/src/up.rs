@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use crate::controller::ControllerMetrics;
 use anyhow::Context;
 use clap::Args;
 use sluice_cluster::{
@@ -42,6 +43,10 @@ pub struct UpArgs {
     /// Start the `prometheus` binary as a child, scraping pods and sluice.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9090")]
     prometheus: Option<String>,
+    /// The controllers' Prometheus metrics (as `sluice controller`'s); not bound with
+    /// `--no-controllers`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    metrics_listen: SocketAddr,
     /// Only the cluster (API server and cluster runtime), no sluice controllers.
     #[arg(long)]
     no_controllers: bool,
@@ -83,7 +88,7 @@ impl UpArgs {
         }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary without a traffic router; analysis and traffic routers are not built yet; Applications sync Git directories (not Helm or kustomize yet)"
+                "the Rollout controller runs blue-green and canary without a traffic router, AnalysisRuns (web and job metrics) run, and Applications sync Git directories; Rollout analysis gates, traffic routers, Helm and kustomize sources are not built yet"
                     .into(),
             );
         }
@@ -100,6 +105,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let program = std::env::current_exe().context("finding the sluice binary for demo pods")?;
     rules.demo = Some(vec![program.display().to_string(), "demo-app".into()]);
+    rules.smoke = Some(vec![program.display().to_string(), "smoke".into()]);
     rules.allow_host_exec = args.allow_host_exec;
     let ingress = args.ingress()?;
     let lock = DataDir::lock(&data_dir)?;
@@ -124,37 +130,46 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .context("creating the argocd namespace and the default AppProject")?;
     }
     let repos = lock.path().join("repos");
-    let controllers = (!args.no_controllers).then(|| {
-        let client = cluster.client();
-        tokio::spawn(async move {
-            tokio::join!(
-                sluice_rollouts::controller::run(
-                    client.clone(),
-                    Default::default(),
-                    Default::default(),
-                ),
-                sluice_gitops::controller::run(
-                    client,
-                    sluice_gitops::controller::Settings::new(ARGOCD, repos),
-                ),
-            )
-        })
-    });
     let mut ready = format!(
         "sluice: ready at https://{} (kubeconfig: {})",
         cluster.address(),
         cluster.kubeconfig().display()
     );
+    let controllers = if args.no_controllers {
+        None
+    } else {
+        let metrics = ControllerMetrics::default();
+        let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+            .await
+            .with_context(|| format!("listening for metrics on {}", args.metrics_listen))?;
+        let address = listener.local_addr()?;
+        let router = metrics.router();
+        let scrape = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let client = cluster.client();
+        let gitops = sluice_gitops::controller::Settings::new(ARGOCD, repos);
+        let run = tokio::spawn(async move {
+            metrics
+                .run(client, Default::default(), true, Some(gitops))
+                .await
+        });
+        Some((run, scrape, address))
+    };
     if let Some((ingress, metrics)) = cluster.ingress_addresses() {
         ready.push_str(&format!(
             " ingress http://{ingress} ingress metrics http://{metrics}/metrics"
         ));
     }
+    if let Some((_, _, address)) = &controllers {
+        ready.push_str(&format!(" metrics http://{address}/metrics"));
+    }
     println!("{ready}");
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    if let Some(controllers) = controllers {
-        controllers.abort();
+    if let Some((run, scrape, _)) = controllers {
+        run.abort();
+        scrape.abort();
     }
     cluster.shutdown().await;
     drop(lock);

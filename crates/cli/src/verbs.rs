@@ -17,6 +17,7 @@ use sluice_api::{
 };
 
 use crate::{
+    analysis,
     connect::{Target, connect},
     inspect,
 };
@@ -82,10 +83,46 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Draw a Rollout's revisions, ReplicaSets and pods.
+    /// Draw a Rollout's revisions, ReplicaSets and pods, or an AnalysisRun's measurements.
     Get {
         #[command(subcommand)]
         what: Get,
+    },
+    /// Create an AnalysisRun from a template.
+    Create {
+        #[command(subcommand)]
+        what: Create,
+    },
+    /// Terminate an AnalysisRun: no further measurements; it completes.
+    Terminate {
+        #[command(subcommand)]
+        what: Terminate,
+    },
+}
+
+/// What `create` creates.
+#[derive(Debug, Subcommand)]
+pub enum Create {
+    /// A standalone AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate.
+    #[command(alias = "ar")]
+    Analysisrun {
+        #[command(flatten)]
+        run: analysis::CreateRun,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// What `terminate` terminates.
+#[derive(Debug, Subcommand)]
+pub enum Terminate {
+    /// An AnalysisRun.
+    #[command(alias = "ar")]
+    Analysisrun {
+        /// The AnalysisRun.
+        name: String,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -112,6 +149,20 @@ pub enum Get {
         /// The Rollout.
         name: String,
         /// Redraw on every change.
+        #[arg(short, long)]
+        watch: bool,
+        /// With `--watch`, stop after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout_seconds: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// One AnalysisRun: its metrics and each measurement.
+    #[command(alias = "ar")]
+    Analysisrun {
+        /// The AnalysisRun.
+        name: String,
+        /// Redraw on every change, until it completes.
         #[arg(short, long)]
         watch: bool,
         /// With `--watch`, stop after this many seconds.
@@ -233,8 +284,45 @@ fn next_step(rollout: &Rollout) -> Option<i32> {
     (current < steps).then_some(current + 1)
 }
 
+/// Runs a verb on an AnalysisRun; `None` when the verb is about a Rollout.
+async fn analysis_verb(verb: &Verb) -> Option<anyhow::Result<()>> {
+    Some(match verb {
+        Verb::Create {
+            what: Create::Analysisrun { run, target },
+        } => match connect(target).await {
+            Ok((client, namespace)) => analysis::create(client, &namespace, run).await,
+            Err(e) => Err(e),
+        },
+        Verb::Terminate {
+            what: Terminate::Analysisrun { name, target },
+        } => match connect(target).await {
+            Ok((client, namespace)) => analysis::terminate(client, &namespace, name).await,
+            Err(e) => Err(e),
+        },
+        Verb::Get {
+            what:
+                Get::Analysisrun {
+                    name,
+                    watch,
+                    timeout_seconds,
+                    target,
+                },
+        } => match connect(target).await {
+            Ok((client, namespace)) => {
+                let timeout = timeout_seconds.map(Duration::from_secs);
+                analysis::get(client, &namespace, name, *watch, timeout).await
+            }
+            Err(e) => Err(e),
+        },
+        _ => return None,
+    })
+}
+
 /// Runs a verb and prints what it did, as kubectl-argo-rollouts does.
 pub async fn run(verb: Verb) -> anyhow::Result<()> {
+    if let Some(done) = analysis_verb(&verb).await {
+        return done;
+    }
     let (name, target) = match &verb {
         Verb::Promote { name, target, .. }
         | Verb::Abort { name, target }
@@ -250,6 +338,11 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         | Verb::Retry {
             what: Retry::Rollout { name, target },
         } => (name.clone(), target),
+        Verb::Create { .. }
+        | Verb::Terminate { .. }
+        | Verb::Get {
+            what: Get::Analysisrun { .. },
+        } => unreachable!("handled above"),
     };
     let (client, namespace) = connect(target).await?;
     match &verb {
@@ -338,7 +431,9 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
                 .await?;
             "image updated"
         }
-        Verb::Status { .. } | Verb::Get { .. } => unreachable!("handled above"),
+        Verb::Status { .. } | Verb::Get { .. } | Verb::Create { .. } | Verb::Terminate { .. } => {
+            unreachable!("handled above")
+        }
     };
     println!("rollout '{name}' {done}");
     Ok(())

@@ -81,6 +81,8 @@ fn the_seed_flow_through_kubectl_and_the_sluice_cli() {
             "127.0.0.1:0",
             "--ingress-metrics-listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
         ],
     );
     let ingress: SocketAddr = ready
@@ -351,6 +353,11 @@ fn sluice_controller_elects_one_leader_and_fails_over() {
         "pods",
         "endpointslices",
         "events",
+        "analysisruns",
+        "analysistemplates",
+        "clusteranalysistemplates",
+        "jobs",
+        "secrets",
     ] {
         assert!(
             resources.contains(&format!("\"{resource}\"")),

@@ -1,8 +1,10 @@
 //! Real local pods on the embedded cluster: demo pods are `sluice demo-app` processes on their
 //! pod addresses, reached through the service proxy and the ingress; probes run against them;
 //! the exec runtime runs Jobs on this host. One cluster (in this process, with the kubelet's
-//! process runtime and the ingress) for every test here, a namespace per test.
+//! process runtime and the ingress) for every test here, a namespace per test. AnalysisRuns
+//! run here too: web metrics against servers in this process, Job metrics on the smoke image.
 
+mod analysis;
 mod gitops;
 mod ingress;
 mod rollout_canary;
@@ -42,6 +44,8 @@ rules:
   command: ["sh", "-c", "echo leaving; exit 4"]
 - image: "example.com/stubborn:*"
   command: ["sh", "-c", "trap '' TERM; sleep 60 & wait; sleep 60"]
+- image: "example.com/unpullable:*"
+  pullError: true
 - image: "example.com/listener:*"
   command: ["sh", "-c", "echo on {pod_ip}:{port}; sleep 30"]
 default:
@@ -51,6 +55,7 @@ default:
 fn config(dir: &std::path::Path) -> ClusterConfig {
     let mut rules = Rules::parse(RULES).unwrap();
     rules.demo = Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]);
+    rules.smoke = Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "smoke".into()]);
     rules.allow_host_exec = true;
     ClusterConfig {
         data_dir: dir.to_owned(),
@@ -90,6 +95,11 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             )
             .await;
         });
+        runtime.spawn(sluice_analysis::controller::run(
+            cluster.client(),
+            Default::default(),
+            Default::default(),
+        ));
     })
 });
 

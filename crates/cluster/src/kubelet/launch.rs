@@ -305,6 +305,18 @@ pub fn command_line(
                 .map(|a| a.replace("{pod_ip}", pod_ip).replace("{port}", &port))
                 .collect())
         }
+        Runtime::Builtin(argv) => Ok(argv
+            .iter()
+            .cloned()
+            .chain(
+                container
+                    .command
+                    .iter()
+                    .flatten()
+                    .chain(container.args.iter().flatten())
+                    .map(|a| expand(a, env)),
+            )
+            .collect()),
         Runtime::Exec => {
             let argv: Vec<String> = container
                 .command

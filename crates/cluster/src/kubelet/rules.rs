@@ -1,8 +1,10 @@
 //! Image rules: how the local kubelet runs each image. Read from the `--images` YAML file (see
 //! `deploy/images.sample.yaml`); the first rule whose glob matches the image wins. After the
 //! file's rules come the built-in ones: `argoproj/rollouts-demo:<tag>` and `sluice/demo:<tag>`
-//! (any registry) run the demo app as a local process (an unknown tag cannot be pulled), and,
-//! with `--allow-host-exec`, a container that runs to completion, runs once (ephemeral) or is
+//! (any registry) run the demo app as a local process (an unknown tag cannot be pulled),
+//! `sluice/smoke:<tag>` and `[registry/]sluice-dev/smoke:<tag>` run `sluice smoke` with the
+//! container's args (a smoke test a Job metric can run without host exec), and, with
+//! `--allow-host-exec`, a container that runs to completion, runs once (ephemeral) or is
 //! interactive (`stdin`), and has a command (or args naming a program here, see
 //! `launch::host_command`), runs it on this host. Everything else uses `default` (simulated).
 
@@ -73,6 +75,9 @@ pub enum Runtime {
     Simulated(Behaviour),
     /// A local program bound to the pod's address: argv with `{pod_ip}` and `{port}`.
     Process(Vec<String>),
+    /// A program built into sluice (the smoke image): argv, then the container's own command
+    /// and args.
+    Builtin(Vec<String>),
     /// The container's own command and args, run on this host.
     Exec,
     /// The exec runtime was asked for without `--allow-host-exec`.
@@ -100,6 +105,10 @@ pub struct Rules {
     /// run simulated.
     #[serde(skip)]
     pub demo: Option<Vec<String>>,
+    /// The program the smoke image runs (`[sluice, smoke]`); without it, smoke images run
+    /// simulated.
+    #[serde(skip)]
+    pub smoke: Option<Vec<String>>,
     /// Whether `exec` runs and `exec` probes may run commands on this host.
     #[serde(skip)]
     pub allow_host_exec: bool,
@@ -203,6 +212,12 @@ impl Rules {
             };
             return (runtime, true);
         }
+        if let (Some(program), Some(_)) = (
+            &self.smoke,
+            image_tag(image, &["sluice/smoke", "sluice-dev/smoke"]),
+        ) {
+            return (Runtime::Builtin(program.clone()), true);
+        }
         if self.allow_host_exec && run_to_completion && command.is_some_and(|c| !c.is_empty()) {
             return (Runtime::Exec, true);
         }
@@ -212,13 +227,18 @@ impl Rules {
 
 /// The tag of a demo image (`[registry/]argoproj/rollouts-demo:<tag>` or `[registry/]sluice/demo:<tag>`).
 pub fn demo_tag(image: &str) -> Option<&str> {
+    image_tag(image, &["argoproj/rollouts-demo", "sluice/demo"])
+}
+
+/// The tag of `image` when its repository is one of `names` (under any registry).
+pub fn image_tag<'a>(image: &'a str, names: &[&str]) -> Option<&'a str> {
     let image = image.split('@').next().unwrap_or(image);
     let slash = image.rfind('/').unwrap_or(0);
     let (repository, tag) = match image[slash..].find(':') {
         Some(colon) => (&image[..slash + colon], &image[slash + colon + 1..]),
         None => (image, "latest"),
     };
-    ["argoproj/rollouts-demo", "sluice/demo"]
+    names
         .iter()
         .any(|name| {
             repository == *name
@@ -331,6 +351,27 @@ mod tests {
         );
         let (runtime, _) = rules.runtime("argoproj/rollouts-demo:nope", None, false);
         assert!(matches!(runtime, Runtime::Simulated(b) if b.pull_error));
+    }
+
+    #[test]
+    fn the_smoke_image_runs_the_built_in_program() {
+        let mut rules = Rules::default();
+        assert!(!rules.runtime("sluice/smoke:1", None, true).0.is_real());
+        rules.smoke = Some(vec!["sluice".into(), "smoke".into()]);
+        for image in [
+            "sluice/smoke",
+            "ghcr.io/sluice-dev/smoke:v1",
+            "localhost:5000/sluice/smoke:1",
+        ] {
+            assert_eq!(
+                rules.runtime(image, None, true),
+                (
+                    Runtime::Builtin(vec!["sluice".into(), "smoke".into()]),
+                    true
+                )
+            );
+        }
+        assert!(!rules.runtime("evil-sluice/smoke", None, true).0.is_real());
     }
 
     #[test]
