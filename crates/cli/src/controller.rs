@@ -129,6 +129,10 @@ pub struct ControllerArgs {
     /// `timeout.reconciliation`); 0 turns polling off.
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
     app_resync: Duration,
+    /// The most random time added to each Application's resync (Argo CD's
+    /// `--app-resync-jitter`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    app_resync_jitter: Duration,
 }
 
 /// This replica's name in the Lease: host, then a random suffix (as client-go does).
@@ -191,6 +195,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     );
     let mut gitops = sluice_gitops::controller::Settings::new(&args.app_namespace, &args.cache_dir);
     gitops.poll = args.app_resync;
+    gitops.jitter = args.app_resync_jitter;
     let rollouts = args.controllers.iter().any(|c| c == "rollouts");
     let gitops = args
         .controllers

@@ -478,3 +478,150 @@ fn sluice_controller_elects_one_leader_and_fails_over() {
     );
     until("the Lease released", 20, || holder().is_empty());
 }
+
+fn git_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `sluice controller --controllers gitops` as its own process.
+fn gitops_controller(kubeconfig: &Path, cache: &Path) -> Running {
+    let child = Command::new(SLUICE)
+        .args([
+            "controller",
+            "--controllers",
+            "gitops",
+            "--leader-elect=false",
+        ])
+        .args([
+            "--health-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sluice controller");
+    Running(child)
+}
+
+#[test]
+fn a_gitops_controller_killed_mid_sync_resumes_and_sluice_app_reports() {
+    let Some(kubectl) = kubectl() else {
+        eprintln!("!!! SKIPPED: no kubectl on PATH; the GitOps process test did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, ready) = start_up(SLUICE, dir.path());
+    assert!(ready.starts_with("sluice: ready"), "{ready}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
+    // A CD repository of 300 ConfigMaps, so the sync takes a moment.
+    let repo = tempfile::tempdir().unwrap();
+    git_in(repo.path(), &["init", "-q"]);
+    let many: String = (0..300)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\ndata:\n  i: \"{i}\"\n"))
+        .collect();
+    std::fs::write(repo.path().join("many.yaml"), many).unwrap();
+    git_in(repo.path(), &["add", "-A"]);
+    git_in(repo.path(), &["commit", "-qm", "many"]);
+    let app = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: argocd}}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: many, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: .}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: default}}\n",
+        repo.path().display()
+    );
+    let manifest = dir.path().join("app.yaml");
+    std::fs::write(&manifest, app).unwrap();
+    let (ok, out) = k(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let cache = dir.path().join("repos");
+    let first = gitops_controller(&kubeconfig, &cache);
+    let status = |path: &str| {
+        k(&[
+            "get",
+            "application",
+            "-n",
+            "argocd",
+            "many",
+            "-o",
+            &format!("jsonpath={{{path}}}"),
+        ])
+        .1
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(".status.sync.status") != "OutOfSync" {
+        assert!(Instant::now() < deadline, "never compared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, _, err) = sluice_on(&kubeconfig, &["app", "sync", "many", "--async"]);
+    assert!(ok, "{err}");
+    // Killed while the operation runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(".status.operationState.phase") != "Running"
+        && status(".status.operationState.phase") != "Succeeded"
+    {
+        assert!(Instant::now() < deadline, "the operation never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(first);
+    let count = || {
+        let (_, names) = k(&["get", "configmaps", "-n", "default", "-o", "name"]);
+        names
+            .lines()
+            .filter(|l| l.starts_with("configmap/cm"))
+            .count()
+    };
+    eprintln!(
+        "killed with {} of 300 applied, phase {}",
+        count(),
+        status(".status.operationState.phase")
+    );
+    let _second = gitops_controller(&kubeconfig, &cache);
+    let (ok, out, err) = sluice_on(&kubeconfig, &["app", "wait", "many", "--timeout", "90s"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(count(), 300);
+    assert_eq!(status(".status.operationState.phase"), "Succeeded");
+    assert_eq!(
+        status(".status.history[*].id"),
+        "0",
+        "one sync, recorded once"
+    );
+    let (ok, out, err) = sluice_on(&kubeconfig, &["app", "get", "many"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Sync Status:        Synced to HEAD ("),
+        "{out}"
+    );
+    assert!(out.contains("Health Status:      Healthy"), "{out}");
+    assert!(out.contains("ConfigMap  default    cm299"), "{out}");
+    let (ok, out, _) = sluice_on(&kubeconfig, &["app", "list"]);
+    assert!(
+        ok && out.contains("argocd/many") && out.contains("Synced"),
+        "{out}"
+    );
+    // A second sync, waited for: the operation's lines and no change.
+    let (ok, out, err) = sluice_on(&kubeconfig, &["app", "sync", "many", "--timeout", "60s"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Phase:              Succeeded"), "{out}");
+    assert!(out.contains("configmap/cm0 unchanged"), "{out}");
+}

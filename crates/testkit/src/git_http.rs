@@ -3,7 +3,15 @@
 //! Content-Length or chunked (libgit2 sends both). Serves every repository under a root
 //! directory at `http://ADDR/<name>`.
 
-use std::{net::SocketAddr, path::PathBuf, process::Stdio};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
@@ -15,6 +23,7 @@ use tokio::{
 pub struct GitHttp {
     /// Where it listens.
     pub address: SocketAddr,
+    advertisements: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,15 +38,27 @@ impl GitHttp {
     pub async fn start(root: PathBuf) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
+        let advertisements = Arc::new(AtomicUsize::new(0));
+        let counter = advertisements.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let root = root.clone();
+                let (root, counter) = (root.clone(), counter.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, root).await;
+                    let _ = serve(stream, root, &counter).await;
                 });
             }
         });
-        Ok(Self { address, task })
+        Ok(Self {
+            address,
+            advertisements,
+            task,
+        })
+    }
+
+    /// How many times clients asked for a repository's references (`GET …/info/refs`): one
+    /// per fetch or `ls-remote`.
+    pub fn fetches(&self) -> usize {
+        self.advertisements.load(Ordering::Relaxed)
     }
 
     /// The URL of repository `name`.
@@ -46,7 +67,7 @@ impl GitHttp {
     }
 }
 
-async fn serve(stream: TcpStream, root: PathBuf) -> std::io::Result<()> {
+async fn serve(stream: TcpStream, root: PathBuf, fetches: &AtomicUsize) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -55,6 +76,9 @@ async fn serve(stream: TcpStream, root: PathBuf) -> std::io::Result<()> {
     let method = parts.next().unwrap_or_default().to_owned();
     let target = parts.next().unwrap_or_default().to_owned();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if path.ends_with("/info/refs") {
+        fetches.fetch_add(1, Ordering::Relaxed);
+    }
     let (mut length, mut chunked, mut content_type) = (0usize, false, String::new());
     loop {
         line.clear();
