@@ -183,8 +183,13 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
         .and_then(|s| s.sync.as_ref())
         .and_then(|s| s.compared_to.as_ref());
     let spec_changed = compared.is_none_or(|c| c.source.as_ref() != Some(source));
-    let max_age = if hard || stale || spec_changed {
+    // A refresh asked for, or a commit seen on disk, fetches now; a new or changed source
+    // takes a fetch at most a second old (1,000 new Applications on one repository share one
+    // fetch, not a thousand); otherwise the poll interval.
+    let max_age = if hard || stale {
         Duration::ZERO
+    } else if spec_changed {
+        Duration::from_secs(1)
     } else if context.settings.poll.is_zero() {
         Duration::MAX
     } else {

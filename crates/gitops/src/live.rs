@@ -204,6 +204,23 @@ impl Live {
         let mut out = Vec::new();
         for kind in kinds {
             for object in kind.store.state() {
+                // A cheap look at the metadata first: only objects naming the app are decoded.
+                let meta = &object.metadata;
+                let annotation = meta
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(tracking::TRACKING_ID));
+                let label = meta
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(tracking::INSTANCE_LABEL));
+                let names_app = match annotation {
+                    Some(id) => id.split_once(':').is_some_and(|(a, _)| a == app),
+                    None => label.is_some_and(|l| l == app),
+                };
+                if !names_app {
+                    continue;
+                }
                 let Some(json) = kind.json(&object) else {
                     continue;
                 };

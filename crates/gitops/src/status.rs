@@ -407,6 +407,78 @@ pub fn reconciled_at(app: &Application) -> Option<Timestamp> {
 mod tests {
     use super::*;
 
+    fn app(spec: Value) -> Application {
+        serde_json::from_value(
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "a", "namespace": "argocd"}, "spec": spec}),
+        )
+        .unwrap()
+    }
+
+    fn spec(destination: Value) -> Value {
+        json!({"project": "default", "destination": destination,
+            "source": {"repoURL": "file:///cd", "path": "."}})
+    }
+
+    #[test]
+    fn only_this_cluster_is_a_destination() {
+        let here = app(spec(json!({"server": IN_CLUSTER, "namespace": "x"})));
+        assert_eq!(invalid_spec(&here), None);
+        let named = app(spec(json!({"name": "in-cluster", "namespace": "x"})));
+        assert_eq!(invalid_spec(&named), None);
+        let elsewhere = app(spec(json!({"server": "https://prod.example.com"})));
+        let message = invalid_spec(&elsewhere).unwrap();
+        assert!(
+            message.contains("\"https://prod.example.com\""),
+            "{message}"
+        );
+        let other = app(spec(json!({"name": "prod"})));
+        assert!(invalid_spec(&other).unwrap().contains("name \"prod\""));
+        let patch = invalid(&elsewhere, &message, Timestamp::from_second(0).unwrap());
+        assert_eq!(patch["status"]["conditions"][0]["type"], "InvalidSpecError");
+        assert_eq!(patch["status"]["sync"]["status"], "Unknown");
+    }
+
+    #[test]
+    fn a_finished_sync_records_history_capped_by_the_limit() {
+        let mut a = app(json!({"project": "default", "revisionHistoryLimit": 2,
+            "destination": {"server": IN_CLUSTER}, "source": {"repoURL": "file:///cd"}}));
+        let report = Report {
+            results: vec![],
+            succeeded: true,
+            message: "ok".into(),
+        };
+        let operation = json!({"sync": {"revision": "abc"}, "initiatedBy": {"automated": true}});
+        let t = Timestamp::from_second(100).unwrap();
+        for round in 0..3 {
+            let patch = finished(&a, &operation, t, &format!("rev{round}"), &report, 0, t);
+            assert_eq!(patch["operation"], Value::Null);
+            assert_eq!(patch["status"]["operationState"]["phase"], "Succeeded");
+            let mut status = serde_json::to_value(&a.status).unwrap();
+            if status.is_null() {
+                status = json!({});
+            }
+            sluice_patch::apply(
+                sluice_patch::PatchKind::Merge,
+                &mut status,
+                &patch["status"],
+            )
+            .unwrap();
+            a.status = serde_json::from_value(status).unwrap();
+        }
+        let history = serde_json::to_value(&a.status).unwrap()["history"].clone();
+        let ids: Vec<i64> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(history[1]["revision"], "rev2");
+        let last = last_operation(&a).unwrap();
+        assert!(last.succeeded);
+    }
+
     #[test]
     fn statuses_that_differ_only_in_time_are_the_same() {
         let old = json!({"sync": {"status": "Synced"}, "reconciledAt": "2026-01-01T00:00:00Z"});
