@@ -138,6 +138,11 @@ impl Repositories {
             mirror.refs = refs;
             mirror.fetched = Some(Instant::now());
         }
+        // Names resolve from the listing alone (an annotated tag's commit is its `^{}` entry);
+        // only a SHA needs the mirror opened.
+        if let Some(sha) = from_listing(&mirror.refs, revision) {
+            return Ok(sha);
+        }
         let (dir, refs) = (entry.dir.clone(), mirror.refs.clone());
         drop(mirror);
         let (url, revision) = (url.to_owned(), revision.to_owned());
@@ -166,6 +171,35 @@ impl Repositories {
         let path = local_path(url)?;
         Repository::open(&path).ok().map(|r| r.path().to_path_buf())
     }
+}
+
+/// The reference names `revision` may mean, in the order they are tried.
+fn candidates(revision: &str) -> Vec<String> {
+    let revision = revision.trim();
+    if revision.is_empty() || revision == "HEAD" {
+        vec!["HEAD".to_owned()]
+    } else if revision.starts_with("refs/") {
+        vec![revision.to_owned()]
+    } else {
+        vec![
+            format!("refs/heads/{revision}"),
+            format!("refs/tags/{revision}"),
+        ]
+    }
+}
+
+/// The commit a reference name resolves to in the remote's listing, if it names one.
+fn from_listing(refs: &HashMap<String, Oid>, revision: &str) -> Option<String> {
+    candidates(revision).iter().find_map(|name| {
+        let peeled = refs.get(&format!("{name}^{{}}"));
+        let is_tag = name.starts_with("refs/tags/");
+        match (peeled, refs.get(name)) {
+            (Some(commit), _) => Some(commit.to_string()),
+            // A tag without a peeled entry may be lightweight or not: open the mirror.
+            (None, Some(_)) if is_tag => None,
+            (None, found) => found.map(Oid::to_string),
+        }
+    })
 }
 
 /// The local path a `file://` URL or a plain path names.
@@ -263,17 +297,7 @@ fn resolve(
         Some(object.peel_to_commit().ok()?.id().to_string())
     };
     let revision = revision.trim();
-    let candidates: Vec<String> = if revision.is_empty() || revision == "HEAD" {
-        vec!["HEAD".to_owned()]
-    } else if revision.starts_with("refs/") {
-        vec![revision.to_owned()]
-    } else {
-        vec![
-            format!("refs/heads/{revision}"),
-            format!("refs/tags/{revision}"),
-        ]
-    };
-    for name in &candidates {
+    for name in &candidates(revision) {
         if let Some(sha) = refs.get(name).copied().and_then(peel) {
             return Ok(sha);
         }
