@@ -56,7 +56,10 @@ fn icon(status: &str) -> &'static str {
         "Paused" => "॥",
         "ScaledDown" => "•",
         "Progressing" | "Pending" | "ContainerCreating" | "Terminating" | "PodInitializing" => "◌",
-        "InvalidSpec" | "ImagePullBackOff" | "ErrImagePull" | "CreateContainerError"
+        "InvalidSpec"
+        | "ImagePullBackOff"
+        | "ErrImagePull"
+        | "CreateContainerError"
         | "Inconclusive" => "⚠",
         _ => "?",
     }
@@ -399,7 +402,12 @@ pub fn render(
             .iter()
             .filter(|r| r.labels().get(label::POD_TEMPLATE_HASH).map(String::as_str) == hash)
             .collect();
-        analyses.sort_by_key(|r| (r.metadata.creation_timestamp.clone().map(|t| t.0), r.name_any()));
+        analyses.sort_by_key(|r| {
+            (
+                r.metadata.creation_timestamp.clone().map(|t| t.0),
+                r.name_any(),
+            )
+        });
         let (rs_branch, pod_indent) = if analyses.is_empty() {
             ("└──", format!("{indent}   "))
         } else {

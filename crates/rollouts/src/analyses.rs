@@ -150,8 +150,7 @@ pub fn any(rollout: &Rollout) -> bool {
     }
     strategy.canary.as_ref().is_some_and(|c| {
         with_templates(c.analysis.as_ref().map(|a| &a.analysis)).is_some()
-            || c
-                .steps()
+            || c.steps()
                 .iter()
                 .any(|s| with_templates(s.analysis.as_ref()).is_some())
     })

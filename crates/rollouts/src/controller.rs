@@ -35,8 +35,7 @@ use kube::{
     },
 };
 use sluice_api::{
-    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout, RolloutAnalysis,
-    names::label,
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout, RolloutAnalysis, names::label,
 };
 use sluice_reconcile::{
     backoff::Backoff,

@@ -409,9 +409,7 @@ impl Planner<'_> {
             Gate::Open => Passage::Open,
             Gate::Hold => Passage::Wait,
             Gate::Create(run) => {
-                self.plan
-                    .actions
-                    .push(crate::model::Action::CreateRun(run));
+                self.plan.actions.push(crate::model::Action::CreateRun(run));
                 Passage::Wait
             }
             Gate::Pause => {

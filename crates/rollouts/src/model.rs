@@ -11,8 +11,8 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sluice_api::{BlueGreenStrategy, CanaryStrategy, PauseReason};
 
-pub use crate::phase::{Degraded, Phase};
 use crate::gate::{NewRun, Prepared, RunKind, RunState, TrackedRuns};
+pub use crate::phase::{Degraded, Phase};
 
 /// What the controller sees of one ReplicaSet of the Rollout.
 #[derive(Debug, Clone, PartialEq)]

@@ -454,15 +454,20 @@ pub fn observe<'a>(
             analysis.rollout = name.clone();
             analysis.successful_limit = rollout.spec.successful_run_history_limit();
             analysis.unsuccessful_limit = rollout.spec.unsuccessful_run_history_limit();
-            analysis.runs = lookup(&stores.runs, &stores.indexes.runs_by_owner, &namespace, &owner)
-                .iter()
-                .filter(|run| {
-                    run.owner_references()
-                        .iter()
-                        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
-                })
-                .filter_map(|run| crate::runs::run_state(run))
-                .collect();
+            analysis.runs = lookup(
+                &stores.runs,
+                &stores.indexes.runs_by_owner,
+                &namespace,
+                &owner,
+            )
+            .iter()
+            .filter(|run| {
+                run.owner_references()
+                    .iter()
+                    .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+            })
+            .filter_map(|run| crate::runs::run_state(run))
+            .collect();
             observed.analysis = analysis;
         }
         Err(err) => {

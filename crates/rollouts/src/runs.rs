@@ -43,9 +43,7 @@ pub fn run_state(run: &AnalysisRun) -> Option<RunState> {
         kind,
         hash: labels.get(label::POD_TEMPLATE_HASH)?.clone(),
         phase: status.map_or(AnalysisPhase::Pending, |s| s.phase),
-        message: status
-            .and_then(|s| s.message.clone())
-            .unwrap_or_default(),
+        message: status.and_then(|s| s.message.clone()).unwrap_or_default(),
         terminate: run.spec.terminate(),
         created: run.metadata.creation_timestamp.as_ref().map(|t| t.0),
         failed_metric,

@@ -74,8 +74,10 @@ fn rollout(strategy: Value, extra: Value) -> Rollout {
     spec.as_object_mut()
         .unwrap()
         .extend(extra.as_object().cloned().unwrap_or_default());
-    from(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "demo"}, "spec": spec}))
+    from(
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "demo"}, "spec": spec}),
+    )
 }
 
 /// A new VERSION in the pod env: a new template.
@@ -154,7 +156,10 @@ async fn a_failed_pre_promotion_run_aborts_with_preview_on_stable_and_active_unt
         .unwrap();
     let first = phase(&ns, "Healthy", "").await;
     let blue = first["stableRS"].as_str().unwrap().to_owned();
-    assert!(runs(&ns).await.is_empty(), "no analysis on the first deploy");
+    assert!(
+        runs(&ns).await.is_empty(),
+        "no analysis on the first deploy"
+    );
     patch(&ns, &release("v2")).await;
     let aborted = phase(
         &ns,
@@ -180,7 +185,14 @@ async fn a_failed_pre_promotion_run_aborts_with_preview_on_stable_and_active_unt
     );
     let services: Api<Service> = Api::namespaced(client(), &ns);
     for name in ["demo-active", "demo-preview"] {
-        let selector = services.get(name).await.unwrap().spec.unwrap().selector.unwrap();
+        let selector = services
+            .get(name)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .selector
+            .unwrap();
         assert_eq!(selector["rollouts-pod-template-hash"], blue, "{name}");
     }
     let shown = sluice(&["get", "rollout", "demo"], &ns);
@@ -235,7 +247,10 @@ async fn a_failed_post_promotion_run_switches_active_back_and_aborts() {
         .unwrap()
         .selector
         .unwrap();
-    assert_eq!(selector["rollouts-pod-template-hash"], blue, "switched back");
+    assert_eq!(
+        selector["rollouts-pod-template-hash"], blue,
+        "switched back"
+    );
 }
 
 fn canary_steps(step: Value) -> Value {
@@ -327,7 +342,9 @@ async fn a_failing_analysis_step_aborts_back_to_stable_with_the_reason_shown() {
     assert_eq!(aborted["stableRS"], v1.as_str());
     let shown = sluice(&["get", "rollout", "demo"], &ns);
     assert!(
-        shown.contains("Rollout aborted update to revision 2: Step-based analysis phase error/failed"),
+        shown.contains(
+            "Rollout aborted update to revision 2: Step-based analysis phase error/failed"
+        ),
         "{shown}"
     );
     super::eventually("the canary scaled away", || async {

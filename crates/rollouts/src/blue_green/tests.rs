@@ -381,17 +381,32 @@ fn pre_promotion_analysis_holds_the_switch_until_its_run_succeeds() {
         panic!("a run: {:?}", held.actions);
     };
     assert_eq!(created.name, "demo-new-2-pre");
-    assert_eq!(held.progress.runs.pre.as_ref().unwrap().name, "demo-new-2-pre");
+    assert_eq!(
+        held.progress.runs.pre.as_ref().unwrap().name,
+        "demo-new-2-pre"
+    );
     // The next reconcile sees the run running: it holds, creating nothing.
     ready.status = held.progress.clone();
-    ready.analysis.runs = vec![run("demo-new-2-pre", RunKind::PrePromotion, AnalysisPhase::Running)];
+    ready.analysis.runs = vec![run(
+        "demo-new-2-pre",
+        RunKind::PrePromotion,
+        AnalysisPhase::Running,
+    )];
     let again = plan(&ready, t(NOW));
-    assert!(again.actions.iter().all(|a| !matches!(a, Action::CreateRun(_))));
+    assert!(
+        again
+            .actions
+            .iter()
+            .all(|a| !matches!(a, Action::CreateRun(_)))
+    );
     assert!(switches(&again).is_empty());
     // It succeeded: the active Service switches.
     ready.analysis.runs[0].phase = AnalysisPhase::Successful;
     let open = plan(&ready, t(NOW));
-    assert_eq!(switches(&open), vec![("active".to_owned(), "new".to_owned())]);
+    assert_eq!(
+        switches(&open),
+        vec![("active".to_owned(), "new".to_owned())]
+    );
 }
 
 #[test]
@@ -405,7 +420,11 @@ fn a_failed_pre_promotion_run_aborts_with_the_preview_back_on_stable() {
         phase: AnalysisPhase::Running,
         message: None,
     });
-    ready.analysis.runs = vec![run("demo-new-2-pre", RunKind::PrePromotion, AnalysisPhase::Failed)];
+    ready.analysis.runs = vec![run(
+        "demo-new-2-pre",
+        RunKind::PrePromotion,
+        AnalysisPhase::Failed,
+    )];
     let aborting = plan(&ready, t(NOW));
     assert!(aborting.progress.abort);
     assert_eq!(aborting.analysis_abort.as_deref(), Some("web"));
@@ -421,7 +440,10 @@ fn a_failed_pre_promotion_run_aborts_with_the_preview_back_on_stable() {
         other => panic!("{other:?}"),
     });
     let aborted = plan(&ready, t(NOW));
-    assert_eq!(switches(&aborted), vec![("preview".to_owned(), "old".to_owned())]);
+    assert_eq!(
+        switches(&aborted),
+        vec![("preview".to_owned(), "old".to_owned())]
+    );
     assert_eq!(aborted.phase.message(), aborting.phase.message());
     assert_eq!(aborted.analysis_abort, None, "counted once");
 }

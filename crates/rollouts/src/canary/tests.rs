@@ -151,7 +151,12 @@ fn play(o: &mut Observed<'_>, plan: &Plan) {
                 failed_metric: None,
             }),
             Action::TerminateRun { name } => {
-                let run = o.analysis.runs.iter_mut().find(|r| &r.name == name).unwrap();
+                let run = o
+                    .analysis
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.name == name)
+                    .unwrap();
                 run.terminate = true;
             }
             Action::DeleteRun { name } => o.analysis.runs.retain(|r| &r.name != name),
@@ -483,7 +488,11 @@ fn a_failed_analysis_step_aborts_back_to_stable_and_retry_runs_it_afresh() {
     o.analysis.runs[0].message = "Metric \"web\" assessed Failed".into();
     o.analysis.runs[0].failed_metric = Some("web".into());
     let plans = settle(&mut o, NOW);
-    assert!(plans.iter().any(|p| p.analysis_abort.as_deref() == Some("web")));
+    assert!(
+        plans
+            .iter()
+            .any(|p| p.analysis_abort.as_deref() == Some("web"))
+    );
     assert_eq!(
         plans.iter().filter(|p| p.analysis_abort.is_some()).count(),
         1
@@ -522,8 +531,10 @@ fn an_inconclusive_step_pauses_and_promote_continues() {
 
 #[test]
 fn background_analysis_starts_at_its_step_and_its_failure_aborts() {
-    let spec = strategy(serde_json::json!({"steps": [{"setWeight": 50}, {"pause": {}},
-        {"setWeight": 100}], "analysis": {"templates": [{"templateName": "rate"}], "startingStep": 1}}));
+    let spec = strategy(
+        serde_json::json!({"steps": [{"setWeight": 50}, {"pause": {}},
+        {"setWeight": 100}], "analysis": {"templates": [{"templateName": "rate"}], "startingStep": 1}}),
+    );
     let mut o = update(&spec, 2);
     o.analysis.rollout = "demo".into();
     o.analysis.background = Some(Prepared::default());

@@ -13,7 +13,9 @@ fn run(name: &str, kind: RunKind, phase: AnalysisPhase) -> RunState {
         hash: "abc".into(),
         phase,
         message: match phase {
-            Failed => "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)".into(),
+            Failed => {
+                "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0)".into()
+            }
             _ => String::new(),
         },
         terminate: false,
@@ -21,6 +23,9 @@ fn run(name: &str, kind: RunKind, phase: AnalysisPhase) -> RunState {
         failed_metric: (phase == Failed).then(|| "errors".into()),
     }
 }
+
+/// A row: the run's phase, what the gate must say, and why.
+type Row = (AnalysisPhase, fn(&Gate) -> bool, &'static str);
 
 fn tracked(name: &str, phase: AnalysisPhase) -> Tracked {
     Tracked {
@@ -83,7 +88,7 @@ fn a_gate_without_a_run_creates_one_named_as_argo_names_it() {
 #[test]
 fn the_tracked_runs_phase_decides() {
     let kind = RunKind::Step(1);
-    let cases: [(AnalysisPhase, fn(&Gate) -> bool, &str); 5] = [
+    let cases: [Row; 5] = [
         (Pending, |g| *g == Gate::Hold, "pending holds"),
         (Running, |g| *g == Gate::Hold, "running holds"),
         (Successful, |g| *g == Gate::Open, "success opens"),
@@ -158,7 +163,12 @@ fn promote_after_an_inconclusive_run_goes_on() {
     let step = RunKind::Step(1);
     let runs = [run("demo-abc-2-1", step, Inconclusive)];
     // Still paused: stays paused.
-    let paused = decide_with(step, Some(tracked("demo-abc-2-1", Inconclusive)), &runs, true);
+    let paused = decide_with(
+        step,
+        Some(tracked("demo-abc-2-1", Inconclusive)),
+        &runs,
+        true,
+    );
     assert_eq!(paused.gate, Gate::Pause);
     assert!(!paused.resumed);
     // The pause cleared (`promote`): a step completes.
@@ -195,8 +205,7 @@ fn a_phase_change_of_the_tracked_run_is_an_event() {
         Some((
             true,
             "AnalysisRunFailed",
-            "Background Analysis Run 'demo-abc-2' Status New: 'Failed' Previous: 'Running'"
-                .into()
+            "Background Analysis Run 'demo-abc-2' Status New: 'Failed' Previous: 'Running'".into()
         ))
     );
     let same = decide_with(kind, Some(tracked("demo-abc-2", Failed)), &runs, false);
