@@ -55,6 +55,8 @@ impl ControllerMetrics {
             instance_id: settings.instance_id.clone(),
             namespace: settings.namespace.clone(),
         };
+        // Aborts by analysis, counted by the Rollout controller, in `analysis_aborts_total`.
+        self.rollouts.count_aborts_in(self.analysis.clone());
         let progressive = async {
             if !rollouts {
                 return std::future::pending().await;

@@ -14,7 +14,7 @@ use kube::{
     api::ListParams,
     runtime::{WatchStreamExt, reflector, watcher},
 };
-use sluice_api::Rollout;
+use sluice_api::{AnalysisRun, Rollout};
 
 use crate::tree;
 
@@ -117,14 +117,21 @@ pub async fn get(
 ) -> anyhow::Result<()> {
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), namespace);
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let runs: Api<AnalysisRun> = Api::namespaced(client, namespace);
     let rollout = read(&rollouts, name, namespace).await?;
     if !watch {
-        let owned = owned(&rollout, sets.list(&ListParams::default()).await?.items);
+        let owned_sets = owned(&rollout, sets.list(&ListParams::default()).await?.items);
         let pods = pods.list(&ListParams::default()).await?.items;
+        // A cluster without the AnalysisRun kind still draws its Rollouts.
+        let runs = runs
+            .list(&ListParams::default())
+            .await
+            .map(|l| owned(&rollout, l.items))
+            .unwrap_or_default();
         print!(
             "{}",
-            tree::render(&rollout, &owned, &pods, Timestamp::now())
+            tree::render(&rollout, &owned_sets, &pods, &runs, Timestamp::now())
         );
         return Ok(());
     }
@@ -135,6 +142,12 @@ pub async fn get(
     let set_events = reflector(writer, watcher(sets, watcher::Config::default())).map(|_| ());
     let (pod_store, writer) = reflector::store();
     let pod_events = reflector(writer, watcher(pods, watcher::Config::default())).map(|_| ());
+    let (run_store, writer) = reflector::store();
+    let run_events = reflector(
+        writer,
+        watcher(runs, watcher::Config::default()).default_backoff(),
+    )
+    .map(|_| ());
     let ticks = stream::unfold((), |()| async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         Some(((), ()))
@@ -143,6 +156,7 @@ pub async fn get(
         rollout_events.boxed(),
         set_events.boxed(),
         pod_events.boxed(),
+        run_events.boxed(),
         ticks.boxed(),
     ]);
     let clear = std::io::stdout().is_terminal();
@@ -162,9 +176,11 @@ pub async fn get(
             continue;
         };
         let sets: Vec<ReplicaSet> = set_store.state().iter().map(|rs| (**rs).clone()).collect();
-        let owned = owned(&rollout, sets);
+        let owned_sets = owned(&rollout, sets);
         let pods: Vec<Pod> = pod_store.state().iter().map(|p| (**p).clone()).collect();
-        let picture = tree::render(&rollout, &owned, &pods, Timestamp::now());
+        let runs: Vec<AnalysisRun> = run_store.state().iter().map(|r| (**r).clone()).collect();
+        let runs = owned(&rollout, runs);
+        let picture = tree::render(&rollout, &owned_sets, &pods, &runs, Timestamp::now());
         if picture != shown {
             if clear {
                 print!("\x1b[H\x1b[2J");
@@ -178,7 +194,7 @@ pub async fn get(
 }
 
 /// The ReplicaSets `rollout` controls.
-fn owned(rollout: &Rollout, sets: Vec<ReplicaSet>) -> Vec<ReplicaSet> {
+fn owned<K: kube::Resource>(rollout: &Rollout, sets: Vec<K>) -> Vec<K> {
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
     sets.into_iter()
         .filter(|rs| {

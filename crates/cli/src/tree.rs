@@ -2,7 +2,8 @@
 //! (research §4): a header (name, status, strategy, images with their roles, replica counts)
 //! and a tree of revisions, newest first, each with its ReplicaSet and pods, icons for their
 //! state and an INFO column (`stable`, `active`, `preview`, `canary`, `delay:29s`,
-//! `ready:1/1`); for a canary also its Step, SetWeight and ActualWeight.
+//! `ready:1/1`); for a canary also its Step, SetWeight and ActualWeight; each revision's
+//! AnalysisRuns under it, with their measurements' `✔ n,✖ m` as INFO.
 //! Pure: objects and the time in, text out.
 
 use std::fmt::Write;
@@ -11,7 +12,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Pod};
 use kube::ResourceExt;
 use sluice_api::{
-    Rollout, RolloutPhase,
+    AnalysisPhase, AnalysisRun, Rollout, RolloutPhase,
     names::{annotation, label},
 };
 
@@ -55,7 +56,11 @@ fn icon(status: &str) -> &'static str {
         "Paused" => "॥",
         "ScaledDown" => "•",
         "Progressing" | "Pending" | "ContainerCreating" | "Terminating" | "PodInitializing" => "◌",
-        "InvalidSpec" | "ImagePullBackOff" | "ErrImagePull" | "CreateContainerError" => "⚠",
+        "InvalidSpec"
+        | "ImagePullBackOff"
+        | "ErrImagePull"
+        | "CreateContainerError"
+        | "Inconclusive" => "⚠",
         _ => "?",
     }
 }
@@ -246,8 +251,49 @@ fn weights(
     (step, set_weight, actual)
 }
 
-/// The whole picture of `rollout` with its ReplicaSets and their pods at `now`.
-pub fn render(rollout: &Rollout, sets: &[ReplicaSet], pods: &[Pod], now: Timestamp) -> String {
+/// A run's INFO: its measurements, `✔ successful,✖ failed or errored` (Argo's tree).
+fn run_info(run: &AnalysisRun) -> String {
+    let results = run
+        .status
+        .as_ref()
+        .and_then(|s| s.metric_results.as_ref())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let successful: i32 = results.iter().filter_map(|r| r.successful).sum();
+    let failed: i32 = results
+        .iter()
+        .map(|r| r.failed.unwrap_or(0) + r.error.unwrap_or(0))
+        .sum();
+    let mut info = Vec::new();
+    if successful > 0 {
+        info.push(format!("✔ {successful}"));
+    }
+    if failed > 0 {
+        info.push(format!("✖ {failed}"));
+    }
+    info.join(",")
+}
+
+fn run_phase(run: &AnalysisRun) -> &'static str {
+    match run.status.as_ref().map(|s| s.phase) {
+        Some(AnalysisPhase::Successful) => "Successful",
+        Some(AnalysisPhase::Failed) => "Failed",
+        Some(AnalysisPhase::Error) => "Error",
+        Some(AnalysisPhase::Inconclusive) => "Inconclusive",
+        Some(AnalysisPhase::Running) => "Running",
+        Some(AnalysisPhase::Pending) | None => "Pending",
+    }
+}
+
+/// The whole picture of `rollout` with its ReplicaSets, their pods and the Rollout's
+/// AnalysisRuns at `now`.
+pub fn render(
+    rollout: &Rollout,
+    sets: &[ReplicaSet],
+    pods: &[Pod],
+    runs: &[AnalysisRun],
+    now: Timestamp,
+) -> String {
     let mut sets: Vec<&ReplicaSet> = sets.iter().collect();
     sets.sort_by_key(|rs| std::cmp::Reverse(revision(rs)));
     let (phase, message) = phase(rollout);
@@ -351,15 +397,30 @@ pub fn render(rollout: &Rollout, sets: &[ReplicaSet], pods: &[Pod], now: Timesta
             String::new(),
             String::new(),
         ]);
+        let hash = hash(rs);
+        let mut analyses: Vec<&AnalysisRun> = runs
+            .iter()
+            .filter(|r| r.labels().get(label::POD_TEMPLATE_HASH).map(String::as_str) == hash)
+            .collect();
+        analyses.sort_by_key(|r| {
+            (
+                r.metadata.creation_timestamp.clone().map(|t| t.0),
+                r.name_any(),
+            )
+        });
+        let (rs_branch, pod_indent) = if analyses.is_empty() {
+            ("└──", format!("{indent}   "))
+        } else {
+            ("├──", format!("{indent}│  "))
+        };
         let rs_status = replica_set_status(rs);
         rows.push([
-            format!("{indent}└──⧉ {}", rs.name_any()),
+            format!("{indent}{rs_branch}⧉ {}", rs.name_any()),
             "ReplicaSet".into(),
             format!("{} {rs_status}", icon(rs_status)),
             age(created(rs.metadata.creation_timestamp.as_ref()), now),
             roles(rollout, rs, now).join(","),
         ]);
-        let hash = hash(rs);
         let mut mine: Vec<&Pod> = pods
             .iter()
             .filter(|p| p.labels().get(label::POD_TEMPLATE_HASH).map(String::as_str) == hash)
@@ -373,11 +434,26 @@ pub fn render(rollout: &Rollout, sets: &[ReplicaSet], pods: &[Pod], now: Timesta
             };
             let status = pod_status(pod);
             rows.push([
-                format!("{indent}   {branch}□ {}", pod.name_any()),
+                format!("{pod_indent}{branch}□ {}", pod.name_any()),
                 "Pod".into(),
                 format!("{} {status}", icon(&status)),
                 age(created(pod.metadata.creation_timestamp.as_ref()), now),
                 pod_info(pod),
+            ]);
+        }
+        for (j, run) in analyses.iter().enumerate() {
+            let branch = if j + 1 == analyses.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            let phase = run_phase(run);
+            rows.push([
+                format!("{indent}{branch}α {}", run.name_any()),
+                "AnalysisRun".into(),
+                format!("{} {phase}", icon(phase)),
+                age(created(run.metadata.creation_timestamp.as_ref()), now),
+                run_info(run),
             ]);
         }
     }
@@ -445,7 +521,7 @@ mod tests {
         let sets = [rs("blue", 1, 1, 1), rs("yellow", 2, 1, 1)];
         let pods = [pod("blue", "a", true), pod("yellow", "b", true)];
         let now: Timestamp = "2026-11-22T10:02:00Z".parse().unwrap();
-        let text = render(&rollout, &sets, &pods, now);
+        let text = render(&rollout, &sets, &pods, &[], now);
         let expected = "\
 Name:            demo
 Namespace:       shop
@@ -486,7 +562,7 @@ Images:          argoproj/rollouts-demo:yellow (canary)
         ];
         let pods = [pod("blue", "a", true), pod("yellow", "b", true)];
         let now: Timestamp = "2026-11-22T10:02:00Z".parse().unwrap();
-        let text = render(&rollout, &sets, &pods, now);
+        let text = render(&rollout, &sets, &pods, &[], now);
         let expected = "\
 Name:            demo
 Namespace:       shop

@@ -15,7 +15,7 @@ use kube::{
 };
 use serde_json::{Map, Value, json};
 use sluice_api::{
-    Rollout,
+    AnalysisRun, Rollout,
     names::{annotation, event, label},
 };
 use sluice_reconcile::{events, expectations::Expectations};
@@ -24,7 +24,7 @@ use crate::{
     metrics::Metrics,
     model::{Action, Event},
     observe::{Observation, Stores},
-    replicasets,
+    replicasets, runs,
 };
 
 /// Where the actions go.
@@ -176,6 +176,44 @@ impl Target<'_> {
                 } => {
                     self.metadata(&sets, name, hash, before.as_ref(), after.as_ref())
                         .await?;
+                }
+                Action::CreateRun(run) => {
+                    let runs_api: Api<AnalysisRun> =
+                        Api::namespaced(self.client.clone(), &self.namespace());
+                    let desired =
+                        runs::desired(run, self.rollout).map_err(kube::Error::SerdeError)?;
+                    match runs_api.create(&PostParams::default(), &desired).await {
+                        Ok(created) => self.expectations.wrote(&owner, &created),
+                        // Ours, created by a reconcile whose status write was lost: the gate
+                        // follows it by name. Another owner's: the next reconcile sees it
+                        // and picks the next free name.
+                        Err(kube::Error::Api(s)) if s.code == 409 => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Action::TerminateRun { name } => {
+                    let runs_api: Api<AnalysisRun> =
+                        Api::namespaced(self.client.clone(), &self.namespace());
+                    let patch = json!({"spec": {"terminate": true}});
+                    match runs_api
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await
+                    {
+                        Ok(written) => self.expectations.wrote(&owner, &written),
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Action::DeleteRun { name } => {
+                    let runs_api: Api<AnalysisRun> =
+                        Api::namespaced(self.client.clone(), &self.namespace());
+                    let key = ("AnalysisRun".to_owned(), self.namespace(), name.clone());
+                    self.expectations.deleted(&owner, key);
+                    match runs_api.delete(name, &DeleteParams::background()).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 => {}
+                        Err(err) => return Err(err),
+                    }
                 }
                 Action::SwitchService { service, to, .. } => {
                     let services: Api<Service> =

@@ -7,13 +7,15 @@
 //! preview Service go back to the stable ReplicaSet (Argo leaves preview on the new one), and
 //! `status.blueGreen.previewSelector` says so.
 //!
-//! Pre- and post-promotion analysis go through [`crate::gate`], which holds them until sluice
-//! has an analysis controller.
+//! Pre- and post-promotion analysis go through [`crate::gate`]: the switch waits for the
+//! pre-promotion run (a failure aborts, with the preview back on stable too), the new
+//! ReplicaSet becomes stable only once the post-promotion run succeeds (a failure aborts, and
+//! the active Service switches back). A fast rollback and `promote --full` skip both.
 
 use sluice_api::{PauseReason, names::event};
 
 use crate::{
-    gate::{Gate, GateKind, analysis_gate},
+    gate::{Passage, RunKind},
     model::{BlueGreenObserved, Pause, Phase, Progress, ReplicaSetState, Targets},
     plan::Stage,
     planner::{Planner, at},
@@ -173,6 +175,11 @@ fn updating(
             .scale_down_deadline
             .is_some_and(|deadline| deadline > now))
         || planner.within_rollback_window(current, stable);
+    // A retry after an abort starts the analysis afresh.
+    if status.aborted_at.is_some() {
+        planner.plan.progress.runs = Default::default();
+    }
+    let skip_analysis = fast_rollback || status.promote_full;
     // A retry after an abort lifts the aborted ReplicaSet's scale-down deadline.
     if !fast_rollback {
         planner.deadline(current, None);
@@ -198,14 +205,13 @@ fn updating(
         return true;
     }
     if bg.active.hash() != Some(hash) {
-        let gate = analysis_gate(
-            spec.pre_promotion_analysis.as_ref(),
-            GateKind::PrePromotion,
-            fast_rollback,
-        );
-        if let Gate::Hold(message) = gate {
-            planner.phase(Phase::Progressing(message));
-            return true;
+        match planner.analysis(RunKind::PrePromotion, skip_analysis) {
+            Passage::Open => {}
+            Passage::Wait => {
+                planner.phase(Phase::progressing("waiting for analysis to complete"));
+                return true;
+            }
+            Passage::Stopped => return true,
         }
         let needs_pause = !spec.auto_promotion_enabled() || spec.auto_promotion_seconds() > 0;
         if needs_pause && !status.promote_full && !fast_rollback && !promotion_pause(planner, bg) {
@@ -224,14 +230,15 @@ fn updating(
         planner.phase(Phase::progressing("active service cutover pending"));
         return true;
     }
-    let gate = analysis_gate(
-        spec.post_promotion_analysis.as_ref(),
-        GateKind::PostPromotion,
-        fast_rollback,
-    );
-    if let Gate::Hold(message) = gate {
-        planner.phase(Phase::Progressing(message));
-        return true;
+    match planner.analysis(RunKind::PostPromotion, skip_analysis) {
+        Passage::Open => {}
+        Passage::Wait => {
+            planner.phase(Phase::progressing(
+                "waiting for post-promotion verification to complete",
+            ));
+            return true;
+        }
+        Passage::Stopped => return true,
     }
     // Switched and saturated: the new ReplicaSet becomes stable; the old one stays up for the delay.
     target(planner, Some(hash), None);
@@ -239,6 +246,7 @@ fn updating(
         stable: Some(hash.to_owned()),
         reason: planner.plan.progress.reason,
         step: planner.plan.progress.step,
+        runs: planner.plan.progress.runs.clone(),
         ..Progress::default()
     };
     let deadline = at(now, spec.scale_down_delay_seconds());

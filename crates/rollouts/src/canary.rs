@@ -5,9 +5,11 @@
 //! ReplicaSets, then stable, then canary); `pause` steps wait for a duration or
 //! for `promote`; no steps is a rolling update by `maxSurge`/`maxUnavailable`.
 //!
-//! Steps sluice does not run yet — `analysis` (until the analysis controller exists, through
-//! [`crate::gate`]), `experiment`, `plugin` — hold the Rollout before them, Progressing with a
-//! message naming the step; they are never skipped. A Rollout with `trafficRouting` holds
+//! `analysis` steps and background `analysis` (from `startingStep`) go through
+//! [`crate::gate`]: a step completes when its run succeeds; a failed step or background run
+//! aborts, an inconclusive one pauses. Steps sluice does not run yet — `experiment`,
+//! `plugin` — hold the Rollout before them, Progressing with a message naming the step; they
+//! are never skipped. A Rollout with `trafficRouting` holds
 //! before its first step the same way (the routers come with their own issue): a replica
 //! ratio would not be the traffic split its author asked for.
 //!
@@ -17,7 +19,7 @@
 use sluice_api::{CanaryStep, PauseReason, duration::pause_duration, names::event};
 
 use crate::{
-    gate::{Gate, GateKind, analysis_gate},
+    gate::{Passage, RunKind},
     model::{CanaryObserved, Counts, Pause, Phase, ReplicaSetState},
     plan::Stage,
     planner::{Planner, at},
@@ -204,6 +206,9 @@ fn aborted(
     scale_to_weight(planner, canary, 0, current, Some(stable));
     services(planner, canary, Some(&stable.hash), &stable.hash);
     planner.plan.progress.step = Some(0);
+    // Argo's canary lets go of its runs once they are cancelled.
+    planner.plan.progress.runs.step = None;
+    planner.plan.progress.runs.background = None;
     planner.aborted(stable, current);
     true
 }
@@ -244,6 +249,8 @@ fn steady(
     progress.controller_pause = false;
     progress.promote_full = false;
     progress.aborted_at = None;
+    progress.runs.step = None;
+    progress.runs.background = None;
     let phase = count_phase(planner, true);
     if phase != Phase::Healthy
         && current.available < planner.observed.replicas
@@ -275,7 +282,8 @@ fn updating(
     let steps = spec.steps();
     let count = steps.len() as i32;
     let mut index = status.step.unwrap_or(0).clamp(0, count);
-    if planner.within_rollback_window(current, stable) && current.replicas > 0 {
+    let rolling_back = planner.within_rollback_window(current, stable) && current.replicas > 0;
+    if rolling_back {
         if index < count {
             planner.event(
                 false,
@@ -291,6 +299,10 @@ fn updating(
     if index == count {
         planner.plan.progress.pauses.clear();
     }
+    // A retry after an abort starts the analysis afresh.
+    if status.aborted_at.is_some() {
+        planner.plan.progress.runs = Default::default();
+    }
     // A retry after an abort: the aborted canary may not wait for a deadline any more.
     planner.deadline(current, None);
     let set_weights: Vec<Option<i32>> = steps.iter().map(|s| s.set_weight).collect();
@@ -302,6 +314,21 @@ fn updating(
     planner.prune_history(&[&current.hash, &stable.hash]);
     planner.plan.progress.aborted_at = None;
     planner.plan.progress.step = Some(index);
+    // Background analysis runs from `startingStep` until the canary is promoted; it never
+    // holds a step, but its failure aborts and its inconclusive end pauses.
+    let skip_background = status.promote_full || rolling_back;
+    let started = index >= planner.observed.analysis.background_start.min(count);
+    if (started || skip_background)
+        && planner.analysis(RunKind::Background, skip_background) == Passage::Stopped
+    {
+        return true;
+    }
+    if steps
+        .get(index as usize)
+        .is_none_or(|step| step.analysis.is_none())
+    {
+        planner.plan.progress.runs.step = None;
+    }
     if index == count {
         // Every step done (or skipped): promote once the canary is at full availability.
         if current.available >= replicas && current.replicas == replicas {
@@ -375,10 +402,14 @@ fn updating(
             // Resumed by the user (`promote` cleared the pause condition).
             (None, true) => complete(planner),
         }
-    } else if let Some(analysis) = &step.analysis {
-        match analysis_gate(Some(analysis), GateKind::Step, false) {
-            Gate::Open => complete(planner),
-            Gate::Hold(message) => planner.phase(Phase::Progressing(message)),
+    } else if step.analysis.is_some() {
+        match planner.analysis(RunKind::Step(index), false) {
+            Passage::Open => complete(planner),
+            Passage::Wait => {
+                let phase = count_phase(planner, false);
+                planner.phase(phase);
+            }
+            Passage::Stopped => {}
         }
     } else {
         // experiment, plugin (and the router steps, which validation refuses without a router).
@@ -409,6 +440,8 @@ fn promote(planner: &mut Planner<'_>, current: &ReplicaSetState, count: i32, ful
     progress.pauses.clear();
     progress.controller_pause = false;
     progress.promote_full = false;
+    progress.runs.step = None;
+    progress.runs.background = None;
     planner.plan.requeue = Some(std::time::Duration::ZERO);
     let phase = count_phase(planner, true);
     planner.phase(phase);

@@ -34,7 +34,9 @@ use kube::{
         watcher,
     },
 };
-use sluice_api::{Rollout, names::label};
+use sluice_api::{
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout, RolloutAnalysis, names::label,
+};
 use sluice_reconcile::{
     backoff::Backoff,
     events,
@@ -135,6 +137,52 @@ fn index_replica_set(indexes: &Indexes, rs: &ReplicaSet) -> Option<ObjectRef<Rol
     Some(ObjectRef::new(&owner).within(&namespace))
 }
 
+/// Indexes an AnalysisRun under its controlling Rollout's uid; the Rollout to wake.
+fn index_run(indexes: &Indexes, run: &AnalysisRun) -> Option<ObjectRef<Rollout>> {
+    let namespace = run.namespace().unwrap_or_default();
+    let (owner, uid) = controller_of(run)?;
+    indexes
+        .runs_by_owner
+        .insert(&namespace, &uid, &run.name_any());
+    Some(ObjectRef::new(&owner).within(&namespace))
+}
+
+/// Whether `rollout` refers to the template `name` (`cluster`: a ClusterAnalysisTemplate).
+fn refers_to(rollout: &Rollout, name: &str, cluster: bool) -> bool {
+    let Some(strategy) = rollout.spec.strategy.as_ref() else {
+        return false;
+    };
+    let mut analyses: Vec<&RolloutAnalysis> = Vec::new();
+    if let Some(bg) = &strategy.blue_green {
+        analyses.extend(bg.pre_promotion_analysis.iter());
+        analyses.extend(bg.post_promotion_analysis.iter());
+    }
+    if let Some(canary) = &strategy.canary {
+        analyses.extend(canary.analysis.iter().map(|a| &a.analysis));
+        analyses.extend(canary.steps().iter().filter_map(|s| s.analysis.as_ref()));
+    }
+    // Nested templates are not followed: a change to one wakes the Rollout at its next resync.
+    analyses.iter().flat_map(|a| a.templates()).any(|t| {
+        t.template_name.as_deref() == Some(name) && t.cluster_scope.unwrap_or(false) == cluster
+    })
+}
+
+/// The Rollouts (of `namespace`, or of every namespace for a cluster template) that refer to
+/// a template: a template that appears, changes or goes may change what they may do.
+fn referring(
+    rollouts: &Store<Rollout>,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<Rollout>> {
+    rollouts
+        .state()
+        .iter()
+        .filter(|r| namespace.is_none_or(|ns| r.namespace().as_deref() == Some(ns)))
+        .filter(|r| refers_to(r, name, namespace.is_none()))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// Indexes an EndpointSlice under its Service; that Service's name.
 fn index_slice(indexes: &Indexes, slice: &EndpointSlice) -> Option<String> {
     let service = slice.labels().get("kubernetes.io/service-name")?.clone();
@@ -166,8 +214,20 @@ async fn prefill(stores: Stores, ready: Arc<AtomicBool>) {
     if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() || lists.3.is_err() {
         return;
     }
+    let analysis = futures::future::join3(
+        stores.runs.wait_until_ready(),
+        stores.templates.wait_until_ready(),
+        stores.cluster_templates.wait_until_ready(),
+    )
+    .await;
+    if analysis.0.is_err() || analysis.1.is_err() || analysis.2.is_err() {
+        return;
+    }
     for rs in stores.replica_sets.state() {
         index_replica_set(&stores.indexes, &rs);
+    }
+    for run in stores.runs.state() {
+        index_run(&stores.indexes, &run);
     }
     for slice in stores.slices.state() {
         index_slice(&stores.indexes, &slice);
@@ -202,6 +262,18 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         api::<PartialObjectMeta<Pod>>(&client, &settings),
         watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
     );
+    let (runs, run_changes, run_watch) = informer::shared(
+        api::<AnalysisRun>(&client, &settings),
+        watcher::Config::default().labels(label::ROLLOUT_TYPE),
+    );
+    let (templates, template_changes, template_watch) = informer::shared(
+        api::<AnalysisTemplate>(&client, &settings),
+        watcher::Config::default(),
+    );
+    let (cluster_templates, cluster_template_changes, cluster_template_watch) = informer::shared(
+        Api::<ClusterAnalysisTemplate>::all(client.clone()),
+        watcher::Config::default(),
+    );
     metrics.watch(rollouts.clone());
     let indexes = Arc::new(Indexes::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -210,12 +282,17 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         services,
         slices,
         pods,
+        runs,
+        templates,
+        cluster_templates,
         indexes: indexes.clone(),
     };
     // Reconciles wait until every store holds its first full list and the indexes cover it.
     let _prefill = AbortOnDrop(tokio::spawn(prefill(stores.clone(), ready.clone())));
     let (by_set, by_service, by_slice) = (indexes.clone(), indexes.clone(), indexes.clone());
     let (named_by_service, named_by_slice) = (rollouts.clone(), rollouts.clone());
+    let by_run = indexes.clone();
+    let (by_template, by_cluster_template) = (rollouts.clone(), rollouts.clone());
     let controller = Controller::for_shared_stream(rollout_changes, rollouts.clone())
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
@@ -231,6 +308,14 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
                 Some(service) => naming(&by_slice, &named_by_slice, slice.namespace(), &service),
                 None => Vec::new(),
             }
+        })
+        .watches_shared_stream(run_changes, move |run| index_run(&by_run, &run))
+        .watches_shared_stream(template_changes, move |template| {
+            let namespace = template.namespace().unwrap_or_default();
+            referring(&by_template, Some(namespace.as_str()), &template.name_any())
+        })
+        .watches_shared_stream(cluster_template_changes, move |template| {
+            referring(&by_cluster_template, None, &template.name_any())
         });
     let context = Arc::new(Context {
         recorder: events::recorder(&client, "rollouts-controller"),
@@ -252,6 +337,9 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         () = service_watch => {}
         () = slice_watch => {}
         () = pod_watch => {}
+        () = run_watch => {}
+        () = template_watch => {}
+        () = cluster_template_watch => {}
     }
 }
 
@@ -291,6 +379,11 @@ fn stored_version(context: &Context, key: &Key) -> Option<Option<u64>> {
         "Service" => context
             .stores
             .services
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        "AnalysisRun" => context
+            .stores
+            .runs
             .get(&ObjectRef::new(name).within(namespace))
             .map(|o| version(o.meta())),
         _ => Some(None),
@@ -335,6 +428,12 @@ async fn reconcile(
     target
         .apply(&plan.actions, &plan.events, &observation)
         .await?;
+    if let Some(metric) = &plan.analysis_abort {
+        let namespace = rollout.namespace().unwrap_or_default();
+        context
+            .metrics
+            .analysis_aborted(&namespace, &rollout.name_any(), metric);
+    }
     let inputs = status::Inputs {
         rollout: &rollout,
         hash: &observation.observed.hash,

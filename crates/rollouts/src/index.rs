@@ -64,6 +64,8 @@ pub struct Indexes {
     pub slices_by_service: Index,
     /// Rollouts by the Services they name (recorded by each reconcile).
     pub rollouts_by_service: Index,
+    /// AnalysisRuns by their controlling Rollout's uid.
+    pub runs_by_owner: Index,
 }
 
 #[cfg(test)]

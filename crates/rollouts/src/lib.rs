@@ -5,6 +5,8 @@
 //!   others to the strategy's planner ([`blue_green`], [`canary`]) through the shared toolkit
 //!   ([`planner`]) and the analysis gate ([`gate`]); the canary's replica math
 //!   ([`replica_math`]);
+//! - a Rollout's analyses made ready to run ([`analyses`]) and its AnalysisRuns — reading,
+//!   creating, terminating, pruning them ([`runs`]);
 //! - the status the plan leads to ([`status`]) and its conditions ([`conditions`]);
 //! - a Rollout's ReplicaSets — naming, finding the current template's, revisions
 //!   ([`replicasets`]);
@@ -15,6 +17,7 @@
 //! What every controller shares (informers, expectations, events, back-off, Lease election,
 //! the pod-template hash) lives in `sluice-reconcile`.
 
+pub mod analyses;
 pub mod apply;
 pub mod blue_green;
 pub mod canary;
@@ -30,4 +33,5 @@ pub mod plan;
 pub mod planner;
 pub mod replica_math;
 pub mod replicasets;
+pub mod runs;
 pub mod status;

@@ -31,6 +31,7 @@ struct Counters {
 pub struct Metrics {
     counters: Mutex<Counters>,
     rollouts: Mutex<Option<Store<Rollout>>>,
+    analysis: Mutex<Option<std::sync::Arc<sluice_analysis::metrics::Metrics>>>,
 }
 
 impl Metrics {
@@ -42,6 +43,24 @@ impl Metrics {
     /// lost and won back its Lease starts a new store).
     pub fn watch(&self, store: Store<Rollout>) {
         *self.rollouts.lock().unwrap_or_else(|e| e.into_inner()) = Some(store);
+    }
+
+    /// Counts analysis aborts in `analysis`'s `analysis_aborts_total` (the AnalysisRun
+    /// controller's metrics, served beside these).
+    pub fn count_aborts_in(&self, analysis: std::sync::Arc<sluice_analysis::metrics::Metrics>) {
+        *self.analysis.lock().unwrap_or_else(|e| e.into_inner()) = Some(analysis);
+    }
+
+    /// A failed analysis `metric` aborted an update of `rollout`.
+    pub fn analysis_aborted(&self, namespace: &str, rollout: &str, metric: &str) {
+        if let Some(analysis) = self
+            .analysis
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            analysis.aborted(namespace, rollout, metric);
+        }
     }
 
     /// One reconcile took `seconds`.

@@ -5,10 +5,13 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde_json::Value;
 use sluice_api::{BlueGreenStrategy, CanaryStrategy, PauseReason};
 
+use crate::gate::{NewRun, Prepared, RunKind, RunState, TrackedRuns};
 pub use crate::phase::{Degraded, Phase};
 
 /// What the controller sees of one ReplicaSet of the Rollout.
@@ -93,6 +96,44 @@ pub struct Observed<'a> {
     pub collision: bool,
     /// The strategy and what only it observes.
     pub strategy: Strategy<'a>,
+    /// The Rollout's analyses, ready to run, and its AnalysisRuns.
+    pub analysis: AnalysisObserved,
+}
+
+/// The Rollout's analyses made ready to run (templates found, arguments resolved) and the
+/// AnalysisRuns it owns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnalysisObserved {
+    /// The Rollout's name (runs are named after it).
+    pub rollout: String,
+    /// Its AnalysisRuns.
+    pub runs: Vec<RunState>,
+    /// `prePromotionAnalysis`.
+    pub pre: Option<Prepared>,
+    /// `postPromotionAnalysis`.
+    pub post: Option<Prepared>,
+    /// Canary background `analysis`.
+    pub background: Option<Prepared>,
+    /// Its `startingStep`.
+    pub background_start: i32,
+    /// Canary `analysis` steps, by index.
+    pub steps: BTreeMap<i32, Prepared>,
+    /// `analysis.successfulRunHistoryLimit`.
+    pub successful_limit: i32,
+    /// `analysis.unsuccessfulRunHistoryLimit`.
+    pub unsuccessful_limit: i32,
+}
+
+impl AnalysisObserved {
+    /// The analysis of `kind`, if the Rollout has one there.
+    pub fn prepared(&self, kind: RunKind) -> Option<&Prepared> {
+        match kind {
+            RunKind::PrePromotion => self.pre.as_ref(),
+            RunKind::PostPromotion => self.post.as_ref(),
+            RunKind::Background => self.background.as_ref(),
+            RunKind::Step(index) => self.steps.get(&index),
+        }
+    }
 }
 
 /// The strategy, with what only it observes.
@@ -198,6 +239,11 @@ pub struct Progress {
     pub scale_up_preview: bool,
     /// `status.currentStepIndex` (canary).
     pub step: Option<i32>,
+    /// The AnalysisRuns the status tracks.
+    pub runs: TrackedRuns,
+    /// The Progressing condition's message while it says `RolloutAborted` (an abort by
+    /// analysis keeps its reason there).
+    pub abort_message: Option<String>,
 }
 
 impl Progress {
@@ -279,6 +325,18 @@ pub enum Action {
         /// The revision it had (kept in `revision-history`).
         previous: i64,
     },
+    /// Create an AnalysisRun.
+    CreateRun(Box<NewRun>),
+    /// Terminate an AnalysisRun (`spec.terminate`).
+    TerminateRun {
+        /// The run.
+        name: String,
+    },
+    /// Delete a finished AnalysisRun beyond the history limits.
+    DeleteRun {
+        /// The run.
+        name: String,
+    },
     /// Point a Service's selector at a hash.
     SwitchService {
         /// The Service.
@@ -335,6 +393,9 @@ pub struct Plan {
     pub events: Vec<Event>,
     /// When to look again (a pause or a scale-down deadline ends).
     pub requeue: Option<Duration>,
+    /// A failed analysis aborted the update in this plan: the metric that failed (empty when
+    /// unknown), for `analysis_aborts_total`.
+    pub analysis_abort: Option<String>,
 }
 
 /// The counts a Rollout's status reports, as Argo's `calculateBaseStatus` and

@@ -16,13 +16,17 @@ use kube::{
     runtime::reflector::{ObjectRef, Store},
 };
 use serde_json::Value;
+use sluice_analysis::Catalog;
 use sluice_api::{
-    ConditionStatus, Rollout, RolloutStatus,
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, ConditionStatus, Rollout,
+    RolloutAnalysisRunStatus, RolloutStatus,
     names::{annotation, condition, label, reason},
 };
 use sluice_reconcile::hash;
 
 use crate::{
+    analyses::{self, Hashes},
+    gate::{Tracked, TrackedRuns},
     index::{Index, Indexes},
     model::{
         BlueGreenObserved, CanaryObserved, Counts, Deadline, LastProgress, LastReason, Observed,
@@ -42,6 +46,12 @@ pub struct Stores {
     pub slices: Store<EndpointSlice>,
     /// Every pod's metadata (the applier gives live pods their role's metadata).
     pub pods: Store<PartialObjectMeta<Pod>>,
+    /// Every AnalysisRun.
+    pub runs: Store<AnalysisRun>,
+    /// Every AnalysisTemplate.
+    pub templates: Store<AnalysisTemplate>,
+    /// Every ClusterAnalysisTemplate.
+    pub cluster_templates: Store<ClusterAnalysisTemplate>,
     /// Who owns and names what.
     pub indexes: Arc<Indexes>,
 }
@@ -161,8 +171,30 @@ fn progressing_condition(status: &RolloutStatus) -> Option<&sluice_api::Conditio
         .find(|c| c.type_ == condition::PROGRESSING)
 }
 
+fn tracked(status: Option<&RolloutAnalysisRunStatus>) -> Option<Tracked> {
+    status.map(|s| Tracked {
+        name: s.name.clone(),
+        phase: s.status,
+        message: s.message.clone(),
+    })
+}
+
 fn progress(status: &RolloutStatus) -> Progress {
+    let canary = status.canary.as_ref();
+    let blue_green = status.blue_green.as_ref();
+    let progressing = progressing_condition(status);
     Progress {
+        runs: TrackedRuns {
+            step: tracked(canary.and_then(|c| c.current_step_analysis_run_status.as_ref())),
+            background: tracked(
+                canary.and_then(|c| c.current_background_analysis_run_status.as_ref()),
+            ),
+            pre: tracked(blue_green.and_then(|b| b.pre_promotion_analysis_run_status.as_ref())),
+            post: tracked(blue_green.and_then(|b| b.post_promotion_analysis_run_status.as_ref())),
+        },
+        abort_message: progressing
+            .filter(|c| c.reason == reason::ROLLOUT_ABORTED)
+            .map(|c| c.message.clone()),
         stable: status.stable_rs.clone(),
         abort: status.abort.unwrap_or(false),
         promote_full: status.promote_full.unwrap_or(false),
@@ -189,6 +221,24 @@ fn progress(status: &RolloutStatus) -> Progress {
             .unwrap_or(false),
         step: status.current_step_index,
     }
+}
+
+/// The templates of `namespace` and the cluster's, by name.
+fn catalog(stores: &Stores, namespace: &str) -> Catalog {
+    let mut catalog = Catalog::default();
+    for template in stores.templates.state() {
+        if template.namespace().as_deref() == Some(namespace) {
+            catalog
+                .templates
+                .insert(template.name_any(), template.spec.clone());
+        }
+    }
+    for template in stores.cluster_templates.state() {
+        catalog
+            .cluster_templates
+            .insert(template.name_any(), template.spec.template.clone());
+    }
+    catalog
 }
 
 /// A Service the Rollout names that another Rollout manages (its `managed-by-rollouts`
@@ -359,6 +409,7 @@ pub fn observe<'a>(
         progress = Progress {
             stable: progress.stable,
             reason: progress.reason,
+            abort_message: progress.abort_message,
             ..Progress::default()
         };
     }
@@ -384,9 +435,44 @@ pub fn observe<'a>(
             .and_then(|w| w.revisions),
         collision,
         strategy,
+        analysis: Default::default(),
     };
     if observed.invalid.is_none() {
         observed.invalid = managed_elsewhere(stores, &namespace, &name, &observed);
+    }
+    let hashes = Hashes {
+        latest: &observed.hash,
+        stable: observed.status.stable.as_deref(),
+    };
+    let catalog = if analyses::any(rollout) {
+        catalog(stores, &namespace)
+    } else {
+        Catalog::default()
+    };
+    match analyses::prepare_all(rollout, &value, &catalog, hashes) {
+        Ok(mut analysis) => {
+            analysis.rollout = name.clone();
+            analysis.successful_limit = rollout.spec.successful_run_history_limit();
+            analysis.unsuccessful_limit = rollout.spec.unsuccessful_run_history_limit();
+            analysis.runs = lookup(
+                &stores.runs,
+                &stores.indexes.runs_by_owner,
+                &namespace,
+                &owner,
+            )
+            .iter()
+            .filter(|run| {
+                run.owner_references()
+                    .iter()
+                    .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+            })
+            .filter_map(|run| crate::runs::run_state(run))
+            .collect();
+            observed.analysis = analysis;
+        }
+        Err(err) => {
+            observed.invalid.get_or_insert(err.to_string());
+        }
     }
     Ok(Some(Observation {
         observed,

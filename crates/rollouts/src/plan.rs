@@ -206,6 +206,14 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
             }
         }
     }
+    // The runs no gate follows: terminated, pruned — all of them once the update is over or
+    // aborted. Nothing is touched while the spec is invalid.
+    let stage = observed.stage();
+    if stage != Stage::Invalid {
+        let over = matches!(stage, Stage::Aborted { .. } | Stage::Steady { .. })
+            || planner.plan.progress.abort;
+        planner.runs_housekeeping(over);
+    }
     planner.plan
 }
 

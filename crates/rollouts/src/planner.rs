@@ -44,6 +44,7 @@ impl<'a> Planner<'a> {
                 targets,
                 events: Vec::new(),
                 requeue: None,
+                analysis_abort: None,
             },
         }
     }
@@ -119,7 +120,17 @@ impl<'a> Planner<'a> {
         progress.controller_pause = false;
         progress.aborted_at = progress.aborted_at.or(Some(now));
         self.prune_history(&[&current.hash, &stable.hash]);
-        let message = format!("Rollout aborted update to revision {}", current.revision);
+        let plain = format!("Rollout aborted update to revision {}", current.revision);
+        // An abort by analysis keeps its reason (written by the reconcile that aborted).
+        let message = match &self.observed.status.abort_message {
+            Some(said)
+                if self.observed.status.reason == LastReason::Aborted
+                    && said.starts_with(&format!("{plain}: ")) =>
+            {
+                said.clone()
+            }
+            _ => plain,
+        };
         if self.observed.status.reason != LastReason::Aborted {
             self.event(true, event::ROLLOUT_ABORTED, message.clone());
         }

@@ -11,6 +11,7 @@ use sluice_api::{Rollout, int_or_percent, names::label};
 
 use crate::{
     conditions::{self, Facts},
+    gate::Tracked,
     model::{Counts, Plan, ReplicaSetState, Targets},
 };
 
@@ -128,18 +129,28 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
         "collisionCount": (collisions > 0).then_some(collisions),
         "conditions": conditions,
     });
+    let run = |tracked: Option<&Tracked>| {
+        tracked.map(|t| json!({"name": t.name, "status": t.phase, "message": t.message}))
+    };
+    let runs = &progress.runs;
     match &plan.targets {
         Targets::BlueGreen { active, preview } => {
             status["blueGreen"] = json!({
                 "activeSelector": active,
                 "previewSelector": preview,
                 "scaleUpPreviewCheckPoint": progress.scale_up_preview.then_some(true),
+                "prePromotionAnalysisRunStatus": run(runs.pre.as_ref()),
+                "postPromotionAnalysisRunStatus": run(runs.post.as_ref()),
             });
         }
         Targets::Canary { step_hash, steps } => {
             status["currentStepHash"] = json!(step_hash);
             // Argo always writes the (Go struct) `canary` field; weights come with the routers.
-            if old.canary.is_none() {
+            status["canary"] = json!({
+                "currentStepAnalysisRunStatus": run(runs.step.as_ref()),
+                "currentBackgroundAnalysisRunStatus": run(runs.background.as_ref()),
+            });
+            if old.canary.is_none() && runs.step.is_none() && runs.background.is_none() {
                 status["canary"] = json!({});
             }
             status["currentStepIndex"] = json!((*steps > 0).then_some(progress.step.unwrap_or(0)));

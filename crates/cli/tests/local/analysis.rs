@@ -32,13 +32,13 @@ use super::{client, eventually, from, namespace, rollouts::sluice};
 
 /// A server on 127.0.0.1: `/ok` answers `{"status": "ok"}`, `/bad` a 500; every request is
 /// counted and its head kept.
-struct Server {
-    address: SocketAddr,
+pub struct Server {
+    pub address: SocketAddr,
     requests: Arc<AtomicUsize>,
     heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-async fn server() -> Server {
+pub async fn server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
@@ -80,7 +80,7 @@ async fn server() -> Server {
     }
 }
 
-async fn template(ns: &str, name: &str, spec: serde_json::Value) {
+pub async fn template(ns: &str, name: &str, spec: serde_json::Value) {
     let api: Api<AnalysisTemplate> = Api::namespaced(client(), ns);
     api.create(
         &PostParams::default(),

@@ -5,6 +5,7 @@
 //! run here too: web metrics against servers in this process, Job metrics on the smoke image.
 
 mod analysis;
+mod analysis_gates;
 mod gitops;
 mod ingress;
 mod rollout_canary;

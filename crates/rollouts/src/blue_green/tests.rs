@@ -6,7 +6,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use sluice_api::{BlueGreenStrategy, PauseReason, RolloutPhase, names::event};
 
+use sluice_api::AnalysisPhase;
+
 use crate::{
+    gate::{Prepared, RunKind, RunState, Tracked},
     model::{
         Action, Avoid, BlueGreenObserved, Deadline, LastProgress, LastReason, Observed, Phase,
         Plan, Progress, ReplicaSetState, ServiceState, Strategy, Targets,
@@ -79,6 +82,7 @@ fn observed<'a>(
             last_progress: LastProgress::At(t(NOW)),
         },
         history_limit: 10,
+        analysis: Default::default(),
     }
 }
 
@@ -346,19 +350,102 @@ fn abort_puts_both_services_back_on_stable_and_scales_the_new_set_down_after_the
     );
 }
 
+/// What the analysis controller would make of a run.
+fn run(name: &str, kind: RunKind, phase: AnalysisPhase) -> RunState {
+    RunState {
+        name: name.into(),
+        kind,
+        hash: "new".into(),
+        phase,
+        message: if phase == AnalysisPhase::Failed {
+            "Metric \"web\" assessed Failed due to failed (1) > failureLimit (0)".into()
+        } else {
+            String::new()
+        },
+        terminate: false,
+        created: Some(t(NOW)),
+        failed_metric: (phase == AnalysisPhase::Failed).then(|| "web".into()),
+    }
+}
+
 #[test]
-fn analysis_gates_hold_the_rollout_rather_than_skip_them() {
-    let s = strategy(
-        serde_json::json!({"prePromotionAnalysis": {"templates": [{"templateName": "success-rate"}]}}),
-    );
-    let ready = saturated(&s);
+fn pre_promotion_analysis_holds_the_switch_until_its_run_succeeds() {
+    let s = strategy(serde_json::json!({}));
+    let mut ready = saturated(&s);
+    ready.analysis.pre = Some(Prepared::default());
+    ready.analysis.rollout = "demo".into();
     let held = plan(&ready, t(NOW));
     assert!(switches(&held).is_empty());
-    assert!(
-        held.phase.message().contains("prePromotionAnalysis"),
-        "{}",
-        held.phase.message()
+    assert_eq!(held.phase.message(), "waiting for analysis to complete");
+    let Some(Action::CreateRun(created)) = held.actions.last() else {
+        panic!("a run: {:?}", held.actions);
+    };
+    assert_eq!(created.name, "demo-new-2-pre");
+    assert_eq!(
+        held.progress.runs.pre.as_ref().unwrap().name,
+        "demo-new-2-pre"
     );
+    // The next reconcile sees the run running: it holds, creating nothing.
+    ready.status = held.progress.clone();
+    ready.analysis.runs = vec![run(
+        "demo-new-2-pre",
+        RunKind::PrePromotion,
+        AnalysisPhase::Running,
+    )];
+    let again = plan(&ready, t(NOW));
+    assert!(
+        again
+            .actions
+            .iter()
+            .all(|a| !matches!(a, Action::CreateRun(_)))
+    );
+    assert!(switches(&again).is_empty());
+    // It succeeded: the active Service switches.
+    ready.analysis.runs[0].phase = AnalysisPhase::Successful;
+    let open = plan(&ready, t(NOW));
+    assert_eq!(
+        switches(&open),
+        vec![("active".to_owned(), "new".to_owned())]
+    );
+}
+
+#[test]
+fn a_failed_pre_promotion_run_aborts_with_the_preview_back_on_stable() {
+    let s = strategy(serde_json::json!({}));
+    let mut ready = saturated(&s);
+    ready.analysis.pre = Some(Prepared::default());
+    ready.analysis.rollout = "demo".into();
+    ready.status.runs.pre = Some(Tracked {
+        name: "demo-new-2-pre".into(),
+        phase: AnalysisPhase::Running,
+        message: None,
+    });
+    ready.analysis.runs = vec![run(
+        "demo-new-2-pre",
+        RunKind::PrePromotion,
+        AnalysisPhase::Failed,
+    )];
+    let aborting = plan(&ready, t(NOW));
+    assert!(aborting.progress.abort);
+    assert_eq!(aborting.analysis_abort.as_deref(), Some("web"));
+    assert_eq!(
+        aborting.phase.message(),
+        "RolloutAborted: Rollout aborted update to revision 2: Blue/green pre-promotion analysis phase error/failed: Metric \"web\" assessed Failed due to failed (1) > failureLimit (0)"
+    );
+    // The next reconcile is the abort: preview back on stable, active untouched, the reason kept.
+    ready.status = aborting.progress.clone();
+    ready.status.reason = LastReason::Aborted;
+    ready.status.abort_message = Some(match &aborting.phase {
+        Phase::Degraded(Degraded::Aborted(m)) => m.clone(),
+        other => panic!("{other:?}"),
+    });
+    let aborted = plan(&ready, t(NOW));
+    assert_eq!(
+        switches(&aborted),
+        vec![("preview".to_owned(), "old".to_owned())]
+    );
+    assert_eq!(aborted.phase.message(), aborting.phase.message());
+    assert_eq!(aborted.analysis_abort, None, "counted once");
 }
 
 #[test]

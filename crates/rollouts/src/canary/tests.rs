@@ -4,9 +4,10 @@
 //! plans are checked where one step matters.
 
 use jiff::Timestamp;
-use sluice_api::{CanaryStrategy, PauseReason, RolloutPhase, names::event};
+use sluice_api::{AnalysisPhase, CanaryStrategy, PauseReason, RolloutPhase, names::event};
 
 use crate::{
+    gate::{Prepared, RunKind, RunState},
     model::{
         Action, CanaryObserved, Deadline, LastProgress, LastReason, Observed, Phase, Plan,
         Progress, ReplicaSetState, ServiceState, Strategy,
@@ -81,6 +82,7 @@ fn observed<'a>(
             stable_service: spec.stable_service.as_ref().map(|_| selects.clone()),
             step_hash: "steps".into(),
         }),
+        analysis: Default::default(),
     }
 }
 
@@ -94,6 +96,8 @@ fn update<'a>(spec: &'a CanaryStrategy, replicas: i32) -> Observed<'a> {
         Some("old"),
     );
     o.status.step = None;
+    o.analysis.successful_limit = 5;
+    o.analysis.unsuccessful_limit = 5;
     o
 }
 
@@ -136,9 +140,33 @@ fn play(o: &mut Observed<'_>, plan: &Plan) {
             }
             Action::DeleteReplicaSet { name } => o.replica_sets.retain(|r| &r.name != name),
             Action::EphemeralMetadata { .. } => {}
+            Action::CreateRun(run) => o.analysis.runs.push(RunState {
+                name: run.name.clone(),
+                kind: run.kind,
+                hash: run.hash.clone(),
+                phase: AnalysisPhase::Pending,
+                message: String::new(),
+                terminate: false,
+                created: Some(t(NOW)),
+                failed_metric: None,
+            }),
+            Action::TerminateRun { name } => {
+                let run = o
+                    .analysis
+                    .runs
+                    .iter_mut()
+                    .find(|r| &r.name == name)
+                    .unwrap();
+                run.terminate = true;
+            }
+            Action::DeleteRun { name } => o.analysis.runs.retain(|r| &r.name != name),
         }
     }
     o.status = plan.progress.clone();
+    o.status.abort_message = match &plan.phase {
+        Phase::Degraded(crate::phase::Degraded::Aborted(m)) => Some(m.clone()),
+        _ => None,
+    };
     // What the status's Progressing condition then says.
     o.status.reason = match &plan.phase {
         Phase::Degraded(crate::phase::Degraded::Aborted(_)) => LastReason::Aborted,
@@ -420,20 +448,128 @@ fn a_rollback_within_the_window_skips_the_steps() {
     assert!(plans.iter().all(|p| !matches!(p.phase, Phase::Paused(_))));
 }
 
+/// The step-analysis drill: 50 %, an analysis, 100 %, with the analysis ready to run.
+fn analysed<'a>(spec: &'a CanaryStrategy) -> Observed<'a> {
+    let mut o = update(spec, 2);
+    o.analysis.rollout = "demo".into();
+    o.analysis.steps.insert(1, Prepared::default());
+    o
+}
+
+fn analysis_drill() -> CanaryStrategy {
+    strategy(serde_json::json!({"steps": [{"setWeight": 50},
+        {"analysis": {"templates": [{"templateName": "success-rate"}]}}, {"setWeight": 100}]}))
+}
+
 #[test]
-fn steps_sluice_does_not_run_yet_hold_the_rollout_before_them() {
-    let spec = strategy(serde_json::json!({"steps": [{"setWeight": 50},
-        {"analysis": {"templates": [{"templateName": "success-rate"}]}}, {"setWeight": 100}]}));
-    let mut o = update(&spec, 2);
+fn an_analysis_step_waits_for_its_run_and_completes_when_it_succeeds() {
+    let spec = analysis_drill();
+    let mut o = analysed(&spec);
     let plans = settle(&mut o, NOW);
     let last = plans.last().unwrap();
     assert_eq!(last.phase.rollout_phase(), RolloutPhase::Progressing);
+    assert_eq!(o.status.step, Some(1), "held at the analysis step");
+    assert_eq!(o.analysis.runs.len(), 1, "one run, created once");
+    assert_eq!(o.analysis.runs[0].name, "demo-new-2-1");
+    assert_eq!(o.analysis.runs[0].kind, RunKind::Step(1));
+    o.analysis.runs[0].phase = AnalysisPhase::Successful;
+    settle(&mut o, NOW);
+    assert_eq!(o.status.stable.as_deref(), Some("new"), "promoted");
+    assert_eq!(o.status.runs.step, None, "let go once promoted");
+    assert_eq!(o.analysis.runs.len(), 1);
+}
+
+#[test]
+fn a_failed_analysis_step_aborts_back_to_stable_and_retry_runs_it_afresh() {
+    let spec = analysis_drill();
+    let mut o = analysed(&spec);
+    settle(&mut o, NOW);
+    o.analysis.runs[0].phase = AnalysisPhase::Failed;
+    o.analysis.runs[0].message = "Metric \"web\" assessed Failed".into();
+    o.analysis.runs[0].failed_metric = Some("web".into());
+    let plans = settle(&mut o, NOW);
     assert!(
-        last.phase.message().contains("analysis"),
+        plans
+            .iter()
+            .any(|p| p.analysis_abort.as_deref() == Some("web"))
+    );
+    assert_eq!(
+        plans.iter().filter(|p| p.analysis_abort.is_some()).count(),
+        1
+    );
+    let last = plans.last().unwrap();
+    assert_eq!(
+        last.phase.message(),
+        "RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed: Metric \"web\" assessed Failed"
+    );
+    assert_eq!((replicas(&o, "new"), replicas(&o, "old")), (0, 2));
+    // `retry`: a fresh run at the analysis step.
+    o.status.abort = false;
+    settle(&mut o, NOW);
+    let names: Vec<&str> = o.analysis.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["demo-new-2-1", "demo-new-2-1.1"]);
+    assert_eq!(o.status.step, Some(1));
+}
+
+#[test]
+fn an_inconclusive_step_pauses_and_promote_continues() {
+    let spec = analysis_drill();
+    let mut o = analysed(&spec);
+    settle(&mut o, NOW);
+    o.analysis.runs[0].phase = AnalysisPhase::Inconclusive;
+    let last = settle(&mut o, NOW).pop().unwrap();
+    assert_eq!(
+        last.phase,
+        Phase::Paused(PauseReason::InconclusiveAnalysisRun)
+    );
+    assert_eq!(o.status.step, Some(1));
+    // `promote` clears the pause condition.
+    o.status.pauses.clear();
+    settle(&mut o, NOW);
+    assert_eq!(o.status.stable.as_deref(), Some("new"));
+}
+
+#[test]
+fn background_analysis_starts_at_its_step_and_its_failure_aborts() {
+    let spec = strategy(
+        serde_json::json!({"steps": [{"setWeight": 50}, {"pause": {}},
+        {"setWeight": 100}], "analysis": {"templates": [{"templateName": "rate"}], "startingStep": 1}}),
+    );
+    let mut o = update(&spec, 2);
+    o.analysis.rollout = "demo".into();
+    o.analysis.background = Some(Prepared::default());
+    o.analysis.background_start = 1;
+    settle(&mut o, NOW);
+    assert_eq!(o.status.step, Some(1), "paused at step 2");
+    let names: Vec<&str> = o.analysis.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["demo-new-2"]);
+    assert_eq!(o.analysis.runs[0].kind, RunKind::Background);
+    o.analysis.runs[0].phase = AnalysisPhase::Failed;
+    let last = settle(&mut o, NOW).pop().unwrap();
+    assert!(
+        last.phase
+            .message()
+            .contains("Background analysis phase error/failed"),
         "{}",
         last.phase.message()
     );
-    assert_eq!(o.status.step, Some(1), "held before step 2, not skipped");
+    assert_eq!(replicas(&o, "new"), 0);
+}
+
+#[test]
+fn promote_full_terminates_the_running_analysis() {
+    let spec = analysis_drill();
+    let mut o = analysed(&spec);
+    settle(&mut o, NOW);
+    o.analysis.runs[0].phase = AnalysisPhase::Running;
+    o.status.promote_full = true;
+    settle(&mut o, NOW);
+    assert!(o.analysis.runs[0].terminate);
+    assert_eq!(o.status.stable.as_deref(), Some("new"));
+}
+
+#[test]
+fn steps_sluice_does_not_run_yet_hold_the_rollout_before_them() {
     let spec = strategy(serde_json::json!({"steps": [{"experiment": {"templates": []}}]}));
     let mut o = update(&spec, 2);
     let last = settle(&mut o, NOW).pop().unwrap();
