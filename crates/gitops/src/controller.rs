@@ -215,6 +215,27 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
         }
         Err(e) => return Refresh::Failed(e.to_string()),
     };
+    let manifests = match render_at(context, source, &revision, hard).await {
+        Ok(m) => m,
+        Err(message) => return Refresh::Failed(message),
+    };
+    let refreshed = Refreshed {
+        revision,
+        manifests,
+    };
+    lock(&context.last_good).insert(name, (refreshed.clone(), None));
+    Refresh::Ok(refreshed)
+}
+
+/// The manifests of `source` at commit `revision` (cached per repository, revision, path and
+/// directory options unless `hard`).
+async fn render_at(
+    context: &Context,
+    source: &sluice_api::ApplicationSource,
+    revision: &str,
+    hard: bool,
+) -> Result<Arc<Vec<Manifest>>, String> {
+    let url = source.repo_url.clone();
     let path = source.path.clone().unwrap_or_default();
     let directory = Directory {
         recurse: source
@@ -227,38 +248,62 @@ async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestam
     };
     let cache_key = (
         url.clone(),
-        revision.clone(),
+        revision.to_owned(),
         path.clone(),
         format!("{directory:?}"),
     );
-    let cached = lock(&context.rendered).get(&cache_key).cloned();
-    let manifests = match cached {
-        Some(m) if !hard => m,
-        _ => {
-            let files = match context.repos.files(&url, &revision, &path).await {
-                Ok(files) => files,
-                Err(e) => return Refresh::Failed(e.to_string()),
-            };
-            match manifests::render(&files, &directory) {
-                Ok(m) => {
-                    let m = Arc::new(m);
-                    let mut rendered = lock(&context.rendered);
-                    if rendered.len() > 4096 {
-                        rendered.clear();
-                    }
-                    rendered.insert(cache_key, m.clone());
-                    m
-                }
-                Err(e) => return Refresh::Failed(format!("Failed to load target state: {e}")),
-            }
-        }
+    if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
+        return Ok(cached);
+    }
+    let files = context
+        .repos
+        .files(&url, revision, &path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rendered = manifests::render(&files, &directory)
+        .map_err(|e| format!("Failed to load target state: {e}"))?;
+    let rendered = Arc::new(rendered);
+    let mut cache = lock(&context.rendered);
+    if cache.len() > 4096 {
+        cache.clear();
+    }
+    cache.insert(cache_key, rendered.clone());
+    Ok(rendered)
+}
+
+/// The revision and manifests an operation syncs: its own `sync.revision` when it names
+/// another one than the target (a sync to a past revision, a rollback), else the refresh's.
+async fn operation_target(
+    app: &Application,
+    context: &Context,
+    refreshed: &Refreshed,
+) -> Result<Refreshed, String> {
+    let wanted = app
+        .operation
+        .as_ref()
+        .and_then(|o| o.sync.as_ref())
+        .and_then(|s| s.revision.clone())
+        .filter(|r| !r.is_empty() && *r != refreshed.revision);
+    let (Some(wanted), Some(source)) = (wanted, app.source()) else {
+        return Ok(refreshed.clone());
     };
-    let refreshed = Refreshed {
+    let revision = context
+        .repos
+        .resolve(
+            &source.repo_url,
+            &wanted,
+            context.settings.poll.max(Duration::from_secs(1)),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if revision == refreshed.revision {
+        return Ok(refreshed.clone());
+    }
+    let manifests = render_at(context, source, &revision, false).await?;
+    Ok(Refreshed {
         revision,
         manifests,
-    };
-    lock(&context.last_good).insert(name, (refreshed.clone(), None));
-    Refresh::Ok(refreshed)
+    })
 }
 
 /// Watches every kind the manifests and the last status name; the scope of each.
@@ -441,7 +486,37 @@ async fn reconcile(
         }
     }
     if app.operation.is_some() {
-        return Box::pin(operate(&api, app, &context, &refreshed, comparison, now)).await;
+        let target = match operation_target(&app, &context, &refreshed).await {
+            Ok(target) => target,
+            Err(message) => {
+                write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
+                return Ok(Action::requeue(Duration::from_secs(5)));
+            }
+        };
+        let comparison = if target.revision == refreshed.revision {
+            comparison
+        } else {
+            let target_scopes = match self::scopes(&context, &target.manifests, &app).await {
+                Ok(s) => s,
+                Err(message) => {
+                    write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
+                    return Ok(Action::requeue(Duration::from_secs(5)));
+                }
+            };
+            match compare_now(&context, &app, &target.manifests, &target_scopes) {
+                Ok(c) => c,
+                Err(e) => {
+                    write_status(
+                        &api,
+                        &app,
+                        status::comparison_error(&app, &e.to_string(), now),
+                    )
+                    .await?;
+                    return Ok(Action::requeue(Duration::from_secs(5)));
+                }
+            }
+        };
+        return Box::pin(operate(&api, app, &context, &target, comparison, now)).await;
     }
     let patch = status::compared(
         &app,

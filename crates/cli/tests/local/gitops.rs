@@ -293,6 +293,13 @@ async fn prune_self_heal_and_a_manual_sync_through_the_operation_field() {
     })
     .await;
     assert_eq!(s["operationState"]["phase"], "Succeeded");
+    let results = s["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap();
+    assert!(
+        results.iter().all(|r| r["name"] != "a"),
+        "ApplyOutOfSyncOnly: a, in sync, is not applied again: {results:?}"
+    );
     assert!(
         maps.get_opt("b").await.unwrap().is_some(),
         "not pruned without prune"
@@ -605,4 +612,41 @@ async fn two_hundred_applications_on_one_repository() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_sync_to_an_earlier_revision_applies_that_revision() {
+    let ns = namespace(&client(), "gitops-rev").await;
+    let v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  v: \"1\"\n";
+    let v2 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  v: \"2\"\n";
+    let repo = repository(&[("c.yaml", v1)]);
+    let first = git(repo.path(), &["rev-parse", "HEAD"]);
+    let second = commit(repo.path(), &[("c.yaml", v2)], "v2");
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, json!({})).await;
+    until(&name, "compared", |s| {
+        s["sync"]["revision"] == second.as_str()
+    })
+    .await;
+    let sync = json!({"operation": {"sync": {"revision": first}}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&sync))
+        .await
+        .unwrap();
+    let s = until(&name, "synced to the first revision", |s| {
+        s["operationState"]["phase"] == "Succeeded"
+            && s["operationState"]["syncResult"]["revision"] == first.as_str()
+    })
+    .await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert_eq!(maps.get("c").await.unwrap().data.unwrap()["v"], "1");
+    assert_eq!(s["history"][0]["revision"], first.as_str());
+    until(&name, "OutOfSync with the target again", |s| {
+        s["sync"]["status"] == "OutOfSync"
+    })
+    .await;
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
 }
