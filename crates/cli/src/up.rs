@@ -88,7 +88,7 @@ impl UpArgs {
         }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary without a traffic router, AnalysisRuns (web and job metrics) run, and Applications sync Git directories; Rollout analysis gates, traffic routers, Helm and kustomize sources are not built yet"
+                "the Rollout controller runs blue-green and canary with analysis gates (web and job metrics) but without a traffic router, and Applications sync Git directories; traffic routers, the Prometheus metric provider, Helm and kustomize sources are not built yet"
                     .into(),
             );
         }
