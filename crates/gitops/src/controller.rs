@@ -95,6 +95,8 @@ struct Context {
     rendered: Mutex<HashMap<RenderKey, Arc<Vec<Manifest>>>>,
     /// Repositories to fetch at the next refresh (a commit was seen on disk).
     stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// AppProjects by name, with when they were read.
+    projects: Mutex<HashMap<String, (std::time::Instant, Option<Value>)>>,
 }
 
 /// Runs the controller until its watch ends.
@@ -133,6 +135,7 @@ pub async fn run(client: Client, settings: Settings) {
         last_good: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
         stale_repos,
+        projects: Mutex::new(HashMap::new()),
     });
     controller
         .reconcile_on(futures::stream::select(by_name, by_repo))
@@ -284,7 +287,14 @@ async fn operation_target(
         .and_then(|o| o.sync.as_ref())
         .and_then(|s| s.revision.clone())
         .filter(|r| !r.is_empty() && *r != refreshed.revision);
-    let (Some(wanted), Some(source)) = (wanted, app.source()) else {
+    // `retry.refresh`: a retried operation syncs the latest revision instead.
+    let retrying = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .is_some_and(|o| o.phase == "Running" && o.retry_count.unwrap_or(0) > 0);
+    let refresh = app.operation.as_ref().is_some_and(|o| o.retry().refresh());
+    let (Some(wanted), Some(source), false) = (wanted, app.source(), retrying && refresh) else {
         return Ok(refreshed.clone());
     };
     let revision = context
@@ -444,6 +454,12 @@ async fn reconcile(
             return Ok(Action::requeue(poll.min(Duration::from_secs(30))));
         }
     };
+    let mut comparison = comparison;
+    if let Some(warning) = orphaned_warning(&context, &app, &comparison).await {
+        comparison
+            .warnings
+            .push(("OrphanedResourceWarning", warning));
+    }
     let mut app = (*app).clone();
     let mut requeue = poll;
     // Auto-sync: request an operation when the policy says so.
@@ -527,6 +543,83 @@ async fn reconcile(
     );
     write_status(&api, &app, patch).await?;
     Ok(Action::requeue(requeue))
+}
+
+/// Argo CD's OrphanedResourceWarning, when the Application's AppProject asks for orphaned
+/// resources to be monitored (`spec.orphanedResources`, `warn` not false): root objects in the
+/// destination namespace that no Application tracks, among the kinds the controller watches
+/// (Argo CD looks at every kind), minus the project's `ignore` list and what Kubernetes
+/// itself creates in every namespace.
+async fn orphaned_warning(
+    context: &Context,
+    app: &Application,
+    comparison: &Comparison,
+) -> Option<String> {
+    let namespace = app
+        .spec
+        .destination
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())?;
+    let project = project(context, app.spec.project()).await?;
+    let settings = &project["spec"]["orphanedResources"];
+    if !settings.is_object() || settings["warn"] == false {
+        return None;
+    }
+    let ignored = |key: &crate::tracking::ResourceKey| {
+        let built_in = (key.kind == "ConfigMap" && key.name == "kube-root-ca.crt")
+            || (key.kind == "ServiceAccount" && key.name == "default");
+        let listed = settings["ignore"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| {
+                let matches = |field: &str, value: &str| {
+                    i[field]
+                        .as_str()
+                        .is_none_or(|p| p.is_empty() || p == "*" || p == value)
+                };
+                matches("group", &key.group)
+                    && matches("kind", &key.kind)
+                    && matches("name", &key.name)
+            });
+        built_in || listed
+    };
+    let count = context
+        .live
+        .untracked_in(&namespace)
+        .into_iter()
+        .filter(|key| !comparison.resources.iter().any(|r| r.key == *key))
+        .filter(|key| !ignored(key))
+        .count();
+    (count > 0).then(|| format!("Application has {count} orphaned resources"))
+}
+
+/// An AppProject as JSON (read at most every 10 s).
+async fn project(context: &Context, name: &str) -> Option<Value> {
+    let now = std::time::Instant::now();
+    if let Some((at, project)) = lock(&context.projects).get(name)
+        && now.duration_since(*at) < Duration::from_secs(10)
+    {
+        return project.clone();
+    }
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        context.client.clone(),
+        &context.settings.namespace,
+        &resource,
+    );
+    let project = api
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| serde_json::to_value(p).ok());
+    lock(&context.projects).insert(name.to_owned(), (now, project.clone()));
+    project
 }
 
 /// Runs the requested operation, recording it as Running first and its end after.

@@ -232,6 +232,46 @@ impl Live {
         out
     }
 
+    /// Root objects of the watched namespaced kinds in `namespace` that no Application
+    /// tracks (candidates for Argo CD's OrphanedResourceWarning).
+    pub fn untracked_in(&self, namespace: &str) -> Vec<ResourceKey> {
+        let kinds: Vec<Arc<Kind>> = self
+            .kinds()
+            .values()
+            .filter(|k| k.namespaced)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for kind in kinds {
+            for object in kind.store.state() {
+                let meta = &object.metadata;
+                if meta.namespace.as_deref() != Some(namespace)
+                    || meta
+                        .owner_references
+                        .as_ref()
+                        .is_some_and(|o| !o.is_empty())
+                    || meta
+                        .annotations
+                        .as_ref()
+                        .is_some_and(|a| a.contains_key(tracking::TRACKING_ID))
+                    || meta
+                        .labels
+                        .as_ref()
+                        .is_some_and(|l| l.contains_key(tracking::INSTANCE_LABEL))
+                {
+                    continue;
+                }
+                out.push(ResourceKey {
+                    group: tracking::group_of(&kind.resource.api_version).to_owned(),
+                    kind: kind.resource.kind.clone(),
+                    namespace: namespace.to_owned(),
+                    name: meta.name.clone().unwrap_or_default(),
+                });
+            }
+        }
+        out
+    }
+
     /// The client the cache watches through.
     pub fn client(&self) -> &Client {
         &self.client

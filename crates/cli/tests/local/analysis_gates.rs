@@ -437,3 +437,91 @@ async fn a_missing_template_is_invalid_spec_until_it_exists() {
     web_check(&ns, false).await;
     phase(&ns, "Healthy", "").await;
 }
+
+/// The Rollout and AnalysisRun controllers of `instance`, both killed after each of a few
+/// short lives and started again at once, until the task is aborted.
+fn restarted_controllers(instance: &str) -> tokio::task::JoinHandle<()> {
+    let client = client();
+    let rollouts = sluice_rollouts::controller::Settings {
+        instance_id: Some(instance.into()),
+        namespace: None,
+    };
+    let analysis = sluice_analysis::controller::Settings {
+        instance_id: Some(instance.into()),
+        namespace: None,
+    };
+    tokio::spawn(async move {
+        for life in [150u64, 420, 260, 610, 90, 350].iter().cycle() {
+            let r = tokio::spawn(sluice_rollouts::controller::run(
+                client.clone(),
+                rollouts.clone(),
+                Default::default(),
+            ));
+            let a = tokio::spawn(sluice_analysis::controller::run(
+                client.clone(),
+                analysis.clone(),
+                Default::default(),
+            ));
+            tokio::time::sleep(Duration::from_millis(*life)).await;
+            r.abort();
+            a.abort();
+            let _ = (r.await, a.await);
+        }
+    })
+}
+
+#[tokio::test]
+async fn controllers_restarted_mid_analysis_make_no_duplicate_run() {
+    let ns = namespace(&client(), "gate-restart").await;
+    let server = server().await;
+    let instance = "gate-restarts";
+    // Three measurements a second apart: the run outlives several controller lives.
+    template(
+        &ns,
+        "slow-check",
+        json!({"args": [{"name": "url"}], "metrics": [{"name": "web", "count": 3, "interval": "1s",
+            "successCondition": "result == 'ok'",
+            "provider": {"web": {"url": "{{args.url}}", "jsonPath": "{$.status}"}}}]}),
+    )
+    .await;
+    services(&ns, &["demo-active", "demo-preview"]).await;
+    let url = format!("http://{}/ok", server.address);
+    let strategy = json!({"blueGreen": {"activeService": "demo-active",
+        "previewService": "demo-preview", "prePromotionAnalysis": {
+            "templates": [{"templateName": "slow-check"}], "args": [{"name": "url", "value": url}]}}});
+    let mut labelled = serde_json::to_value(rollout(strategy, json!({}))).unwrap();
+    labelled["metadata"]["labels"] =
+        json!({"argo-rollouts.argoproj.io/controller-instance-id": instance});
+    let labelled: Rollout = from(labelled);
+    let chaos = restarted_controllers(instance);
+    let rollouts: Api<Rollout> = Api::namespaced(client(), &ns);
+    rollouts
+        .create(&PostParams::default(), &labelled)
+        .await
+        .unwrap();
+    let first = phase(&ns, "Healthy", "").await;
+    patch(&ns, &release("v2")).await;
+    let mut promoted = Value::Null;
+    for _ in 0..900 {
+        let status = phase(&ns, "Healthy", "").await;
+        if status["stableRS"] != first["stableRS"] {
+            promoted = status;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    chaos.abort();
+    assert!(promoted.is_object(), "v2 never promoted");
+    let all = runs(&ns).await;
+    assert_eq!(
+        all.len(),
+        1,
+        "one pre-promotion run, whatever the restarts: {all:?}"
+    );
+    assert_eq!(run_phase(&all[0]), "Successful");
+    let measured =
+        serde_json::to_value(&all[0].status).unwrap()["metricResults"][0]["measurements"]
+            .as_array()
+            .map(Vec::len);
+    assert_eq!(measured, Some(3), "no measurement lost or taken twice");
+}

@@ -650,3 +650,61 @@ async fn a_sync_to_an_earlier_revision_applies_that_revision() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_project_watching_orphans_warns_of_untracked_objects() {
+    let ns = namespace(&client(), "gitops-orphans").await;
+    sluice_gitops::controller::ensure_home(&client(), "argocd")
+        .await
+        .unwrap();
+    let projects = ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    let projects: Api<DynamicObject> = Api::namespaced_with(client(), "argocd", &projects);
+    let project: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": ns, "namespace": "argocd"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+            "orphanedResources": {"warn": true}}}))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let stray: ConfigMap = from(json!({"metadata": {"name": "stray"}, "data": {"x": "1"}}));
+    maps.create(&PostParams::default(), &stray).await.unwrap();
+    let kept = config_map_yaml("kept");
+    let repo = repository(&[("kept.yaml", &kept)]);
+    let name = format!("{ns}-app");
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": ns,
+            "source": {"repoURL": format!("file://{}", repo.path().display()), "path": "."},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            "syncPolicy": {"automated": {}}}}))
+    .unwrap();
+    apps().create(&PostParams::default(), &app).await.unwrap();
+    let s = until(&name, "an orphan warning", |s| {
+        s["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "OrphanedResourceWarning")
+    })
+    .await;
+    let condition = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "OrphanedResourceWarning")
+        .unwrap();
+    assert_eq!(condition["message"], "Application has 1 orphaned resources");
+    assert!(maps.get_opt("kept").await.unwrap().is_some());
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
