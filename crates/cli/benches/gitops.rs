@@ -11,6 +11,10 @@
 //!
 //! `cargo bench -p sluice --bench gitops [-- ROUNDS [N]]`. Numbers, never pass/fail.
 
+mod common;
+
+use common::{Child, usage};
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -25,65 +29,7 @@ use kube::{
     api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-use sluice_testkit::git_http::GitHttp;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `(VmHWM, VmRSS)` in MiB and CPU seconds of a process.
-fn usage(pid: u32) -> (f64, f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        field("VmHWM:"),
-        field("VmRSS:"),
-        (ticks(11) + ticks(12)) / 100.0,
-    )
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use sluice_testkit::{git::git, git_http::GitHttp};
 
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
@@ -267,7 +213,7 @@ async fn main() {
                 bare.to_str().unwrap(),
                 "HEAD:refs/heads/main",
             ],
-        )
+        );
     };
     push_remote();
     create_app(

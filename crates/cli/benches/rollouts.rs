@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::{Child, usage};
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
@@ -250,41 +252,6 @@ async fn cutover(rounds: usize) {
         s99 / f99
     );
     cluster.shutdown().await;
-}
-
-/// `(VmHWM, VmRSS)` in MiB and CPU seconds (user + system) of a process.
-fn usage(pid: u32) -> (f64, f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the command name: state is field 0, utime 11, stime 12 (clock ticks of 1/100 s).
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    (field("VmHWM:"), field("VmRSS:"), cpu)
-}
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Part 2: N Rollouts under `sluice controller` as its own process.

@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sluice_testkit::process::{Running, kubectl, run_kubectl, start_up, start_up_with};
+use sluice_testkit::{
+    git::git,
+    process::{Running, kubectl, run_kubectl, start_up, start_up_with},
+};
 
 /// The `sluice` binary under test.
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
@@ -479,27 +482,6 @@ fn sluice_controller_elects_one_leader_and_fails_over() {
     until("the Lease released", 20, || holder().is_empty());
 }
 
-fn git_in(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=ci",
-            "-c",
-            "user.email=ci@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `sluice controller --controllers gitops` as its own process.
 fn gitops_controller(kubeconfig: &Path, cache: &Path) -> Running {
     let child = Command::new(SLUICE)
@@ -539,13 +521,13 @@ fn a_gitops_controller_killed_mid_sync_resumes_and_sluice_app_reports() {
     let k = |args: &[&str]| run_kubectl(&kubectl, &kubeconfig, args);
     // A CD repository of 300 ConfigMaps, so the sync takes a moment.
     let repo = tempfile::tempdir().unwrap();
-    git_in(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["init", "-q"]);
     let many: String = (0..300)
         .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\ndata:\n  i: \"{i}\"\n"))
         .collect();
     std::fs::write(repo.path().join("many.yaml"), many).unwrap();
-    git_in(repo.path(), &["add", "-A"]);
-    git_in(repo.path(), &["commit", "-qm", "many"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "many"]);
     let app = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: argocd}}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: many, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: .}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: default}}\n",
         repo.path().display()

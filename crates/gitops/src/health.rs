@@ -3,46 +3,9 @@
 //! with `Paused` as `Suspended`, an AnalysisRun's phase mapped. Kinds without a check have no
 //! health and never make an Application unhealthy.
 
-use std::fmt;
-
 use serde_json::Value;
 
-/// Health codes, ordered from best to worst as Argo CD orders them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HealthCode {
-    /// Running as desired.
-    Healthy,
-    /// Paused on purpose (a Rollout at a pause step, a suspended Job).
-    Suspended,
-    /// Not yet there.
-    Progressing,
-    /// Git has it, the cluster does not.
-    Missing,
-    /// Failed.
-    Degraded,
-    /// Health could not be assessed.
-    Unknown,
-}
-
-impl HealthCode {
-    /// Argo CD's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "Healthy",
-            Self::Suspended => "Suspended",
-            Self::Progressing => "Progressing",
-            Self::Missing => "Missing",
-            Self::Degraded => "Degraded",
-            Self::Unknown => "Unknown",
-        }
-    }
-}
-
-impl fmt::Display for HealthCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use sluice_api::HealthCode;
 
 /// A resource's health and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

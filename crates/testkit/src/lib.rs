@@ -5,6 +5,7 @@
 //! under CI ([`process`]).
 
 pub mod cluster;
+pub mod git;
 pub mod git_http;
 pub mod objects;
 pub mod process;

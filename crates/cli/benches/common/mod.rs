@@ -8,6 +8,7 @@ use sluice_cluster::{
 
 /// A cluster on `dir` with fsync per commit, the process runtime for demo images (others
 /// simulated) and, when asked, the ingress on an ephemeral port.
+#[allow(dead_code)]
 pub async fn demo_cluster(dir: &std::path::Path, ingress: bool) -> Cluster {
     let rules = Rules {
         demo: Some(vec![env!("CARGO_BIN_EXE_sluice").into(), "demo-app".into()]),
@@ -27,4 +28,42 @@ pub async fn demo_cluster(dir: &std::path::Path, ingress: bool) -> Cluster {
     })
     .await
     .unwrap()
+}
+
+/// `(VmHWM, VmRSS)` in MiB and CPU seconds (user + system) of a process.
+#[allow(dead_code)]
+pub fn usage(pid: u32) -> (f64, f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: state is field 0, utime 11, stime 12 (clock ticks of 1/100 s).
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    (field("VmHWM:"), field("VmRSS:"), cpu)
+}
+
+/// A child process, killed and reaped when dropped.
+#[allow(dead_code)]
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -4,7 +4,7 @@
 //! self-heal, the seed's `kubectl patch … operation` sync, CreateNamespace, a CRD in the same
 //! commit, a bad manifest, the repository removed.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
@@ -13,49 +13,9 @@ use kube::{
 };
 use serde_json::{Value, json};
 use sluice_api::{Application, Rollout};
+use sluice_testkit::git::{commit, git, repository};
 
 use super::*;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=ci",
-            "-c",
-            "user.email=ci@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Writes files and commits them; the new commit.
-fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", message]);
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-fn repository(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git(dir.path(), &["init", "-q"]);
-    commit(dir.path(), files, "initial");
-    dir
-}
 
 fn rollout_yaml(tag: &str) -> String {
     format!(

@@ -1,38 +1,13 @@
 //! Mirrors of real repositories made with the `git` binary.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{path::Path, time::Duration};
+
+use sluice_testkit::git::git;
 
 use super::*;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn commit(dir: &Path, file: &str, text: &str) -> String {
-    let path = dir.join(file);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", file]);
-    git(dir, &["rev-parse", "HEAD"])
+    sluice_testkit::git::commit(dir, &[(file, text)], file)
 }
 
 fn origin() -> tempfile::TempDir {
