@@ -1,5 +1,6 @@
 //! Runs a sync's tasks against the API server, as Argo CD's default client-side apply does:
-//! a server dry run of every object first (nothing is applied when one fails), then each
+//! a server dry run of every object first (nothing is applied when one fails; objects in a
+//! namespace the same sync creates are not dry-run), then each
 //! object created, or patched with the three-way strategic merge patch (JSON merge patch for
 //! custom resources) computed from its `last-applied-configuration`, which the apply records
 //! anew; then the prunes, with the requested propagation. `CreateNamespace=true` creates the
@@ -237,7 +238,17 @@ pub async fn run(live: &Live, tasks: &[Task], options: &Options) -> Report {
             message,
         };
     }
-    // The dry run: every object the server already knows the kind of.
+    // The dry run: every object the server already knows the kind of, except those in a
+    // namespace this sync creates (the server would answer that it does not exist yet).
+    let created_namespaces: std::collections::HashSet<&str> = tasks
+        .iter()
+        .filter_map(|t| match t {
+            Task::Apply {
+                key, live: None, ..
+            } if key.group.is_empty() && key.kind == "Namespace" => Some(key.name.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut failures = Vec::new();
     for task in tasks {
         let Task::Apply {
@@ -250,6 +261,9 @@ pub async fn run(live: &Live, tasks: &[Task], options: &Options) -> Report {
         else {
             continue;
         };
+        if created_namespaces.contains(key.namespace.as_str()) {
+            continue;
+        }
         let result = match kind_of(live, api_version, &key.kind, false).await {
             Ok(kind) => {
                 apply_one(

@@ -167,6 +167,15 @@ async fn a_failed_pre_promotion_run_aborts_with_preview_on_stable_and_active_unt
         "Blue/green pre-promotion analysis phase error/failed: Metric \"web\" assessed Failed",
     )
     .await;
+    // The preview goes back to stable within a reconcile of the abort.
+    let mut aborted = aborted;
+    for _ in 0..100 {
+        if aborted["blueGreen"]["previewSelector"] == blue.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        aborted = phase(&ns, "Degraded", "").await;
+    }
     assert_eq!(aborted["blueGreen"]["activeSelector"], blue.as_str());
     assert_eq!(aborted["blueGreen"]["previewSelector"], blue.as_str());
     let green = aborted["currentPodHash"].as_str().unwrap().to_owned();

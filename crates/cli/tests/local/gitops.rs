@@ -668,3 +668,24 @@ async fn a_project_watching_orphans_warns_of_untracked_objects() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_namespace_and_its_objects_in_one_commit_sync_together() {
+    // The blue-green example's layout: the namespace is a manifest beside what lives in it.
+    let ns = format!("{}-git", namespace(&client(), "gitops-nsgit").await);
+    let namespace_yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n");
+    let cm = config_map_yaml("inside");
+    let repo = repository(&[("00-namespace.yaml", &namespace_yaml), ("cm.yaml", &cm)]);
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, automated()).await;
+    until(&name, "Synced and Healthy", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert!(maps.get_opt("inside").await.unwrap().is_some());
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}

@@ -174,7 +174,11 @@ async fn a_controller_killed_anywhere_in_a_canary_loses_nothing() {
             && status["currentStepIndex"] == 3
     })
     .await;
-    assert_eq!(flow.selects("active").await, Some(v2.clone()));
+    // The stable Service follows the status within a reconcile.
+    until("the stable Service on version 2", 30, || async {
+        flow.selects("active").await == Some(v2.clone())
+    })
+    .await;
     assert_eq!(
         flow.replica_sets().await.len(),
         2,
