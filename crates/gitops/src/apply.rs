@@ -177,7 +177,8 @@ async fn apply_one(
             Ok(format!("{noun} created"))
         }
         Some(live) => {
-            let patch = sluice_patch::three_way(
+            let patch = diff::apply_patch(
+                api_version,
                 diff::last_applied(live).as_ref(),
                 &desired,
                 &diff::normalize(live),

@@ -14,7 +14,7 @@
 
 use base64::Engine;
 use serde_json::{Map, Value};
-use sluice_patch::{PatchKind, three_way};
+use sluice_patch::PatchKind;
 
 /// The annotation client-side apply records what it applied in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -82,6 +82,59 @@ pub fn last_applied(live: &Value) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
+/// The patch a client-side apply sends for an object of `api_version`: kubectl's three-way
+/// strategic merge patch for built-in kinds, its three-way JSON merge patch for custom
+/// resources — where a list is replaced whole, as a merge patch replaces it (a strategic
+/// patch's partial list would drop the elements' other fields).
+pub fn apply_patch(
+    api_version: &str,
+    last_applied: Option<&Value>,
+    desired: &Value,
+    live: &Value,
+) -> Value {
+    if is_built_in(api_version) {
+        sluice_patch::three_way(last_applied, desired, live)
+    } else {
+        let empty = Value::Object(Map::new());
+        Value::Object(merge_three_way(
+            last_applied.unwrap_or(&empty),
+            desired,
+            live,
+        ))
+    }
+}
+
+/// The JSON merge patch taking `live` to `desired`, deleting what `original` set and
+/// `desired` dropped; fields only `live` has stay.
+fn merge_three_way(original: &Value, desired: &Value, live: &Value) -> Map<String, Value> {
+    let mut patch = Map::new();
+    let (Some(want), Some(have)) = (desired.as_object(), live.as_object()) else {
+        return patch;
+    };
+    for (field, wanted) in want {
+        match (wanted, have.get(field)) {
+            (Value::Object(_), Some(current @ Value::Object(_))) => {
+                let before = original.get(field).unwrap_or(&Value::Null);
+                let sub = merge_three_way(before, wanted, current);
+                if !sub.is_empty() {
+                    patch.insert(field.clone(), Value::Object(sub));
+                }
+            }
+            (wanted, Some(current)) if wanted == current => {}
+            (Value::Null, None) => {}
+            (wanted, _) => {
+                patch.insert(field.clone(), wanted.clone());
+            }
+        }
+    }
+    for field in original.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !want.contains_key(field) && have.contains_key(field) {
+            patch.insert(field.clone(), Value::Null);
+        }
+    }
+    patch
+}
+
 /// Compares `desired` (as it would be applied, tracking annotation included) with `live`.
 pub fn diff(desired: &Value, live: &Value) -> Diff {
     let desired = normalize(desired);
@@ -89,7 +142,11 @@ pub fn diff(desired: &Value, live: &Value) -> Diff {
     let original = last_applied(&live)
         .map(|o| normalize(&o))
         .unwrap_or_else(|| desired.clone());
-    let patch = three_way(Some(&original), &desired, &live);
+    let api_version = desired["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let patch = apply_patch(&api_version, Some(&original), &desired, &live);
     let empty = patch.as_object().is_some_and(Map::is_empty);
     if empty {
         return Diff {
@@ -177,6 +234,34 @@ mod tests {
         assert!(!is_built_in("argoproj.io/v1alpha1"));
         assert!(is_built_in("apps/v1") && is_built_in("v1"));
         assert!(is_built_in("networking.k8s.io/v1"));
+    }
+
+    #[test]
+    fn a_custom_resources_lists_are_patched_whole() {
+        let rollout = |image: &str| {
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "r"},
+                "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image,
+                    "ports": [{"containerPort": 8080}]}]}}}})
+        };
+        let live = rollout("demo:blue");
+        let patch = apply_patch(
+            "argoproj.io/v1alpha1",
+            Some(&live),
+            &rollout("demo:yellow"),
+            &live,
+        );
+        let mut patched = live.clone();
+        sluice_patch::apply(PatchKind::Merge, &mut patched, &patch).unwrap();
+        assert_eq!(
+            patched,
+            rollout("demo:yellow"),
+            "the container keeps its ports"
+        );
+        let mut dropped = rollout("demo:blue");
+        dropped["spec"].as_object_mut().unwrap().remove("template");
+        let patch = apply_patch("argoproj.io/v1alpha1", Some(&live), &dropped, &live);
+        assert_eq!(patch, json!({"spec": {"template": null}}));
     }
 
     #[test]

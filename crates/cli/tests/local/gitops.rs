@@ -35,6 +35,8 @@ spec:
       containers:
       - name: web
         image: example.com/web:{tag}
+        ports:
+        - containerPort: 8080
   strategy:
     blueGreen:
       activeService: web-active
@@ -165,10 +167,26 @@ async fn a_commit_is_applied_from_disk_and_a_revert_goes_back() {
         rollout_image(&ns).await.as_deref() == Some("example.com/web:green")
     })
     .await;
-    let s = until(&name, "Suspended at green", |s| {
+    until(&name, "Suspended at green", |s| {
         s["sync"]["revision"] == second.as_str() && sync_is(s, "Synced", "Suspended")
     })
     .await;
+    // The update kept the container's other fields (a custom resource's lists are patched
+    // whole), so the Application stays Synced and is not healed again and again.
+    let rollouts: Api<Rollout> = Api::namespaced(client(), &ns);
+    let live = serde_json::to_value(rollouts.get("web").await.unwrap()).unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        8080
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let s = app_status(&name).await;
+    assert_eq!(s["sync"]["status"], "Synced", "{s}");
+    assert_eq!(
+        s["history"].as_array().unwrap().len(),
+        2,
+        "no self-heal loop: {s}"
+    );
     assert_eq!(s["history"].as_array().unwrap().len(), 2);
 
     // Rollback by git revert.
