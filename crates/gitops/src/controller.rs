@@ -25,12 +25,18 @@ use kube::{
 use serde_json::{Value, json};
 use sluice_api::Application;
 
+mod orphans;
+mod source;
+
+use orphans::orphaned_warning;
+use source::{Refresh, Refreshed, RenderKey, operation_target, refresh};
+
 use crate::{
     apply,
     autosync::{self, Decision},
     compare::{self, Comparison, Scope},
     live::{Live, LiveError},
-    manifests::{self, Directory, Manifest},
+    manifests::Manifest,
     repository::Repositories,
     status, sync,
 };
@@ -73,16 +79,6 @@ pub enum ControllerError {
     #[error("encoding: {0}")]
     Encode(#[from] serde_json::Error),
 }
-
-/// What one refresh produced (kept between reconciles for the repository grace period).
-#[derive(Debug, Clone)]
-struct Refreshed {
-    revision: String,
-    manifests: Arc<Vec<Manifest>>,
-}
-
-/// What a rendering depends on: repository, revision, path and directory options.
-type RenderKey = (String, String, String, String);
 
 struct Context {
     client: Client,
@@ -161,159 +157,6 @@ fn error_policy(app: Arc<Application>, err: &ControllerError, _: Arc<Context>) -
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What refreshing found.
-enum Refresh {
-    /// Manifests at a revision.
-    Ok(Refreshed),
-    /// The source could not be read (ComparisonError, sync Unknown).
-    Failed(String),
-    /// A repository error within the grace period: keep the last state.
-    Grace,
-}
-
-async fn refresh(app: &Application, context: &Context, hard: bool, now: Timestamp) -> Refresh {
-    let name = app.name_any();
-    let Some(source) = app.source() else {
-        return Refresh::Failed("spec.source: an Application needs a source".into());
-    };
-    let url = source.repo_url.clone();
-    let stale = lock(&context.stale_repos).remove(&url);
-    let compared = &app
-        .status
-        .as_ref()
-        .and_then(|s| s.sync.as_ref())
-        .and_then(|s| s.compared_to.as_ref());
-    let spec_changed = compared.is_none_or(|c| c.source.as_ref() != Some(source));
-    // A refresh asked for, or a commit seen on disk, fetches now; a new or changed source
-    // takes a fetch at most a second old (1,000 new Applications on one repository share one
-    // fetch, not a thousand); otherwise the poll interval.
-    let max_age = if hard || stale {
-        Duration::ZERO
-    } else if spec_changed {
-        Duration::from_secs(1)
-    } else if context.settings.poll.is_zero() {
-        Duration::MAX
-    } else {
-        context.settings.poll
-    };
-    let revision = match context
-        .repos
-        .resolve(&url, source.target_revision(), max_age)
-        .await
-    {
-        Ok(revision) => revision,
-        Err(e @ crate::repository::RepoError::Fetch { .. }) => {
-            let mut last = lock(&context.last_good);
-            if let Some((_, since)) = last.get_mut(&name) {
-                let first = *since.get_or_insert(now);
-                let grace =
-                    jiff::SignedDuration::try_from(context.settings.repo_grace).unwrap_or_default();
-                if now.duration_since(first) < grace {
-                    return Refresh::Grace;
-                }
-            }
-            return Refresh::Failed(e.to_string());
-        }
-        Err(e) => return Refresh::Failed(e.to_string()),
-    };
-    let manifests = match render_at(context, source, &revision, hard).await {
-        Ok(m) => m,
-        Err(message) => return Refresh::Failed(message),
-    };
-    let refreshed = Refreshed {
-        revision,
-        manifests,
-    };
-    lock(&context.last_good).insert(name, (refreshed.clone(), None));
-    Refresh::Ok(refreshed)
-}
-
-/// The manifests of `source` at commit `revision` (cached per repository, revision, path and
-/// directory options unless `hard`).
-async fn render_at(
-    context: &Context,
-    source: &sluice_api::ApplicationSource,
-    revision: &str,
-    hard: bool,
-) -> Result<Arc<Vec<Manifest>>, String> {
-    let url = source.repo_url.clone();
-    let path = source.path.clone().unwrap_or_default();
-    let directory = Directory {
-        recurse: source
-            .directory
-            .as_ref()
-            .and_then(|d| d.recurse)
-            .unwrap_or(false),
-        include: source.directory.as_ref().and_then(|d| d.include.clone()),
-        exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
-    };
-    let cache_key = (
-        url.clone(),
-        revision.to_owned(),
-        path.clone(),
-        format!("{directory:?}"),
-    );
-    if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
-        return Ok(cached);
-    }
-    let files = context
-        .repos
-        .files(&url, revision, &path)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rendered = manifests::render(&files, &directory)
-        .map_err(|e| format!("Failed to load target state: {e}"))?;
-    let rendered = Arc::new(rendered);
-    let mut cache = lock(&context.rendered);
-    if cache.len() > 4096 {
-        cache.clear();
-    }
-    cache.insert(cache_key, rendered.clone());
-    Ok(rendered)
-}
-
-/// The revision and manifests an operation syncs: its own `sync.revision` when it names
-/// another one than the target (a sync to a past revision, a rollback), else the refresh's.
-async fn operation_target(
-    app: &Application,
-    context: &Context,
-    refreshed: &Refreshed,
-) -> Result<Refreshed, String> {
-    let wanted = app
-        .operation
-        .as_ref()
-        .and_then(|o| o.sync.as_ref())
-        .and_then(|s| s.revision.clone())
-        .filter(|r| !r.is_empty() && *r != refreshed.revision);
-    // `retry.refresh`: a retried operation syncs the latest revision instead.
-    let retrying = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
-        .is_some_and(|o| o.phase == "Running" && o.retry_count.unwrap_or(0) > 0);
-    let refresh = app.operation.as_ref().is_some_and(|o| o.retry().refresh());
-    let (Some(wanted), Some(source), false) = (wanted, app.source(), retrying && refresh) else {
-        return Ok(refreshed.clone());
-    };
-    let revision = context
-        .repos
-        .resolve(
-            &source.repo_url,
-            &wanted,
-            context.settings.poll.max(Duration::from_secs(1)),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if revision == refreshed.revision {
-        return Ok(refreshed.clone());
-    }
-    let manifests = render_at(context, source, &revision, false).await?;
-    Ok(Refreshed {
-        revision,
-        manifests,
-    })
 }
 
 /// Watches every kind the manifests and the last status name; the scope of each.
@@ -543,83 +386,6 @@ async fn reconcile(
     );
     write_status(&api, &app, patch).await?;
     Ok(Action::requeue(requeue))
-}
-
-/// Argo CD's OrphanedResourceWarning, when the Application's AppProject asks for orphaned
-/// resources to be monitored (`spec.orphanedResources`, `warn` not false): root objects in the
-/// destination namespace that no Application tracks, among the kinds the controller watches
-/// (Argo CD looks at every kind), minus the project's `ignore` list and what Kubernetes
-/// itself creates in every namespace.
-async fn orphaned_warning(
-    context: &Context,
-    app: &Application,
-    comparison: &Comparison,
-) -> Option<String> {
-    let namespace = app
-        .spec
-        .destination
-        .namespace
-        .clone()
-        .filter(|n| !n.is_empty())?;
-    let project = project(context, app.spec.project()).await?;
-    let settings = &project["spec"]["orphanedResources"];
-    if !settings.is_object() || settings["warn"] == false {
-        return None;
-    }
-    let ignored = |key: &crate::tracking::ResourceKey| {
-        let built_in = (key.kind == "ConfigMap" && key.name == "kube-root-ca.crt")
-            || (key.kind == "ServiceAccount" && key.name == "default");
-        let listed = settings["ignore"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|i| {
-                let matches = |field: &str, value: &str| {
-                    i[field]
-                        .as_str()
-                        .is_none_or(|p| p.is_empty() || p == "*" || p == value)
-                };
-                matches("group", &key.group)
-                    && matches("kind", &key.kind)
-                    && matches("name", &key.name)
-            });
-        built_in || listed
-    };
-    let count = context
-        .live
-        .untracked_in(&namespace)
-        .into_iter()
-        .filter(|key| !comparison.resources.iter().any(|r| r.key == *key))
-        .filter(|key| !ignored(key))
-        .count();
-    (count > 0).then(|| format!("Application has {count} orphaned resources"))
-}
-
-/// An AppProject as JSON (read at most every 10 s).
-async fn project(context: &Context, name: &str) -> Option<Value> {
-    let now = std::time::Instant::now();
-    if let Some((at, project)) = lock(&context.projects).get(name)
-        && now.duration_since(*at) < Duration::from_secs(10)
-    {
-        return project.clone();
-    }
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-        "appprojects",
-    );
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        context.client.clone(),
-        &context.settings.namespace,
-        &resource,
-    );
-    let project = api
-        .get_opt(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|p| serde_json::to_value(p).ok());
-    lock(&context.projects).insert(name.to_owned(), (now, project.clone()));
-    project
 }
 
 /// Runs the requested operation, recording it as Running first and its end after.

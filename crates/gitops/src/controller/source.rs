@@ -1,0 +1,182 @@
+//! The source side of a reconcile: resolving the Application's revision (fetching when a
+//! refresh is asked for, a commit was seen on disk, the source changed, or the poll is due),
+//! rendering its manifests (cached per repository, revision, path and directory options),
+//! keeping the last good state through repository errors for the grace period, and the
+//! revision an operation syncs.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use sluice_api::Application;
+
+use super::{Context, lock};
+use crate::manifests::{self, Directory, Manifest};
+
+/// What one refresh produced (kept between reconciles for the repository grace period).
+#[derive(Debug, Clone)]
+pub(super) struct Refreshed {
+    pub(super) revision: String,
+    pub(super) manifests: Arc<Vec<Manifest>>,
+}
+
+/// What a rendering depends on: repository, revision, path and directory options.
+pub(super) type RenderKey = (String, String, String, String);
+
+/// What refreshing found.
+pub(super) enum Refresh {
+    /// Manifests at a revision.
+    Ok(Refreshed),
+    /// The source could not be read (ComparisonError, sync Unknown).
+    Failed(String),
+    /// A repository error within the grace period: keep the last state.
+    Grace,
+}
+
+pub(super) async fn refresh(
+    app: &Application,
+    context: &Context,
+    hard: bool,
+    now: Timestamp,
+) -> Refresh {
+    let name = app.name_any();
+    let Some(source) = app.source() else {
+        return Refresh::Failed("spec.source: an Application needs a source".into());
+    };
+    let url = source.repo_url.clone();
+    let stale = lock(&context.stale_repos).remove(&url);
+    let compared = &app
+        .status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .and_then(|s| s.compared_to.as_ref());
+    let spec_changed = compared.is_none_or(|c| c.source.as_ref() != Some(source));
+    // A refresh asked for, or a commit seen on disk, fetches now; a new or changed source
+    // takes a fetch at most a second old (1,000 new Applications on one repository share one
+    // fetch, not a thousand); otherwise the poll interval.
+    let max_age = if hard || stale {
+        Duration::ZERO
+    } else if spec_changed {
+        Duration::from_secs(1)
+    } else if context.settings.poll.is_zero() {
+        Duration::MAX
+    } else {
+        context.settings.poll
+    };
+    let revision = match context
+        .repos
+        .resolve(&url, source.target_revision(), max_age)
+        .await
+    {
+        Ok(revision) => revision,
+        Err(e @ crate::repository::RepoError::Fetch { .. }) => {
+            let mut last = lock(&context.last_good);
+            if let Some((_, since)) = last.get_mut(&name) {
+                let first = *since.get_or_insert(now);
+                let grace =
+                    jiff::SignedDuration::try_from(context.settings.repo_grace).unwrap_or_default();
+                if now.duration_since(first) < grace {
+                    return Refresh::Grace;
+                }
+            }
+            return Refresh::Failed(e.to_string());
+        }
+        Err(e) => return Refresh::Failed(e.to_string()),
+    };
+    let manifests = match render_at(context, source, &revision, hard).await {
+        Ok(m) => m,
+        Err(message) => return Refresh::Failed(message),
+    };
+    let refreshed = Refreshed {
+        revision,
+        manifests,
+    };
+    lock(&context.last_good).insert(name, (refreshed.clone(), None));
+    Refresh::Ok(refreshed)
+}
+
+/// The manifests of `source` at commit `revision` (cached per repository, revision, path and
+/// directory options unless `hard`).
+async fn render_at(
+    context: &Context,
+    source: &sluice_api::ApplicationSource,
+    revision: &str,
+    hard: bool,
+) -> Result<Arc<Vec<Manifest>>, String> {
+    let url = source.repo_url.clone();
+    let path = source.path.clone().unwrap_or_default();
+    let directory = Directory {
+        recurse: source
+            .directory
+            .as_ref()
+            .and_then(|d| d.recurse)
+            .unwrap_or(false),
+        include: source.directory.as_ref().and_then(|d| d.include.clone()),
+        exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
+    };
+    let cache_key = (
+        url.clone(),
+        revision.to_owned(),
+        path.clone(),
+        format!("{directory:?}"),
+    );
+    if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
+        return Ok(cached);
+    }
+    let files = context
+        .repos
+        .files(&url, revision, &path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rendered = manifests::render(&files, &directory)
+        .map_err(|e| format!("Failed to load target state: {e}"))?;
+    let rendered = Arc::new(rendered);
+    let mut cache = lock(&context.rendered);
+    if cache.len() > 4096 {
+        cache.clear();
+    }
+    cache.insert(cache_key, rendered.clone());
+    Ok(rendered)
+}
+
+/// The revision and manifests an operation syncs: its own `sync.revision` when it names
+/// another one than the target (a sync to a past revision, a rollback), else the refresh's.
+pub(super) async fn operation_target(
+    app: &Application,
+    context: &Context,
+    refreshed: &Refreshed,
+) -> Result<Refreshed, String> {
+    let wanted = app
+        .operation
+        .as_ref()
+        .and_then(|o| o.sync.as_ref())
+        .and_then(|s| s.revision.clone())
+        .filter(|r| !r.is_empty() && *r != refreshed.revision);
+    // `retry.refresh`: a retried operation syncs the latest revision instead.
+    let retrying = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .is_some_and(|o| o.phase == "Running" && o.retry_count.unwrap_or(0) > 0);
+    let refresh = app.operation.as_ref().is_some_and(|o| o.retry().refresh());
+    let (Some(wanted), Some(source), false) = (wanted, app.source(), retrying && refresh) else {
+        return Ok(refreshed.clone());
+    };
+    let revision = context
+        .repos
+        .resolve(
+            &source.repo_url,
+            &wanted,
+            context.settings.poll.max(Duration::from_secs(1)),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if revision == refreshed.revision {
+        return Ok(refreshed.clone());
+    }
+    let manifests = render_at(context, source, &revision, false).await?;
+    Ok(Refreshed {
+        revision,
+        manifests,
+    })
+}
