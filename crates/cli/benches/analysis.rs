@@ -137,25 +137,7 @@ async fn main() {
     let window: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(60);
     println!("sluice AnalysisRun controller benchmark");
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "up",
-            "--no-controllers",
-            "--ephemeral",
-            "--ingress-listen",
-            "off",
-        ])
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _up = Child(up);
+    let _up = common::bare_up(dir.path());
     let kubeconfig = dir.path().join("kubeconfig");
     let mut controller = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["controller", "--leader-elect=false"])

@@ -16,7 +16,6 @@ mod common;
 use common::{Child, usage};
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -118,25 +117,7 @@ async fn main() {
     let rounds = args.first().copied().unwrap_or(20);
     let count = args.get(1).copied().unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "up",
-            "--no-controllers",
-            "--ephemeral",
-            "--ingress-listen",
-            "off",
-        ])
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _up = Child(up);
+    let _up = common::bare_up(dir.path());
     let kubeconfig = dir.path().join("kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),

@@ -18,7 +18,6 @@ mod common;
 use common::{Child, usage};
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -257,25 +256,7 @@ async fn cutover(rounds: usize) {
 /// Part 2: N Rollouts under `sluice controller` as its own process.
 async fn scale(count: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "up",
-            "--no-controllers",
-            "--ephemeral",
-            "--ingress-listen",
-            "off",
-        ])
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _up = Child(up);
+    let _up = common::bare_up(dir.path());
     let kubeconfig = dir.path().join("kubeconfig");
     let controller = Child(
         Command::new(env!("CARGO_BIN_EXE_sluice"))

@@ -67,3 +67,29 @@ impl Drop for Child {
         let _ = self.0.wait();
     }
 }
+
+/// `sluice up --no-controllers --ephemeral --ingress-listen off` on `dir` as its own process,
+/// once it printed its ready line (its kubeconfig is `dir/kubeconfig`).
+#[allow(dead_code)]
+pub fn bare_up(dir: &std::path::Path) -> Child {
+    use std::io::BufRead;
+    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "up",
+            "--no-controllers",
+            "--ephemeral",
+            "--ingress-listen",
+            "off",
+        ])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run sluice up");
+    let mut line = String::new();
+    std::io::BufReader::new(up.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("sluice up's ready line");
+    Child(up)
+}
