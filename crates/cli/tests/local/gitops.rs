@@ -79,6 +79,18 @@ fn apps() -> Api<DynamicObject> {
 
 /// Registers an Application as `kubectl apply` of its manifest would.
 async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> DynamicObject {
+    let source = json!({"repoURL": format!("file://{}", repo.display()), "targetRevision": "HEAD", "path": "."});
+    create_application(name, "default", source, ns, sync_policy).await
+}
+
+/// Creates an Application in `argocd` (with its namespace and the default project).
+async fn create_application(
+    name: &str,
+    project: &str,
+    source: Value,
+    ns: &str,
+    sync_policy: Value,
+) -> DynamicObject {
     sluice_gitops::controller::ensure_home(&client(), "argocd")
         .await
         .unwrap();
@@ -86,8 +98,8 @@ async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> D
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
-            "project": "default",
-            "source": {"repoURL": format!("file://{}", repo.display()), "targetRevision": "HEAD", "path": "."},
+            "project": project,
+            "source": source,
             "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
             "syncPolicy": sync_policy,
         }
@@ -481,18 +493,8 @@ async fn a_repository_over_smart_http_is_polled() {
     let one = config_map_yaml("one");
     let work = served_repository(root.path(), "cd.git", &[("one.yaml", &one)]);
     let name = format!("{ns}-app");
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {"project": "default",
-            "source": {"repoURL": server.url("cd.git"), "targetRevision": "main", "path": ""},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-            "syncPolicy": automated()}}))
-    .unwrap();
-    sluice_gitops::controller::ensure_home(&client(), "argocd")
-        .await
-        .unwrap();
-    apps().create(&PostParams::default(), &app).await.unwrap();
+    let source = json!({"repoURL": server.url("cd.git"), "targetRevision": "main", "path": ""});
+    create_application(&name, "default", source, &ns, automated()).await;
     until(&name, "Synced over HTTP", |s| {
         sync_is(s, "Synced", "Healthy")
     })
@@ -538,19 +540,10 @@ async fn two_hundred_applications_on_one_repository() {
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     let repo = repository(&refs);
-    sluice_gitops::controller::ensure_home(&client(), "argocd")
-        .await
-        .unwrap();
     for i in 0..200 {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": format!("{ns}-{i}"), "namespace": "argocd"},
-            "spec": {"project": "default",
-                "source": {"repoURL": format!("file://{}", repo.path().display()), "path": format!("app{i}")},
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-                "syncPolicy": {"automated": {}}}}))
-        .unwrap();
-        apps().create(&PostParams::default(), &app).await.unwrap();
+        let source = json!({"repoURL": format!("file://{}", repo.path().display()), "path": format!("app{i}")});
+        let automated = json!({"automated": {}});
+        create_application(&format!("{ns}-{i}"), "default", source, &ns, automated).await;
     }
     let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
     let mut synced = 0;
@@ -656,15 +649,8 @@ async fn a_project_watching_orphans_warns_of_untracked_objects() {
     let kept = config_map_yaml("kept");
     let repo = repository(&[("kept.yaml", &kept)]);
     let name = format!("{ns}-app");
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {"project": ns,
-            "source": {"repoURL": format!("file://{}", repo.path().display()), "path": "."},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-            "syncPolicy": {"automated": {}}}}))
-    .unwrap();
-    apps().create(&PostParams::default(), &app).await.unwrap();
+    let source = json!({"repoURL": format!("file://{}", repo.path().display()), "path": "."});
+    create_application(&name, &ns, source, &ns, json!({"automated": {}})).await;
     let s = until(&name, "an orphan warning", |s| {
         s["conditions"]
             .as_array()
