@@ -73,6 +73,15 @@ pub mod annotation {
     pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io";
     /// The default ALB annotation prefix.
     pub const ALB_PREFIX: &str = "alb.ingress.kubernetes.io";
+    /// sluice: on a canary Ingress the NGINX router writes, the hash of what it routes.
+    pub const ROUTE_VERSION: &str = "sluice.dev/route-version";
+    /// sluice: on an Ingress, the [`ROUTE_VERSION`] the embedded ingress serves (written by
+    /// the data plane once its routing table holds it).
+    pub const SERVED_ROUTE_VERSION: &str = "sluice.dev/served-route-version";
+    /// sluice: on an Ingress, the `metadata.generation` the embedded ingress serves — the
+    /// mark that the data plane reports back, so the router waits for
+    /// [`SERVED_ROUTE_VERSION`].
+    pub const SERVED_GENERATION: &str = "sluice.dev/served-generation";
 }
 
 /// Condition types of Rollouts and Experiments.
@@ -155,6 +164,12 @@ pub mod event {
     pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     /// Router weights changed.
     pub const TRAFFIC_WEIGHT_UPDATED: &str = "TrafficWeightUpdated";
+    /// The router failed (or could not express a route step).
+    pub const TRAFFIC_ROUTING_ERROR: &str = "TrafficRoutingError";
+    /// The NGINX router created the canary Ingress.
+    pub const CREATING_CANARY_INGRESS: &str = "CreatingCanaryIngress";
+    /// The NGINX router patched the canary Ingress.
+    pub const PATCHING_CANARY_INGRESS: &str = "PatchingCanaryIngress";
     /// An AnalysisRun is running.
     pub const ANALYSIS_RUN_RUNNING: &str = "AnalysisRunRunning";
     /// An AnalysisRun succeeded.

@@ -43,6 +43,8 @@ use kube::{
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use sluice_api::names::annotation::{ROUTE_VERSION, SERVED_GENERATION, SERVED_ROUTE_VERSION};
+
 use crate::controllers::watched;
 use metrics::{Labels, Metrics};
 use routes::{Found, RouteKey, Table};
@@ -136,16 +138,40 @@ async fn follow(client: Client, shared: Arc<Shared>, address: Option<SocketAddr>
     }
 }
 
-/// Sets `status.loadBalancer.ingress` of every Ingress this data plane serves.
+/// Reports, on every Ingress this data plane serves, that it serves it: its address in
+/// `status.loadBalancer.ingress`, and — once the table that holds it is live — its
+/// `metadata.generation` in the annotation `sluice.dev/served-generation` and its
+/// `sluice.dev/route-version` (set by the Rollout controller's NGINX router) echoed in
+/// `sluice.dev/served-route-version`, so the controller knows the weight it wrote is served.
+/// Nothing is written when nothing changed, so the report does not feed itself.
 async fn report(client: &Client, ingresses: &Store<Ingress>, address: SocketAddr) {
     let wanted = json!([{"ip": address.ip().to_string(), "ports": [{"port": address.port(), "protocol": "TCP"}]}]);
     for ingress in ingresses.state() {
-        let class = ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.ingress_class_name.as_deref());
-        if class.is_some_and(|c| c != "nginx") {
+        if !routes::is_ours(&ingress) {
             continue;
+        }
+        let api: Api<Ingress> =
+            Api::namespaced(client.clone(), &ingress.namespace().unwrap_or_default());
+        let name = ingress.name_any();
+        let annotations = ingress.annotations();
+        let generation = ingress.metadata.generation.unwrap_or(0).to_string();
+        let mut marks = serde_json::Map::new();
+        if annotations.get(SERVED_GENERATION) != Some(&generation) {
+            marks.insert(SERVED_GENERATION.into(), json!(generation));
+        }
+        if let Some(version) = annotations.get(ROUTE_VERSION)
+            && annotations.get(SERVED_ROUTE_VERSION) != Some(version)
+        {
+            marks.insert(SERVED_ROUTE_VERSION.into(), json!(version));
+        }
+        if !marks.is_empty() {
+            let patch = json!({"metadata": {"annotations": marks}});
+            if let Err(err) = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                tracing::debug!("served marks of ingress {name}: {err}");
+            }
         }
         let current = ingress
             .status
@@ -156,18 +182,12 @@ async fn report(client: &Client, ingresses: &Store<Ingress>, address: SocketAddr
         if current == wanted {
             continue;
         }
-        let api: Api<Ingress> =
-            Api::namespaced(client.clone(), &ingress.namespace().unwrap_or_default());
         let status = json!({"status": {"loadBalancer": {"ingress": wanted}}});
         if let Err(err) = api
-            .patch_status(
-                &ingress.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(status),
-            )
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
             .await
         {
-            tracing::debug!("ingress status of {}: {err}", ingress.name_any());
+            tracing::debug!("ingress status of {name}: {err}");
         }
     }
 }

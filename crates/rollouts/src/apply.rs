@@ -7,6 +7,7 @@
 use k8s_openapi::api::{
     apps::v1::ReplicaSet,
     core::v1::{ObjectReference, Pod, Service},
+    networking::v1::Ingress,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -24,7 +25,9 @@ use crate::{
     metrics::Metrics,
     model::{Action, Event},
     observe::{Observation, Stores},
-    replicasets, runs,
+    replicasets,
+    router::RouteWrite,
+    runs,
 };
 
 /// Where the actions go.
@@ -215,6 +218,7 @@ impl Target<'_> {
                         Err(err) => return Err(err),
                     }
                 }
+                Action::Route(write) => self.route(write).await?,
                 Action::SwitchService { service, to, .. } => {
                     let services: Api<Service> =
                         Api::namespaced(self.client.clone(), &self.namespace());
@@ -231,6 +235,35 @@ impl Target<'_> {
             self.record(event.warning, event.reason, event.message.clone())
                 .await;
         }
+        Ok(())
+    }
+
+    /// Carries out a router's write, with its event.
+    async fn route(&self, write: &RouteWrite) -> Result<(), kube::Error> {
+        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), &self.namespace());
+        let (reason, note) = match write {
+            RouteWrite::CreateIngress {
+                object, event, ..
+            } => {
+                let desired: Ingress =
+                    serde_json::from_value(object.clone()).map_err(kube::Error::SerdeError)?;
+                match ingresses.create(&PostParams::default(), &desired).await {
+                    Ok(created) => self.expectations.wrote(&self.owner(), &created),
+                    // Created by a reconcile whose view was stale: patched at the next one.
+                    Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+                    Err(err) => return Err(err),
+                }
+                event
+            }
+            RouteWrite::PatchIngress { name, patch, event } => {
+                let written = ingresses
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                self.expectations.wrote(&self.owner(), &written);
+                event
+            }
+        };
+        self.record(false, reason, note.clone()).await;
         Ok(())
     }
 

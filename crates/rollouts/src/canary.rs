@@ -20,7 +20,8 @@ use sluice_api::{CanaryStep, PauseReason, duration::pause_duration, names::event
 
 use crate::{
     gate::{Passage, RunKind},
-    model::{CanaryObserved, Counts, Pause, Phase, ReplicaSetState},
+    model::{CanaryObserved, Counts, Pause, Phase, ReplicaSetState, Routed, Routing},
+    routed,
     plan::Stage,
     planner::{Planner, at},
     replica_math::{self, BasicCanary, SetCounts, Stable},
@@ -88,7 +89,7 @@ fn role_metadata(planner: &mut Planner<'_>, canary: &CanaryObserved<'_>) {
 }
 
 /// Points the canary and stable Services (those the strategy names) at these hashes.
-fn services(
+pub(crate) fn services(
     planner: &mut Planner<'_>,
     canary: &CanaryObserved<'_>,
     to_canary: Option<&str>,
@@ -203,8 +204,12 @@ fn aborted(
     stable: &ReplicaSetState,
     current: &ReplicaSetState,
 ) -> bool {
-    scale_to_weight(planner, canary, 0, current, Some(stable));
-    services(planner, canary, Some(&stable.hash), &stable.hash);
+    if let Routing::Routed(routed) = &canary.routing {
+        routed::aborted(planner, canary, routed, (stable, current));
+    } else {
+        scale_to_weight(planner, canary, 0, current, Some(stable));
+        services(planner, canary, Some(&stable.hash), &stable.hash);
+    }
     planner.plan.progress.step = Some(0);
     // Argo's canary lets go of its runs once they are cancelled.
     planner.plan.progress.runs.step = None;
@@ -240,8 +245,14 @@ fn steady(
         );
     }
     let stable = (!first).then_some(current);
-    scale_to_weight(planner, canary, 100, current, stable);
-    services(planner, canary, Some(&hash), &hash);
+    let served = match &canary.routing {
+        Routing::Routed(routed) => routed::steady(planner, canary, routed, current),
+        _ => {
+            scale_to_weight(planner, canary, 100, current, stable);
+            services(planner, canary, Some(&hash), &hash);
+            true
+        }
+    };
     planner.prune_history(&[&hash]);
     let progress = &mut planner.plan.progress;
     progress.step = Some(steps as i32);
@@ -258,6 +269,10 @@ fn steady(
     {
         return true;
     }
+    if !served && phase == Phase::Healthy {
+        planner.phase(Phase::progressing(routed::waiting_message(0)));
+        return true;
+    }
     planner.phase(phase);
     true
 }
@@ -270,10 +285,10 @@ fn updating(
     current: &ReplicaSetState,
 ) -> bool {
     let spec = canary.spec;
-    if spec.traffic_routing.is_some() {
-        planner.phase(Phase::progressing(
-            "waiting for traffic routing: sluice does not route canary traffic through a router yet; not progressing",
-        ));
+    if let Routing::Unsupported(router) = &canary.routing {
+        planner.phase(Phase::Progressing(format!(
+            "waiting for traffic routing: sluice does not route canary traffic through {router} yet; not progressing"
+        )));
         return false;
     }
     let now = planner.now;
@@ -305,12 +320,22 @@ fn updating(
     }
     // A retry after an abort: the aborted canary may not wait for a deadline any more.
     planner.deadline(current, None);
-    let set_weights: Vec<Option<i32>> = steps.iter().map(|s| s.set_weight).collect();
-    let weight =
-        replica_math::desired_weight(&set_weights, Some(index), false, status.promote_full);
-    let at_counts = scale_to_weight(planner, canary, weight, current, Some(stable));
-    let to_canary = (current.available > 0).then_some(current.hash.as_str());
-    services(planner, canary, to_canary, &stable.hash);
+    let full_size = current.available >= replicas && current.replicas == replicas;
+    let (at_counts, routing) = match &canary.routing {
+        Routing::Routed(routed) => {
+            let routing = routed_update(planner, canary, routed, (stable, current), index);
+            (routing.0, Some(routing.1))
+        }
+        _ => {
+            let set_weights: Vec<Option<i32>> = steps.iter().map(|s| s.set_weight).collect();
+            let weight =
+                replica_math::desired_weight(&set_weights, Some(index), false, status.promote_full);
+            let at_counts = scale_to_weight(planner, canary, weight, current, Some(stable));
+            let to_canary = (current.available > 0).then_some(current.hash.as_str());
+            services(planner, canary, to_canary, &stable.hash);
+            (at_counts, None)
+        }
+    };
     planner.prune_history(&[&current.hash, &stable.hash]);
     planner.plan.progress.aborted_at = None;
     planner.plan.progress.step = Some(index);
@@ -329,9 +354,35 @@ fn updating(
     {
         planner.plan.progress.runs.step = None;
     }
+    // Behind a router, nothing that depends on the split happens until the data plane
+    // serves it.
+    if let Some(routing) = routing.as_ref().filter(|r| !r.served) {
+        if !planner.timed_out(current, true) {
+            planner.phase(Phase::Progressing(routed::waiting_message(routing.weight)));
+        }
+        return true;
+    }
     if index == count {
-        // Every step done (or skipped): promote once the canary is at full availability.
-        if current.available >= replicas && current.replicas == replicas {
+        // Every step done (or skipped): promote once the canary is at full availability —
+        // behind a router, once it takes all the traffic and the stable Service's endpoints
+        // are its pods.
+        if full_size {
+            if let Routing::Routed(routed) = &canary.routing {
+                let all = routing.as_ref().is_some_and(|r| r.weight == spec.max_traffic_weight());
+                let message = if !all {
+                    Some(routed::waiting_message(spec.max_traffic_weight()))
+                } else if !routed.stable_settled {
+                    Some("waiting for the stable Service's endpoints to be the canary's pods".to_owned())
+                } else {
+                    None
+                };
+                if let Some(message) = message {
+                    if !planner.timed_out(current, true) {
+                        planner.phase(Phase::Progressing(message));
+                    }
+                    return true;
+                }
+            }
             promote(planner, current, count, status.promote_full);
             return true;
         }
@@ -358,7 +409,15 @@ fn updating(
         let phase = count_phase(planner, false);
         planner.phase(phase);
     };
-    if step.set_weight.is_some() {
+    let unsupported = routing.as_ref().and_then(|r| r.unsupported.clone());
+    if step.set_header_route.is_some() || step.set_mirror_route.is_some() {
+        // The router holds the route from this reconcile on; one it cannot express is a
+        // warning, and the step completes (as in Argo).
+        if let Some(why) = unsupported {
+            planner.event(true, event::TRAFFIC_ROUTING_ERROR, why);
+        }
+        complete(planner);
+    } else if step.set_weight.is_some() || step.set_canary_scale.is_some() {
         if at_counts {
             complete(planner);
         } else if !planner.timed_out(current, true) {
@@ -419,6 +478,72 @@ fn updating(
         )));
     }
     true
+}
+
+/// An update behind a router: the pod counts of the step, the weight (the previous step's
+/// until the canary is at its counts, 0 while it has no available pod, the recorded one on
+/// `promote --full`, all of it once every step is done), the router told, the Services
+/// pointed — the stable one at the canary once it takes all the traffic and the data plane
+/// serves that. Whether the counts are reached, and what the router said.
+fn routed_update(
+    planner: &mut Planner<'_>,
+    canary: &CanaryObserved<'_>,
+    routed: &Routed,
+    (stable, current): (&ReplicaSetState, &ReplicaSetState),
+    index: i32,
+) -> (bool, routed::Routing) {
+    let spec = canary.spec;
+    let steps = spec.steps();
+    let count = steps.len() as i32;
+    let max = spec.max_traffic_weight();
+    let replicas = planner.observed.replicas;
+    let full = planner.observed.status.promote_full;
+    let pods = routed::PodWeight {
+        index,
+        full,
+        aborted: None,
+        keep_scale: false,
+        steps,
+    };
+    let targets = routed::counts(spec, replicas, routed, pods);
+    let at_counts = routed::at_counts(spec, (current, Some(stable)), targets);
+    let recorded = routed.weights.as_ref().map_or(0, |w| w.canary);
+    let (weight, routes) = if current.available == 0 {
+        (0, routed::Routes::Removed)
+    } else if full {
+        let weight = if spec.dynamic_stable_scale() {
+            max * current.available / replicas.max(1)
+        } else {
+            recorded
+        };
+        (weight, routed::Routes::Removed)
+    } else if !at_counts {
+        (routed::previous_weight(steps, index), routed::Routes::UpTo(index))
+    } else if index < count {
+        (routed::set_weight(steps, index, max), routed::Routes::UpTo(index))
+    } else {
+        (max, routed::Routes::UpTo(index))
+    };
+    let hashes = (current.hash.as_str(), stable.hash.as_str());
+    let routing = routed::route(planner, canary, routed, weight, routes, hashes);
+    // Older ReplicaSets the canary Service or the router still points at keep their pods.
+    let referenced = |rs: &ReplicaSetState| {
+        canary.canary_service.as_ref().and_then(|s| s.hash()) == Some(rs.hash.as_str())
+            || routed.weights.as_ref().and_then(|w| w.canary_hash.as_deref()) == Some(rs.hash.as_str())
+    };
+    let others: Vec<&ReplicaSetState> = planner
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| rs.hash != current.hash && rs.hash != stable.hash && rs.replicas > 0)
+        .filter(|rs| !referenced(rs))
+        .collect();
+    routed::scale(planner, (current, Some(stable)), targets, &others, routing.served);
+    let to_canary = (current.available > 0).then_some(current.hash.as_str());
+    let all_canary = index == count && routing.weight == max && routing.served;
+    let to_stable = if all_canary { &current.hash } else { &stable.hash };
+    services(planner, canary, to_canary, to_stable);
+    (at_counts, routing)
 }
 
 /// Every step done: the canary becomes the stable version (Argo's `promoteStable`).

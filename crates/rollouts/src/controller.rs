@@ -22,6 +22,7 @@ use k8s_openapi::api::{
     apps::v1::ReplicaSet,
     core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
+    networking::v1::Ingress,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -214,13 +215,14 @@ async fn prefill(stores: Stores, ready: Arc<AtomicBool>) {
     if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() || lists.3.is_err() {
         return;
     }
-    let analysis = futures::future::join3(
+    let analysis = futures::future::join4(
         stores.runs.wait_until_ready(),
         stores.templates.wait_until_ready(),
         stores.cluster_templates.wait_until_ready(),
+        stores.ingresses.wait_until_ready(),
     )
     .await;
-    if analysis.0.is_err() || analysis.1.is_err() || analysis.2.is_err() {
+    if analysis.0.is_err() || analysis.1.is_err() || analysis.2.is_err() || analysis.3.is_err() {
         return;
     }
     for rs in stores.replica_sets.state() {
@@ -274,6 +276,10 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         Api::<ClusterAnalysisTemplate>::all(client.clone()),
         watcher::Config::default(),
     );
+    let (ingresses, ingress_changes, ingress_watch) = informer::shared(
+        api::<Ingress>(&client, &settings),
+        watcher::Config::default(),
+    );
     metrics.watch(rollouts.clone());
     let indexes = Arc::new(Indexes::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -285,6 +291,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         runs,
         templates,
         cluster_templates,
+        ingresses,
         indexes: indexes.clone(),
     };
     // Reconciles wait until every store holds its first full list and the indexes cover it.
@@ -293,6 +300,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let (named_by_service, named_by_slice) = (rollouts.clone(), rollouts.clone());
     let by_run = indexes.clone();
     let (by_template, by_cluster_template) = (rollouts.clone(), rollouts.clone());
+    let (by_ingress, named_by_ingress) = (indexes.clone(), rollouts.clone());
     let controller = Controller::for_shared_stream(rollout_changes, rollouts.clone())
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
@@ -316,6 +324,26 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         })
         .watches_shared_stream(cluster_template_changes, move |template| {
             referring(&by_cluster_template, None, &template.name_any())
+        })
+        .watches_shared_stream(ingress_changes, move |ingress| {
+            // A canary Ingress wakes its Rollout (the data plane's report, a hand edit); a
+            // stable Ingress the Rollouts whose router names it.
+            let namespace = ingress.namespace().unwrap_or_default();
+            if let Some((owner, _)) = controller_of(ingress.as_ref()) {
+                return vec![ObjectRef::new(&owner).within(&namespace)];
+            }
+            let index = &by_ingress.rollouts_by_ingress;
+            let stable = ingress.name_any();
+            index.retain(&namespace, &stable, |name| {
+                named_by_ingress
+                    .get(&ObjectRef::new(name).within(&namespace))
+                    .is_some()
+            });
+            index
+                .names(&namespace, &stable)
+                .into_iter()
+                .map(|name| ObjectRef::new(&name).within(&namespace))
+                .collect()
         });
     let context = Arc::new(Context {
         recorder: events::recorder(&client, "rollouts-controller"),
@@ -340,6 +368,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         () = run_watch => {}
         () = template_watch => {}
         () = cluster_template_watch => {}
+        () = ingress_watch => {}
     }
 }
 
@@ -384,6 +413,11 @@ fn stored_version(context: &Context, key: &Key) -> Option<Option<u64>> {
         "AnalysisRun" => context
             .stores
             .runs
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        "Ingress" => context
+            .stores
+            .ingresses
             .get(&ObjectRef::new(name).within(namespace))
             .map(|o| version(o.meta())),
         _ => Some(None),

@@ -66,6 +66,8 @@ pub struct Indexes {
     pub rollouts_by_service: Index,
     /// AnalysisRuns by their controlling Rollout's uid.
     pub runs_by_owner: Index,
+    /// Rollouts by the stable Ingresses their router names (recorded by each reconcile).
+    pub rollouts_by_ingress: Index,
 }
 
 #[cfg(test)]

@@ -33,5 +33,7 @@ pub mod plan;
 pub mod planner;
 pub mod replica_math;
 pub mod replicasets;
+pub mod routed;
+pub mod router;
 pub mod runs;
 pub mod status;

@@ -170,6 +170,46 @@ pub struct CanaryObserved<'a> {
     pub stable_service: Option<ServiceState>,
     /// The hash of the steps as they are now (`status.currentStepHash` when written).
     pub step_hash: String,
+    /// How the canary's traffic is split.
+    pub routing: Routing,
+}
+
+/// How a canary's traffic is split.
+#[derive(Debug, Clone)]
+pub enum Routing {
+    /// By replica ratio (no `trafficRouting`).
+    Replicas,
+    /// By a router sluice does not drive yet (named): the Rollout holds before its steps.
+    Unsupported(String),
+    /// By a router.
+    Routed(Box<Routed>),
+}
+
+/// A traffic-routed canary as observed.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The router over the objects it owns.
+    pub router: crate::router::Observed,
+    /// `status.canary.weights` as last written.
+    pub weights: Option<WeightStatus>,
+    /// Whether the stable Service's endpoints are all pods of the current ReplicaSet (after
+    /// the switch at the end of an update).
+    pub stable_settled: bool,
+}
+
+/// `status.canary.weights`: the split last set on the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightStatus {
+    /// The canary's weight.
+    pub canary: i32,
+    /// The stable's weight.
+    pub stable: i32,
+    /// The canary's hash.
+    pub canary_hash: Option<String>,
+    /// The stable's hash.
+    pub stable_hash: Option<String>,
+    /// Whether the data plane serves it (`None`: the router cannot tell).
+    pub verified: Option<bool>,
 }
 
 /// `spec.progressDeadlineSeconds` and `spec.progressDeadlineAbort`, with when the Rollout last
@@ -337,6 +377,8 @@ pub enum Action {
         /// The run.
         name: String,
     },
+    /// A traffic router's write (the canary Ingress, …).
+    Route(crate::router::RouteWrite),
     /// Point a Service's selector at a hash.
     SwitchService {
         /// The Service.
@@ -375,6 +417,8 @@ pub enum Targets {
         step_hash: String,
         /// The number of steps (`currentStepIndex` is absent when there are none).
         steps: usize,
+        /// `status.canary.weights` (traffic routing only).
+        weights: Option<WeightStatus>,
     },
 }
 

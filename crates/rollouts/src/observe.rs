@@ -9,6 +9,7 @@ use k8s_openapi::api::{
     apps::v1::ReplicaSet,
     core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
+    networking::v1::Ingress,
 };
 use kube::{
     ResourceExt,
@@ -30,10 +31,12 @@ use crate::{
     index::{Index, Indexes},
     model::{
         BlueGreenObserved, CanaryObserved, Counts, Deadline, LastProgress, LastReason, Observed,
-        Pause, Progress, ReplicaSetState, ServiceState, Strategy,
+        Pause, Progress, ReplicaSetState, Routing, ServiceState, Strategy,
     },
     replicasets,
 };
+
+mod routing;
 
 /// The informer stores a reconcile reads.
 #[derive(Clone)]
@@ -52,6 +55,8 @@ pub struct Stores {
     pub templates: Store<AnalysisTemplate>,
     /// Every ClusterAnalysisTemplate.
     pub cluster_templates: Store<ClusterAnalysisTemplate>,
+    /// Every Ingress (the NGINX router's).
+    pub ingresses: Store<Ingress>,
     /// Who owns and names what.
     pub indexes: Arc<Indexes>,
 }
@@ -359,6 +364,7 @@ pub fn observe<'a>(
             .insert(&namespace, name, &rollout.name_any());
         Some(service_state(&stores.services, &namespace, name))
     };
+    let mut routing_problem = None;
     let (strategy, active) = if let Some(bg) = strategy.blue_green.as_ref() {
         let active = service(Some(&bg.active_service)).unwrap_or(ServiceState::Missing);
         let preview = service(bg.preview_service());
@@ -376,11 +382,19 @@ pub fn observe<'a>(
         (Strategy::BlueGreen(observed), active_hash)
     } else if let Some(canary) = strategy.canary.as_ref() {
         let steps = serde_json::to_value(canary.steps())?;
+        let current = states.iter().find(|rs| rs.hash == hash).map(|rs| rs.name.as_str());
+        let routing = routing::observe(stores, rollout, canary, current);
+        let (routing, problem) = match routing {
+            Ok(routing) => (routing, None),
+            Err(problem) => (Routing::Replicas, Some(problem)),
+        };
+        routing_problem = problem;
         let observed = CanaryObserved {
             spec: canary,
             canary_service: service(canary.canary_service.as_deref()),
             stable_service: service(canary.stable_service.as_deref()),
             step_hash: hash::json_hash(&steps),
+            routing,
         };
         (Strategy::Canary(observed), None)
     } else {
@@ -437,6 +451,9 @@ pub fn observe<'a>(
         strategy,
         analysis: Default::default(),
     };
+    if observed.invalid.is_none() {
+        observed.invalid = routing_problem;
+    }
     if observed.invalid.is_none() {
         observed.invalid = managed_elsewhere(stores, &namespace, &name, &observed);
     }

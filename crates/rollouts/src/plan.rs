@@ -231,6 +231,10 @@ fn targets_now(observed: &Observed<'_>) -> crate::model::Targets {
         Strategy::Canary(c) => crate::model::Targets::Canary {
             step_hash: c.step_hash.clone(),
             steps: c.spec.steps().len(),
+            weights: match &c.routing {
+                crate::model::Routing::Routed(routed) => routed.weights.clone(),
+                _ => None,
+            },
         },
     }
 }

@@ -12,7 +12,7 @@ use sluice_api::{Rollout, int_or_percent, names::label};
 use crate::{
     conditions::{self, Facts},
     gate::Tracked,
-    model::{Counts, Plan, ReplicaSetState, Targets},
+    model::{Counts, Plan, ReplicaSetState, Targets, WeightStatus},
 };
 
 /// What the status is computed from besides the plan.
@@ -143,20 +143,52 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
                 "postPromotionAnalysisRunStatus": run(runs.post.as_ref()),
             });
         }
-        Targets::Canary { step_hash, steps } => {
+        Targets::Canary {
+            step_hash,
+            steps,
+            weights,
+        } => {
             status["currentStepHash"] = json!(step_hash);
-            // Argo always writes the (Go struct) `canary` field; weights come with the routers.
+            // Argo always writes the (Go struct) `canary` field.
             status["canary"] = json!({
                 "currentStepAnalysisRunStatus": run(runs.step.as_ref()),
                 "currentBackgroundAnalysisRunStatus": run(runs.background.as_ref()),
+                "weights": weights.as_ref().map(|w| weights_json(rollout, w)),
             });
-            if old.canary.is_none() && runs.step.is_none() && runs.background.is_none() {
+            if old.canary.is_none()
+                && runs.step.is_none()
+                && runs.background.is_none()
+                && weights.is_none()
+            {
                 status["canary"] = json!({});
             }
             status["currentStepIndex"] = json!((*steps > 0).then_some(progress.step.unwrap_or(0)));
         }
     }
     status
+}
+
+/// `status.canary.weights` in Argo's shape (`TrafficWeights`).
+fn weights_json(rollout: &Rollout, weights: &WeightStatus) -> Value {
+    let canary = rollout
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.canary.as_ref());
+    let service = |name: Option<&String>| name.filter(|n| !n.is_empty()).cloned();
+    json!({
+        "canary": {
+            "weight": weights.canary,
+            "podTemplateHash": weights.canary_hash,
+            "serviceName": service(canary.and_then(|c| c.canary_service.as_ref())),
+        },
+        "stable": {
+            "weight": weights.stable,
+            "podTemplateHash": weights.stable_hash,
+            "serviceName": service(canary.and_then(|c| c.stable_service.as_ref())),
+        },
+        "verified": weights.verified,
+    })
 }
 
 /// The merge patch that takes `old` to `new` over `new`'s keys only (keys `new` does not name

@@ -261,8 +261,12 @@ fn validate_step(
     }
     if let Some(header) = &step.set_header_route {
         let at = path.child("setHeaderRoute");
+        // sluice departs from Argo here: its NGINX router expresses a header route as
+        // `canary-by-header` (Argo's validation refuses the step with NGINX, and its NGINX
+        // router would ignore it).
         let supported = routing.filter(|r| {
             r.istio.is_some()
+                || r.nginx.is_some()
                 || r.alb.is_some()
                 || r.apisix.is_some()
                 || r.plugins.as_ref().is_some_and(|p| !p.is_empty())

@@ -164,7 +164,8 @@ fn endpoints(slices: &[Arc<EndpointSlice>]) -> HashMap<(String, String, String),
     map
 }
 
-fn is_ours(ingress: &Ingress) -> bool {
+/// Whether this data plane serves `ingress` (class `nginx`, or none).
+pub fn is_ours(ingress: &Ingress) -> bool {
     let class = ingress
         .spec
         .as_ref()

@@ -10,7 +10,7 @@ use crate::{
     gate::{Prepared, RunKind, RunState},
     model::{
         Action, CanaryObserved, Deadline, LastProgress, LastReason, Observed, Phase, Plan,
-        Progress, ReplicaSetState, ServiceState, Strategy,
+        Progress, ReplicaSetState, Routing, ServiceState, Strategy,
     },
     plan::plan,
 };
@@ -81,6 +81,7 @@ fn observed<'a>(
             canary_service: spec.canary_service.as_ref().map(|_| selects.clone()),
             stable_service: spec.stable_service.as_ref().map(|_| selects.clone()),
             step_hash: "steps".into(),
+            routing: Routing::Replicas,
         }),
         analysis: Default::default(),
     }
@@ -160,7 +161,24 @@ fn play(o: &mut Observed<'_>, plan: &Plan) {
                 run.terminate = true;
             }
             Action::DeleteRun { name } => o.analysis.runs.retain(|r| &r.name != name),
+            Action::Route(write) => {
+                if let Strategy::Canary(c) = &mut o.strategy
+                    && let Routing::Routed(routed) = &mut c.routing
+                {
+                    let crate::router::Observed::Nginx(nginx) = &mut routed.router;
+                    nginx.simulate(write);
+                }
+            }
         }
+    }
+    let hash = o.hash.clone();
+    if let Strategy::Canary(c) = &mut o.strategy
+        && let Routing::Routed(routed) = &mut c.routing
+    {
+        if let crate::model::Targets::Canary { weights, .. } = &plan.targets {
+            routed.weights = weights.clone();
+        }
+        routed.stable_settled = c.stable_service.as_ref().and_then(|s| s.hash()) == Some(hash.as_str());
     }
     o.status = plan.progress.clone();
     o.status.abort_message = match &plan.phase {
@@ -582,13 +600,17 @@ fn steps_sluice_does_not_run_yet_hold_the_rollout_before_them() {
 }
 
 #[test]
-fn with_traffic_routing_it_holds_rather_than_split_by_pods() {
+fn with_a_router_sluice_does_not_drive_it_holds_rather_than_split_by_pods() {
     let spec = strategy(
         serde_json::json!({"canaryService": "canary", "stableService": "stable",
-        "trafficRouting": {"nginx": {"stableIngress": "web"}}, "steps": [{"setWeight": 10}]}),
+        "trafficRouting": {"smi": {}}, "steps": [{"setWeight": 10}]}),
     );
     let mut o = update(&spec, 2);
     o.replica_sets.push(rs("new", 2, 0));
+    let Strategy::Canary(c) = &mut o.strategy else {
+        unreachable!()
+    };
+    c.routing = Routing::Unsupported("SMI".into());
     let held = plan(&o, t(NOW));
     assert!(held.actions.is_empty());
     assert!(held.phase.message().contains("traffic routing"));
@@ -626,3 +648,5 @@ fn a_manually_paused_canary_moves_nothing() {
     assert!(paused.actions.is_empty());
     assert_eq!(paused.phase, Phase::ManuallyPaused);
 }
+
+mod routed;
