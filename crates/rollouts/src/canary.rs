@@ -482,7 +482,7 @@ fn updating(
 
 /// An update behind a router: the pod counts of the step, the weight (the previous step's
 /// until the canary is at its counts, 0 while it has no available pod, the recorded one on
-/// `promote --full`, all of it once every step is done), the router told, the Services
+/// `promote --full` until the canary has all its pods, all of it once every step is done), the router told, the Services
 /// pointed — the stable one at the canary once it takes all the traffic and the data plane
 /// serves that. Whether the counts are reached, and what the router said.
 fn routed_update(
@@ -510,6 +510,11 @@ fn routed_update(
     let recorded = routed.weights.as_ref().map_or(0, |w| w.canary);
     let (weight, routes) = if current.available == 0 {
         (0, routed::Routes::Removed)
+    } else if full && at_counts {
+        // Every pod of the canary is up: all of the traffic, then the stable Service's
+        // switch (Argo switches at once, keeping the weight; confirming 100 % first keeps
+        // the switch invisible).
+        (max, routed::Routes::Removed)
     } else if full {
         let weight = if spec.dynamic_stable_scale() {
             max * current.available / replicas.max(1)

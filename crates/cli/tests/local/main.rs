@@ -10,6 +10,7 @@ mod gitops;
 mod ingress;
 mod rollout_canary;
 mod rollout_migration;
+mod rollout_nginx;
 mod rollout_options;
 mod rollout_restarts;
 mod rollouts;
