@@ -212,8 +212,8 @@ fn images(rs: &ReplicaSet) -> Vec<String> {
 }
 
 /// A canary's `Step` (`2/3`; none without steps), `SetWeight` (the weight its current step
-/// aims for) and `ActualWeight` (the canary's share of the available pods), as Argo's
-/// `kubectl argo rollouts get rollout` computes them for a canary without a router.
+/// aims for) and `ActualWeight` (the canary's share of the available pods, or behind a router
+/// the weight it was last given), as Argo's `kubectl argo rollouts get rollout` computes them.
 fn weights(
     rollout: &Rollout,
     canary: &sluice_api::CanaryStrategy,
@@ -247,7 +247,18 @@ fn weights(
         .filter(|rs| hash(rs) == status.current_pod_hash.as_deref())
         .map(|rs| available(&rs))
         .sum();
-    let actual = if total == 0 { 0 } else { current * 100 / total };
+    let actual = if canary.traffic_routing.is_some() {
+        // Behind a router: the weight the router was last given (Argo's `ActualWeight`).
+        status
+            .canary
+            .as_ref()
+            .and_then(|c| c.weights.as_ref())
+            .map_or(set_weight, |w| w.canary.weight)
+    } else if total == 0 {
+        0
+    } else {
+        current * 100 / total
+    };
     (step, set_weight, actual)
 }
 

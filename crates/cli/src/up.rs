@@ -88,7 +88,7 @@ impl UpArgs {
         }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary with analysis gates (web and job metrics) but without a traffic router, and Applications sync Git directories; traffic routers, the Prometheus metric provider, Helm and kustomize sources are not built yet"
+                "the Rollout controller runs blue-green and canary with analysis gates (web and job metrics) and the NGINX traffic router, and Applications sync Git directories; the other traffic routers (Istio, SMI, Gateway API, ALB), the Prometheus metric provider, Helm and kustomize sources are not built yet"
                     .into(),
             );
         }

@@ -242,9 +242,7 @@ impl Target<'_> {
     async fn route(&self, write: &RouteWrite) -> Result<(), kube::Error> {
         let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), &self.namespace());
         let (reason, note) = match write {
-            RouteWrite::CreateIngress {
-                object, event, ..
-            } => {
+            RouteWrite::CreateIngress { object, event, .. } => {
                 let desired: Ingress =
                     serde_json::from_value(object.clone()).map_err(kube::Error::SerdeError)?;
                 match ingresses.create(&PostParams::default(), &desired).await {

@@ -21,10 +21,10 @@ use sluice_api::{CanaryStep, PauseReason, duration::pause_duration, names::event
 use crate::{
     gate::{Passage, RunKind},
     model::{CanaryObserved, Counts, Pause, Phase, ReplicaSetState, Routed, Routing},
-    routed,
     plan::Stage,
     planner::{Planner, at},
     replica_math::{self, BasicCanary, SetCounts, Stable},
+    routed,
 };
 
 /// Plans `stage` of a canary Rollout.
@@ -368,11 +368,16 @@ fn updating(
         // are its pods.
         if full_size {
             if let Routing::Routed(routed) = &canary.routing {
-                let all = routing.as_ref().is_some_and(|r| r.weight == spec.max_traffic_weight());
+                let all = routing
+                    .as_ref()
+                    .is_some_and(|r| r.weight == spec.max_traffic_weight());
                 let message = if !all {
                     Some(routed::waiting_message(spec.max_traffic_weight()))
                 } else if !routed.stable_settled {
-                    Some("waiting for the stable Service's endpoints to be the canary's pods".to_owned())
+                    Some(
+                        "waiting for the stable Service's endpoints to be the canary's pods"
+                            .to_owned(),
+                    )
                 } else {
                     None
                 };
@@ -523,9 +528,15 @@ fn routed_update(
         };
         (weight, routed::Routes::Removed)
     } else if !at_counts {
-        (routed::previous_weight(steps, index), routed::Routes::UpTo(index))
+        (
+            routed::previous_weight(steps, index),
+            routed::Routes::UpTo(index),
+        )
     } else if index < count {
-        (routed::set_weight(steps, index, max), routed::Routes::UpTo(index))
+        (
+            routed::set_weight(steps, index, max),
+            routed::Routes::UpTo(index),
+        )
     } else {
         (max, routed::Routes::UpTo(index))
     };
@@ -534,7 +545,11 @@ fn routed_update(
     // Older ReplicaSets the canary Service or the router still points at keep their pods.
     let referenced = |rs: &ReplicaSetState| {
         canary.canary_service.as_ref().and_then(|s| s.hash()) == Some(rs.hash.as_str())
-            || routed.weights.as_ref().and_then(|w| w.canary_hash.as_deref()) == Some(rs.hash.as_str())
+            || routed
+                .weights
+                .as_ref()
+                .and_then(|w| w.canary_hash.as_deref())
+                == Some(rs.hash.as_str())
     };
     let others: Vec<&ReplicaSetState> = planner
         .observed
@@ -543,10 +558,20 @@ fn routed_update(
         .filter(|rs| rs.hash != current.hash && rs.hash != stable.hash && rs.replicas > 0)
         .filter(|rs| !referenced(rs))
         .collect();
-    routed::scale(planner, (current, Some(stable)), targets, &others, routing.served);
+    routed::scale(
+        planner,
+        (current, Some(stable)),
+        targets,
+        &others,
+        routing.served,
+    );
     let to_canary = (current.available > 0).then_some(current.hash.as_str());
     let all_canary = index == count && routing.weight == max && routing.served;
-    let to_stable = if all_canary { &current.hash } else { &stable.hash };
+    let to_stable = if all_canary {
+        &current.hash
+    } else {
+        &stable.hash
+    };
     services(planner, canary, to_canary, to_stable);
     (at_counts, routing)
 }

@@ -382,7 +382,10 @@ pub fn observe<'a>(
         (Strategy::BlueGreen(observed), active_hash)
     } else if let Some(canary) = strategy.canary.as_ref() {
         let steps = serde_json::to_value(canary.steps())?;
-        let current = states.iter().find(|rs| rs.hash == hash).map(|rs| rs.name.as_str());
+        let current = states
+            .iter()
+            .find(|rs| rs.hash == hash)
+            .map(|rs| rs.name.as_str());
         let routing = routing::observe(stores, rollout, canary, current);
         let (routing, problem) = match routing {
             Ok(routing) => (routing, None),

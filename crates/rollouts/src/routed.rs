@@ -16,7 +16,9 @@
 //!   starting, any scale-down, the stable Service's switch — happens until it serves the
 //!   weight last written; the wait counts toward `progressDeadlineSeconds`.
 
-use sluice_api::{CanaryStep, CanaryStrategy, ReplicaProgressThreshold, SetCanaryScale, names::event};
+use sluice_api::{
+    CanaryStep, CanaryStrategy, ReplicaProgressThreshold, SetCanaryScale, names::event,
+};
 
 use crate::{
     model::{CanaryObserved, ReplicaSetState, Routed, WeightStatus},
@@ -53,7 +55,9 @@ pub fn threshold_met(
 ) -> bool {
     match threshold {
         Some(t) if t.value >= 0 && t.type_ == "Percent" => {
-            desired == 0 || f64::from(rs.available) / f64::from(desired) * 100.0 >= f64::from(t.value) - 1e-10
+            desired == 0
+                || f64::from(rs.available) / f64::from(desired) * 100.0
+                    >= f64::from(t.value) - 1e-10
         }
         Some(t) if t.value >= 0 => rs.available >= t.value,
         _ => rs.replicas == desired && rs.available >= desired,
@@ -117,7 +121,12 @@ pub struct PodWeight<'s> {
 
 /// The canary and stable pod counts (Argo's `CalculateReplicaCountsForTrafficRoutedCanary`
 /// with `GetCanaryReplicasOrWeight`).
-pub fn counts(spec: &CanaryStrategy, replicas: i32, routed: &Routed, pods: PodWeight<'_>) -> (i32, i32) {
+pub fn counts(
+    spec: &CanaryStrategy,
+    replicas: i32,
+    routed: &Routed,
+    pods: PodWeight<'_>,
+) -> (i32, i32) {
     let max = spec.max_traffic_weight();
     let scale = match pods.aborted {
         Some(_) if !pods.keep_scale => None,
@@ -125,8 +134,20 @@ pub fn counts(spec: &CanaryStrategy, replicas: i32, routed: &Routed, pods: PodWe
     };
     let (canary_scale, weight) = match (pods.full, scale, pods.aborted) {
         (true, _, _) => (None, max),
-        (false, Some(SetCanaryScale { replicas: Some(n), .. }), _) => (Some(*n), 0),
-        (false, Some(SetCanaryScale { weight: Some(w), .. }), _) => (None, *w),
+        (
+            false,
+            Some(SetCanaryScale {
+                replicas: Some(n), ..
+            }),
+            _,
+        ) => (Some(*n), 0),
+        (
+            false,
+            Some(SetCanaryScale {
+                weight: Some(w), ..
+            }),
+            _,
+        ) => (None, *w),
         (false, _, Some(abort_weight)) => (None, abort_weight),
         (false, _, None) => (None, set_weight(pods.steps, pods.index, max)),
     };
@@ -235,10 +256,19 @@ pub fn route(
     match routes {
         Routes::Removed => router.remove_managed_routes(),
         Routes::UpTo(index) => {
-            for (i, step) in spec.steps().iter().enumerate().take(usize::try_from(index + 1).unwrap_or(0)) {
+            for (i, step) in spec
+                .steps()
+                .iter()
+                .enumerate()
+                .take(usize::try_from(index + 1).unwrap_or(0))
+            {
                 let said = [
-                    step.set_header_route.as_ref().map(|r| router.set_header_route(r)),
-                    step.set_mirror_route.as_ref().map(|r| router.set_mirror_route(r)),
+                    step.set_header_route
+                        .as_ref()
+                        .map(|r| router.set_header_route(r)),
+                    step.set_mirror_route
+                        .as_ref()
+                        .map(|r| router.set_mirror_route(r)),
                 ];
                 for support in said.into_iter().flatten() {
                     if let Support::Unsupported(why) = support
@@ -253,7 +283,10 @@ pub fn route(
     router.set_weight(weight);
     let verified = router.verify_weight();
     for write in router.writes() {
-        planner.plan.actions.push(crate::model::Action::Route(write));
+        planner
+            .plan
+            .actions
+            .push(crate::model::Action::Route(write));
     }
     let next = WeightStatus {
         canary: weight,
@@ -265,7 +298,12 @@ pub fn route(
     let previous = routed.weights.as_ref();
     let moved = previous.is_none_or(|p| {
         (p.canary, p.stable, &p.canary_hash, &p.stable_hash)
-            != (next.canary, next.stable, &next.canary_hash, &next.stable_hash)
+            != (
+                next.canary,
+                next.stable,
+                &next.canary_hash,
+                &next.stable_hash,
+            )
     });
     if moved {
         let detail = match previous {
@@ -276,7 +314,9 @@ pub fn route(
         planner.event(
             false,
             event::TRAFFIC_WEIGHT_UPDATED,
-            format!("Traffic weight updated {detail}").trim_end().to_owned(),
+            format!("Traffic weight updated {detail}")
+                .trim_end()
+                .to_owned(),
         );
     }
     if let crate::model::Targets::Canary { weights, .. } = &mut planner.plan.targets {
@@ -347,7 +387,8 @@ pub fn aborted(
     let (weight, pods_weight) = abort_weights(spec, replicas, routed, (current, stable));
     let hashes = (current.hash.as_str(), stable.hash.as_str());
     let routing = route(planner, canary, routed, weight, Routes::Removed, hashes);
-    let to_canary = (!spec.dynamic_stable_scale() || routing.weight == 0).then_some(stable.hash.as_str());
+    let to_canary =
+        (!spec.dynamic_stable_scale() || routing.weight == 0).then_some(stable.hash.as_str());
     crate::canary::services(planner, canary, to_canary, &stable.hash);
     let pods = PodWeight {
         index: planner.observed.status.step.unwrap_or(0),
@@ -399,7 +440,14 @@ pub fn steady(
     let hash = current.hash.as_str();
     let recorded = routed.weights.as_ref().map_or(0, |w| w.canary);
     let weight = if routed.stable_settled { 0 } else { recorded };
-    let routing = route(planner, canary, routed, weight, Routes::Removed, (hash, hash));
+    let routing = route(
+        planner,
+        canary,
+        routed,
+        weight,
+        Routes::Removed,
+        (hash, hash),
+    );
     crate::canary::services(planner, canary, Some(hash), hash);
     let replicas = planner.observed.replicas;
     planner.scale(current, replicas);

@@ -20,7 +20,7 @@ const SET_CANARY_SCALE_REQUIRES_TRAFFIC_ROUTING: &str =
 const SET_HEADER_ROUTE_REQUIRES_TRAFFIC_ROUTING: &str =
     "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix";
 const SET_MIRROR_ROUTE_REQUIRES_ISTIO: &str =
-    "SetMirrorRoute requires TrafficRouting, supports Istio only";
+    "SetMirrorRoute requires TrafficRouting, supports Istio and Plugins";
 const ROUTE_NOT_IN_MANAGED_ROUTES: &str =
     "Steps define a route that does not exist in spec.strategy.canary.trafficRouting.managedRoutes";
 const STRING_MATCH_MULTIPLE: &str =
@@ -38,7 +38,7 @@ const CANARY_DYNAMIC_STABLE_SCALE: &str =
 const DYNAMIC_STABLE_SCALE_WITH_DELAY: &str =
     "Canary dynamicStableScale cannot be used with scaleDownDelaySeconds";
 const MAX_WEIGHT_NGINX_AND_PLUGINS: &str =
-    "Canary maxTrafficWeight in traffic routing only support in Nginx and Plugins";
+    "Canary maxTrafficWeight in traffic routing only supported in Nginx and Plugins";
 const PING_PONG_BOTH: &str =
     "Ping service and Pong service must to be set to use Ping-Pong feature";
 const PING_PONG_DUPLICATED: &str = "This rollout uses the same service for the ping and pong services, but two different services are required.";
@@ -303,7 +303,9 @@ fn validate_step(
     }
     if let Some(mirror) = &step.set_mirror_route {
         let at = path.child("setMirrorRoute");
-        if routing.is_none_or(|r| r.istio.is_none()) {
+        if routing
+            .is_none_or(|r| r.istio.is_none() && r.plugins.as_ref().is_none_or(|p| p.is_empty()))
+        {
             problems.invalid(&at, "<setMirrorRoute>", SET_MIRROR_ROUTE_REQUIRES_ISTIO);
         }
         for (j, m) in mirror.match_.iter().flatten().enumerate() {

@@ -22,14 +22,16 @@ use serde_json::json;
 use sluice_api::Rollout;
 
 use super::{
-    client, eventually, from, namespace, probe,
+    client, eventually, from,
     ingress::{Connection, Reply, ingress, ingress_address, path},
+    namespace, probe,
     rollouts::sluice,
     service,
 };
 
 fn rollout(version: &str, replicas: i32, strategy: serde_json::Value) -> Rollout {
-    from(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+    from(
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": {"name": "demo"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "demo"}},
             "template": {"metadata": {"labels": {"app": "demo"}},
@@ -38,7 +40,8 @@ fn rollout(version: &str, replicas: i32, strategy: serde_json::Value) -> Rollout
                     "env": [{"name": "VERSION", "value": version}],
                     "ports": [{"name": "http", "containerPort": 8080}],
                     "readinessProbe": probe("/readyz", 1)}]}},
-            "strategy": {"canary": strategy}}}))
+            "strategy": {"canary": strategy}}}),
+    )
 }
 
 fn release(version: &str) -> Patch<()> {
@@ -78,9 +81,8 @@ async fn settled(rollouts: &Api<Rollout>, phase: &str, weight: Option<i64>) -> s
         let generation = rollout.metadata.generation.map(|g| g.to_string());
         last = serde_json::to_value(&rollout.status).unwrap_or_default();
         let weights = &last["canary"]["weights"];
-        let routed = weight.is_none_or(|w| {
-            weights["canary"]["weight"] == w && weights["verified"] == json!(true)
-        });
+        let routed = weight
+            .is_none_or(|w| weights["canary"]["weight"] == w && weights["verified"] == json!(true));
         if last["phase"] == phase
             && last["observedGeneration"].as_str() == generation.as_deref()
             && routed
@@ -106,7 +108,10 @@ async fn share(host: &str, canary: &str, n: usize, headers: &[(&str, &str)]) -> 
 
 /// 200 requests/s through the ingress (8 keep-alive clients, one request each per 40 ms)
 /// until `stop`.
-fn load(host: &str, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Vec<Result<Reply, String>>>> {
+fn load(
+    host: &str,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Result<Reply, String>>>> {
     (0..8)
         .map(|_| {
             let (host, stop) = (host.to_owned(), stop.clone());
@@ -125,7 +130,10 @@ fn load(host: &str, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Vec<Re
 }
 
 fn within(share: f64, want: f64) {
-    assert!((share - want).abs() <= 3.0, "canary share {share:.1} %, want {want} ± 3");
+    assert!(
+        (share - want).abs() <= 3.0,
+        "canary share {share:.1} %, want {want} ± 3"
+    );
 }
 
 #[tokio::test]
@@ -172,18 +180,30 @@ async fn a_canary_through_the_nginx_ingress_shifts_real_traffic_and_fails_no_req
         paused["currentPodHash"].as_str().unwrap().to_owned(),
         paused["stableRS"].as_str().unwrap().to_owned(),
     );
-    assert_eq!((counts(canary_hash.clone()).await, counts(stable_hash.clone()).await), (1, 2));
+    assert_eq!(
+        (
+            counts(canary_hash.clone()).await,
+            counts(stable_hash.clone()).await
+        ),
+        (1, 2)
+    );
 
     // A hand edit of the canary Ingress is put back.
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &ns);
-    let edit = json!({"metadata": {"annotations": {"nginx.ingress.kubernetes.io/canary-weight": "90"}}});
+    let edit =
+        json!({"metadata": {"annotations": {"nginx.ingress.kubernetes.io/canary-weight": "90"}}});
     ingresses
-        .patch("demo-demo-canary", &PatchParams::default(), &Patch::Merge(edit))
+        .patch(
+            "demo-demo-canary",
+            &PatchParams::default(),
+            &Patch::Merge(edit),
+        )
         .await
         .unwrap();
     eventually("the canary Ingress back at 10", || async {
         ingresses.get("demo-demo-canary").await.is_ok_and(|i| {
-            i.metadata.annotations.unwrap_or_default()["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+            i.metadata.annotations.unwrap_or_default()["nginx.ingress.kubernetes.io/canary-weight"]
+                == "10"
         })
     })
     .await;
@@ -200,7 +220,6 @@ async fn a_canary_through_the_nginx_ingress_shifts_real_traffic_and_fails_no_req
     assert_eq!(share(&host, "v2", 200, &[]).await, 0.0);
     assert_eq!(share(&host, "v2", 20, &[("X-Canary", "yes")]).await, 0.0);
     eventually("the aborted canary scaled down after its delay", || {
-        let counts = counts.clone();
         let hash = canary_hash.clone();
         async move { counts(hash).await == 0 }
     })
@@ -220,8 +239,10 @@ async fn a_canary_through_the_nginx_ingress_shifts_real_traffic_and_fails_no_req
     for worker in workers {
         replies.extend(worker.await.unwrap());
     }
-    let failed: Vec<&Result<Reply, String>> =
-        replies.iter().filter(|r| !matches!(r, Ok((200, _, _)))).collect();
+    let failed: Vec<&Result<Reply, String>> = replies
+        .iter()
+        .filter(|r| !matches!(r, Ok((200, _, _))))
+        .collect();
     assert!(replies.len() >= 1000, "{} requests", replies.len());
     assert!(
         failed.is_empty(),
@@ -288,10 +309,13 @@ async fn dynamic_stable_scale_trades_pods_and_a_missing_stable_ingress_is_an_inv
 
     sluice(&["abort", "demo"], &ns);
     settled(&rollouts, "Degraded", Some(0)).await;
-    eventually("the stable back at two pods and the canary at none", || async {
-        let c = counts().await;
-        (c[&v2], c[&v1]) == (0, 2)
-    })
+    eventually(
+        "the stable back at two pods and the canary at none",
+        || async {
+            let c = counts().await;
+            (c[&v2], c[&v1]) == (0, 2)
+        },
+    )
     .await;
     assert_eq!(share(&host, "v2", 100, &[]).await, 0.0);
 

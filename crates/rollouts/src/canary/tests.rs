@@ -178,7 +178,8 @@ fn play(o: &mut Observed<'_>, plan: &Plan) {
         if let crate::model::Targets::Canary { weights, .. } = &plan.targets {
             routed.weights = weights.clone();
         }
-        routed.stable_settled = c.stable_service.as_ref().and_then(|s| s.hash()) == Some(hash.as_str());
+        routed.stable_settled =
+            c.stable_service.as_ref().and_then(|s| s.hash()) == Some(hash.as_str());
     }
     o.status = plan.progress.clone();
     o.status.abort_message = match &plan.phase {

@@ -56,12 +56,10 @@ fn serving(stores: &Stores, namespace: &str, service: &str) -> bool {
         service,
     );
     slices.iter().any(|slice| {
-        slice.endpoints.iter().any(|e| {
-            e.conditions
-                .as_ref()
-                .and_then(|c| c.ready)
-                .unwrap_or(true)
-        })
+        slice
+            .endpoints
+            .iter()
+            .any(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
     })
 }
 

@@ -127,7 +127,9 @@ impl Nginx {
         };
         for pair in &router.pairs {
             let stable = pair.stable.name_any();
-            router.rules(&pair.stable).map_err(|why| (stable.clone(), why))?;
+            router
+                .rules(&pair.stable)
+                .map_err(|why| (stable.clone(), why))?;
             if let Some(canary) = &pair.canary {
                 let ours = canary.owner_references().iter().any(|o| {
                     o.controller == Some(true) && o.kind == "Rollout" && o.uid == router.owner.uid
@@ -201,7 +203,9 @@ impl Nginx {
             };
         }
         let additional = self.spec.additional_ingress_annotations.iter().flatten();
-        let user_header = additional.clone().any(|(k, _)| k.ends_with("canary-by-header"));
+        let user_header = additional
+            .clone()
+            .any(|(k, _)| k.ends_with("canary-by-header"));
         if user_header {
             // The user's header rule wins: the route's value or pattern goes with its name.
             out.retain(|k, _| !k.starts_with(&self.key("canary-by-header")));
@@ -235,7 +239,10 @@ impl Nginx {
         if let Some(tls) = spec.and_then(|s| s.tls.as_ref()) {
             out.insert("tls".into(), serde_json::to_value(tls).unwrap_or_default());
         }
-        out.insert("rules".into(), json!(self.rules(stable).unwrap_or_default()));
+        out.insert(
+            "rules".into(),
+            json!(self.rules(stable).unwrap_or_default()),
+        );
         Value::Object(out)
     }
 
@@ -437,10 +444,12 @@ impl Nginx {
         let (name, next) = match write {
             RouteWrite::CreateIngress { name, object, .. } => (name, object.clone()),
             RouteWrite::PatchIngress { name, patch, .. } => {
-                let pair = self.pairs.iter().find(|p| {
-                    canary_name(&self.owner.name, &p.stable.name_any()) == *name
-                });
-                let mut live = serde_json::to_value(pair.and_then(|p| p.canary.as_deref())).unwrap_or_default();
+                let pair = self
+                    .pairs
+                    .iter()
+                    .find(|p| canary_name(&self.owner.name, &p.stable.name_any()) == *name);
+                let mut live = serde_json::to_value(pair.and_then(|p| p.canary.as_deref()))
+                    .unwrap_or_default();
                 json_patch::merge(&mut live, patch);
                 (name, live)
             }
@@ -459,7 +468,10 @@ impl Nginx {
     /// Test support: the weight the canary Ingresses carry.
     pub fn served_weight(&self) -> Option<String> {
         let canary = self.pairs.first()?.canary.as_ref()?;
-        canary.annotations().get(&self.key("canary-weight")).cloned()
+        canary
+            .annotations()
+            .get(&self.key("canary-weight"))
+            .cloned()
     }
 }
 

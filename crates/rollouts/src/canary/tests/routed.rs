@@ -46,7 +46,13 @@ fn stable_ingress() -> Arc<Ingress> {
 /// An update of `spec` with 10 replicas behind the router, the canary Ingress at weight 0.
 fn routed_update(spec: &CanaryStrategy) -> Observed<'_> {
     let mut o = update(spec, 10);
-    let nginx = spec.traffic_routing.as_ref().unwrap().nginx.as_ref().unwrap();
+    let nginx = spec
+        .traffic_routing
+        .as_ref()
+        .unwrap()
+        .nginx
+        .as_ref()
+        .unwrap();
     let owner = Owner {
         name: "demo".into(),
         namespace: "demo".into(),
@@ -98,11 +104,17 @@ fn the_users_canary_shifts_traffic_with_the_stable_at_full_size() {
     let spec = routed_spec(json!({}));
     let mut o = routed_update(&spec);
     let plans = settle(&mut o, NOW);
-    assert_eq!(plans.last().unwrap().phase, Phase::Paused(PauseReason::CanaryPauseStep));
+    assert_eq!(
+        plans.last().unwrap().phase,
+        Phase::Paused(PauseReason::CanaryPauseStep)
+    );
     assert_eq!((replicas(&o, "new"), replicas(&o, "old")), (1, 10));
     assert_eq!(served(&o).as_deref(), Some("10"));
     assert_eq!(selects(&o), (Some("new".into()), Some("old".into())));
-    assert!(events(&plans).contains(&"TrafficWeightUpdated: Traffic weight updated from 0 to 10".to_owned()));
+    assert!(
+        events(&plans)
+            .contains(&"TrafficWeightUpdated: Traffic weight updated from 0 to 10".to_owned())
+    );
 
     promote(&mut o);
     settle(&mut o, NOW);
@@ -132,10 +144,7 @@ fn the_users_canary_shifts_traffic_with_the_stable_at_full_size() {
     assert_eq!(deadline, Some(t("2026-11-01T10:00:30Z")));
     settle(&mut o, "2026-11-01T10:00:30Z");
     assert_eq!(replicas(&o, "old"), 0);
-    assert_eq!(
-        plan(&o, t("2026-11-01T10:00:31Z")).phase,
-        Phase::Healthy
-    );
+    assert_eq!(plan(&o, t("2026-11-01T10:00:31Z")).phase, Phase::Healthy);
 }
 
 #[test]
@@ -152,12 +161,26 @@ fn nothing_moves_on_until_the_data_plane_serves_the_weight() {
             .filter(|a| matches!(a, Action::Scale { .. } | Action::CreateReplicaSet { .. }))
             .cloned()
             .collect();
-        play(&mut o, &Plan { actions: scaled, ..next });
+        play(
+            &mut o,
+            &Plan {
+                actions: scaled,
+                ..next
+            },
+        );
     }
     assert_eq!(replicas(&o, "new"), 1);
     let waiting = plan(&o, t(NOW));
-    assert!(waiting.actions.iter().any(|a| matches!(a, Action::Route(_))));
-    assert_eq!(waiting.phase.message(), "waiting for the ingress to serve canary weight 10");
+    assert!(
+        waiting
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Route(_)))
+    );
+    assert_eq!(
+        waiting.phase.message(),
+        "waiting for the ingress to serve canary weight 10"
+    );
     assert_eq!(waiting.progress.step, Some(0), "the step is not complete");
     assert!(waiting.progress.pauses.is_empty());
     let Targets::Canary { weights, .. } = &waiting.targets else {
@@ -223,7 +246,12 @@ fn dynamic_stable_scale_trades_pods_as_weight_moves_and_back_on_abort() {
     settle(&mut o, NOW);
     assert_eq!(o.status.stable.as_deref(), Some("new"));
     assert_eq!((replicas(&o, "new"), replicas(&o, "old")), (10, 0));
-    assert!(routed_of(&mut o).weights.as_ref().is_some_and(|w| w.canary == 0));
+    assert!(
+        routed_of(&mut o)
+            .weights
+            .as_ref()
+            .is_some_and(|w| w.canary == 0)
+    );
 }
 
 #[test]
@@ -238,8 +266,15 @@ fn a_header_route_step_completes_and_what_nginx_cannot_express_is_a_warning() {
     }));
     let mut o = routed_update(&spec);
     let plans = settle(&mut o, NOW);
-    assert_eq!(plans.last().unwrap().phase, Phase::Paused(PauseReason::CanaryPauseStep));
-    let warnings: Vec<&Event> = plans.iter().flat_map(|p| &p.events).filter(|e| e.warning).collect();
+    assert_eq!(
+        plans.last().unwrap().phase,
+        Phase::Paused(PauseReason::CanaryPauseStep)
+    );
+    let warnings: Vec<&Event> = plans
+        .iter()
+        .flat_map(|p| &p.events)
+        .filter(|e| e.warning)
+        .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].message.contains("cannot mirror"));
     let router::Observed::Nginx(nginx) = &routed_of(&mut o).router;
@@ -248,5 +283,8 @@ fn a_header_route_step_completes_and_what_nginx_cannot_express_is_a_warning() {
     check.set_weight(10);
     let route = spec.steps()[1].set_header_route.clone().unwrap();
     check.set_header_route(&route);
-    assert!(check.writes().is_empty(), "the canary Ingress holds the header route");
+    assert!(
+        check.writes().is_empty(),
+        "the canary Ingress holds the header route"
+    );
 }

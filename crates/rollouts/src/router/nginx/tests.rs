@@ -60,7 +60,13 @@ fn owner() -> Owner {
 }
 
 fn router(spec: &CanaryStrategy, pairs: Vec<IngressPair>) -> Nginx {
-    let nginx = spec.traffic_routing.as_ref().unwrap().nginx.as_ref().unwrap();
+    let nginx = spec
+        .traffic_routing
+        .as_ref()
+        .unwrap()
+        .nginx
+        .as_ref()
+        .unwrap();
     Nginx::new(owner(), spec, nginx, pairs).unwrap()
 }
 
@@ -106,16 +112,22 @@ fn weights_move_the_canary_ingress_and_its_rules_follow_the_stable_service() {
         nginx.set_weight(weight);
         let writes = nginx.writes();
         assert_eq!(writes.len(), 1, "weight {weight}");
-        let (RouteWrite::CreateIngress { event: e, .. } | RouteWrite::PatchIngress { event: e, .. }) =
-            &writes[0];
+        let (RouteWrite::CreateIngress { event: e, .. }
+        | RouteWrite::PatchIngress { event: e, .. }) = &writes[0];
         assert_eq!(e.0, event);
         let canary = apply(live.as_ref(), &writes[0]);
         assert_eq!(canary.name_any(), "checkout-checkout-canary");
         assert_eq!(
             canary_annotations(&canary),
             [
-                ("nginx.ingress.kubernetes.io/canary".to_owned(), "true".to_owned()),
-                ("nginx.ingress.kubernetes.io/canary-weight".to_owned(), weight.to_string()),
+                (
+                    "nginx.ingress.kubernetes.io/canary".to_owned(),
+                    "true".to_owned()
+                ),
+                (
+                    "nginx.ingress.kubernetes.io/canary-weight".to_owned(),
+                    weight.to_string()
+                ),
             ]
         );
         // Class, TLS and only the rule of the stable Service, now to the canary Service.
@@ -129,11 +141,20 @@ fn weights_move_the_canary_ingress_and_its_rules_follow_the_stable_service() {
         assert_eq!(canary.annotations()["kubernetes.io/ingress.class"], "nginx");
         assert!(!canary.annotations().contains_key("other"));
         let owner = &canary.owner_references()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Rollout", "uid-1"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Rollout", "uid-1")
+        );
         live = Some(canary);
     }
     // Told the same again: nothing to write.
-    let mut nginx = router(&spec, vec![IngressPair { stable, canary: live }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable,
+            canary: live,
+        }],
+    );
     nginx.set_weight(0);
     assert!(nginx.writes().is_empty());
 }
@@ -160,7 +181,10 @@ fn several_stable_ingresses_get_a_canary_ingress_each() {
         .collect();
     assert_eq!(
         names,
-        ["checkout-checkout-canary", "checkout-checkout-internal-canary"]
+        [
+            "checkout-checkout-canary",
+            "checkout-checkout-internal-canary"
+        ]
     );
 }
 
@@ -214,43 +238,83 @@ fn header_routes_become_canary_by_header_and_what_nginx_cannot_express_is_refuse
     };
     for (value, key, expected) in [
         (json!({"exact": "yes"}), "canary-by-header-value", "yes"),
-        (json!({"regex": "^(yes|y)$"}), "canary-by-header-pattern", "^(yes|y)$"),
-        (json!({"prefix": "v1.2"}), "canary-by-header-pattern", "^v1\\.2"),
+        (
+            json!({"regex": "^(yes|y)$"}),
+            "canary-by-header-pattern",
+            "^(yes|y)$",
+        ),
+        (
+            json!({"prefix": "v1.2"}),
+            "canary-by-header-pattern",
+            "^v1\\.2",
+        ),
     ] {
         let mut nginx = fresh();
-        let said = nginx.set_header_route(&route(json!([{"headerName": "X-Canary", "headerValue": value}])));
+        let said = nginx.set_header_route(&route(
+            json!([{"headerName": "X-Canary", "headerValue": value}]),
+        ));
         assert_eq!(said, Support::Done);
         let canary = apply(None, &nginx.writes()[0]);
         let a = canary.annotations();
-        assert_eq!(a["nginx.ingress.kubernetes.io/canary-by-header"], "X-Canary");
+        assert_eq!(
+            a["nginx.ingress.kubernetes.io/canary-by-header"],
+            "X-Canary"
+        );
         assert_eq!(a[&format!("nginx.ingress.kubernetes.io/{key}")], expected);
     }
     let mut nginx = fresh();
     let two = route(json!([
         {"headerName": "A", "headerValue": {"exact": "1"}},
         {"headerName": "B", "headerValue": {"exact": "2"}}]));
-    assert!(matches!(nginx.set_header_route(&two), Support::Unsupported(_)));
-    let mirror = serde_json::from_value(json!({"name": "m", "match": [{"method": {"exact": "GET"}}]})).unwrap();
-    assert!(matches!(nginx.set_mirror_route(&mirror), Support::Unsupported(_)));
+    assert!(matches!(
+        nginx.set_header_route(&two),
+        Support::Unsupported(_)
+    ));
+    let mirror =
+        serde_json::from_value(json!({"name": "m", "match": [{"method": {"exact": "GET"}}]}))
+            .unwrap();
+    assert!(matches!(
+        nginx.set_mirror_route(&mirror),
+        Support::Unsupported(_)
+    ));
     let canary = apply(None, &nginx.writes()[0]);
-    assert!(!canary.annotations().contains_key("nginx.ingress.kubernetes.io/canary-by-header"));
+    assert!(
+        !canary
+            .annotations()
+            .contains_key("nginx.ingress.kubernetes.io/canary-by-header")
+    );
 }
 
 #[test]
 fn a_hand_edited_canary_ingress_is_put_back_and_foreign_annotations_stay() {
     let spec = strategy(json!({"stableIngress": "checkout"}));
     let stable = ingress("checkout", json!({}));
-    let mut nginx = router(&spec, vec![IngressPair { stable: stable.clone(), canary: None }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: stable.clone(),
+            canary: None,
+        }],
+    );
     nginx.set_weight(10);
     let canary = apply(None, &nginx.writes()[0]);
     let mut edited = serde_json::to_value(canary.as_ref()).unwrap();
-    merge(&mut edited, json!({"metadata": {"annotations": {
+    merge(
+        &mut edited,
+        json!({"metadata": {"annotations": {
         "nginx.ingress.kubernetes.io/canary-weight": "90",
         "nginx.ingress.kubernetes.io/canary-by-cookie": "always",
         "rancher.io/owned": "x"}},
-        "spec": {"rules": []}}));
+        "spec": {"rules": []}}),
+    );
     let edited: Arc<Ingress> = Arc::new(serde_json::from_value(edited).unwrap());
-    let mut nginx = router(&spec, vec![IngressPair { stable, canary: Some(edited.clone()) }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable,
+            canary: Some(edited.clone()),
+        }],
+    );
     nginx.set_weight(10);
     let restored = apply(Some(&edited), &nginx.writes()[0]);
     assert_eq!(canary_annotations(&restored), canary_annotations(&canary));
@@ -261,17 +325,44 @@ fn a_hand_edited_canary_ingress_is_put_back_and_foreign_annotations_stay() {
 #[test]
 fn a_stable_ingress_without_the_stable_service_or_a_foreign_canary_ingress_is_an_error() {
     let spec = strategy(json!({"stableIngress": "checkout"}));
-    let nginx = spec.traffic_routing.as_ref().unwrap().nginx.as_ref().unwrap();
-    let wrong = ingress("checkout", json!({"spec": {"rules": [{"host": "x", "http": {"paths": [
-        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "elsewhere", "port": {"number": 80}}}}]}}]}}));
-    let err = Nginx::new(owner(), &spec, nginx, vec![IngressPair { stable: wrong, canary: None }]).unwrap_err();
+    let nginx = spec
+        .traffic_routing
+        .as_ref()
+        .unwrap()
+        .nginx
+        .as_ref()
+        .unwrap();
+    let wrong = ingress(
+        "checkout",
+        json!({"spec": {"rules": [{"host": "x", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "elsewhere", "port": {"number": 80}}}}]}}]}}),
+    );
+    let err = Nginx::new(
+        owner(),
+        &spec,
+        nginx,
+        vec![IngressPair {
+            stable: wrong,
+            canary: None,
+        }],
+    )
+    .unwrap_err();
     assert_eq!(
         err,
-        ("checkout".to_owned(), "ingress `checkout` has no rules using service checkout-stable backend".to_owned())
+        (
+            "checkout".to_owned(),
+            "ingress `checkout` has no rules using service checkout-stable backend".to_owned()
+        )
     );
-    let foreign = ingress("checkout-checkout-canary", json!({"metadata": {"ownerReferences": [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x", "uid": "other", "controller": true}]}}));
-    let pair = IngressPair { stable: ingress("checkout", json!({})), canary: Some(foreign) };
+    let foreign = ingress(
+        "checkout-checkout-canary",
+        json!({"metadata": {"ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x", "uid": "other", "controller": true}]}}),
+    );
+    let pair = IngressPair {
+        stable: ingress("checkout", json!({})),
+        canary: Some(foreign),
+    };
     let err = Nginx::new(owner(), &spec, nginx, vec![pair]).unwrap_err();
     assert!(err.1.contains("controlled by different object"), "{err:?}");
 }
@@ -280,28 +371,68 @@ fn a_stable_ingress_without_the_stable_service_or_a_foreign_canary_ingress_is_an
 fn weights_are_verified_only_where_the_data_plane_reports_back() {
     let spec = strategy(json!({"stableIngress": "checkout"}));
     let plain = ingress("checkout", json!({}));
-    let mut nginx = router(&spec, vec![IngressPair { stable: plain, canary: None }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: plain,
+            canary: None,
+        }],
+    );
     nginx.set_weight(10);
     assert_eq!(nginx.verify_weight(), None, "ingress-nginx reports nothing");
 
-    let reporting = ingress("checkout", json!({"metadata": {"annotations": {annotation::SERVED_GENERATION: "1"}}}));
-    let mut nginx = router(&spec, vec![IngressPair { stable: reporting.clone(), canary: None }]);
+    let reporting = ingress(
+        "checkout",
+        json!({"metadata": {"annotations": {annotation::SERVED_GENERATION: "1"}}}),
+    );
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: reporting.clone(),
+            canary: None,
+        }],
+    );
     nginx.set_weight(10);
     assert_eq!(nginx.verify_weight(), Some(false), "not created yet");
     let written = apply(None, &nginx.writes()[0]);
-    let mut nginx = router(&spec, vec![IngressPair { stable: reporting.clone(), canary: Some(written.clone()) }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: reporting.clone(),
+            canary: Some(written.clone()),
+        }],
+    );
     nginx.set_weight(10);
-    assert_eq!(nginx.verify_weight(), Some(false), "written, not yet served");
+    assert_eq!(
+        nginx.verify_weight(),
+        Some(false),
+        "written, not yet served"
+    );
     let version = written.annotations()[annotation::ROUTE_VERSION].clone();
     let mut served = serde_json::to_value(written.as_ref()).unwrap();
     served["metadata"]["annotations"][annotation::SERVED_ROUTE_VERSION] = json!(version);
     let served: Arc<Ingress> = Arc::new(serde_json::from_value(served).unwrap());
-    let mut nginx = router(&spec, vec![IngressPair { stable: reporting.clone(), canary: Some(served.clone()) }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: reporting.clone(),
+            canary: Some(served.clone()),
+        }],
+    );
     nginx.set_weight(10);
     assert_eq!(nginx.verify_weight(), Some(true));
-    assert!(nginx.writes().is_empty(), "the data plane's mark is not undone");
+    assert!(
+        nginx.writes().is_empty(),
+        "the data plane's mark is not undone"
+    );
     // The next weight is not served until reported again.
-    let mut nginx = router(&spec, vec![IngressPair { stable: reporting, canary: Some(served) }]);
+    let mut nginx = router(
+        &spec,
+        vec![IngressPair {
+            stable: reporting,
+            canary: Some(served),
+        }],
+    );
     nginx.set_weight(50);
     assert_eq!(nginx.verify_weight(), Some(false));
 }
