@@ -35,6 +35,7 @@ pub mod kubeconfig;
 pub mod node;
 pub mod object;
 pub mod os;
+pub mod prometheus;
 pub mod proxy;
 pub mod quantity;
 pub mod registry;
