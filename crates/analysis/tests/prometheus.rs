@@ -71,7 +71,8 @@ async fn queries_against_a_real_prometheus_are_judged_as_argo_judges_them() {
         (AnalysisPhase::Successful, Some("[0.99]")),
         "{good:?}"
     );
-    let both = json!({"successCondition": "result[0] >= 0.95", "failureCondition": "result[0] < 0.90"});
+    let both =
+        json!({"successCondition": "result[0] >= 0.95", "failureCondition": "result[0] < 0.90"});
     let bad = measure("success_rate{case=\"bad\"}", both.clone()).await;
     assert_eq!(
         (bad.phase, bad.value.as_deref()),
@@ -87,7 +88,10 @@ async fn queries_against_a_real_prometheus_are_judged_as_argo_judges_them() {
         (AnalysisPhase::Inconclusive, Some("[NaN]")),
         "{m:?}"
     );
-    assert_eq!(measure(nan, at_least(0.95)).await.phase, AnalysisPhase::Failed);
+    assert_eq!(
+        measure(nan, at_least(0.95)).await.phase,
+        AnalysisPhase::Failed
+    );
     let nan_ok = json!({"successCondition": "isNaN(result[0]) || result[0] >= 0.95"});
     assert_eq!(measure(nan, nan_ok).await.phase, AnalysisPhase::Successful);
 
@@ -103,7 +107,11 @@ async fn queries_against_a_real_prometheus_are_judged_as_argo_judges_them() {
 
     // An empty vector is `[]`: `len(result) == 0 || …` passes, indexing it is an Error.
     let absent = "success_rate{case=\"absent\"}";
-    let m = measure(absent, json!({"successCondition": "len(result) == 0 || result[0] >= 0.95"})).await;
+    let m = measure(
+        absent,
+        json!({"successCondition": "len(result) == 0 || result[0] >= 0.95"}),
+    )
+    .await;
     assert_eq!(
         (m.phase, m.value.as_deref()),
         (AnalysisPhase::Successful, Some("[]")),
@@ -160,7 +168,10 @@ async fn a_server_that_goes_away_is_an_error_measurement() {
     let url = server.url();
     let provider = Prometheus::new(Transport::new(), None);
     let up = metric(json!({"address": url, "query": "vector(1)"}), at_least(1.0));
-    assert_eq!(provider.run(&context(), &up).await.phase, AnalysisPhase::Successful);
+    assert_eq!(
+        provider.run(&context(), &up).await.phase,
+        AnalysisPhase::Successful
+    );
     drop(server);
     let m = provider.run(&context(), &up).await;
     assert_eq!(m.phase, AnalysisPhase::Error);
@@ -262,7 +273,10 @@ async fn headers_basic_auth_and_oauth2_tokens_are_sent() {
         assert_eq!(m.phase, AnalysisPhase::Successful, "{m:?}");
     }
     let heads = seen.lock().unwrap().clone();
-    let tokens = heads.iter().filter(|h| h.starts_with("POST /token")).count();
+    let tokens = heads
+        .iter()
+        .filter(|h| h.starts_with("POST /token"))
+        .count();
     assert_eq!(tokens, 1, "the token is kept until it expires: {heads:?}");
     let queries: Vec<&String> = heads
         .iter()

@@ -136,7 +136,11 @@ pub fn find() -> Result<PathBuf, PrometheusError> {
 ///
 /// # Errors
 /// The write's error, with the path.
-pub fn write_targets(dir: &Path, name: &str, groups: &[TargetGroup]) -> Result<(), PrometheusError> {
+pub fn write_targets(
+    dir: &Path,
+    name: &str,
+    groups: &[TargetGroup],
+) -> Result<(), PrometheusError> {
     let targets = dir.join("targets");
     let path = targets.join(format!("{name}.json"));
     let temporary = targets.join(format!(".{name}.json.tmp"));
@@ -202,7 +206,13 @@ impl Prometheus {
             .await
             .unwrap_or_else(|_| Err(format!("was not ready within {READY_WITHIN:?}")));
         if let Err(what) = outcome {
-            stop(&leader, &mut child, Duration::ZERO, config.pid_files.as_ref()).await;
+            stop(
+                &leader,
+                &mut child,
+                Duration::ZERO,
+                config.pid_files.as_ref(),
+            )
+            .await;
             return Err(PrometheusError::NotReady {
                 address: config.listen,
                 what,
@@ -271,8 +281,14 @@ async fn spawn(
         .map_err(failed)?;
     let mut command = tokio::process::Command::new(program);
     command
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={}", config.listen))
         .arg("--storage.tsdb.retention.time=2d")
         .current_dir(dir)
@@ -358,7 +374,9 @@ async fn is_ready(address: SocketAddr) -> bool {
             .await?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await?;
-        Ok::<_, io::Error>(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"))
+        Ok::<_, io::Error>(
+            answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"),
+        )
     };
     tokio::time::timeout(Duration::from_secs(2), attempt)
         .await
@@ -398,6 +416,9 @@ mod tests {
     fn the_config_scrapes_every_target_file() {
         let text = config_text(Path::new("/d/prometheus"), Duration::from_secs(2));
         assert!(text.contains("scrape_interval: 2s"), "{text}");
-        assert!(text.contains("files: [\"/d/prometheus/targets/*.json\"]"), "{text}");
+        assert!(
+            text.contains("files: [\"/d/prometheus/targets/*.json\"]"),
+            "{text}"
+        );
     }
 }

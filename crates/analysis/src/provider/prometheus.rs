@@ -191,7 +191,11 @@ impl Prometheus {
 
     /// Sends the query with the metric's headers and authentication: the answer's body, the
     /// HTTP status already judged as Prometheus' Go client judges it.
-    async fn send(&self, prometheus: &PrometheusMetric, query: &Query) -> Result<Bytes, QueryError> {
+    async fn send(
+        &self,
+        prometheus: &PrometheusMetric,
+        query: &Query,
+    ) -> Result<Bytes, QueryError> {
         let client = self.transport.client(prometheus.insecure.unwrap_or(false));
         let auth = prometheus.authentication.clone().unwrap_or_default();
         let mut authorization = None;
@@ -469,7 +473,11 @@ impl Answer {
                 let series = data.result.as_array().ok_or_else(|| bad("matrix"))?;
                 let mut values = Vec::new();
                 for one in series {
-                    for pair in one.get("values").and_then(|v| v.as_array()).into_iter().flatten()
+                    for pair in one
+                        .get("values")
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
                     {
                         values.push(pair_value(pair)?);
                     }

@@ -107,8 +107,10 @@ async fn pods_come_and_go_in_prometheus_targets_with_their_labels() {
         names
     };
     let read = || {
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&file).unwrap_or_default())
-            .unwrap_or_default()
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(&file).unwrap_or_default(),
+        )
+        .unwrap_or_default()
     };
     within(30, "the ready pods in pods.json", || async {
         ours(&read()) == ["demo", "exporter"]
@@ -151,10 +153,15 @@ async fn pods_come_and_go_in_prometheus_targets_with_their_labels() {
         ours(&read()) == ["exporter"]
     })
     .await;
-    within(30, "the deleted pod gone from Prometheus' targets", || async {
-        let targets = mine(active_targets(address).await);
-        !targets.iter().any(|t| t["pod"] == "demo") && targets.iter().any(|t| t["pod"] == "exporter")
-    })
+    within(
+        30,
+        "the deleted pod gone from Prometheus' targets",
+        || async {
+            let targets = mine(active_targets(address).await);
+            !targets.iter().any(|t| t["pod"] == "demo")
+                && targets.iter().any(|t| t["pod"] == "exporter")
+        },
+    )
     .await;
     follow.abort();
 }
@@ -281,7 +288,8 @@ async fn sluice_up_prometheus_scrapes_sluice_serves_the_controllers_and_dies_wit
         .unwrap();
     let mut up = Up(child);
     assert!(
-        line.starts_with("sluice: ready at") && line.contains(&format!(" prometheus http://{listen}")),
+        line.starts_with("sluice: ready at")
+            && line.contains(&format!(" prometheus http://{listen}")),
         "{line}"
     );
     let prometheus: Vec<u32> = children(up.0.id())

@@ -28,7 +28,13 @@ const SCHEME: &str = "prometheus.io/scheme";
 pub fn label_name(key: &str) -> String {
     let mut name: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         name.insert(0, '_');
@@ -69,7 +75,10 @@ pub fn pod_target(pod: &Pod) -> Option<TargetGroup> {
     };
     let named = |name: &str| ports().find(|(_, p)| p.name.as_deref() == Some(name));
     let (container, port) = if annotated {
-        match annotations.get(PORT).and_then(|p| p.trim().parse::<i32>().ok()) {
+        match annotations
+            .get(PORT)
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
             Some(number) => {
                 let declared = ports().find(|(_, p)| p.container_port == number);
                 let container = declared
@@ -186,7 +195,11 @@ mod tests {
                 ("rollouts_pod_template_hash", "abc"),
             ]
         );
-        let http = pod(json!([{"name": "http", "containerPort": 8080}]), json!({}), "True");
+        let http = pod(
+            json!([{"name": "http", "containerPort": 8080}]),
+            json!({}),
+            "True",
+        );
         assert_eq!(pod_target(&http).unwrap().targets, ["127.1.0.7:8080"]);
     }
 
