@@ -24,6 +24,14 @@ if ! command -v script >/dev/null; then
   apt_install bsdutils
 fi
 
+# The Prometheus provider and `sluice up --prometheus` tests run Debian's prometheus (2.42) on
+# free ports, never 9090; where it cannot be installed they skip, loudly. The package's own
+# service, where the machine starts one, listens on 9090 and does not matter to them.
+if ! command -v prometheus >/dev/null; then
+  echo "== installing prometheus"
+  apt_install prometheus || echo "test.sh: could not install prometheus; its tests skip" >&2
+fi
+
 # `sluice image set` tests push to bare repositories over file:// and smart HTTP
 # (`git http-backend`, part of Debian's git package).
 if ! command -v git >/dev/null; then

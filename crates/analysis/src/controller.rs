@@ -42,7 +42,10 @@ use crate::{
     args::{ArgsError, Values},
     metrics::Metrics,
     plan::{self, Expiry, Pass, Taken},
-    provider::{Providers, RunContext, job::JobProvider, web::Web},
+    provider::{
+        Providers, RunContext, job::JobProvider, prometheus::Prometheus, transport::Transport,
+        web::Web,
+    },
     schedule::Task,
 };
 
@@ -65,6 +68,9 @@ pub struct Settings {
     pub instance_id: Option<String>,
     /// Only this namespace (default: all).
     pub namespace: Option<String>,
+    /// The Prometheus server of metrics that name none (`--prometheus-address`, the one
+    /// `sluice up --prometheus` starts, or `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`).
+    pub prometheus_address: Option<String>,
 }
 
 struct Context {
@@ -138,9 +144,11 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             }
         }))
     };
+    let transport = Transport::new();
     let providers = Providers {
-        web: Web::new(),
+        web: Web::with_transport(transport.clone()),
         job: Some(JobProvider::new(client.clone(), jobs, pods)),
+        prometheus: Prometheus::new(transport, settings.prometheus_address.clone()),
     };
     let controller = Controller::for_shared_stream(run_changes, runs.clone())
         .watches_shared_stream(job_changes, |job| owning_run(&job));

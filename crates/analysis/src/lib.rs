@@ -9,7 +9,7 @@
 //!   metrics and the run are judged ([`assess`]), one pass as plan → measure → record
 //!   ([`plan`]);
 //! - the metric providers behind one trait ([`provider`]: [`provider::web`],
-//!   [`provider::job`]);
+//!   [`provider::job`], [`provider::prometheus`]);
 //! - around them: the status write and events ([`apply`]), the wiring ([`controller`]) and the
 //!   metrics ([`metrics`]).
 //!

@@ -2,12 +2,16 @@
 //! measurement (finished, or in flight with a `resumeAt`), [`Provider::resume`] checks on one
 //! in flight, [`Provider::terminate`] stops one when the run ends first, and
 //! [`Provider::garbage_collect`] removes what trimmed measurements left behind. One module per
-//! provider: [`web`], [`job`]; Prometheus and the others plug in the same way.
+//! provider: [`web`], [`job`], [`prometheus`] (with [`oauth2`] tokens); the HTTP clients
+//! the network providers share are [`transport`]'s.
 //!
 //! A provider never fails: whatever goes wrong is an Error measurement whose message says why
 //! ([`error`]), as in Argo.
 
 pub mod job;
+pub mod oauth2;
+pub mod prometheus;
+pub mod transport;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -139,6 +143,8 @@ pub struct Providers {
     pub web: web::Web,
     /// Job metrics (absent: no cluster client, e.g. in unit tests).
     pub job: Option<job::JobProvider>,
+    /// Prometheus metrics.
+    pub prometheus: prometheus::Prometheus,
 }
 
 impl Providers {
@@ -147,6 +153,9 @@ impl Providers {
     pub fn for_metric(&self, metric: &Metric) -> Result<&dyn Provider, String> {
         if metric.provider.web.is_some() {
             return Ok(&self.web);
+        }
+        if metric.provider.prometheus.is_some() {
+            return Ok(&self.prometheus);
         }
         if metric.provider.job.is_some()
             && let Some(job) = &self.job

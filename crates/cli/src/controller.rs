@@ -42,18 +42,20 @@ impl ControllerMetrics {
     }
 
     /// Runs the chosen controllers until one stops (the API server went away): the Rollout
-    /// and AnalysisRun controllers when `rollouts`, the Application controller when `gitops`
-    /// has its settings.
+    /// and AnalysisRun controllers when `rollouts` (Prometheus metrics that name no server
+    /// query `prometheus_address`), the Application controller when `gitops` has its settings.
     pub async fn run(
         &self,
         client: kube::Client,
         settings: Settings,
         rollouts: bool,
+        prometheus_address: Option<String>,
         gitops: Option<sluice_gitops::controller::Settings>,
     ) {
         let analysis = sluice_analysis::controller::Settings {
             instance_id: settings.instance_id.clone(),
             namespace: settings.namespace.clone(),
+            prometheus_address,
         };
         // Aborts by analysis, counted by the Rollout controller, in `analysis_aborts_total`.
         self.rollouts.count_aborts_in(self.analysis.clone());
@@ -95,6 +97,10 @@ pub struct ControllerArgs {
     /// (without it: only unlabelled ones).
     #[arg(long, value_name = "ID")]
     instance_id: Option<String>,
+    /// The Prometheus server of metrics that name no `address` (Argo's
+    /// `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`, read when this is not given).
+    #[arg(long, value_name = "URL", env = sluice_analysis::provider::prometheus::ADDRESS_ENV)]
+    prometheus_address: Option<String>,
     /// `/healthz` address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     health_listen: SocketAddr,
@@ -204,7 +210,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .iter()
         .any(|c| c == "gitops")
         .then_some(gitops);
-    let work = || metrics.run(client.clone(), settings.clone(), rollouts, gitops.clone());
+    let work = || {
+        metrics.run(
+            client.clone(),
+            settings.clone(),
+            rollouts,
+            args.prometheus_address.clone(),
+            gitops.clone(),
+        )
+    };
     let controllers = async {
         if args.leader_elect {
             eprintln!("sluice controller: waiting for Lease {lease_namespace}/{lease}");

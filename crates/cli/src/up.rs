@@ -1,12 +1,22 @@
-//! `sluice up`: the embedded control plane on this machine, with the flags of DESIGN §7.
+//! `sluice up`: the embedded control plane on this machine, with the flags of DESIGN §7; with
+//! `--prometheus`, a real Prometheus beside it scraping its pods, its ingress and its
+//! controllers, which the controllers query by default.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use crate::controller::ControllerMetrics;
 use anyhow::Context;
 use clap::Args;
 use sluice_cluster::{
-    Cluster, ClusterConfig, DataDir, IngressConfig, kubelet::Rules, store::Durability,
+    Cluster, ClusterConfig, DataDir, IngressConfig,
+    kubelet::Rules,
+    os::group::PidFiles,
+    prometheus::{self, Prometheus, PrometheusConfig, TargetGroup, targets},
+    store::Durability,
 };
 
 /// Image rules when `--images` is not given: demo images run the demo app (built in, after any
@@ -40,9 +50,10 @@ pub struct UpArgs {
     /// Let `exec` runs and `exec` probes run commands on this host.
     #[arg(long)]
     allow_host_exec: bool,
-    /// Start the `prometheus` binary as a child, scraping pods and sluice.
+    /// Start the `prometheus` binary on PATH as a child, on this loopback address, scraping
+    /// pods and sluice every 2 s; the controllers' default Prometheus.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9090")]
-    prometheus: Option<String>,
+    prometheus: Option<SocketAddr>,
     /// The controllers' Prometheus metrics (as `sluice controller`'s); not bound with
     /// `--no-controllers`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
@@ -83,16 +94,27 @@ impl UpArgs {
     /// Parts whose flags are accepted but that are not built yet.
     fn not_yet_available(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if let Some(address) = &self.prometheus {
-            notes.push(format!("--prometheus {address} (not built yet)"));
-        }
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary with analysis gates (web and job metrics) and the NGINX traffic router, and Applications sync Git directories; the other traffic routers (Istio, SMI, Gateway API, ALB), the Prometheus metric provider, Helm and kustomize sources are not built yet"
+                "the Rollout controller runs blue-green and canary with analysis gates (web, job and prometheus metrics) and the NGINX traffic router, and Applications sync Git directories; the other traffic routers (Istio, SMI, Gateway API, ALB), Helm and kustomize sources are not built yet"
                     .into(),
             );
         }
         notes
+    }
+
+    /// `--prometheus`'s address, checked before anything starts: loopback only, and the
+    /// binary installed.
+    fn prometheus(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let Some(address) = self.prometheus else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            address.ip().is_loopback(),
+            "--prometheus={address}: Prometheus listens on loopback only (such as 127.0.0.1:9090)"
+        );
+        sluice_cluster::prometheus::find().context("--prometheus")?;
+        Ok(Some(address))
     }
 }
 
@@ -108,6 +130,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     rules.smoke = Some(vec![program.display().to_string(), "smoke".into()]);
     rules.allow_host_exec = args.allow_host_exec;
     let ingress = args.ingress()?;
+    let prometheus_listen = args.prometheus()?;
     let lock = DataDir::lock(&data_dir)?;
     for note in args.not_yet_available() {
         tracing::warn!("not yet available: {note}");
@@ -135,14 +158,33 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         cluster.address(),
         cluster.kubeconfig().display()
     );
-    let controllers = if args.no_controllers {
+    let metrics_listener = if args.no_controllers {
         None
     } else {
-        let metrics = ControllerMetrics::default();
         let listener = tokio::net::TcpListener::bind(args.metrics_listen)
             .await
             .with_context(|| format!("listening for metrics on {}", args.metrics_listen))?;
         let address = listener.local_addr()?;
+        Some((listener, address))
+    };
+    let prometheus = match prometheus_listen {
+        Some(listen) => Some(
+            start_prometheus(
+                &cluster,
+                lock.path(),
+                listen,
+                metrics_listener.as_ref().map(|(_, a)| *a),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let prometheus_address = prometheus
+        .as_ref()
+        .map(|(p, _)| p.url())
+        .or_else(|| std::env::var(sluice_analysis::provider::prometheus::ADDRESS_ENV).ok());
+    let controllers = if let Some((listener, address)) = metrics_listener {
+        let metrics = ControllerMetrics::default();
         let router = metrics.router();
         let scrape = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -151,10 +193,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let gitops = sluice_gitops::controller::Settings::new(ARGOCD, repos);
         let run = tokio::spawn(async move {
             metrics
-                .run(client, Default::default(), true, Some(gitops))
+                .run(
+                    client,
+                    Default::default(),
+                    true,
+                    prometheus_address,
+                    Some(gitops),
+                )
                 .await
         });
         Some((run, scrape, address))
+    } else {
+        None
     };
     if let Some((ingress, metrics)) = cluster.ingress_addresses() {
         ready.push_str(&format!(
@@ -164,6 +214,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some((_, _, address)) = &controllers {
         ready.push_str(&format!(" metrics http://{address}/metrics"));
     }
+    if let Some((prometheus, _)) = &prometheus {
+        ready.push_str(&format!(" prometheus {}", prometheus.url()));
+    }
     println!("{ready}");
     wait_for_signal().await?;
     tracing::info!("shutting down");
@@ -171,9 +224,49 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         run.abort();
         scrape.abort();
     }
+    if let Some((prometheus, targets)) = prometheus {
+        targets.abort();
+        prometheus.shutdown().await;
+    }
     cluster.shutdown().await;
     drop(lock);
     Ok(())
+}
+
+/// Starts Prometheus under `DATA_DIR/prometheus` scraping every 2 s: the pods (followed into
+/// `targets/pods.json`), the ingress data plane's metrics and the controllers'.
+async fn start_prometheus(
+    cluster: &Cluster,
+    data_dir: &Path,
+    listen: SocketAddr,
+    controller_metrics: Option<SocketAddr>,
+) -> anyhow::Result<(Prometheus, tokio::task::JoinHandle<()>)> {
+    let dir = data_dir.join("prometheus");
+    let mut groups = Vec::new();
+    let mut job = |job: &str, address: SocketAddr| {
+        groups.push(TargetGroup {
+            targets: vec![address.to_string()],
+            labels: [("job".to_owned(), job.to_owned())].into(),
+        });
+    };
+    if let Some((_, metrics)) = cluster.ingress_addresses() {
+        job("ingress-nginx", metrics);
+    }
+    if let Some(metrics) = controller_metrics {
+        job("sluice", metrics);
+    }
+    prometheus::write_targets(&dir, "sluice", &groups)?;
+    prometheus::write_targets(&dir, targets::POD_TARGETS, &[])?;
+    let prometheus = Prometheus::start(PrometheusConfig {
+        listen,
+        dir: dir.clone(),
+        scrape_interval: Duration::from_secs(2),
+        pid_files: Some(PidFiles::new(data_dir)),
+    })
+    .await
+    .context("--prometheus")?;
+    let targets = tokio::spawn(targets::run(cluster.client(), dir));
+    Ok((prometheus, targets))
 }
 
 /// Confirms, through the kubeconfig as a user would, that discovery lists every kind.

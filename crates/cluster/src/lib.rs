@@ -16,6 +16,9 @@
 //!   api_error ─▶ store
 //! ```
 //!
+//! Beside them, [`prometheus`] runs the `prometheus` binary for `sluice up --prometheus` and
+//! follows pods into its scrape targets (a kube-rs client too, using `os` for its process).
+//!
 //! The API server never imports the kubelet, the controllers or the garbage collector; the
 //! object code never imports the API server (its error type is [`api_error`]); patch
 //! semantics are the `sluice-patch` crate's.
@@ -35,6 +38,7 @@ pub mod kubeconfig;
 pub mod node;
 pub mod object;
 pub mod os;
+pub mod prometheus;
 pub mod proxy;
 pub mod quantity;
 pub mod registry;

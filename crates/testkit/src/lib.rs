@@ -2,13 +2,15 @@
 //! per test binary on a runtime of its own ([`cluster`]), typed objects from JSON, a namespace
 //! per test and waiting for a condition ([`objects`]), and the process-level pieces — the
 //! `sluice` binary, `sluice up` as a child process and the kubectl on PATH, which is required
-//! under CI ([`process`]).
+//! under CI ([`process`]), and a real Prometheus with a metrics endpoint a test controls
+//! ([`prometheus`]).
 
 pub mod cluster;
 pub mod git;
 pub mod git_http;
 pub mod objects;
 pub mod process;
+pub mod prometheus;
 
 pub use cluster::Shared;
 pub use objects::{eventually, from, namespace};

@@ -4,75 +4,38 @@
 //! `{$.data.ok}`, default the whole document) and judged by the metric's conditions; an answer
 //! that is not JSON is judged as a string. The value is stored as JSON text, as Argo stores it.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use jsonpath_rust::JsonPath;
 use sluice_api::{AnalysisPhase, Measurement, Metric, WebMetric};
 use sluice_expr::MeasurementPhase;
 
-use super::{Provider, RunContext, error, finished, started};
-
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+use super::{
+    Provider, RunContext, error, finished, started,
+    transport::{Transport, chain},
+};
 
 /// The largest answer read.
 const MAX_BODY: usize = 16 << 20;
 
-/// Web metrics: two pooled HTTP clients, one verifying TLS and one not (`insecure`).
-#[derive(Clone)]
+/// Web metrics: requests through the shared [`Transport`].
+#[derive(Clone, Default)]
 pub struct Web {
-    verified: Client<Https, Full<Bytes>>,
-    insecure: Client<Https, Full<Bytes>>,
-}
-
-impl Default for Web {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn client(tls: rustls::ClientConfig) -> Client<Https, Full<Bytes>> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    transport: Transport,
 }
 
 impl Web {
-    /// The clients: the system's root certificates for verified TLS.
+    /// Web metrics with their own clients.
     pub fn new() -> Self {
-        let builder = || {
-            rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        let verified = builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let insecure = builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
-            .with_no_client_auth();
-        Self {
-            verified: client(verified),
-            insecure: client(insecure),
-        }
+        Self::with_transport(Transport::new())
+    }
+
+    /// Web metrics through `transport` (shared with other providers).
+    pub fn with_transport(transport: Transport) -> Self {
+        Self { transport }
     }
 
     async fn measure(&self, web: &WebMetric, metric: &Metric) -> Measurement {
@@ -113,11 +76,7 @@ impl Web {
             Ok(request) => request,
             Err(e) => return error(measurement, format!("{method} {:?}: {e}", web.url)),
         };
-        let client = if web.insecure.unwrap_or(false) {
-            &self.insecure
-        } else {
-            &self.verified
-        };
+        let client = self.transport.client(web.insecure.unwrap_or(false));
         let timeout = Duration::from_secs(
             web.timeout_seconds
                 .filter(|s| *s > 0)
@@ -166,18 +125,6 @@ impl Web {
             }
         }
     }
-}
-
-/// An error and its causes, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Kubernetes' JSONPath template (`{$.a.b}`, `{.a.b}`) as a JSONPath query (`$.a.b`).
@@ -250,55 +197,6 @@ impl Provider for Web {
                 None => error(started(), "not a web metric"),
             }
         })
-    }
-}
-
-/// `insecure: true`: any certificate is accepted; signatures are still checked.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -405,6 +405,7 @@ async fn a_controller_restarted_mid_run_loses_no_measurement_and_takes_none_twic
     let settings = sluice_analysis::controller::Settings {
         instance_id: Some("ar-restart".into()),
         namespace: Some(ns.clone()),
+        ..Default::default()
     };
     let start = || {
         tokio::spawn(sluice_analysis::controller::run(

@@ -458,6 +458,7 @@ fn restarted_controllers(instance: &str) -> tokio::task::JoinHandle<()> {
     let analysis = sluice_analysis::controller::Settings {
         instance_id: Some(instance.into()),
         namespace: None,
+        ..Default::default()
     };
     tokio::spawn(async move {
         for life in [150u64, 420, 260, 610, 90, 350].iter().cycle() {
