@@ -7,15 +7,14 @@
 
 mod common;
 
+use common::http::{answering, load, percentile};
+
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
 };
 
 use futures::{StreamExt, TryStreamExt, stream};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::{
     core::v1::{Pod, Service},
     networking::v1::Ingress,
@@ -34,10 +33,6 @@ fn ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
-    sorted[at].as_secs_f64() * 1e3
-}
 
 fn demo_pod(name: &str, probe: bool) -> Pod {
     let mut container = json!({"name": "demo", "image": "argoproj/rollouts-demo:blue",
@@ -108,81 +103,6 @@ async fn create_to_ready(
     );
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
-
-async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error>> {
-    let stream = tokio::net::TcpStream::connect(target).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-async fn get(sender: &mut Sender) -> Result<(), Box<dyn std::error::Error>> {
-    let request = hyper::Request::get("/color")
-        .header("host", "bench.example")
-        .body(Empty::<Bytes>::new())?;
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    response.into_body().collect().await?;
-    if status != 200 {
-        return Err(format!("status {status}").into());
-    }
-    Ok(())
-}
-
-/// `workers` clients for `length`, each on one connection (or a new one per request):
-/// requests per second, sorted latencies, and failed requests.
-async fn load(
-    target: SocketAddr,
-    workers: usize,
-    length: Duration,
-    keep_alive: bool,
-) -> (f64, Vec<Duration>, usize) {
-    let started = Instant::now();
-    let results = stream::iter(0..workers)
-        .map(|_| async move {
-            let (mut latencies, mut failed) = (Vec::new(), 0);
-            let mut sender = None;
-            while started.elapsed() < length {
-                let t = Instant::now();
-                if sender.is_none() || !keep_alive {
-                    sender = connect(target).await.ok();
-                }
-                let outcome = match sender.as_mut() {
-                    Some(s) => get(s).await,
-                    None => Err("connect failed".into()),
-                };
-                match outcome {
-                    Ok(()) => latencies.push(t.elapsed()),
-                    Err(_) => {
-                        failed += 1;
-                        sender = None;
-                    }
-                }
-            }
-            (latencies, failed)
-        })
-        .buffer_unordered(workers)
-        .collect::<Vec<_>>()
-        .await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let failed = results.iter().map(|(_, f)| f).sum();
-    let mut all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
-    all.sort();
-    (all.len() as f64 / elapsed, all, failed)
-}
-
-/// Waits until `target` answers (the route or endpoints reached it); panics after 30 s.
-async fn answering(target: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while load(target, 1, Duration::from_millis(50), false).await.2 > 0 {
-        assert!(Instant::now() < deadline, "{target} never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
     let client = cluster.client();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -217,7 +137,7 @@ async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
         .unwrap();
     let through: SocketAddr = format!("{ip}:8080").parse().unwrap();
     // Wait for the endpoints to reach the proxy.
-    answering(through).await;
+    answering(through, "bench.example").await;
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
     let front: Ingress = serde_json::from_value(json!({"metadata": {"name": "bench"},
         "spec": {"rules": [{"host": "bench.example", "http": {"paths": [{"path": "/", "pathType": "Prefix",
@@ -227,10 +147,10 @@ async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
         .create(&PostParams::default(), &front)
         .await
         .unwrap();
-    answering(ingress).await;
+    answering(ingress, "bench.example").await;
     let length = Duration::from_secs(5);
     for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection per request")] {
-        let (direct_rps, direct_lat, direct_failed) = load(direct, 16, length, keep_alive).await;
+        let (direct_rps, direct_lat, direct_failed) = load(direct, "bench.example", 16, length, keep_alive).await;
         println!(
             "GET /color, 16 clients, {label}: pod direct {direct_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {direct_failed})",
             percentile(&direct_lat, 0.5),
@@ -240,7 +160,7 @@ async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
             ("service proxy (clusterIP, L4)", through),
             ("ingress (L7)", ingress),
         ] {
-            let (rps, lat, failed) = load(target, 16, length, keep_alive).await;
+            let (rps, lat, failed) = load(target, "bench.example", 16, length, keep_alive).await;
             println!(
                 "  through the {name}: {rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {failed}); \
                  vs direct: throughput {:.2}x, p99 {:.2}x",

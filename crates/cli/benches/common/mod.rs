@@ -1,4 +1,7 @@
-//! What the benchmarks share: an in-process cluster whose demo images run `sluice demo-app`.
+//! What the benchmarks share: an in-process cluster whose demo images run `sluice demo-app`,
+//! process usage, `sluice up` as a child, and HTTP load ([`http`]).
+
+pub mod http;
 
 use sluice_cluster::{
     Cluster, ClusterConfig, IngressConfig,
