@@ -70,7 +70,7 @@ pub(super) fn validate_canary(canary: &CanaryStrategy, path: &FieldPath, problem
     if !canary_service.is_empty() && canary_service == stable_service {
         problems.invalid(
             &path.child("stableService"),
-            stable_service,
+            format!("{stable_service:?}"),
             DUPLICATED_SERVICES_CANARY,
         );
     }
