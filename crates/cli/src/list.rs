@@ -48,7 +48,8 @@ pub struct ListRollouts {
 }
 
 /// Argo's header, tab-separated.
-const HEADER: &str = "NAME\tSTRATEGY\tSTATUS\tSTEP\tSET-WEIGHT\tREADY\tDESIRED\tUP-TO-DATE\tAVAILABLE";
+const HEADER: &str =
+    "NAME\tSTRATEGY\tSTATUS\tSTEP\tSET-WEIGHT\tREADY\tDESIRED\tUP-TO-DATE\tAVAILABLE";
 
 /// One Rollout's row (Argo's `rolloutInfo`): what is compared to decide a watch prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +180,10 @@ fn phase(rollout: &Rollout) -> &'static str {
         .as_deref()
         .and_then(|g| g.parse::<i64>().ok())
         .is_none_or(|g| g >= generation);
-    let pauses = status.pause_conditions.as_ref().is_some_and(|p| !p.is_empty());
+    let pauses = status
+        .pause_conditions
+        .as_ref()
+        .is_some_and(|p| !p.is_empty());
     if !observed || (status.controller_pause == Some(true) && !pauses) {
         return "Progressing";
     }
@@ -394,7 +398,10 @@ mod tests {
         assert_eq!(with(json!({}), none.clone()), "10", "no index is step 0");
         assert_eq!(with(json!({"currentStepIndex": 4}), none.clone()), "100");
         assert_eq!(
-            with(json!({"currentStepIndex": 4}), json!({"maxTrafficWeight": 1000})),
+            with(
+                json!({"currentStepIndex": 4}),
+                json!({"maxTrafficWeight": 1000})
+            ),
             "1000"
         );
         assert_eq!(

@@ -10,8 +10,7 @@ use super::{
 };
 use crate::{CanaryStep, CanaryStrategy, StringMatch, duration};
 
-const INVALID_STEP: &str =
-    "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
+const INVALID_STEP: &str = "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
 const DUPLICATED_SERVICES_CANARY: &str = "This rollout uses the same service for the stable and canary services, but two different services are required.";
 const INVALID_TRAFFIC_ROUTING: &str =
     "Canary service and Stable service must to be set to use Traffic Routing";

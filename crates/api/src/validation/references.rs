@@ -124,7 +124,11 @@ pub fn validate_ingress(spec: &RolloutSpec, ingress: &Value) -> Vec<FieldError> 
             nginx.stable_ingress.as_ref(),
             nginx.stable_ingresses.as_ref(),
         ) {
-        let field = if in_many { "stableIngresses" } else { "stableIngress" };
+        let field = if in_many {
+            "stableIngresses"
+        } else {
+            "stableIngress"
+        };
         Some((path.child("nginx").child(field), stable))
     } else if let Some(alb) = &routing.alb
         && let Some(in_many) = named(alb.ingress.as_ref(), alb.ingresses.as_ref())

@@ -58,7 +58,11 @@ fn every_argo_example_passes() {
         let out = lint(file);
         if relative == UNREADABLE {
             assert!(!out.status.success(), "{relative} is not readable YAML");
-            assert!(text(&out.stdout).contains("line 101"), "{}", text(&out.stdout));
+            assert!(
+                text(&out.stdout).contains("line 101"),
+                "{}",
+                text(&out.stdout)
+            );
             continue;
         }
         assert!(
@@ -203,7 +207,11 @@ fn unreadable_files_and_missing_files_fail() {
     fs::write(&file, "kind: Rollout\nspec:\n  replicas: [1\n").unwrap();
     let out = lint(&file);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("line 3"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("line 3"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = lint(&dir.path().join("absent.yaml"));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("Error: open "));

@@ -60,7 +60,10 @@ fn completion_scripts_name_the_subcommands() {
     }
     for shell in ["zsh", "fish"] {
         let script = stdout(sluice(&["completion", shell]));
-        assert!(script.contains("lint") && script.contains("promote"), "{shell}");
+        assert!(
+            script.contains("lint") && script.contains("promote"),
+            "{shell}"
+        );
     }
     let (_dir, link) = linked();
     let bash = stdout(
