@@ -7,11 +7,13 @@
 
 mod analysis;
 mod canary;
+mod references;
 mod rollout;
 
 use std::fmt;
 
 pub use analysis::{validate_analysis_run, validate_analysis_template, validate_experiment};
+pub use references::{has_rule_with_service, validate_ingress, validate_service};
 pub use rollout::validate_rollout;
 
 /// What kind of problem a field has (Kubernetes' `field.ErrorType`).

@@ -4,9 +4,9 @@
 use std::{io::Write, process::ExitCode};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::{app, controller, image_set, smoke, up, verbs};
+use crate::{app, controller, image_set, lint, list, smoke, up, verbs, version};
 
 /// sluice: progressive delivery for Kubernetes (blue-green and canary, gated by analysis).
 #[derive(Debug, Parser)]
@@ -36,6 +36,20 @@ enum Command {
     /// Argo CD's Applications: list, get, sync, wait (as `argocd app …`).
     #[command(subcommand)]
     App(app::AppCommand),
+    /// List Rollouts with `kubectl argo rollouts list`' columns.
+    #[command(subcommand)]
+    List(list::ListCommand),
+    /// Check the Rollouts of a file, and the Services and Ingresses it references there,
+    /// without a cluster; exit 1 naming every problem.
+    Lint(lint::LintArgs),
+    /// Print the version and build information.
+    Version(version::VersionArgs),
+    /// Print a shell completion script (`source <(sluice completion bash)`).
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Verb(verbs::Verb),
 }
@@ -64,6 +78,18 @@ impl Cli {
             Command::Crds => print_crds(),
             Command::Image(ImageCommand::Set(args)) => return image_set::run(args),
             Command::App(command) => runtime().and_then(|rt| rt.block_on(app::run(command))),
+            Command::List(command) => runtime().and_then(|rt| rt.block_on(list::run(command))),
+            Command::Lint(args) => return lint::run(&args),
+            Command::Version(args) => {
+                version::run(&args);
+                Ok(())
+            }
+            Command::Completion { shell } => {
+                let name = version::program_name(std::env::args_os().next());
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), name, &mut script);
+                write_stdout(&script)
+            }
             Command::Verb(verb) => runtime().and_then(|rt| rt.block_on(verbs::run(verb))),
         };
         match result {
@@ -146,8 +172,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn print_crds() -> anyhow::Result<()> {
     let yaml = sluice_api::crd::yaml_stream().context("rendering CRDs")?;
+    write_stdout(yaml.as_bytes())
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is no error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(yaml.as_bytes()) {
+    match stdout.write_all(bytes) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to stdout"),
     }

@@ -10,7 +10,7 @@ mod locate;
 mod reference;
 mod semver_guard;
 mod worktree;
-mod yaml;
+pub mod yaml;
 
 use std::{
     path::{Path, PathBuf},

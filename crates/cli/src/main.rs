@@ -8,11 +8,14 @@ mod connect;
 mod controller;
 mod image_set;
 mod inspect;
+mod lint;
+mod list;
 mod plugin;
 mod smoke;
 mod tree;
 mod up;
 mod verbs;
+mod version;
 
 use clap::{CommandFactory, FromArgMatches};
 

@@ -10,8 +10,7 @@ use super::{
 };
 use crate::{CanaryStep, CanaryStrategy, StringMatch, duration};
 
-const INVALID_STEP: &str =
-    "Step must have one of the following set: experiment, setWeight, setCanaryScale or pause";
+const INVALID_STEP: &str = "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
 const DUPLICATED_SERVICES_CANARY: &str = "This rollout uses the same service for the stable and canary services, but two different services are required.";
 const INVALID_TRAFFIC_ROUTING: &str =
     "Canary service and Stable service must to be set to use Traffic Routing";
@@ -70,7 +69,7 @@ pub(super) fn validate_canary(canary: &CanaryStrategy, path: &FieldPath, problem
     if !canary_service.is_empty() && canary_service == stable_service {
         problems.invalid(
             &path.child("stableService"),
-            stable_service,
+            format!("{stable_service:?}"),
             DUPLICATED_SERVICES_CANARY,
         );
     }
@@ -209,18 +208,16 @@ fn validate_step(
     path: &FieldPath,
     problems: &mut Problems,
 ) {
-    let set = [
+    // As Argo: at most one of setWeight, pause, experiment and analysis (setCanaryScale and
+    // the route steps may come beside one, as in Argo's APISIX example), and at least one of
+    // all eight.
+    let exclusive = [
         step.set_weight.is_some(),
         step.pause.is_some(),
         step.experiment.is_some(),
         step.analysis.is_some(),
-        step.set_canary_scale.is_some(),
-        step.set_header_route.is_some(),
-        step.set_mirror_route.is_some(),
-        step.plugin.is_some(),
     ];
-    let kinds = set.iter().filter(|s| **s).count();
-    if kinds != 1 {
+    if exclusive.iter().filter(|s| **s).count() > 1 {
         let described = format!(
             "step.Experiment: {} step.Pause: {} step.SetWeight: {} step.Analysis: {}",
             step.experiment.is_some(),
@@ -228,6 +225,17 @@ fn validate_step(
             step.set_weight.is_some(),
             step.analysis.is_some()
         );
+        problems.invalid(path, described, INVALID_STEP);
+    }
+    let others = [
+        step.set_canary_scale.is_some(),
+        step.set_header_route.is_some(),
+        step.set_mirror_route.is_some(),
+        step.plugin.is_some(),
+    ];
+    if !exclusive.iter().chain(&others).any(|s| *s) {
+        // Argo's value says which are unset (`== nil`), so every one reads `true`.
+        let described = "step.Experiment: true step.Pause: true step.SetWeight: true step.Analysis: true step.SetCanaryScale: true step.SetHeaderRoute: true step.SetMirrorRoute: true step.Plugin: true";
         problems.invalid(path, described, INVALID_STEP);
     }
     let routing = canary.traffic_routing.as_ref();

@@ -230,7 +230,7 @@ fn validate_blue_green(
     } else if blue_green.preview_service() == Some(blue_green.active_service.as_str()) {
         problems.invalid(
             &path.child("activeService"),
-            &blue_green.active_service,
+            format!("{:?}", blue_green.active_service),
             DUPLICATED_SERVICES_BLUE_GREEN,
         );
     }

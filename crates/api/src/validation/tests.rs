@@ -122,13 +122,13 @@ fn rollout_problems_name_field_and_message() {
                 "[{setWeight: 20, pause: {}}]",
             ),
             "spec.strategy.canary.steps[0]",
-            "Step must have one of the following set: experiment, setWeight, setCanaryScale or pause",
+            "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
         ),
         (
             "empty step",
             set(yaml(CANARY), "strategy/canary/steps", "[{}]"),
             "spec.strategy.canary.steps[0]",
-            "Step must have one of the following set: experiment, setWeight, setCanaryScale or pause",
+            "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
         ),
         (
             "setCanaryScale without trafficRouting",
@@ -276,6 +276,26 @@ fn rollout_problems_name_field_and_message() {
             "{name}: expected {path}: {message}\ngot: {problems:#?}"
         );
     }
+}
+
+/// Argo's APISIX example: a header route beside `setCanaryScale` in one step is one step.
+#[test]
+fn a_route_step_may_share_a_step_with_set_canary_scale() {
+    let doc = set(
+        set(
+            yaml(CANARY),
+            "strategy/canary/steps",
+            "[{setCanaryScale: {replicas: 1}, setHeaderRoute: {name: h, match: [{headerName: trace, headerValue: {exact: debug}}]}}, {pause: {}}]",
+        ),
+        "strategy/canary/trafficRouting",
+        "{apisix: {route: {name: r}}, managedRoutes: [{name: h}]}",
+    );
+    let doc = set(
+        set(doc, "strategy/canary/canaryService", "c"),
+        "strategy/canary/stableService",
+        "s",
+    );
+    assert_eq!(rollout_problems(doc), vec![]);
 }
 
 #[test]

@@ -2,13 +2,16 @@
 //! verbs, [`kubectl_cluster`] for what a cluster does around them: identities, scheduling,
 //! defaults; [`kubectl_pods`] for reaching into pods: exec, attach, debug, copy, port-forward,
 //! top); [`image_set`] and [`image_set_git`] for `sluice image set`, the CI step that bumps
-//! images in a CD repository).
+//! images in a CD repository; [`lint`] for `sluice lint` on Argo's examples and broken files;
+//! [`version`] for `sluice version` and `sluice completion`).
 
 mod image_set;
 mod image_set_git;
 mod kubectl;
 mod kubectl_cluster;
 mod kubectl_pods;
+mod lint;
+mod version;
 
 use std::process::Command;
 

@@ -8,6 +8,7 @@ mod analysis;
 mod analysis_gates;
 mod gitops;
 mod ingress;
+mod list;
 mod prometheus;
 mod rollout_canary;
 mod rollout_migration;
