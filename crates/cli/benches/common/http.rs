@@ -22,7 +22,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
 pub type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
 /// Opens a connection.
-pub async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error>> {
+pub async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
     let stream = tokio::net::TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -31,7 +31,7 @@ pub async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::E
 }
 
 /// `GET /color` for `host`: the demo's `X-Version`, or an error for anything but 200.
-pub async fn get(sender: &mut Sender, host: &str) -> Result<String, Box<dyn std::error::Error>> {
+pub async fn get(sender: &mut Sender, host: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let request = hyper::Request::get("/color")
         .header("host", host)
         .body(Empty::<Bytes>::new())?;
