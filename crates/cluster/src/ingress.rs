@@ -38,7 +38,6 @@ use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice, networki
 use kube::{
     Api, Client, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::reflector::Store,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -125,15 +124,13 @@ async fn follow(client: Client, shared: Arc<Shared>, address: Option<SocketAddr>
     let mut batches = changes.ready_chunks(1024);
     let mut counters: BTreeMap<RouteKey, Arc<std::sync::atomic::AtomicU64>> = BTreeMap::new();
     while batches.next().await.is_some() {
-        let table = Table::build(
-            &ingresses.state(),
-            &services.state(),
-            &slices.state(),
-            &mut counters,
-        );
+        // One snapshot for the table and the report: an Ingress is reported served only as
+        // the table that is live holds it.
+        let snapshot = ingresses.state();
+        let table = Table::build(&snapshot, &services.state(), &slices.state(), &mut counters);
         *shared.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         if let Some(address) = address {
-            report(&client, &ingresses, address).await;
+            report(&client, &snapshot, address).await;
         }
     }
 }
@@ -144,10 +141,10 @@ async fn follow(client: Client, shared: Arc<Shared>, address: Option<SocketAddr>
 /// `sluice.dev/route-version` (set by the Rollout controller's NGINX router) echoed in
 /// `sluice.dev/served-route-version`, so the controller knows the weight it wrote is served.
 /// Nothing is written when nothing changed, so the report does not feed itself.
-async fn report(client: &Client, ingresses: &Store<Ingress>, address: SocketAddr) {
+async fn report(client: &Client, ingresses: &[Arc<Ingress>], address: SocketAddr) {
     let wanted = json!([{"ip": address.ip().to_string(), "ports": [{"port": address.port(), "protocol": "TCP"}]}]);
-    for ingress in ingresses.state() {
-        if !routes::is_ours(&ingress) {
+    for ingress in ingresses {
+        if !routes::is_ours(ingress) {
             continue;
         }
         let api: Api<Ingress> =
