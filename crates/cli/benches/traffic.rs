@@ -8,8 +8,8 @@
 //! 2. Failed requests per 10,000 across full canaries (10 %, a pause, 50 %, a pause, then the
 //!    stable Service's switch and the split back) of a Rollout under the controller, at 200
 //!    requests/s through the ingress, release after release.
-//! 3. The ingress with a 50/50 canary split beside a plain route to the same pods, same run:
-//!    requests/s and p50/p99 over 16 keep-alive clients.
+//! 3. The ingress with a 50/50 canary split beside a plain route over the same two pods, same
+//!    run: requests/s and p50/p99 over 16 keep-alive clients.
 //!
 //! `cargo bench -p sluice --bench traffic [-- ROUNDS [RELEASES]]`. Numbers, never pass/fail.
 
@@ -67,14 +67,15 @@ fn summary(what: &str, mut samples: Vec<Duration>) {
     );
 }
 
-/// Two demo Deployments answering as `old` and `new`, each behind its Service.
+/// Two demo Deployments answering as `old` and `new`, each behind its Service, and a Service
+/// `both` over the pods of both.
 async fn backends(client: &Client) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     for version in ["old", "new"] {
         let deployment: Deployment = from(json!({"metadata": {"name": version},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": version}},
-                "template": {"metadata": {"labels": {"app": version}},
+                "template": {"metadata": {"labels": {"app": version, "tier": "demo"}},
                     "spec": {"containers": [container(version)]}}}}));
         deployments
             .create(&PostParams::default(), &deployment)
@@ -85,6 +86,12 @@ async fn backends(client: &Client) {
             .await
             .unwrap();
     }
+    let both: Service = from(json!({"metadata": {"name": "both"},
+        "spec": {"selector": {"tier": "demo"}, "ports": [{"port": 80, "targetPort": "http"}]}}));
+    services
+        .create(&PostParams::default(), &both)
+        .await
+        .unwrap();
 }
 
 /// Part 1: weight written → the new split served, and → reported.
@@ -266,13 +273,14 @@ async fn full_canaries(client: &Client, ingress_at: SocketAddr, releases: usize)
     );
 }
 
-/// Part 3: the ingress with a canary split beside a plain route.
+/// Part 3: the ingress with a 50/50 canary split (`old` and `new`) beside a plain route over
+/// the same two pods (the Service `both`, one endpoint per request in turn).
 async fn split_versus_plain(client: &Client, ingress_at: SocketAddr) {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
     ingresses
         .create(
             &PostParams::default(),
-            &ingress("plain", "plain.bench", "old", json!({})),
+            &ingress("plain", "plain.bench", "both", json!({})),
         )
         .await
         .unwrap();
@@ -300,7 +308,7 @@ async fn split_versus_plain(client: &Client, ingress_at: SocketAddr) {
     let (split_rps, split, split_failed) =
         load(ingress_at, "split.bench", 16, length, true).await;
     println!(
-        "ingress, 16 keep-alive clients: plain route {plain_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {plain_failed})",
+        "ingress, 16 keep-alive clients: plain route over both pods {plain_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {plain_failed})",
         percentile(&plain, 0.5),
         percentile(&plain, 0.99)
     );
