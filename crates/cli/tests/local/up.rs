@@ -234,3 +234,65 @@ fn up_refuses_an_images_file_that_does_not_parse() {
         "{message}"
     );
 }
+
+/// The permission bits of every entry under `dir` (and `dir` itself) that group or others
+/// may use.
+fn open_to_others(dir: &std::path::Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && !meta.file_type().is_symlink() {
+            out.push((path.display().to_string(), mode));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_data_dir_is_private_and_an_older_loose_one_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut sluice, client) = up(&data, &[]).await;
+    // A pod, so pod directories and logs exist too.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(
+            &PostParams::default(),
+            &demo_deployment("private", 1, "blue", json!({})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    eventually("the pod running", || async {
+        pods.list(&ListParams::default().labels("app=private"))
+            .await
+            .is_ok_and(|l| l.items.iter().any(ready))
+    })
+    .await;
+    for file in ["kubeconfig", "token", "ca.key", "state.db"] {
+        let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert_eq!(open_to_others(&data), Vec::new());
+    sluice.kill();
+
+    // As an older sluice left it: everything readable by all.
+    let status = std::process::Command::new("chmod")
+        .args(["-R", "go+rX"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(!open_to_others(&data).is_empty());
+    let (_sluice, _client) = up(&data, &[]).await;
+    assert_eq!(open_to_others(&data), Vec::new());
+}
