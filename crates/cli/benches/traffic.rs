@@ -51,10 +51,12 @@ fn service(name: &str, app: &str) -> Service {
 }
 
 fn ingress(name: &str, host: &str, service: &str, annotations: Value) -> Ingress {
-    from(json!({"metadata": {"name": name, "annotations": annotations},
+    from(
+        json!({"metadata": {"name": name, "annotations": annotations},
         "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
             {"path": "/", "pathType": "Prefix",
-             "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]}}))
+             "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]}}),
+    )
 }
 
 fn summary(what: &str, mut samples: Vec<Duration>) {
@@ -99,7 +101,10 @@ async fn weight_to_served(client: &Client, ingress_at: SocketAddr, rounds: usize
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
     let host = "flip.bench";
     ingresses
-        .create(&PostParams::default(), &ingress("flip", host, "old", json!({})))
+        .create(
+            &PostParams::default(),
+            &ingress("flip", host, "old", json!({})),
+        )
         .await
         .unwrap();
     let canary = json!({"nginx.ingress.kubernetes.io/canary": "true",
@@ -149,7 +154,10 @@ async fn weight_to_served(client: &Client, ingress_at: SocketAddr, rounds: usize
         }
         reported.push(t.elapsed());
     }
-    summary("canary weight written -> first request on the new side", served);
+    summary(
+        "canary weight written -> first request on the new side",
+        served,
+    );
     summary(
         "canary weight written -> data plane reports it served",
         reported,
@@ -175,7 +183,8 @@ async fn full_canaries(client: &Client, ingress_at: SocketAddr, releases: usize)
         )
         .await
         .unwrap();
-    let rollout: Rollout = from(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+    let rollout: Rollout = from(
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": {"name": "shop"},
         "spec": {"replicas": 2, "revisionHistoryLimit": 2, "selector": {"matchLabels": {"app": "shop"}},
             "template": {"metadata": {"labels": {"app": "shop"}},
@@ -183,7 +192,8 @@ async fn full_canaries(client: &Client, ingress_at: SocketAddr, releases: usize)
             "strategy": {"canary": {"canaryService": "shop-canary", "stableService": "shop-stable",
                 "trafficRouting": {"nginx": {"stableIngress": "shop"}}, "scaleDownDelaySeconds": 2,
                 "steps": [{"setWeight": 10}, {"pause": {"duration": 1}},
-                    {"setWeight": 50}, {"pause": {"duration": 1}}]}}}}));
+                    {"setWeight": 50}, {"pause": {"duration": 1}}]}}}}),
+    );
     rollouts
         .create(&PostParams::default(), &rollout)
         .await
@@ -265,7 +275,10 @@ async fn full_canaries(client: &Client, ingress_at: SocketAddr, releases: usize)
         total.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
     );
-    summary("full canary (10 %, pause 1 s, 50 %, pause 1 s, switch)", lengths);
+    summary(
+        "full canary (10 %, pause 1 s, 50 %, pause 1 s, switch)",
+        lengths,
+    );
     println!(
         "  under 200 requests/s for {:.0} s: {total} requests, {failed} failed = {:.2} per 10,000",
         started.elapsed().as_secs_f64(),
@@ -303,10 +316,8 @@ async fn split_versus_plain(client: &Client, ingress_at: SocketAddr) {
     answering(ingress_at, "plain.bench").await;
     answering(ingress_at, "split.bench").await;
     let length = Duration::from_secs(5);
-    let (plain_rps, plain, plain_failed) =
-        load(ingress_at, "plain.bench", 16, length, true).await;
-    let (split_rps, split, split_failed) =
-        load(ingress_at, "split.bench", 16, length, true).await;
+    let (plain_rps, plain, plain_failed) = load(ingress_at, "plain.bench", 16, length, true).await;
+    let (split_rps, split, split_failed) = load(ingress_at, "split.bench", 16, length, true).await;
     println!(
         "ingress, 16 keep-alive clients: plain route over both pods {plain_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {plain_failed})",
         percentile(&plain, 0.5),
@@ -323,7 +334,10 @@ async fn split_versus_plain(client: &Client, ingress_at: SocketAddr) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let rounds = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
     let releases = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +349,9 @@ async fn main() {
         Default::default(),
     ));
     let ingress_at = cluster.ingress_addresses().unwrap().0;
-    println!("sluice traffic-routing benchmark (NGINX router, embedded ingress, demo app processes)");
+    println!(
+        "sluice traffic-routing benchmark (NGINX router, embedded ingress, demo app processes)"
+    );
     backends(&client).await;
     weight_to_served(&client, ingress_at, rounds).await;
     split_versus_plain(&client, ingress_at).await;

@@ -22,7 +22,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
 pub type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
 /// Opens a connection.
-pub async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn connect(
+    target: SocketAddr,
+) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
     let stream = tokio::net::TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -31,7 +33,10 @@ pub async fn connect(target: SocketAddr) -> Result<Sender, Box<dyn std::error::E
 }
 
 /// `GET /color` for `host`: the demo's `X-Version`, or an error for anything but 200.
-pub async fn get(sender: &mut Sender, host: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn get(
+    sender: &mut Sender,
+    host: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let request = hyper::Request::get("/color")
         .header("host", host)
         .body(Empty::<Bytes>::new())?;
@@ -97,7 +102,11 @@ pub async fn load(
 /// Waits until `target` answers for `host`; panics after 30 s.
 pub async fn answering(target: SocketAddr, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while load(target, host, 1, Duration::from_millis(50), false).await.2 > 0 {
+    while load(target, host, 1, Duration::from_millis(50), false)
+        .await
+        .2
+        > 0
+    {
         assert!(Instant::now() < deadline, "{target} never answered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

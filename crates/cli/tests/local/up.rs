@@ -277,7 +277,10 @@ async fn the_data_dir_is_private_and_an_older_loose_one_is_tightened() {
     })
     .await;
     for file in ["kubeconfig", "token", "ca.key", "state.db"] {
-        let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
     }
     let mode = std::fs::metadata(&data).unwrap().permissions().mode();
