@@ -388,9 +388,13 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         .await
         .unwrap();
     let pod = ready_pods(&pods, "live", 1).await.remove(0);
-    http(pod_address(&pod), "POST", "/readyz/disable")
-        .await
-        .unwrap();
+    // Without a readiness probe the pod is Ready once started, maybe before it listens.
+    eventually("the liveness endpoint disabled", || async {
+        http(pod_address(&pod), "POST", "/readyz/disable")
+            .await
+            .is_ok()
+    })
+    .await;
     let name = pod.name_any();
     eventually("the container restarted and is ready again", || async {
         let pod = pods.get(&name).await.unwrap();
