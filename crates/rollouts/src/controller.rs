@@ -119,7 +119,9 @@ fn named_in(
 ) -> Vec<ObjectRef<Rollout>> {
     let namespace = namespace.unwrap_or_default();
     let reference = |name: &str| ObjectRef::new(name).within(&namespace);
-    index.retain(&namespace, key, |name| rollouts.get(&reference(name)).is_some());
+    index.retain(&namespace, key, |name| {
+        rollouts.get(&reference(name)).is_some()
+    });
     index
         .names(&namespace, key)
         .into_iter()
@@ -569,9 +571,14 @@ async fn reconcile(
         let want = workload.map(|w| w.generation.to_string());
         if rollout.annotations().get(annotation::WORKLOAD_GENERATION) != want.as_ref() {
             let api: Api<Rollout> = Api::namespaced(context.client.clone(), &namespace);
-            let patch = json!({"metadata": {"annotations": {annotation::WORKLOAD_GENERATION: want}}});
+            let patch =
+                json!({"metadata": {"annotations": {annotation::WORKLOAD_GENERATION: want}}});
             let written = api
-                .patch(&rollout.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+                .patch(
+                    &rollout.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
                 .await?;
             context.expectations.wrote(&owner, &written);
         }

@@ -290,9 +290,9 @@ fn restart_pods(
                 .find(|c| c.type_ == "Ready" && c.status == "True");
             let available = ready.is_some_and(|c| {
                 min_ready <= 0
-                    || c.last_transition_time.as_ref().is_some_and(|t| {
-                        crate::planner::at(t.0, min_ready) <= now
-                    })
+                    || c.last_transition_time
+                        .as_ref()
+                        .is_some_and(|t| crate::planner::at(t.0, min_ready) <= now)
             });
             Some(PodState {
                 name: pod.name_any(),

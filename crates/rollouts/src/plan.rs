@@ -239,7 +239,10 @@ pub fn restart(observed: &Observed<'_>, now: Timestamp) -> Restart {
     if observed.stage() == Stage::Invalid {
         return Restart::Idle;
     }
-    let name = |hash: Option<&str>| hash.and_then(|h| observed.replica_set(h)).map(|rs| rs.name.as_str());
+    let name = |hash: Option<&str>| {
+        hash.and_then(|h| observed.replica_set(h))
+            .map(|rs| rs.name.as_str())
+    };
     crate::restart::plan(
         &observed.restart,
         observed.replicas,

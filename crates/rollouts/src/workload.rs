@@ -181,7 +181,9 @@ pub fn scale_down(observed: &Observed<'_>, plan: &Plan) -> Option<Action> {
                 .actions
                 .iter()
                 .find_map(|a| match a {
-                    Action::Scale { name, replicas, .. } if *name == current.name => Some(*replicas),
+                    Action::Scale { name, replicas, .. } if *name == current.name => {
+                        Some(*replicas)
+                    }
                     _ => None,
                 })
                 .unwrap_or(current.replicas);

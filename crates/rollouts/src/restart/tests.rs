@@ -55,7 +55,10 @@ fn nothing_happens_before_restart_at_and_nothing_after_it_is_done() {
         plan(&o, 2, &sets, Some("a"), Some("a"), before),
         Restart::Scheduled(t(AT))
     );
-    assert_eq!(plan(&o, 2, &sets, Some("a"), Some("a"), before).action(), None);
+    assert_eq!(
+        plan(&o, 2, &sets, Some("a"), Some("a"), before).action(),
+        None
+    );
     // At the very second: not yet (Argo: now.After(restartAt)).
     assert!(matches!(
         plan(&o, 2, &sets, Some("a"), Some("a"), t(AT)),
@@ -63,7 +66,14 @@ fn nothing_happens_before_restart_at_and_nothing_after_it_is_done() {
     ));
     o.restarted_at = Some(t(AT));
     assert_eq!(
-        plan(&o, 2, &sets, Some("a"), Some("a"), t("2026-11-01T11:00:00Z")),
+        plan(
+            &o,
+            2,
+            &sets,
+            Some("a"),
+            Some("a"),
+            t("2026-11-01T11:00:00Z")
+        ),
         Restart::Idle
     );
     o.restart_at = None;
@@ -148,7 +158,14 @@ fn a_surplus_of_pods_over_spec_replicas_counts_against_the_budget() {
         .map(|n| pod(n, n.split('-').next().unwrap(), "2026-11-01T09:00:00Z"))
         .collect();
     let o = observed(pods, 1);
-    let restart = plan(&o, 4, &sets, Some("stable"), Some("canary"), t("2026-11-01T10:01:00Z"));
+    let restart = plan(
+        &o,
+        4,
+        &sets,
+        Some("stable"),
+        Some("canary"),
+        t("2026-11-01T10:01:00Z"),
+    );
     // floor = max(4, 5) - 1 = 4; 5 available: one may go.
     assert!(matches!(restart, Restart::Restarting { budget: 1, .. }));
 }
@@ -196,7 +213,10 @@ fn a_whole_restart_never_has_more_than_max_unavailable_down() {
             }
             now = now.checked_add(jiff::SignedDuration::from_secs(1)).unwrap();
         }
-        assert!(done, "maxUnavailable {max_unavailable}: the restart finished");
+        assert!(
+            done,
+            "maxUnavailable {max_unavailable}: the restart finished"
+        );
         assert!(pods.iter().all(|p| p.created > t(AT)));
     }
 }
