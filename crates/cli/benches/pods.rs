@@ -33,7 +33,6 @@ fn ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-
 fn demo_pod(name: &str, probe: bool) -> Pod {
     let mut container = json!({"name": "demo", "image": "argoproj/rollouts-demo:blue",
         "ports": [{"name": "http", "containerPort": 8080}]});
@@ -150,7 +149,8 @@ async fn proxy(cluster: &Cluster, ingress: SocketAddr) {
     answering(ingress, "bench.example").await;
     let length = Duration::from_secs(5);
     for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection per request")] {
-        let (direct_rps, direct_lat, direct_failed) = load(direct, "bench.example", 16, length, keep_alive).await;
+        let (direct_rps, direct_lat, direct_failed) =
+            load(direct, "bench.example", 16, length, keep_alive).await;
         println!(
             "GET /color, 16 clients, {label}: pod direct {direct_rps:.0} req/s p50 {:.2} ms p99 {:.2} ms (failed {direct_failed})",
             percentile(&direct_lat, 0.5),

@@ -97,7 +97,11 @@ pub async fn load(
 /// Waits until `target` answers for `host`; panics after 30 s.
 pub async fn answering(target: SocketAddr, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while load(target, host, 1, Duration::from_millis(50), false).await.2 > 0 {
+    while load(target, host, 1, Duration::from_millis(50), false)
+        .await
+        .2
+        > 0
+    {
         assert!(Instant::now() < deadline, "{target} never answered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
