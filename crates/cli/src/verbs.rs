@@ -1,12 +1,13 @@
 //! The operator verbs on a Rollout, as `kubectl argo rollouts` sends them (research §2.6):
-//! `promote [--full]`, `abort`, `retry rollout`, `undo`, `pause`, `set image`. Each is one
-//! patch; the controller does the rest. Also the two that look: `status` and `get rollout`
+//! `promote [--full]`, `abort`, `retry rollout`, `undo` (of the referenced Deployment's
+//! template for a `workloadRef`), `pause`, `restart [--in]`, `set image`. Each is one patch;
+//! the controller does the rest. Also the two that look: `status` and `get rollout`
 //! ([`crate::inspect`]). The cluster is found as kubectl finds it ([`crate::connect`]).
 
 use std::time::Duration;
 
 use clap::Subcommand;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::Api;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
@@ -54,6 +55,17 @@ pub enum Verb {
         /// The revision to go back to.
         #[arg(long, value_name = "N")]
         to_revision: Option<i64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Restart the pods of a Rollout (now, or `--in` a while): each pod created before then is
+    /// evicted and replaced, as availability and PodDisruptionBudgets allow.
+    Restart {
+        /// The Rollout.
+        name: String,
+        /// Amount of time before a restart (e.g. 30s, 5m, 1h).
+        #[arg(short, long = "in", value_name = "DURATION")]
+        in_: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -268,6 +280,14 @@ fn set_image(rollout: &Rollout, pairs: &[String]) -> anyhow::Result<json_patch::
     Ok(serde_json::from_value(serde_json::Value::Array(ops))?)
 }
 
+/// `spec.restartAt` for a restart `in_` from `now`: RFC 3339 to the second, UTC, as Argo's
+/// CLI writes it.
+fn restart_at(now: jiff::Timestamp, in_: Option<Duration>) -> anyhow::Result<String> {
+    let delay = jiff::SignedDuration::try_from(in_.unwrap_or_default())?;
+    let at = now.checked_add(delay)?;
+    Ok(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 /// The step after the current one of a canary Rollout with steps left (what `promote` moves
 /// to when nothing is paused).
 fn next_step(rollout: &Rollout) -> Option<i32> {
@@ -327,6 +347,7 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
         Verb::Promote { name, target, .. }
         | Verb::Abort { name, target }
         | Verb::Pause { name, target }
+        | Verb::Restart { name, target, .. }
         | Verb::Undo { name, target, .. }
         | Verb::Status { name, target, .. }
         | Verb::Set {
@@ -407,15 +428,48 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
             "retried"
         }
         Verb::Undo { to_revision, .. } => {
-            let sets: Api<ReplicaSet> = Api::namespaced(client, &namespace);
+            let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &namespace);
             let template = previous_template(&sets, &rollout, to_revision).await?;
             let patch: json_patch::Patch = serde_json::from_value(
                 json!([{"op": "replace", "path": "/spec/template", "value": template}]),
             )?;
-            rollouts
-                .patch(&name, &params, &Patch::<()>::Json(patch))
-                .await?;
+            // A workloadRef's template is the Deployment's: undo patches it (Argo's
+            // `undoWorkloadRef`).
+            match &rollout.spec.workload_ref {
+                Some(reference) => {
+                    let kind = reference.kind.as_deref().unwrap_or_default();
+                    if kind != "Deployment" {
+                        anyhow::bail!(
+                            "failed restoring revision {}: workload of type {kind} is not supported",
+                            to_revision.unwrap_or(0)
+                        );
+                    }
+                    let deployments: Api<Deployment> = Api::namespaced(client, &namespace);
+                    let workload = reference.name.as_deref().unwrap_or_default();
+                    deployments
+                        .patch(workload, &params, &Patch::<()>::Json(patch))
+                        .await?;
+                }
+                None => {
+                    rollouts
+                        .patch(&name, &params, &Patch::<()>::Json(patch))
+                        .await?;
+                }
+            }
             "undo"
+        }
+        Verb::Restart { in_, .. } => {
+            let delay = in_
+                .as_deref()
+                .map(inspect::parse_duration)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let at = restart_at(jiff::Timestamp::now(), delay)?;
+            let patch = Patch::Merge(json!({"spec": {"restartAt": at}}));
+            rollouts.patch(&name, &params, &patch).await?;
+            let after = in_.unwrap_or_else(|| "0s".to_owned());
+            println!("rollout '{name}' restarts in {after}");
+            return Ok(());
         }
         Verb::Pause { .. } => {
             let pause = Patch::Merge(json!({"spec": {"paused": true}}));
@@ -437,4 +491,19 @@ pub async fn run(verb: Verb) -> anyhow::Result<()> {
     };
     println!("rollout '{name}' {done}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_at_is_now_plus_in_to_the_second() {
+        let now: jiff::Timestamp = "2026-11-01T10:00:00.75Z".parse().unwrap();
+        assert_eq!(restart_at(now, None).unwrap(), "2026-11-01T10:00:00Z");
+        assert_eq!(
+            restart_at(now, Some(Duration::from_secs(90))).unwrap(),
+            "2026-11-01T10:01:30Z"
+        );
+    }
 }

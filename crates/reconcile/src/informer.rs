@@ -35,11 +35,31 @@ pub fn shared<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    shared_trimmed(api, config, |_| {})
+}
+
+/// As [`shared`], each object passed through `trim` before it is stored: the store keeps only
+/// the fields its readers use (a pod's metadata and Ready condition, say).
+pub fn shared_trimmed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    mut trim: impl FnMut(&mut K) + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Arc<K>> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     let (store, writer) = reflector::store_shared(1024);
     let subscriber = writer.subscribe().expect("a shared store has subscribers");
     let driver = watcher(api, config)
         .default_backoff()
-        .modify(|object| object.meta_mut().managed_fields = None)
+        .modify(move |object| {
+            object.meta_mut().managed_fields = None;
+            trim(object);
+        })
         .reflect_shared(writer)
         .for_each(|_| future::ready(()));
     (store, subscriber, driver)

@@ -5,13 +5,13 @@
 //! expectations so the next reconcile waits until the stores show it.
 
 use k8s_openapi::api::{
-    apps::v1::ReplicaSet,
+    apps::v1::{Deployment, ReplicaSet},
     core::v1::{ObjectReference, Pod, Service},
     networking::v1::Ingress,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams},
     runtime::events::Recorder,
 };
 use serde_json::{Map, Value, json};
@@ -46,6 +46,13 @@ pub struct Target<'a> {
     pub rollout: &'a Rollout,
 }
 
+/// What carrying out actions did that the reconcile needs to know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Pods evicted.
+    pub evicted: i32,
+}
+
 /// The key the expectations of a Rollout's reconcile are kept under.
 pub fn owner_key(rollout: &Rollout) -> String {
     format!(
@@ -78,9 +85,10 @@ impl Target<'_> {
         actions: &[Action],
         plan_events: &[Event],
         observation: &Observation<'_>,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<Applied, kube::Error> {
         let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.namespace());
         let owner = self.owner();
+        let mut applied = Applied::default();
         for action in actions {
             match action {
                 Action::CreateReplicaSet { revision, avoid } => {
@@ -229,13 +237,63 @@ impl Target<'_> {
                         .await?;
                     self.expectations.wrote(&owner, &written);
                 }
+                Action::Evict { candidates, budget } => {
+                    applied.evicted += self.evict(candidates, *budget).await?;
+                }
+                Action::ScaleWorkload { name, replicas } => {
+                    let deployments: Api<Deployment> =
+                        Api::namespaced(self.client.clone(), &self.namespace());
+                    tracing::info!("Scaling deployment {name} to {replicas} replicas");
+                    let patch = json!({"spec": {"replicas": replicas}});
+                    let written = deployments
+                        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await?;
+                    self.expectations.wrote(&owner, &written);
+                }
             }
         }
         for event in plan_events {
             self.record(event.warning, event.reason, event.message.clone())
                 .await;
         }
-        Ok(())
+        Ok(applied)
+    }
+
+    /// Evicts `candidates` in order until `budget` evictions succeeded, as Argo's pod
+    /// restarter: a pod a PodDisruptionBudget protects (429) is skipped, one already gone
+    /// too. Each evicted pod is expected in the store as terminating (or gone). The number
+    /// evicted.
+    async fn evict(&self, candidates: &[String], budget: i32) -> Result<i32, kube::Error> {
+        let namespace = self.namespace();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+        let mut evicted = 0;
+        for name in candidates {
+            if evicted >= budget {
+                break;
+            }
+            match pods.evict(name, &EvictParams::default()).await {
+                Ok(_) => {
+                    evicted += 1;
+                    tracing::info!(
+                        "rollout {}: restarting Pod {name} that's older than restartAt Time",
+                        self.owner()
+                    );
+                    match pods.get_opt(name).await? {
+                        Some(pod) => self.expectations.wrote(&self.owner(), &pod),
+                        None => {
+                            let key = ("Pod".to_owned(), namespace.clone(), name.clone());
+                            self.expectations.deleted(&self.owner(), key);
+                        }
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 429 => {
+                    tracing::warn!("rollout {}: pod {name}: {}", self.owner(), s.message);
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(evicted)
     }
 
     /// Carries out a router's write, with its event.

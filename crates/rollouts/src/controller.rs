@@ -19,14 +19,14 @@ use std::{
 use futures::{StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::{
-    apps::v1::ReplicaSet,
-    core::v1::{Pod, Service},
+    apps::v1::{Deployment, ReplicaSet},
+    core::v1::{Pod, PodStatus, Service},
     discovery::v1::EndpointSlice,
     networking::v1::Ingress,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    core::PartialObjectMeta,
+    api::{Patch, PatchParams},
     runtime::{
         Controller,
         controller::Action as Requeue,
@@ -35,8 +35,10 @@ use kube::{
         watcher,
     },
 };
+use serde_json::json;
 use sluice_api::{
-    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout, RolloutAnalysis, names::label,
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout, RolloutAnalysis,
+    names::{annotation, label},
 };
 use sluice_reconcile::{
     backoff::Backoff,
@@ -47,10 +49,11 @@ use sluice_reconcile::{
 
 use crate::{
     apply::{Target, owner_key},
-    index::Indexes,
+    index::{Index, Indexes},
     metrics::Metrics,
     observe::{self, Stores},
-    plan, status,
+    plan, restart, status,
+    workload::{self, Resolved},
 };
 
 /// Why a reconcile failed (it is retried).
@@ -104,17 +107,65 @@ fn naming(
     namespace: Option<String>,
     service: &str,
 ) -> Vec<ObjectRef<Rollout>> {
+    named_in(&indexes.rollouts_by_service, rollouts, namespace, service)
+}
+
+/// The Rollouts `index` lists under `key` (Rollouts deleted since are dropped from it).
+fn named_in(
+    index: &Index,
+    rollouts: &Store<Rollout>,
+    namespace: Option<String>,
+    key: &str,
+) -> Vec<ObjectRef<Rollout>> {
     let namespace = namespace.unwrap_or_default();
     let reference = |name: &str| ObjectRef::new(name).within(&namespace);
-    let index = &indexes.rollouts_by_service;
-    index.retain(&namespace, service, |name| {
+    index.retain(&namespace, key, |name| {
         rollouts.get(&reference(name)).is_some()
     });
     index
-        .names(&namespace, service)
+        .names(&namespace, key)
         .into_iter()
         .map(|name| reference(&name))
         .collect()
+}
+
+/// A pod as the pod store keeps it: its metadata and its Ready condition.
+fn trim_pod(pod: &mut Pod) {
+    pod.spec = None;
+    let ready = pod
+        .status
+        .take()
+        .and_then(|s| s.conditions)
+        .map(|c| c.into_iter().filter(|c| c.type_ == "Ready").collect());
+    pod.status = Some(PodStatus {
+        conditions: ready,
+        ..PodStatus::default()
+    });
+}
+
+/// The Rollout a pod's change concerns, if that Rollout is restarting (a pod that goes or
+/// becomes available lets the next one go); other pod changes wake nothing.
+fn restarting(
+    sets: &Store<ReplicaSet>,
+    rollouts: &Store<Rollout>,
+    pod: &Pod,
+) -> Option<ObjectRef<Rollout>> {
+    let namespace = pod.namespace().unwrap_or_default();
+    let owner = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "ReplicaSet")?;
+    let rs = sets.get(&ObjectRef::new(&owner.name).within(&namespace))?;
+    let (name, _) = controller_of(rs.as_ref())?;
+    let reference = ObjectRef::new(&name).within(&namespace);
+    let rollout = rollouts.get(&reference)?;
+    let restart_at = rollout.spec.restart_at.as_ref().map(|t| t.0);
+    let restarted_at = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.restarted_at.as_ref())
+        .map(|t| t.0);
+    restart::due(restart_at, restarted_at, Timestamp::now()).then_some(reference)
 }
 
 /// The controlling owner of an object, and its uid.
@@ -215,6 +266,9 @@ async fn prefill(stores: Stores, ready: Arc<AtomicBool>) {
     if lists.0.is_err() || lists.1.is_err() || lists.2.is_err() || lists.3.is_err() {
         return;
     }
+    if stores.deployments.wait_until_ready().await.is_err() {
+        return;
+    }
     let analysis = futures::future::join4(
         stores.runs.wait_until_ready(),
         stores.templates.wait_until_ready(),
@@ -260,9 +314,14 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         watcher::Config::default(),
     );
     // Only pods of Rollouts: the hash label is on every pod a Rollout's ReplicaSet makes.
-    let (pods, pod_watch) = informer::store_only(
-        api::<PartialObjectMeta<Pod>>(&client, &settings),
+    let (pods, pod_changes, pod_watch) = informer::shared_trimmed(
+        api::<Pod>(&client, &settings),
         watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
+        trim_pod,
+    );
+    let (deployments, deployment_changes, deployment_watch) = informer::shared(
+        api::<Deployment>(&client, &settings),
+        watcher::Config::default(),
     );
     let (runs, run_changes, run_watch) = informer::shared(
         api::<AnalysisRun>(&client, &settings),
@@ -288,6 +347,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         services,
         slices,
         pods,
+        deployments,
         runs,
         templates,
         cluster_templates,
@@ -301,6 +361,8 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let by_run = indexes.clone();
     let (by_template, by_cluster_template) = (rollouts.clone(), rollouts.clone());
     let (by_ingress, named_by_ingress) = (indexes.clone(), rollouts.clone());
+    let (pod_sets, pod_rollouts) = (stores.replica_sets.clone(), rollouts.clone());
+    let (by_workload, named_by_workload) = (indexes.clone(), rollouts.clone());
     let controller = Controller::for_shared_stream(rollout_changes, rollouts.clone())
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
@@ -318,6 +380,17 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
             }
         })
         .watches_shared_stream(run_changes, move |run| index_run(&by_run, &run))
+        .watches_shared_stream(pod_changes, move |pod| {
+            restarting(&pod_sets, &pod_rollouts, &pod)
+        })
+        .watches_shared_stream(deployment_changes, move |deployment| {
+            named_in(
+                &by_workload.rollouts_by_workload,
+                &named_by_workload,
+                deployment.namespace(),
+                &deployment.name_any(),
+            )
+        })
         .watches_shared_stream(template_changes, move |template| {
             let namespace = template.namespace().unwrap_or_default();
             referring(&by_template, Some(namespace.as_str()), &template.name_any())
@@ -365,6 +438,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         () = service_watch => {}
         () = slice_watch => {}
         () = pod_watch => {}
+        () = deployment_watch => {}
         () = run_watch => {}
         () = template_watch => {}
         () = cluster_template_watch => {}
@@ -420,6 +494,16 @@ fn stored_version(context: &Context, key: &Key) -> Option<Option<u64>> {
             .ingresses
             .get(&ObjectRef::new(name).within(namespace))
             .map(|o| version(o.meta())),
+        "Pod" => context
+            .stores
+            .pods
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
+        "Deployment" => context
+            .stores
+            .deployments
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|o| version(o.meta())),
         _ => Some(None),
     }
 }
@@ -447,10 +531,33 @@ async fn reconcile(
         return Ok(Requeue::await_change());
     };
     let now = Timestamp::now();
-    let Some(observation) = observe::observe(&rollout, &context.stores, now)? else {
+    let namespace = rollout.namespace().unwrap_or_default();
+    if let Some(name) = rollout
+        .spec
+        .workload_ref
+        .as_ref()
+        .and_then(|w| w.name.as_deref())
+    {
+        context
+            .stores
+            .indexes
+            .rollouts_by_workload
+            .insert(&namespace, name, &rollout.name_any());
+    }
+    // A `workloadRef` is read as the Rollout with the Deployment's template in place.
+    let resolution = workload::resolve(&rollout, &context.stores.deployments);
+    let (source, workload, problem) = match &resolution {
+        Resolved::Plain => (rollout.as_ref(), None, None),
+        Resolved::Resolved(resolved, workload) => (resolved.as_ref(), Some(workload), None),
+        Resolved::Invalid(problem) => (rollout.as_ref(), None, Some(problem.clone())),
+    };
+    let Some(mut observation) = observe::observe(source, &context.stores, now)? else {
         return Ok(Requeue::await_change());
     };
-    let plan = plan::plan(&observation.observed, now);
+    observation.observed.workload = workload.cloned();
+    if problem.is_some() {
+        observation.observed.invalid = problem;
+    }
     let target = Target {
         client: &context.client,
         recorder: &context.recorder,
@@ -459,24 +566,62 @@ async fn reconcile(
         stores: &context.stores,
         rollout: &rollout,
     };
+    // The Deployment's generation on the Rollout, as Argo's resolver keeps it.
+    if !matches!(resolution, Resolved::Invalid(_)) {
+        let want = workload.map(|w| w.generation.to_string());
+        if rollout.annotations().get(annotation::WORKLOAD_GENERATION) != want.as_ref() {
+            let api: Api<Rollout> = Api::namespaced(context.client.clone(), &namespace);
+            let patch =
+                json!({"metadata": {"annotations": {annotation::WORKLOAD_GENERATION: want}}});
+            let written = api
+                .patch(
+                    &rollout.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
+                .await?;
+            context.expectations.wrote(&owner, &written);
+        }
+    }
+    // A restart's evictions first, as Argo's reconcile: a canary that evicted stops there —
+    // its ReplicaSets' counts do not show those pods gone yet.
+    if let Some(evict) = plan::restart(&observation.observed, now).action() {
+        let applied = target.apply(&[evict], &[], &observation).await?;
+        let canary = matches!(
+            observation.observed.strategy,
+            crate::model::Strategy::Canary(_)
+        );
+        if applied.evicted > 0 && canary {
+            return Ok(Requeue::requeue(restart::CHECK));
+        }
+    }
+    let plan = plan::plan(&observation.observed, now);
     target
         .apply(&plan.actions, &plan.events, &observation)
         .await?;
     if let Some(metric) = &plan.analysis_abort {
-        let namespace = rollout.namespace().unwrap_or_default();
         context
             .metrics
             .analysis_aborted(&namespace, &rollout.name_any(), metric);
     }
+    let workload_generation = match &resolution {
+        Resolved::Plain => None,
+        Resolved::Resolved(_, w) => Some(w.generation.to_string()),
+        Resolved::Invalid(_) => rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.workload_observed_generation.clone()),
+    };
     let inputs = status::Inputs {
-        rollout: &rollout,
+        rollout: source,
         hash: &observation.observed.hash,
         states: &observation.observed.replica_sets,
         progressed: observation.progressed,
         collision: observation.observed.collision,
         reset: observation.reset,
-        min_available: status::min_available(&rollout),
+        min_available: status::min_available(source),
         now,
+        workload_generation,
     };
     let desired = status::desired(&inputs, &plan);
     let old = serde_json::to_value(rollout.status.clone().unwrap_or_default())?;

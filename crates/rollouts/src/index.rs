@@ -68,6 +68,8 @@ pub struct Indexes {
     pub runs_by_owner: Index,
     /// Rollouts by the stable Ingresses their router names (recorded by each reconcile).
     pub rollouts_by_ingress: Index,
+    /// Rollouts by the Deployment their `workloadRef` names (recorded by each reconcile).
+    pub rollouts_by_workload: Index,
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! - the status the plan leads to ([`status`]) and its conditions ([`conditions`]);
 //! - a Rollout's ReplicaSets — naming, finding the current template's, revisions
 //!   ([`replicasets`]);
+//! - `spec.restartAt`: pods replaced through evictions ([`restart`]); `spec.workloadRef`: the
+//!   template from a Deployment, and what becomes of it ([`workload`]);
 //! - around them: reading the informer stores ([`observe`]), carrying out a plan and writing
 //!   the status ([`apply`]), indexes over the stores ([`index`]), the wiring ([`controller`])
 //!   and Argo's metrics ([`metrics`]).
@@ -33,7 +35,9 @@ pub mod plan;
 pub mod planner;
 pub mod replica_math;
 pub mod replicasets;
+pub mod restart;
 pub mod routed;
 pub mod router;
 pub mod runs;
 pub mod status;
+pub mod workload;

@@ -98,6 +98,10 @@ pub struct Observed<'a> {
     pub strategy: Strategy<'a>,
     /// The Rollout's analyses, ready to run, and its AnalysisRuns.
     pub analysis: AnalysisObserved,
+    /// `spec.restartAt` and, while a restart is due, the pods.
+    pub restart: crate::restart::RestartObserved,
+    /// The Deployment `spec.workloadRef` names, when it does and it was found.
+    pub workload: Option<crate::workload::WorkloadObserved>,
 }
 
 /// The Rollout's analyses made ready to run (templates found, arguments resolved) and the
@@ -388,6 +392,21 @@ pub enum Action {
         /// The hash to select.
         to: String,
     },
+    /// Evict pods through `pods/eviction` (a restart), in order, until `budget` evictions
+    /// succeeded; a pod a PodDisruptionBudget protects (429) is skipped.
+    Evict {
+        /// The pods, in order.
+        candidates: Vec<String>,
+        /// How many may go.
+        budget: i32,
+    },
+    /// Scale the Deployment `spec.workloadRef` names (`scaleDown`).
+    ScaleWorkload {
+        /// The Deployment.
+        name: String,
+        /// Its replicas.
+        replicas: i32,
+    },
 }
 
 /// An event for the Rollout.
@@ -440,6 +459,8 @@ pub struct Plan {
     /// A failed analysis aborted the update in this plan: the metric that failed (empty when
     /// unknown), for `analysis_aborts_total`.
     pub analysis_abort: Option<String>,
+    /// A restart finished: `status.restartedAt` becomes this.
+    pub restarted_at: Option<Timestamp>,
 }
 
 /// The counts a Rollout's status reports, as Argo's `calculateBaseStatus` and

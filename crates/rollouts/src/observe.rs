@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::{
-    apps::v1::ReplicaSet,
+    apps::v1::{Deployment, ReplicaSet},
     core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
     networking::v1::Ingress,
 };
 use kube::{
     ResourceExt,
-    core::PartialObjectMeta,
     runtime::reflector::{ObjectRef, Store},
 };
 use serde_json::Value;
@@ -34,6 +33,7 @@ use crate::{
         Pause, Progress, ReplicaSetState, Routing, ServiceState, Strategy,
     },
     replicasets,
+    restart::{PodState, RestartObserved},
 };
 
 mod routing;
@@ -47,8 +47,11 @@ pub struct Stores {
     pub services: Store<Service>,
     /// Every EndpointSlice.
     pub slices: Store<EndpointSlice>,
-    /// Every pod's metadata (the applier gives live pods their role's metadata).
-    pub pods: Store<PartialObjectMeta<Pod>>,
+    /// Every pod of a Rollout, trimmed to its metadata and Ready condition (the applier gives
+    /// live pods their role's metadata; a restart evicts them as they become available).
+    pub pods: Store<Pod>,
+    /// Every Deployment (`workloadRef`).
+    pub deployments: Store<Deployment>,
     /// Every AnalysisRun.
     pub runs: Store<AnalysisRun>,
     /// Every AnalysisTemplate.
@@ -226,6 +229,80 @@ fn progress(status: &RolloutStatus) -> Progress {
             .unwrap_or(false),
         step: status.current_step_index,
     }
+}
+
+/// `maxUnavailable` as a pod count, as Argo's `MaxUnavailable`: the canary's through the
+/// fenceposts with `maxSurge`, blue-green's rounded down; never more than `spec.replicas`.
+fn max_unavailable(rollout: &Rollout) -> i32 {
+    let replicas = rollout.spec.replicas();
+    if replicas == 0 {
+        return 0;
+    }
+    let Some(strategy) = rollout.spec.strategy.as_ref() else {
+        return 0;
+    };
+    let unavailable = if let Some(canary) = &strategy.canary {
+        crate::replica_math::resolve_surge_unavailable(
+            replicas,
+            &canary.max_surge(),
+            &canary.max_unavailable(),
+        )
+        .map_or(0, |(_, unavailable)| unavailable)
+    } else if let Some(bg) = &strategy.blue_green {
+        sluice_api::int_or_percent::resolve(&bg.max_unavailable(), replicas, false).unwrap_or(0)
+    } else {
+        0
+    };
+    unavailable.min(replicas)
+}
+
+/// The pods of the Rollout's ReplicaSets `owned`, for a restart: each with its ReplicaSet,
+/// creation time, whether it is terminating and whether it is available (ready for
+/// `min_ready` seconds, as Kubernetes' `IsPodAvailable`).
+fn restart_pods(
+    stores: &Stores,
+    namespace: &str,
+    owned: &[Arc<ReplicaSet>],
+    min_ready: i32,
+    now: Timestamp,
+) -> Vec<PodState> {
+    let sets: Vec<(String, String)> = owned
+        .iter()
+        .filter_map(|rs| Some((rs.uid()?, rs.name_any())))
+        .collect();
+    stores
+        .pods
+        .state()
+        .iter()
+        .filter(|pod| pod.namespace().as_deref() == Some(namespace))
+        .filter_map(|pod| {
+            let replica_set = pod.owner_references().iter().find_map(|o| {
+                sets.iter()
+                    .find(|(uid, _)| *uid == o.uid)
+                    .map(|(_, name)| name.clone())
+            })?;
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .find(|c| c.type_ == "Ready" && c.status == "True");
+            let available = ready.is_some_and(|c| {
+                min_ready <= 0
+                    || c.last_transition_time
+                        .as_ref()
+                        .is_some_and(|t| crate::planner::at(t.0, min_ready) <= now)
+            });
+            Some(PodState {
+                name: pod.name_any(),
+                replica_set,
+                created: pod.metadata.creation_timestamp.as_ref()?.0,
+                deleting: pod.metadata.deletion_timestamp.is_some(),
+                available,
+            })
+        })
+        .collect()
 }
 
 /// The templates of `namespace` and the cluster's, by name.
@@ -436,9 +513,7 @@ pub fn observe<'a>(
         hash,
         replica_sets: states,
         status: progress,
-        invalid: sluice_api::validation::validate_rollout(&rollout.spec)
-            .first()
-            .map(ToString::to_string),
+        invalid: crate::workload::validate(&rollout.spec),
         deadline: Deadline {
             seconds: rollout.spec.progress_deadline_seconds(),
             abort: rollout.spec.progress_deadline_abort(),
@@ -453,7 +528,18 @@ pub fn observe<'a>(
         collision,
         strategy,
         analysis: Default::default(),
+        restart: RestartObserved {
+            restart_at: rollout.spec.restart_at.as_ref().map(|t| t.0),
+            restarted_at: status.restarted_at.as_ref().map(|t| t.0),
+            pods: Vec::new(),
+            max_unavailable: max_unavailable(rollout),
+        },
+        workload: None,
     };
+    if observed.restart.due(now) {
+        let min_ready = rollout.spec.min_ready_seconds.unwrap_or(0);
+        observed.restart.pods = restart_pods(stores, &namespace, &owned, min_ready, now);
+    }
     if observed.invalid.is_none() {
         observed.invalid = routing_problem;
     }

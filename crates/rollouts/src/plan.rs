@@ -13,6 +13,8 @@ use crate::{
         ServiceState, Strategy,
     },
     planner::Planner,
+    restart::{CHECK, Restart},
+    workload,
 };
 
 /// Where a Rollout stands, as the planners see it.
@@ -213,8 +215,42 @@ pub fn plan(observed: &Observed<'_>, now: Timestamp) -> Plan {
         let over = matches!(stage, Stage::Aborted { .. } | Stage::Steady { .. })
             || planner.plan.progress.abort;
         planner.runs_housekeeping(over);
+        // A restart's evictions are carried out before the plan ([`restart`]); here it is
+        // looked at again in time, and recorded once done.
+        match restart(observed, now) {
+            Restart::Idle => {}
+            Restart::Scheduled(at) => planner.soonest(at),
+            Restart::Restarting { .. } => {
+                let again = planner.plan.requeue.map_or(CHECK, |r| r.min(CHECK));
+                planner.plan.requeue = Some(again);
+            }
+            Restart::Done(at) => planner.plan.restarted_at = Some(at),
+        }
+        if let Some(scale) = workload::scale_down(observed, &planner.plan) {
+            planner.plan.actions.push(scale);
+        }
     }
     planner.plan
+}
+
+/// Where the Rollout's restart stands (nothing while the spec is invalid): its evictions
+/// ([`Restart::action`]) come before the rest of the plan, as in Argo's reconcile.
+pub fn restart(observed: &Observed<'_>, now: Timestamp) -> Restart {
+    if observed.stage() == Stage::Invalid {
+        return Restart::Idle;
+    }
+    let name = |hash: Option<&str>| {
+        hash.and_then(|h| observed.replica_set(h))
+            .map(|rs| rs.name.as_str())
+    };
+    crate::restart::plan(
+        &observed.restart,
+        observed.replicas,
+        &observed.replica_sets,
+        name(observed.status.stable.as_deref()),
+        name(Some(observed.hash.as_str())),
+        now,
+    )
 }
 
 /// The strategy's targets as they stand before any switch: what its Services select now.

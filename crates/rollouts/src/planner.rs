@@ -45,6 +45,7 @@ impl<'a> Planner<'a> {
                 events: Vec::new(),
                 requeue: None,
                 analysis_abort: None,
+                restarted_at: None,
             },
         }
     }

@@ -33,6 +33,9 @@ pub struct Inputs<'a> {
     pub min_available: i32,
     /// Now.
     pub now: Timestamp,
+    /// `status.workloadObservedGeneration`: the referenced Deployment's generation (unset
+    /// without a `workloadRef`).
+    pub workload_generation: Option<String>,
 }
 
 /// Pods that must be available for the Available condition: every replica for blue-green
@@ -129,6 +132,10 @@ pub fn desired(inputs: &Inputs<'_>, plan: &Plan) -> Value {
         "collisionCount": (collisions > 0).then_some(collisions),
         "conditions": conditions,
     });
+    if let Some(at) = plan.restarted_at {
+        status["restartedAt"] = json!(Time(at));
+    }
+    status["workloadObservedGeneration"] = json!(inputs.workload_generation);
     let run = |tracked: Option<&Tracked>| {
         tracked.map(|t| json!({"name": t.name, "status": t.phase, "message": t.message}))
     };

@@ -13,6 +13,7 @@ mod prometheus;
 mod rollout_canary;
 mod rollout_migration;
 mod rollout_nginx;
+mod rollout_operations;
 mod rollout_options;
 mod rollout_restarts;
 mod rollouts;

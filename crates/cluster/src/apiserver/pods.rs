@@ -38,6 +38,45 @@ fn resolve(value: &Value, total: i64, round_up: bool) -> i64 {
         .map_or(0, i64::from)
 }
 
+/// The pods a budget expects, as the disruption controller counts them: the scale of each
+/// controller (ReplicaSet, StatefulSet, ReplicationController) of the `covered` pods, once per
+/// controller — so a pod evicted and not yet replaced still counts; a pod without one counts
+/// as itself.
+fn expected_pods(txn: &crate::store::Txn<'_>, namespace: &str, covered: &[&Value]) -> i64 {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut expected = 0;
+    for pod in covered {
+        let owner = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["controller"] == true);
+        let scaled = owner.and_then(|o| {
+            let resource = match o["kind"].as_str()? {
+                "ReplicaSet" => ResourceKey::new("apps", "replicasets"),
+                "StatefulSet" => ResourceKey::new("apps", "statefulsets"),
+                "ReplicationController" => ResourceKey::new("", "replicationcontrollers"),
+                _ => return None,
+            };
+            let name = o["name"].as_str()?;
+            let controller = txn.get(&resource, &ObjectKey::new(namespace, name))?;
+            Some((
+                o["uid"].as_str()?.to_owned(),
+                controller["spec"]["replicas"].as_i64().unwrap_or(1),
+            ))
+        });
+        match scaled {
+            Some((uid, replicas)) => {
+                if seen.insert(uid) {
+                    expected += replicas;
+                }
+            }
+            None => expected += 1,
+        }
+    }
+    expected
+}
+
 /// `POST pods/{name}/eviction`.
 pub fn evict(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
     let rt = &request.rt;
@@ -75,7 +114,7 @@ pub fn evict(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
                         selector.matches(&l)
                     })
                     .collect();
-                let expected = covered.len() as i64;
+                let expected = expected_pods(txn, &namespace, &covered);
                 let healthy = covered.iter().filter(|p| ready(p)).count() as i64;
                 let desired = if !pdb["spec"]["minAvailable"].is_null() {
                     resolve(&pdb["spec"]["minAvailable"], expected, true)
@@ -86,12 +125,17 @@ pub fn evict(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
                 };
                 let disrupting_healthy_pod = ready(&pod);
                 if disrupting_healthy_pod && healthy - 1 < desired {
-                    let mut err = ApiError::internal(format!(
-                        "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {} needs {desired} healthy pods and has {healthy} currently",
-                        object::meta_str(&pdb, "name")
-                    ));
+                    // Kubernetes' answer: 429, its message, the budget's numbers as the cause.
+                    let mut err = ApiError::internal(
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                    );
                     err.code = 429;
                     err.reason = "TooManyRequests";
+                    err.details = Some(json!({"causes": [{"reason": "DisruptionBudget",
+                        "message": format!(
+                            "The disruption budget {} needs {desired} healthy pods and has {healthy} currently",
+                            object::meta_str(&pdb, "name")
+                        )}]}));
                     return Err(err);
                 }
             }

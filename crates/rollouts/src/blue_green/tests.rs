@@ -83,6 +83,8 @@ fn observed<'a>(
         },
         history_limit: 10,
         analysis: Default::default(),
+        restart: Default::default(),
+        workload: None,
     }
 }
 

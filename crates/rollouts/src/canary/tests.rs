@@ -84,6 +84,8 @@ fn observed<'a>(
             routing: Routing::Replicas,
         }),
         analysis: Default::default(),
+        restart: Default::default(),
+        workload: None,
     }
 }
 
@@ -140,7 +142,9 @@ fn play(o: &mut Observed<'_>, plan: &Plan) {
                 set.previous_revision = Some(*previous);
             }
             Action::DeleteReplicaSet { name } => o.replica_sets.retain(|r| &r.name != name),
-            Action::EphemeralMetadata { .. } => {}
+            Action::EphemeralMetadata { .. }
+            | Action::Evict { .. }
+            | Action::ScaleWorkload { .. } => {}
             Action::CreateRun(run) => o.analysis.runs.push(RunState {
                 name: run.name.clone(),
                 kind: run.kind,
