@@ -29,7 +29,7 @@ mod orphans;
 mod source;
 
 use orphans::orphaned_warning;
-use source::{Refresh, Refreshed, RenderKey, operation_target, refresh};
+use source::{Refresh, Refreshed, RenderKey, Rendered, operation_target, refresh};
 
 use crate::{
     apply,
@@ -88,7 +88,7 @@ struct Context {
     /// Per Application: the last good refresh and when the repository first failed since.
     last_good: Mutex<HashMap<String, (Refreshed, Option<Timestamp>)>>,
     /// Rendered manifests by (url, revision, path, directory).
-    rendered: Mutex<HashMap<RenderKey, Arc<Vec<Manifest>>>>,
+    rendered: Mutex<HashMap<RenderKey, Rendered>>,
     /// Repositories to fetch at the next refresh (a commit was seen on disk).
     stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
     /// AppProjects by name, with when they were read.
@@ -375,11 +375,22 @@ async fn reconcile(
                 }
             }
         };
-        return Box::pin(operate(&api, app, &context, &target, comparison, now)).await;
+        let project = project.unwrap_or_default();
+        return Box::pin(operate(
+            &api,
+            app,
+            &context,
+            (&project_name, &project),
+            &target,
+            comparison,
+            now,
+        ))
+        .await;
     }
     let patch = status::compared(
         &app,
         &refreshed.revision,
+        refreshed.source_type.as_str(),
         &comparison,
         sync_error.as_deref(),
         now,

@@ -5,6 +5,7 @@
 //!
 //! - [`repository`]: bare mirrors of git repositories, fetched and read with libgit2;
 //! - [`manifests`]: a directory source's objects;
+//! - [`sources`]: which tool renders a source; [`kustomize`]: kustomize sources;
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
 //! - [`health`]: resource health per kind.
@@ -15,9 +16,11 @@ pub mod compare;
 pub mod controller;
 pub mod diff;
 pub mod health;
+pub mod kustomize;
 pub mod live;
 pub mod manifests;
 pub mod repository;
+pub mod sources;
 pub mod status;
 pub mod sync;
 pub mod tracking;

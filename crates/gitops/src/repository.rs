@@ -47,6 +47,14 @@ pub enum RepoError {
         /// The source path.
         path: String,
     },
+    /// A symbolic link points outside the repository.
+    #[error("repository contains out-of-bounds symlink {path} -> {target}")]
+    Symlink {
+        /// The link, from the repository root.
+        path: String,
+        /// Where it points.
+        target: String,
+    },
     /// The mirror on disk could not be opened or read.
     #[error("repository cache at {dir}: {message}")]
     Cache {
@@ -164,6 +172,15 @@ impl Repositories {
         let dir = self.entry(url).dir.clone();
         let (sha, path) = (sha.to_owned(), path.to_owned());
         blocking(move || files(&dir, &sha, &path)).await
+    }
+
+    /// Writes the whole tree of commit `sha` under `dest` (a kustomize overlay names files
+    /// outside its own path). A symbolic link whose target leaves `dest` is an error, as in
+    /// Argo CD ("out-of-bounds symlinks").
+    pub async fn checkout(&self, url: &str, sha: &str, dest: &Path) -> Result<(), RepoError> {
+        let dir = self.entry(url).dir.clone();
+        let (sha, dest) = (sha.to_owned(), dest.to_owned());
+        blocking(move || checkout(&dir, &sha, &dest)).await
     }
 
     /// The git directory of a local repository (`file://` URL or plain path), to watch.
@@ -311,6 +328,84 @@ fn resolve(
         return Ok(commit.id().to_string());
     }
     Err(missing())
+}
+
+fn checkout(dir: &Path, sha: &str, dest: &Path) -> Result<(), RepoError> {
+    let repo = open_or_init(dir)?;
+    let bad = cache_error(dir);
+    let commit = Oid::from_str(sha)
+        .and_then(|oid| repo.find_commit(oid))
+        .map_err(&bad)?;
+    let tree = commit.tree().map_err(&bad)?;
+    let io = |path: &Path, e: std::io::Error| RepoError::Cache {
+        dir: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut failure: Option<RepoError> = None;
+    tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+        let name = entry.name().unwrap_or_default();
+        let relative = format!("{parent}{name}");
+        let path = dest.join(&relative);
+        let result = match entry.kind() {
+            Some(ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(|e| io(&path, e)),
+            Some(ObjectType::Blob) => repo.find_blob(entry.id()).map_err(&bad).and_then(|blob| {
+                if entry.filemode() == 0o120000 {
+                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    symlink_within(&relative, &target, &path)
+                } else {
+                    std::fs::write(&path, blob.content()).map_err(|e| io(&path, e))
+                }
+            }),
+            // Submodules are not checked out.
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => TreeWalkResult::Ok,
+            Err(e) => {
+                failure = Some(e);
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .map_err(&bad)
+    .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Creates the symbolic link `relative` → `target` if the target stays within the checkout.
+fn symlink_within(relative: &str, target: &str, path: &Path) -> Result<(), RepoError> {
+    let mut depth: Vec<&str> = relative.split('/').collect();
+    depth.pop();
+    let escapes = target.starts_with('/')
+        || target.split('/').any(|part| match part {
+            ".." => depth.pop().is_none(),
+            "" | "." => false,
+            part => {
+                depth.push(part);
+                false
+            }
+        });
+    if escapes {
+        return Err(RepoError::Symlink {
+            path: relative.to_owned(),
+            target: target.to_owned(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, path).map_err(|e| RepoError::Cache {
+            dir: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Every blob under `path` in the tree of commit `sha`.

@@ -693,3 +693,144 @@ async fn a_namespace_and_its_objects_in_one_commit_sync_together() {
         .await
         .unwrap();
 }
+
+const MANDELBROT_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: example.com/mandelbrot:v1
+";
+
+fn cloud_overlay(cloud: &str) -> String {
+    format!(
+        "resources:\n- ../../base\nnamePrefix: {cloud}-\nlabels:\n- pairs: {{cloud: {cloud}}}\npatches:\n- target: {{kind: ConfigMap, name: settings}}\n  patch: |-\n    - op: replace\n      path: /data/cloud\n      value: {cloud}\n"
+    )
+}
+
+/// The seed's layout: one base, one overlay per cloud, each synced by its own Application
+/// through `kubectl kustomize`, one of them with the Application's kustomize overrides.
+#[tokio::test]
+async fn a_kustomize_overlay_per_cloud_is_synced() {
+    let aws = namespace(&client(), "gitops-kz-aws").await;
+    let gcp = namespace(&client(), "gitops-kz-gcp").await;
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  cloud: none\n  tier: one\n";
+    let (aws_overlay, gcp_overlay) = (cloud_overlay("aws"), cloud_overlay("gcp"));
+    let repo = repository(&[
+        (
+            "apps/mandelbrot/base/kustomization.yaml",
+            "resources:\n- deployment.yaml\n- settings.yaml\n",
+        ),
+        (
+            "apps/mandelbrot/base/deployment.yaml",
+            MANDELBROT_DEPLOYMENT,
+        ),
+        ("apps/mandelbrot/base/settings.yaml", settings),
+        (
+            "apps/mandelbrot/overlays/aws/kustomization.yaml",
+            &aws_overlay,
+        ),
+        (
+            "apps/mandelbrot/overlays/gcp/kustomization.yaml",
+            &gcp_overlay,
+        ),
+    ]);
+    let url = format!("file://{}", repo.path().display());
+    let aws_app = format!("{aws}-app");
+    let gcp_app = format!("{gcp}-app");
+    // aws: the overrides Argo CD would `kustomize edit set` (image, replicas, a label, a suffix).
+    let aws_source = json!({"repoURL": url, "targetRevision": "HEAD",
+        "path": "apps/mandelbrot/overlays/aws",
+        "kustomize": {"images": ["example.com/mandelbrot:v2"], "nameSuffix": "-x",
+            "replicas": [{"name": "web", "count": 0}],
+            "commonAnnotations": {"owner": "${ARGOCD_APP_NAME}"}, "commonAnnotationsEnvsubst": true}});
+    create_application(&aws_app, "default", aws_source, &aws, automated()).await;
+    // gcp: discovered as Kustomize from its kustomization.yaml alone.
+    let gcp_source =
+        json!({"repoURL": url, "targetRevision": "HEAD", "path": "apps/mandelbrot/overlays/gcp/"});
+    create_application(
+        &gcp_app,
+        "default",
+        gcp_source,
+        &gcp,
+        json!({"automated": {"prune": true}}),
+    )
+    .await;
+    let s = until(&aws_app, "aws Synced", |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(s["sourceType"], "Kustomize", "{s}");
+    let s = until(&gcp_app, "gcp Synced", |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(s["sourceType"], "Kustomize", "{s}");
+
+    let aws_maps: Api<ConfigMap> = Api::namespaced(client(), &aws);
+    let gcp_maps: Api<ConfigMap> = Api::namespaced(client(), &gcp);
+    let aws_settings = aws_maps.get("aws-settings-x").await.unwrap();
+    assert_eq!(aws_settings.data.unwrap()["cloud"], "aws");
+    assert_eq!(
+        aws_settings.metadata.annotations.unwrap()["owner"],
+        aws_app,
+        "commonAnnotations with envsubst"
+    );
+    let gcp_settings = gcp_maps.get("gcp-settings").await.unwrap();
+    assert_eq!(gcp_settings.data.unwrap()["cloud"], "gcp");
+    assert_eq!(gcp_settings.metadata.labels.unwrap()["cloud"], "gcp");
+    let deployments: Api<Deployment> = Api::namespaced(client(), &aws);
+    let web = deployments.get("aws-web-x").await.unwrap();
+    let spec = web.spec.unwrap();
+    assert_eq!(spec.replicas, Some(0));
+    assert_eq!(
+        spec.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("example.com/mandelbrot:v2")
+    );
+    let gcp_web: Api<Deployment> = Api::namespaced(client(), &gcp);
+    let gcp_spec = gcp_web.get("gcp-web").await.unwrap().spec.unwrap();
+    assert_eq!(
+        gcp_spec.template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("example.com/mandelbrot:v1")
+    );
+
+    // A commit to the base reaches both clouds.
+    let changed = settings.replace("tier: one", "tier: two");
+    commit(
+        repo.path(),
+        &[("apps/mandelbrot/base/settings.yaml", &changed)],
+        "tier two",
+    );
+    eventually("both clouds on tier two", || async {
+        let tier = |m: Option<ConfigMap>| m.and_then(|m| m.data).map(|d| d["tier"].clone());
+        tier(aws_maps.get_opt("aws-settings-x").await.unwrap()).as_deref() == Some("two")
+            && tier(gcp_maps.get_opt("gcp-settings").await.unwrap()).as_deref() == Some("two")
+    })
+    .await;
+
+    // A broken overlay is a ComparisonError naming kustomize; nothing is pruned.
+    commit(
+        repo.path(),
+        &[(
+            "apps/mandelbrot/overlays/gcp/kustomization.yaml",
+            "resources:\n- ../../nowhere\n",
+        )],
+        "broken",
+    );
+    let s = until(&gcp_app, "a ComparisonError", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ComparisonError"))
+    })
+    .await;
+    assert!(s.to_string().contains("kustomize"), "{s}");
+    assert!(gcp_maps.get_opt("gcp-settings").await.unwrap().is_some());
+    for name in [&aws_app, &gcp_app] {
+        apps().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+}
