@@ -91,6 +91,13 @@ struct Context {
     rendered: Mutex<HashMap<RenderKey, Rendered>>,
     /// Repositories to fetch at the next refresh (a commit was seen on disk).
     stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// The Secrets of the controller's namespace (repository credentials), with when read.
+    repo_secrets: Mutex<
+        Option<(
+            std::time::Instant,
+            Arc<Vec<k8s_openapi::api::core::v1::Secret>>,
+        )>,
+    >,
     /// AppProjects by name, with when they were read.
     projects: Mutex<HashMap<String, (std::time::Instant, Option<Value>)>>,
 }
@@ -131,6 +138,7 @@ pub async fn run(client: Client, settings: Settings) {
         last_good: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
         stale_repos,
+        repo_secrets: Mutex::new(None),
         projects: Mutex::new(HashMap::new()),
     });
     controller

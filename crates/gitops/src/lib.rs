@@ -8,12 +8,14 @@
 //! - [`sources`]: which tool renders a source; [`kustomize`]: kustomize sources;
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
-//! - [`health`]: resource health per kind.
+//! - [`health`]: resource health per kind;
+//! - [`credentials`]: repository Secrets.
 
 pub mod apply;
 pub mod autosync;
 pub mod compare;
 pub mod controller;
+pub mod credentials;
 pub mod diff;
 pub mod health;
 pub mod kustomize;

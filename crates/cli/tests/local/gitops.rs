@@ -834,3 +834,71 @@ async fn a_kustomize_overlay_per_cloud_is_synced() {
         apps().delete(name, &DeleteParams::default()).await.unwrap();
     }
 }
+
+/// A private repository: refused without credentials (a ComparisonError), synced once a
+/// repository Secret with a password exists; the password is in no status or event.
+#[tokio::test]
+async fn a_private_repository_with_a_password_secret() {
+    let ns = namespace(&client(), "gitops-private").await;
+    let root = tempfile::tempdir().unwrap();
+    let password = "pw-7c1f-never-shown";
+    let server = sluice_testkit::git_http::GitHttp::start_private(
+        root.path().to_owned(),
+        "ci-bot",
+        password,
+    )
+    .await
+    .unwrap();
+    let one = config_map_yaml("one");
+    let _work = served_repository(root.path(), "private.git", &[("one.yaml", &one)]);
+    let name = format!("{ns}-app");
+    let url = server.url("private.git");
+    let source = json!({"repoURL": url, "targetRevision": "main", "path": ""});
+    create_application(&name, "default", source, &ns, automated()).await;
+    let s = until(&name, "refused without credentials", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ComparisonError"))
+    })
+    .await;
+    assert!(s.to_string().contains("authentication"), "{s}");
+    assert!(server.rejected() > 0);
+
+    // Argo CD's repository Secret (the URL written with `.git` dropped and upper case: it
+    // matches after normalisation).
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client(), "argocd");
+    let secret_name = format!("{ns}-repo");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": "argocd",
+            "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "git", "url": url.trim_end_matches(".git").to_uppercase().replace("HTTP://", "http://"),
+            "username": "ci-bot", "password": password},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    until(&name, "Synced with the Secret", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert!(maps.get_opt("one").await.unwrap().is_some());
+    let s = app_status(&name).await;
+    assert!(!s.to_string().contains(password), "{s}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::all(client());
+    for event in events.list(&Default::default()).await.unwrap() {
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(!text.contains(password), "{text}");
+    }
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    secrets
+        .delete(&secret_name, &DeleteParams::default())
+        .await
+        .unwrap();
+}

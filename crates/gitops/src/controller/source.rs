@@ -7,11 +7,13 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt, api::ListParams};
 use sluice_api::Application;
 
 use super::{Context, lock};
 use crate::{
+    credentials::{self, Credentials},
     kustomize,
     manifests::{self, Directory, Manifest},
     sources::{self, SourceType},
@@ -71,9 +73,10 @@ pub(super) async fn refresh(
     } else {
         context.settings.poll
     };
+    let credentials = credentials(context, &url).await;
     let revision = match context
         .repos
-        .resolve(&url, source.target_revision(), max_age)
+        .resolve_with(&url, source.target_revision(), max_age, &credentials)
         .await
     {
         Ok(revision) => revision,
@@ -102,6 +105,32 @@ pub(super) async fn refresh(
     };
     lock(&context.last_good).insert(name, (refreshed.clone(), None));
     Refresh::Ok(refreshed)
+}
+
+/// The credentials for `url` from the repository Secrets of the controller's namespace (the
+/// Secrets listed at most every 3 s; none when they cannot be read).
+async fn credentials(context: &Context, url: &str) -> Credentials {
+    let cached = lock(&context.repo_secrets)
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < Duration::from_secs(3))
+        .map(|(_, secrets)| secrets.clone());
+    let secrets = match cached {
+        Some(secrets) => secrets,
+        None => {
+            let api: Api<Secret> =
+                Api::namespaced(context.client.clone(), &context.settings.namespace);
+            let secrets = match api.list(&ListParams::default()).await {
+                Ok(list) => Arc::new(list.items),
+                Err(e) => {
+                    tracing::warn!("reading repository Secrets: {e}");
+                    Arc::new(Vec::new())
+                }
+            };
+            *lock(&context.repo_secrets) = Some((std::time::Instant::now(), secrets.clone()));
+            secrets
+        }
+    };
+    credentials::select(&secrets, url).unwrap_or_default()
 }
 
 /// The manifests of `source` at commit `revision` (cached per repository, revision, path and
@@ -217,12 +246,15 @@ pub(super) async fn operation_target(
     let (Some(wanted), Some(source), false) = (wanted, app.source(), retrying && refresh) else {
         return Ok(refreshed.clone());
     };
+    let credentials = credentials(context, &source.repo_url).await;
     let revision = context
         .repos
-        .resolve(
+        .resolve_with(
             &source.repo_url,
             &wanted,
-            context.settings.poll.max(Duration::from_secs(1)))
+            context.settings.poll.max(Duration::from_secs(1)),
+            &credentials,
+        )
         .await
         .map_err(|e| e.to_string())?;
     if revision == refreshed.revision {
