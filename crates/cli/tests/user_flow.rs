@@ -86,6 +86,8 @@ fn the_seed_flow_through_kubectl_and_the_sluice_cli() {
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--webhook-listen",
+            "127.0.0.1:0",
         ],
     );
     let ingress: SocketAddr = ready

@@ -9,7 +9,7 @@
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
 //! - [`health`]: resource health per kind;
-//! - [`credentials`]: repository Secrets.
+//! - [`credentials`]: repository Secrets; [`webhook`]: Git push webhooks.
 
 pub mod apply;
 pub mod autosync;
@@ -27,3 +27,4 @@ pub mod status;
 pub mod sync;
 pub mod tracking;
 pub mod watch;
+pub mod webhook;

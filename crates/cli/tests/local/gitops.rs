@@ -902,3 +902,139 @@ async fn a_private_repository_with_a_password_secret() {
         .await
         .unwrap();
 }
+
+/// One HTTP/1.1 POST with `headers` and `body`: status and body.
+async fn post(
+    address: std::net::SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = format!(
+        "{method} /api/webhook HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// Push webhooks: with `webhook.github.secret` in argocd-secret, a push signed right refreshes
+/// the Application on the pushed branch (and not the one on another branch); one signed wrong
+/// or unsigned is refused.
+#[tokio::test]
+async fn a_signed_push_webhook_refreshes_the_application_on_that_branch() {
+    let ns = namespace(&client(), "gitops-hook").await;
+    let root = tempfile::tempdir().unwrap();
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let one = config_map_yaml("one");
+    let work = served_repository(root.path(), "hooked.git", &[("one.yaml", &one)]);
+    git(
+        work.path(),
+        &[
+            "push",
+            "-q",
+            root.path().join("hooked.git").to_str().unwrap(),
+            "HEAD:refs/heads/release",
+        ],
+    );
+    let hook =
+        sluice_gitops::webhook::listener::start("127.0.0.1:0".parse().unwrap(), client(), "argocd")
+            .await
+            .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client(), "argocd");
+    let settings: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "argocd-secret", "namespace": "argocd"},
+        "stringData": {"webhook.github.secret": "hook-secret"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let main_app = format!("{ns}-main");
+    let release_app = format!("{ns}-release");
+    let url = server.url("hooked.git");
+    for (name, revision) in [(&main_app, "main"), (&release_app, "release")] {
+        let source = json!({"repoURL": url, "targetRevision": revision, "path": ""});
+        create_application(name, "default", source, &ns, automated()).await;
+    }
+    for name in [&main_app, &release_app] {
+        until(name, "Synced", |s| sync_is(s, "Synced", "Healthy")).await;
+    }
+    let two = config_map_yaml("two");
+    commit(work.path(), &[("two.yaml", &two)], "two");
+    push(work.path(), root.path(), "hooked.git");
+    // GitHub's push payload names the repository's web page (no `.git`).
+    let payload = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "repository": {"html_url": url.trim_end_matches(".git"), "default_branch": "main"},
+    }))
+    .unwrap();
+    let push_event = ("X-GitHub-Event", "push");
+    let (status, body) = post(hook, "POST", &[push_event], &payload).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "Webhook processing failed: missing X-Hub-Signature-256 Header"
+        )
+    );
+    let wrong = format!(
+        "sha256={}",
+        sluice_gitops::webhook::sign("not-the-secret", &payload)
+    );
+    let (status, body) = post(
+        hook,
+        "POST",
+        &[push_event, ("X-Hub-Signature-256", &wrong)],
+        &payload,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "Webhook processing failed: HMAC verification failed")
+    );
+    let (status, _) = post(hook, "GET", &[push_event], &payload).await;
+    assert_eq!(status, 405);
+    let right = format!(
+        "sha256={}",
+        sluice_gitops::webhook::sign("hook-secret", &payload)
+    );
+    let (status, body) = post(
+        hook,
+        "POST",
+        &[push_event, ("X-Hub-Signature-256", &right)],
+        &payload,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "refreshed 1 application(s)\n")
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    eventually("two applied after the webhook", || async {
+        maps.get_opt("two").await.unwrap().is_some()
+    })
+    .await;
+    for name in [&main_app, &release_app] {
+        apps().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    secrets
+        .delete("argocd-secret", &DeleteParams::default())
+        .await
+        .unwrap();
+}
