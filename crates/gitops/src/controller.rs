@@ -37,6 +37,7 @@ use crate::{
     compare::{self, Comparison, Scope},
     live::{Live, LiveError},
     manifests::Manifest,
+    project,
     repository::Repositories,
     status, sync,
 };
@@ -274,6 +275,25 @@ async fn reconcile(
         write_status(&api, &app, patch).await?;
         return Ok(Action::requeue(poll));
     }
+    // The AppProject's sources and destinations, before anything is read or applied.
+    let project_name = project::name_of(&app.spec.project).to_owned();
+    let project = orphans::project(&context, &project_name).await;
+    let repo_urls: Vec<&str> = app.sources().iter().map(|s| s.repo_url.as_str()).collect();
+    let destination = &app.spec.destination;
+    if let Some(invalid) = project::invalid_spec(
+        &project_name,
+        project.as_ref(),
+        &repo_urls,
+        (
+            destination.server.as_deref().unwrap_or_default(),
+            destination.name.as_deref().unwrap_or_default(),
+            destination.namespace.as_deref().unwrap_or_default(),
+        ),
+    ) {
+        let patch = status::invalid(&app, &invalid, now);
+        write_status(&api, &app, patch).await?;
+        return Ok(Action::requeue(poll.min(Duration::from_secs(10))));
+    }
     let refreshed = match Box::pin(refresh(
         &app,
         &context,
@@ -412,6 +432,7 @@ async fn operate(
     api: &Api<Application>,
     app: Application,
     context: &Context,
+    (project_name, project): (&str, &Value),
     refreshed: &Refreshed,
     comparison: Comparison,
     now: Timestamp,
@@ -470,7 +491,23 @@ async fn operate(
         propagation,
         create_namespace,
     };
-    let report = apply::run(&context.live, &tasks, &run_options).await;
+    // The project's kinds and namespaces: one refused resource fails the sync before
+    // anything is applied.
+    let refused = tasks.iter().find_map(|task| {
+        let sync::Task::Apply { key, .. } = task else {
+            return None;
+        };
+        let namespace = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+        project::resource_refused(project_name, project, &key.group, &key.kind, namespace)
+    });
+    let report = match refused {
+        Some(message) => apply::Report {
+            results: Vec::new(),
+            succeeded: false,
+            message,
+        },
+        None => apply::run(&context.live, &tasks, &run_options).await,
+    };
     let retry = app
         .operation
         .as_ref()

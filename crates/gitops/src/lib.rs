@@ -21,6 +21,7 @@ pub mod health;
 pub mod kustomize;
 pub mod live;
 pub mod manifests;
+pub mod project;
 pub mod repository;
 pub mod sources;
 pub mod status;
