@@ -35,6 +35,7 @@ use crate::{
     apply,
     autosync::{self, Decision},
     compare::{self, Comparison, Scope},
+    ignore,
     live::{Live, LiveError},
     manifests::Manifest,
     project,
@@ -245,6 +246,7 @@ fn compare_now(
         scope: &scope,
         live: &live,
         managed: context.live.managed_by(&app.name_any()),
+        ignore: app.spec.ignore_differences.as_deref().unwrap_or_default(),
     })
 }
 
@@ -293,6 +295,12 @@ async fn reconcile(
         let patch = status::invalid(&app, &invalid, now);
         write_status(&api, &app, patch).await?;
         return Ok(Action::requeue(poll.min(Duration::from_secs(10))));
+    }
+    if let Some(message) =
+        ignore::unsupported(app.spec.ignore_differences.as_deref().unwrap_or_default())
+    {
+        write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
+        return Ok(Action::requeue(poll));
     }
     let refreshed = match Box::pin(refresh(
         &app,
@@ -466,7 +474,23 @@ async fn operate(
             })
             .collect(),
     };
-    let tasks = sync::plan(&comparison, &settings);
+    let mut tasks = sync::plan(&comparison, &settings);
+    // `RespectIgnoreDifferences=true`: the ignored fields are applied as live has them.
+    if options.respect_ignore_differences() || op_options.respect_ignore_differences() {
+        let rules = app.spec.ignore_differences.as_deref().unwrap_or_default();
+        for task in &mut tasks {
+            if let sync::Task::Apply {
+                key,
+                object,
+                live: Some(live),
+                ..
+            } = task
+            {
+                let pointers = ignore::pointers(rules, key);
+                *object = ignore::keep_live(object, live, &pointers);
+            }
+        }
+    }
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
         let meta = app

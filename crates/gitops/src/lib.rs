@@ -18,6 +18,7 @@ pub mod controller;
 pub mod credentials;
 pub mod diff;
 pub mod health;
+pub mod ignore;
 pub mod kustomize;
 pub mod live;
 pub mod manifests;

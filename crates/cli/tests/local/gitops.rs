@@ -1137,3 +1137,70 @@ async fn a_project_forbids_a_repository_a_destination_and_a_kind() {
         apps().delete(name, &DeleteParams::default()).await.unwrap();
     }
 }
+
+/// `ignoreDifferences` by JSON pointer: a field changed in the cluster is no drift (no
+/// self-heal), a sync with `RespectIgnoreDifferences=true` keeps it; an object Git dropped and
+/// marked `compare-options: IgnoreExtraneous` leaves the Application Synced.
+#[tokio::test]
+async fn ignore_differences_by_pointer_and_ignore_extraneous() {
+    let ns = namespace(&client(), "gitops-ignore").await;
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n  b: \"1\"\n";
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  annotations:\n    argocd.argoproj.io/compare-options: IgnoreExtraneous\ndata:\n  x: \"1\"\n";
+    let repo = repository(&[("settings.yaml", settings), ("extra.yaml", extra)]);
+    let name = format!("{ns}-app");
+    application(
+        &name,
+        repo.path(),
+        &ns,
+        json!({"automated": {"selfHeal": true}, "syncOptions": ["RespectIgnoreDifferences=true"]}),
+    )
+    .await;
+    let patch = json!({"spec": {"ignoreDifferences": [
+        {"group": "", "kind": "ConfigMap", "name": "settings", "jsonPointers": ["/data/a"]}]}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    until(&name, "Synced", |s| sync_is(s, "Synced", "Healthy")).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let data = |m: ConfigMap| m.data.unwrap_or_default();
+    let edit = json!({"data": {"a": "9"}});
+    maps.patch("settings", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(app_status(&name).await["sync"]["status"], "Synced");
+    assert_eq!(
+        data(maps.get("settings").await.unwrap())["a"],
+        "9",
+        "not healed"
+    );
+
+    // A commit changing b and dropping extra: b applied, a kept as live has it; extra is
+    // left (no prune) and the Application is Synced all the same.
+    commit(
+        repo.path(),
+        &[("settings.yaml", &settings.replace("b: \"1\"", "b: \"2\""))],
+        "b",
+    );
+    git(repo.path(), &["rm", "-q", "extra.yaml"]);
+    git(repo.path(), &["commit", "-qm", "drop extra"]);
+    eventually("b applied", || async {
+        data(maps.get("settings").await.unwrap())["b"] == "2"
+    })
+    .await;
+    assert_eq!(data(maps.get("settings").await.unwrap())["a"], "9");
+    let s = until(&name, "Synced with extra requiring pruning", |s| {
+        s["sync"]["status"] == "Synced"
+            && s["resources"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|r| r["name"] == "extra" && r["requiresPruning"] == true)
+            })
+    })
+    .await;
+    assert!(maps.get_opt("extra").await.unwrap().is_some(), "{s}");
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
