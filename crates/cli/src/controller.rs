@@ -70,7 +70,19 @@ impl ControllerMetrics {
         };
         let applications = async {
             match gitops {
-                Some(gitops) => sluice_gitops::controller::run(client.clone(), gitops).await,
+                Some(gitops) => {
+                    // The namespace and the `default` AppProject, as Argo CD's API server
+                    // creates them at start (Applications name a project that must exist).
+                    if let Err(e) =
+                        sluice_gitops::controller::ensure_home(&client, &gitops.namespace).await
+                    {
+                        tracing::warn!(
+                            "creating the {} namespace and default project: {e}",
+                            gitops.namespace
+                        );
+                    }
+                    sluice_gitops::controller::run(client.clone(), gitops).await
+                }
                 None => std::future::pending().await,
             }
         };
