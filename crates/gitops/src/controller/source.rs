@@ -153,12 +153,23 @@ async fn render_at(
         include: source.directory.as_ref().and_then(|d| d.include.clone()),
         exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
     };
+    // `${ARGOCD_APP_NAME}` in kustomize's envsubst makes a rendering the Application's own.
+    let envsubst = source
+        .kustomize
+        .as_ref()
+        .and_then(|k| k.common_annotations_envsubst)
+        .unwrap_or(false);
+    let owner = if envsubst {
+        app.name_any()
+    } else {
+        String::new()
+    };
     let cache_key = (
         url.clone(),
         revision.to_owned(),
         path.clone(),
         format!(
-            "{directory:?} {:?} {:?}",
+            "{directory:?} {:?} {:?} {owner}",
             source.kustomize, app.spec.destination.namespace
         ),
     );
