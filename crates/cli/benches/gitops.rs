@@ -3,7 +3,8 @@
 //!
 //! 1. commit → object updated: a ConfigMap's value changed by a commit, until the live
 //!    ConfigMap shows it — for a `file://` repository (watched on disk) and for a smart-HTTP
-//!    one (polled; `--app-resync 5s --app-resync-jitter 1s`), p50/p99;
+//!    one (polled; `--app-resync 5s --app-resync-jitter 1s`), p50/p99, and for the smart-HTTP
+//!    one with a GitHub push webhook posted to `--webhook-listen` after each push;
 //! 2. one manual sync of 100 objects: from the `operation` patch to the operation Succeeded;
 //! 3. N Applications (default 1,000) on one HTTP repository, one ConfigMap each: time until
 //!    all are Synced, the controller's CPU and memory, and at idle the repository fetches per
@@ -77,6 +78,25 @@ async fn create_app(client: &Client, name: &str, url: &str, path: &str, ns: &str
         .unwrap();
 }
 
+/// Posts GitHub's push payload for `url`'s `main` to the webhook endpoint (unsigned: no
+/// `argocd-secret` here), as GitHub would after a push.
+fn post_webhook(address: std::net::SocketAddr, url: &str) {
+    use std::io::{Read, Write};
+    let body = json!({"ref": "refs/heads/main",
+        "repository": {"html_url": url.trim_end_matches(".git"), "default_branch": "main"}})
+    .to_string();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /api/webhook HTTP/1.1\r\nHost: {address}\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
 async fn value(maps: &Api<ConfigMap>, name: &str) -> Option<String> {
     maps.get_opt(name).await.ok()??.data?.get("value").cloned()
 }
@@ -129,6 +149,11 @@ async fn main() {
     sluice_gitops::controller::ensure_home(&client, "argocd")
         .await
         .unwrap();
+    // A free port for the webhook listener.
+    let webhook = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let controller = Child(
         Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args([
@@ -142,6 +167,8 @@ async fn main() {
                 "127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
+                "--webhook-listen",
+                webhook.to_string().as_str(),
             ])
             .args([
                 "--app-resync",
@@ -221,6 +248,15 @@ async fn main() {
     println!(
         "push → ConfigMap updated, smart-HTTP repository polled every 5 s + up to 1 s jitter, {} rounds: p50 {p50:.0} ms, p99 {p99:.0} ms (Argo CD: 120 s + up to 60 s by default)",
         rounds.min(10)
+    );
+    let url = server.url("cd.git");
+    let push_and_post = || {
+        push_remote();
+        post_webhook(webhook, &url);
+    };
+    let (p50, p99) = latency(&maps, remote.path(), "remote", rounds, push_and_post).await;
+    println!(
+        "push → webhook → ConfigMap updated, smart-HTTP repository (GitHub push payload), {rounds} rounds: p50 {p50:.0} ms, p99 {p99:.0} ms"
     );
 
     // 2. One sync of 100 objects.

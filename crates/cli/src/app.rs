@@ -1,4 +1,4 @@
-//! `sluice app list|get|sync|wait`: Argo CD's `argocd app` verbs over the Application objects
+//! `sluice app list|get|sync|wait|create|set|history`: Argo CD's `argocd app` verbs over the Application objects
 //! themselves (no Argo CD API server needed), so they work on `sluice up` and against a real
 //! cluster's Applications alike. Output shapes follow `argocd`: `app get`'s `%-20s%s` summary
 //! and its resource table, `app list`'s columns, `app wait`'s exit on Degraded and timeout.
@@ -14,6 +14,9 @@ use kube::{
 use serde_json::{Value, json};
 
 use crate::{connect::Target, inspect::parse_duration};
+
+mod edit;
+mod history;
 
 /// `sluice app …`.
 #[derive(Debug, Subcommand)]
@@ -43,6 +46,17 @@ pub enum AppCommand {
     Sync(SyncArgs),
     /// Wait until an Application is synced, healthy and done operating (or as flags say).
     Wait(WaitArgs),
+    /// Create an Application (argocd's flags).
+    Create(edit::CreateArgs),
+    /// Change an Application's spec (only the flags given).
+    Set(edit::SetArgs),
+    /// Show an Application's deployment history.
+    History {
+        /// The Application.
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
 }
 
 /// Where Applications are.
@@ -154,6 +168,13 @@ pub async fn run(command: AppCommand) -> anyhow::Result<()> {
         }
         AppCommand::Sync(args) => sync(args).await,
         AppCommand::Wait(args) => wait(args).await,
+        AppCommand::Create(args) => edit::create(args).await,
+        AppCommand::Set(args) => edit::set(args).await,
+        AppCommand::History { name, scope } => {
+            let api = applications(&scope).await?;
+            print!("{}", history::history(&get(&api, &name).await?));
+            Ok(())
+        }
     }
 }
 

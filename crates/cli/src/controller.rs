@@ -70,7 +70,19 @@ impl ControllerMetrics {
         };
         let applications = async {
             match gitops {
-                Some(gitops) => sluice_gitops::controller::run(client.clone(), gitops).await,
+                Some(gitops) => {
+                    // The namespace and the `default` AppProject, as Argo CD's API server
+                    // creates them at start (Applications name a project that must exist).
+                    if let Err(e) =
+                        sluice_gitops::controller::ensure_home(&client, &gitops.namespace).await
+                    {
+                        tracing::warn!(
+                            "creating the {} namespace and default project: {e}",
+                            gitops.namespace
+                        );
+                    }
+                    sluice_gitops::controller::run(client.clone(), gitops).await
+                }
                 None => std::future::pending().await,
             }
         };
@@ -141,6 +153,24 @@ pub struct ControllerArgs {
     /// `--app-resync-jitter`).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     app_resync_jitter: Duration,
+    /// Git push webhooks (`POST /api/webhook`, Argo CD's path) when the GitOps controller
+    /// runs, or `off` (served by every replica, leader or not).
+    #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_listen)]
+    webhook_listen: Listen,
+}
+
+/// A listen address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+/// Parses `ADDR` or `off`.
+pub fn parse_listen(text: &str) -> Result<Listen, String> {
+    if text == "off" {
+        return Ok(Listen(None));
+    }
+    text.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|_| format!("expected an address such as 127.0.0.1:8070, or off: {text:?}"))
 }
 
 /// This replica's name in the Lease: host, then a random suffix (as client-go does).
@@ -177,6 +207,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         health_listener.local_addr()?,
         metrics_listener.local_addr()?
     );
+    let runs_gitops = args.controllers.iter().any(|c| c == "gitops");
+    if let (Some(address), true) = (args.webhook_listen.0, runs_gitops) {
+        let bound =
+            sluice_gitops::webhook::listener::start(address, client.clone(), &args.app_namespace)
+                .await
+                .with_context(|| format!("listening for webhooks on {address}"))?;
+        eprintln!("sluice controller: webhooks on http://{bound}/api/webhook");
+    }
     let health = axum::serve(health_listener, health);
     let scrape = axum::serve(metrics_listener, metrics_router);
     let lease_namespace = args

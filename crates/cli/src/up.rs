@@ -58,6 +58,10 @@ pub struct UpArgs {
     /// `--no-controllers`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     metrics_listen: SocketAddr,
+    /// Git push webhooks (`POST /api/webhook`, Argo CD's path) for the Application
+    /// controller, or `off`; not bound with `--no-controllers`.
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:8070", value_parser = crate::controller::parse_listen)]
+    webhook_listen: crate::controller::Listen,
     /// Only the cluster (API server and cluster runtime), no sluice controllers.
     #[arg(long)]
     no_controllers: bool,
@@ -96,7 +100,7 @@ impl UpArgs {
         let mut notes = Vec::new();
         if !self.no_controllers {
             notes.push(
-                "the Rollout controller runs blue-green and canary with analysis gates (web, job and prometheus metrics) and the NGINX traffic router, and Applications sync Git directories; the other traffic routers (Istio, SMI, Gateway API, ALB), Helm and kustomize sources are not built yet"
+                "the Rollout controller runs blue-green and canary with analysis gates (web, job and prometheus metrics) and the NGINX traffic router, and Applications sync Git directories and kustomize overlays; the other traffic routers (Istio, SMI, Gateway API, ALB) and Helm sources are not built yet"
                     .into(),
             );
         }
@@ -190,6 +194,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let _ = axum::serve(listener, router).await;
         });
         let client = cluster.client();
+        let webhook = match args.webhook_listen.0 {
+            Some(address) => Some(
+                sluice_gitops::webhook::listener::start(address, client.clone(), ARGOCD)
+                    .await
+                    .with_context(|| format!("listening for webhooks on {address}"))?,
+            ),
+            None => None,
+        };
+        if let Some(address) = webhook {
+            ready.push_str(&format!(" webhooks http://{address}/api/webhook"));
+        }
         let gitops = sluice_gitops::controller::Settings::new(ARGOCD, repos);
         let run = tokio::spawn(async move {
             metrics

@@ -86,6 +86,8 @@ fn the_seed_flow_through_kubectl_and_the_sluice_cli() {
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--webhook-listen",
+            "127.0.0.1:0",
         ],
     );
     let ingress: SocketAddr = ready
@@ -606,4 +608,58 @@ fn a_gitops_controller_killed_mid_sync_resumes_and_sluice_app_reports() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("Phase:              Succeeded"), "{out}");
     assert!(out.contains("configmap/cm0 unchanged"), "{out}");
+
+    // `app history`: one block for the source, the revision as `target (sha7)`.
+    let url = format!("file://{}", repo.path().display());
+    let (ok, out, err) = sluice_on(&kubeconfig, &["app", "history", "many"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!("SOURCE  {url}\nID  DATE")),
+        "{out}"
+    );
+    assert!(out.contains("HEAD ("), "{out}");
+    // `app create` with argocd's flags (the controller created the default project), then
+    // `app set`; creating it again needs --upsert.
+    let create = [
+        "app",
+        "create",
+        "second",
+        "--repo",
+        &url,
+        "--path",
+        ".",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        "second",
+        "--sync-policy",
+        "automated",
+        "--auto-prune",
+        "--sync-option",
+        "CreateNamespace=true",
+    ];
+    let (ok, out, err) = sluice_on(&kubeconfig, &create);
+    assert!(
+        ok && out.contains("application 'second' created"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = sluice_on(&kubeconfig, &create);
+    assert!(!ok && err.contains("use --upsert"), "{err}");
+    let (ok, out, err) = sluice_on(&kubeconfig, &["app", "wait", "second", "--timeout", "90s"]);
+    assert!(ok, "{out}{err}");
+    let (_, cm) = k(&["get", "configmap", "-n", "second", "cm7", "-o", "name"]);
+    assert_eq!(cm.trim(), "configmap/cm7");
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let (ok, _, err) = sluice_on(&kubeconfig, &["app", "set", "second", "--revision", &head]);
+    assert!(ok, "{err}");
+    let (_, revision) = k(&[
+        "get",
+        "application",
+        "-n",
+        "argocd",
+        "second",
+        "-o",
+        "jsonpath={.spec.source.targetRevision} {.spec.syncPolicy.automated.prune}",
+    ]);
+    assert_eq!(revision.trim(), format!("{head} true"));
 }

@@ -3,15 +3,20 @@
 //! the destination, the tracking annotation set), paired with its live object, diffed and
 //! assessed; live objects the Application tracks that Git no longer has require pruning.
 //! The result says what each resource's sync status and health is, the Application's, and the
-//! warnings to raise.
+//! warnings to raise. `ignoreDifferences` pointers are left out of each diff ([`ignore`]); an
+//! object only the cluster has and marked `compare-options: IgnoreExtraneous` is no drift
+//! (it still requires pruning).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use sluice_api::names::argocd::annotation::{COMPARE_OPTIONS, compare_option::IGNORE_EXTRANEOUS};
+
 use crate::{
     diff::{self, Diff},
     health::{self, Health, HealthCode},
+    ignore,
     manifests::Manifest,
     tracking::{self, ResourceKey, TRACKING_ID},
 };
@@ -92,6 +97,8 @@ pub struct Inputs<'a> {
     pub live: &'a dyn Fn(&ResourceKey) -> Option<Value>,
     /// Live root objects that name this Application.
     pub managed: Vec<(ResourceKey, Value)>,
+    /// `spec.ignoreDifferences`.
+    pub ignore: &'a [sluice_api::ResourceIgnoreDifferences],
 }
 
 /// The (group, kind)s the CRDs among `manifests` define.
@@ -191,7 +198,9 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
                 }),
             ),
             Some(live) => {
-                let Diff { modified, .. } = diff::diff(&target, live);
+                let pointers = ignore::pointers(inputs.ignore, &key);
+                let (desired, live_seen) = ignore::normalize(&target, live, &pointers);
+                let Diff { modified, .. } = diff::diff(&desired, &live_seen);
                 (modified, health::assess(live))
             }
         };
@@ -221,6 +230,10 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
             continue;
         }
         let deleting = live["metadata"]["deletionTimestamp"].is_string();
+        // `compare-options: IgnoreExtraneous`: only the cluster has it, and that is no drift.
+        let extraneous_ignored = live["metadata"]["annotations"][COMPARE_OPTIONS]
+            .as_str()
+            .is_some_and(|o| o.split(',').any(|o| o.trim() == IGNORE_EXTRANEOUS));
         resources.insert(
             key.clone(),
             Resource {
@@ -229,7 +242,7 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
                 target: None,
                 health: health::assess(&live),
                 live: Some(live),
-                out_of_sync: !deleting,
+                out_of_sync: !deleting && !extraneous_ignored,
                 requires_pruning: !deleting,
                 kind_unknown: false,
             },

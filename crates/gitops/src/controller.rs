@@ -29,14 +29,16 @@ mod orphans;
 mod source;
 
 use orphans::orphaned_warning;
-use source::{Refresh, Refreshed, RenderKey, operation_target, refresh};
+use source::{Refresh, Refreshed, RenderKey, Rendered, operation_target, refresh};
 
 use crate::{
     apply,
     autosync::{self, Decision},
     compare::{self, Comparison, Scope},
+    ignore,
     live::{Live, LiveError},
     manifests::Manifest,
+    project,
     repository::Repositories,
     status, sync,
 };
@@ -88,9 +90,16 @@ struct Context {
     /// Per Application: the last good refresh and when the repository first failed since.
     last_good: Mutex<HashMap<String, (Refreshed, Option<Timestamp>)>>,
     /// Rendered manifests by (url, revision, path, directory).
-    rendered: Mutex<HashMap<RenderKey, Arc<Vec<Manifest>>>>,
+    rendered: Mutex<HashMap<RenderKey, Rendered>>,
     /// Repositories to fetch at the next refresh (a commit was seen on disk).
     stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// The Secrets of the controller's namespace (repository credentials), with when read.
+    repo_secrets: Mutex<
+        Option<(
+            std::time::Instant,
+            Arc<Vec<k8s_openapi::api::core::v1::Secret>>,
+        )>,
+    >,
     /// AppProjects by name, with when they were read.
     projects: Mutex<HashMap<String, (std::time::Instant, Option<Value>)>>,
 }
@@ -131,6 +140,7 @@ pub async fn run(client: Client, settings: Settings) {
         last_good: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
         stale_repos,
+        repo_secrets: Mutex::new(None),
         projects: Mutex::new(HashMap::new()),
     });
     controller
@@ -236,6 +246,7 @@ fn compare_now(
         scope: &scope,
         live: &live,
         managed: context.live.managed_by(&app.name_any()),
+        ignore: app.spec.ignore_differences.as_deref().unwrap_or_default(),
     })
 }
 
@@ -264,6 +275,31 @@ async fn reconcile(
     if let Some(invalid) = status::invalid_spec(&app) {
         let patch = status::invalid(&app, &invalid, now);
         write_status(&api, &app, patch).await?;
+        return Ok(Action::requeue(poll));
+    }
+    // The AppProject's sources and destinations, before anything is read or applied.
+    let project_name = project::name_of(&app.spec.project).to_owned();
+    let project = orphans::project(&context, &project_name).await;
+    let repo_urls: Vec<&str> = app.sources().iter().map(|s| s.repo_url.as_str()).collect();
+    let destination = &app.spec.destination;
+    if let Some(invalid) = project::invalid_spec(
+        &project_name,
+        project.as_ref(),
+        &repo_urls,
+        (
+            destination.server.as_deref().unwrap_or_default(),
+            destination.name.as_deref().unwrap_or_default(),
+            destination.namespace.as_deref().unwrap_or_default(),
+        ),
+    ) {
+        let patch = status::invalid(&app, &invalid, now);
+        write_status(&api, &app, patch).await?;
+        return Ok(Action::requeue(poll.min(Duration::from_secs(10))));
+    }
+    if let Some(message) =
+        ignore::unsupported(app.spec.ignore_differences.as_deref().unwrap_or_default())
+    {
+        write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
         return Ok(Action::requeue(poll));
     }
     let refreshed = match Box::pin(refresh(
@@ -375,11 +411,22 @@ async fn reconcile(
                 }
             }
         };
-        return Box::pin(operate(&api, app, &context, &target, comparison, now)).await;
+        let project = project.unwrap_or_default();
+        return Box::pin(operate(
+            &api,
+            app,
+            &context,
+            (&project_name, &project),
+            &target,
+            comparison,
+            now,
+        ))
+        .await;
     }
     let patch = status::compared(
         &app,
         &refreshed.revision,
+        refreshed.source_type.as_str(),
         &comparison,
         sync_error.as_deref(),
         now,
@@ -393,6 +440,7 @@ async fn operate(
     api: &Api<Application>,
     app: Application,
     context: &Context,
+    (project_name, project): (&str, &Value),
     refreshed: &Refreshed,
     comparison: Comparison,
     now: Timestamp,
@@ -426,7 +474,23 @@ async fn operate(
             })
             .collect(),
     };
-    let tasks = sync::plan(&comparison, &settings);
+    let mut tasks = sync::plan(&comparison, &settings);
+    // `RespectIgnoreDifferences=true`: the ignored fields are applied as live has them.
+    if options.respect_ignore_differences() || op_options.respect_ignore_differences() {
+        let rules = app.spec.ignore_differences.as_deref().unwrap_or_default();
+        for task in &mut tasks {
+            if let sync::Task::Apply {
+                key,
+                object,
+                live: Some(live),
+                ..
+            } = task
+            {
+                let pointers = ignore::pointers(rules, key);
+                *object = ignore::keep_live(object, live, &pointers);
+            }
+        }
+    }
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
         let meta = app
@@ -451,7 +515,23 @@ async fn operate(
         propagation,
         create_namespace,
     };
-    let report = apply::run(&context.live, &tasks, &run_options).await;
+    // The project's kinds and namespaces: one refused resource fails the sync before
+    // anything is applied.
+    let refused = tasks.iter().find_map(|task| {
+        let sync::Task::Apply { key, .. } = task else {
+            return None;
+        };
+        let namespace = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+        project::resource_refused(project_name, project, &key.group, &key.kind, namespace)
+    });
+    let report = match refused {
+        Some(message) => apply::Report {
+            results: Vec::new(),
+            succeeded: false,
+            message,
+        },
+        None => apply::run(&context.live, &tasks, &run_options).await,
+    };
     let retry = app
         .operation
         .as_ref()

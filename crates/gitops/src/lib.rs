@@ -5,20 +5,28 @@
 //!
 //! - [`repository`]: bare mirrors of git repositories, fetched and read with libgit2;
 //! - [`manifests`]: a directory source's objects;
+//! - [`sources`]: which tool renders a source; [`kustomize`]: kustomize sources;
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
-//! - [`health`]: resource health per kind.
+//! - [`health`]: resource health per kind;
+//! - [`credentials`]: repository Secrets; [`webhook`]: Git push webhooks.
 
 pub mod apply;
 pub mod autosync;
 pub mod compare;
 pub mod controller;
+pub mod credentials;
 pub mod diff;
 pub mod health;
+pub mod ignore;
+pub mod kustomize;
 pub mod live;
 pub mod manifests;
+pub mod project;
 pub mod repository;
+pub mod sources;
 pub mod status;
 pub mod sync;
 pub mod tracking;
 pub mod watch;
+pub mod webhook;

@@ -107,6 +107,20 @@ pub fn render(files: &[SourceFile], directory: &Directory) -> Result<Vec<Manifes
     Ok(out)
 }
 
+/// The objects of one rendered stream (a tool's output, named `file` in errors): documents
+/// split, empty ones skipped, `List`s expanded, each checked to be an object.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<Vec<Manifest>, ManifestError> {
+    let source = SourceFile {
+        path: file.to_owned(),
+        bytes: bytes.to_vec(),
+    };
+    let mut out = Vec::new();
+    for (index, document) in documents(&source)?.into_iter().enumerate() {
+        expand(file, index + 1, document, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// The documents of one file (YAML streams split; JSON is YAML).
 fn documents(file: &SourceFile) -> Result<Vec<Value>, ManifestError> {
     let text = String::from_utf8_lossy(&file.bytes);

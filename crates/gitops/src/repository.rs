@@ -2,11 +2,12 @@
 //! Application that names the URL, fetched incrementally (libgit2 through `git2`), and read
 //! without a work tree.
 //!
-//! A fetch first lists the remote's references (as `git ls-remote`, so `HEAD` is the remote's
-//! default branch), then mirrors every branch and tag with forced refspecs: a force-pushed
-//! branch is followed. Revisions resolve as Argo CD resolves `targetRevision`: `HEAD` (or
-//! empty), a branch, a tag (peeled to its commit), a full `refs/…` name, or a commit SHA
-//! (abbreviated or full). `file://` URLs and plain paths are local repositories; their git
+//! A fetch mirrors every branch and tag with forced refspecs (a force-pushed branch is
+//! followed) and keeps the remote's references as its advertisement listed them (as `git
+//! ls-remote`, so `HEAD` is the remote's default branch). Credentials ([`Credentials`]) are
+//! offered once per connection; a bearer token goes in a header. Revisions resolve as Argo CD
+//! resolves `targetRevision`: `HEAD` (or empty), a branch, a tag (peeled to its commit), a
+//! full `refs/…` name, or a commit SHA (abbreviated or full). `file://` URLs and plain paths are local repositories; their git
 //! directory can be watched on disk ([`Repositories::local_git_dir`]).
 //!
 //! libgit2 blocks, so every operation runs on tokio's blocking pool; fetches of one repository
@@ -19,8 +20,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use git2::{Direction, FetchOptions, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use git2::{FetchOptions, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_reconcile::hash::{OFFSET, fnv1a};
+
+use crate::credentials::{Credentials, redact};
 
 /// Why a repository could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,6 +49,14 @@ pub enum RepoError {
     Path {
         /// The source path.
         path: String,
+    },
+    /// A symbolic link points outside the repository.
+    #[error("repository contains out-of-bounds symlink {path} -> {target}")]
+    Symlink {
+        /// The link, from the repository root.
+        path: String,
+        /// Where it points.
+        target: String,
     },
     /// The mirror on disk could not be opened or read.
     #[error("repository cache at {dir}: {message}")]
@@ -129,12 +140,25 @@ impl Repositories {
         revision: &str,
         max_age: Duration,
     ) -> Result<String, RepoError> {
+        self.resolve_with(url, revision, max_age, &Credentials::default())
+            .await
+    }
+
+    /// [`Self::resolve`], authenticating a fetch with `credentials`.
+    pub async fn resolve_with(
+        &self,
+        url: &str,
+        revision: &str,
+        max_age: Duration,
+        credentials: &Credentials,
+    ) -> Result<String, RepoError> {
         let entry = self.entry(url);
         let mut mirror = entry.mirror.lock().await;
         let stale = mirror.fetched.is_none_or(|at| at.elapsed() >= max_age);
         if stale {
             let (dir, remote) = (entry.dir.clone(), url.to_owned());
-            let refs = blocking(move || fetch(&dir, &remote)).await?;
+            let credentials = credentials.clone();
+            let refs = blocking(move || fetch(&dir, &remote, &credentials)).await?;
             mirror.refs = refs;
             mirror.fetched = Some(Instant::now());
         }
@@ -164,6 +188,15 @@ impl Repositories {
         let dir = self.entry(url).dir.clone();
         let (sha, path) = (sha.to_owned(), path.to_owned());
         blocking(move || files(&dir, &sha, &path)).await
+    }
+
+    /// Writes the whole tree of commit `sha` under `dest` (a kustomize overlay names files
+    /// outside its own path). A symbolic link whose target leaves `dest` is an error, as in
+    /// Argo CD ("out-of-bounds symlinks").
+    pub async fn checkout(&self, url: &str, sha: &str, dest: &Path) -> Result<(), RepoError> {
+        let dir = self.entry(url).dir.clone();
+        let (sha, dest) = (sha.to_owned(), dest.to_owned());
+        blocking(move || checkout(&dir, &sha, &dest)).await
     }
 
     /// The git directory of a local repository (`file://` URL or plain path), to watch.
@@ -241,28 +274,63 @@ fn open_or_init(dir: &Path) -> Result<Repository, RepoError> {
     }
 }
 
+/// The callbacks that authenticate with `credentials`: offered once per connection (libgit2
+/// asks again after a 401; a second ask fails the fetch instead of looping).
+fn callbacks(credentials: &Credentials) -> git2::RemoteCallbacks<'_> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    let mut asked = false;
+    callbacks.credentials(move |_url, username_from_url, allowed| {
+        if asked {
+            return Err(git2::Error::from_str(
+                "authentication failed: the repository's credentials were rejected",
+            ));
+        }
+        asked = true;
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+            && let Some(password) = &credentials.password
+        {
+            let username = credentials
+                .username
+                .as_deref()
+                .or(username_from_url)
+                .unwrap_or("git");
+            return git2::Cred::userpass_plaintext(username, password);
+        }
+        Err(git2::Error::from_str(
+            "authentication required: no credentials for this repository (add a Secret labelled argocd.argoproj.io/secret-type: repository)",
+        ))
+    });
+    if credentials.insecure {
+        callbacks.certificate_check(|_, _| Ok(git2::CertificateCheckStatus::CertificateOk));
+    }
+    callbacks
+}
+
 /// Lists the remote's references, then mirrors its branches and tags.
-fn fetch(dir: &Path, url: &str) -> Result<HashMap<String, Oid>, RepoError> {
+fn fetch(
+    dir: &Path,
+    url: &str,
+    credentials: &Credentials,
+) -> Result<HashMap<String, Oid>, RepoError> {
     let repo = open_or_init(dir)?;
     let failed = |e: git2::Error| RepoError::Fetch {
-        url: url.to_owned(),
+        url: redact(url),
         message: e.message().to_owned(),
     };
+    let bearer = credentials
+        .bearer_token
+        .as_ref()
+        .map(|token| format!("Authorization: Bearer {token}"));
+    let headers: Vec<&str> = bearer.iter().map(String::as_str).collect();
     let remote_url = match local_path(url) {
         Some(path) if !url.starts_with("file://") => format!("file://{}", absolute(&path)),
         _ => url.to_owned(),
     };
     let mut remote = repo.remote_anonymous(&remote_url).map_err(failed)?;
-    remote.connect(Direction::Fetch).map_err(failed)?;
-    let refs: HashMap<String, Oid> = remote
-        .list()
-        .map_err(failed)?
-        .iter()
-        .map(|head| (head.name().to_owned(), head.oid()))
-        .collect();
-    remote.disconnect().map_err(failed)?;
     let mut options = FetchOptions::new();
     options.download_tags(git2::AutotagOption::None);
+    options.remote_callbacks(callbacks(credentials));
+    options.custom_headers(&headers);
     remote
         .fetch(
             &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
@@ -270,6 +338,14 @@ fn fetch(dir: &Path, url: &str) -> Result<HashMap<String, Oid>, RepoError> {
             None,
         )
         .map_err(failed)?;
+    // The advertisement the fetch was made from stays listed after it disconnects: the
+    // references and the objects fetched are of one moment (`HEAD` is the default branch).
+    let refs: HashMap<String, Oid> = remote
+        .list()
+        .map_err(failed)?
+        .iter()
+        .map(|head| (head.name().to_owned(), head.oid()))
+        .collect();
     Ok(refs)
 }
 
@@ -311,6 +387,84 @@ fn resolve(
         return Ok(commit.id().to_string());
     }
     Err(missing())
+}
+
+fn checkout(dir: &Path, sha: &str, dest: &Path) -> Result<(), RepoError> {
+    let repo = open_or_init(dir)?;
+    let bad = cache_error(dir);
+    let commit = Oid::from_str(sha)
+        .and_then(|oid| repo.find_commit(oid))
+        .map_err(&bad)?;
+    let tree = commit.tree().map_err(&bad)?;
+    let io = |path: &Path, e: std::io::Error| RepoError::Cache {
+        dir: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut failure: Option<RepoError> = None;
+    tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+        let name = entry.name().unwrap_or_default();
+        let relative = format!("{parent}{name}");
+        let path = dest.join(&relative);
+        let result = match entry.kind() {
+            Some(ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(|e| io(&path, e)),
+            Some(ObjectType::Blob) => repo.find_blob(entry.id()).map_err(&bad).and_then(|blob| {
+                if entry.filemode() == 0o120000 {
+                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    symlink_within(&relative, &target, &path)
+                } else {
+                    std::fs::write(&path, blob.content()).map_err(|e| io(&path, e))
+                }
+            }),
+            // Submodules are not checked out.
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => TreeWalkResult::Ok,
+            Err(e) => {
+                failure = Some(e);
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .map_err(&bad)
+    .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Creates the symbolic link `relative` → `target` if the target stays within the checkout.
+fn symlink_within(relative: &str, target: &str, path: &Path) -> Result<(), RepoError> {
+    let mut depth: Vec<&str> = relative.split('/').collect();
+    depth.pop();
+    let escapes = target.starts_with('/')
+        || target.split('/').any(|part| match part {
+            ".." => depth.pop().is_none(),
+            "" | "." => false,
+            part => {
+                depth.push(part);
+                false
+            }
+        });
+    if escapes {
+        return Err(RepoError::Symlink {
+            path: relative.to_owned(),
+            target: target.to_owned(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, path).map_err(|e| RepoError::Cache {
+            dir: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Every blob under `path` in the tree of commit `sha`.

@@ -220,6 +220,7 @@ fn resources(comparison: &Comparison) -> Value {
 pub fn compared(
     app: &Application,
     revision: &str,
+    source_type: &str,
     comparison: &Comparison,
     sync_error: Option<&str>,
     now: Timestamp,
@@ -247,7 +248,7 @@ pub fn compared(
         "resources": resources(comparison),
         "conditions": conditions(app, &fresh, now),
         "reconciledAt": time(now),
-        "sourceType": "Directory",
+        "sourceType": source_type,
         "summary": {"images": comparison.images()},
         "controllerNamespace": app.namespace(),
     }})

@@ -1,7 +1,8 @@
 //! A smart-HTTP git server for tests: `git http-backend` (git's own CGI program) behind a
 //! minimal HTTP/1.1 listener on 127.0.0.1, one connection per request, request bodies with a
 //! Content-Length or chunked (libgit2 sends both). Serves every repository under a root
-//! directory at `http://ADDR/<name>`.
+//! directory at `http://ADDR/<name>`, optionally only to clients sending HTTP basic
+//! credentials ([`GitHttp::start_private`]; others get `401` with `WWW-Authenticate`).
 
 use std::{
     net::SocketAddr,
@@ -24,6 +25,7 @@ pub struct GitHttp {
     /// Where it listens.
     pub address: SocketAddr,
     advertisements: Arc<AtomicUsize>,
+    rejected: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -34,25 +36,51 @@ impl Drop for GitHttp {
 }
 
 impl GitHttp {
-    /// Serves the repositories under `root`.
+    /// Serves the repositories under `root` to anyone.
     pub async fn start(root: PathBuf) -> std::io::Result<Self> {
+        Self::serving(root, None).await
+    }
+
+    /// Serves the repositories under `root` only to requests with HTTP basic credentials
+    /// `username` and `password`.
+    pub async fn start_private(
+        root: PathBuf,
+        username: &str,
+        password: &str,
+    ) -> std::io::Result<Self> {
+        use base64::Engine;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        Self::serving(root, Some(format!("Basic {token}"))).await
+    }
+
+    async fn serving(root: PathBuf, authorization: Option<String>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let advertisements = Arc::new(AtomicUsize::new(0));
-        let counter = advertisements.clone();
+        let rejected = Arc::new(AtomicUsize::new(0));
+        let counters = (advertisements.clone(), rejected.clone());
+        let authorization = Arc::new(authorization);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (root, counter) = (root.clone(), counter.clone());
+                let (root, counters, authorization) =
+                    (root.clone(), counters.clone(), authorization.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, root, &counter).await;
+                    let _ = serve(stream, root, &counters, authorization.as_deref()).await;
                 });
             }
         });
         Ok(Self {
             address,
             advertisements,
+            rejected,
             task,
         })
+    }
+
+    /// How many requests were refused for lacking the right credentials.
+    pub fn rejected(&self) -> usize {
+        self.rejected.load(Ordering::Relaxed)
     }
 
     /// How many times clients asked for a repository's references (`GET …/info/refs`): one
@@ -67,7 +95,12 @@ impl GitHttp {
     }
 }
 
-async fn serve(stream: TcpStream, root: PathBuf, fetches: &AtomicUsize) -> std::io::Result<()> {
+async fn serve(
+    stream: TcpStream,
+    root: PathBuf,
+    (fetches, rejected): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+    authorization: Option<&str>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -80,6 +113,7 @@ async fn serve(stream: TcpStream, root: PathBuf, fetches: &AtomicUsize) -> std::
         fetches.fetch_add(1, Ordering::Relaxed);
     }
     let (mut length, mut chunked, mut content_type) = (0usize, false, String::new());
+    let mut sent_authorization = String::new();
     loop {
         line.clear();
         reader.read_line(&mut line).await?;
@@ -92,6 +126,7 @@ async fn serve(stream: TcpStream, root: PathBuf, fetches: &AtomicUsize) -> std::
             "content-length" => length = value.trim().parse().unwrap_or(0),
             "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
             "content-type" => content_type = value.trim().to_owned(),
+            "authorization" => sent_authorization = value.trim().to_owned(),
             _ => {}
         }
     }
@@ -113,6 +148,12 @@ async fn serve(stream: TcpStream, root: PathBuf, fetches: &AtomicUsize) -> std::
     } else {
         body.resize(length, 0);
         reader.read_exact(&mut body).await?;
+    }
+    if authorization.is_some_and(|wanted| wanted != sent_authorization) {
+        rejected.fetch_add(1, Ordering::Relaxed);
+        let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        write.write_all(response.as_bytes()).await?;
+        return write.shutdown().await;
     }
     let mut child = Command::new("git")
         .arg("http-backend")

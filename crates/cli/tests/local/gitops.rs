@@ -693,3 +693,514 @@ async fn a_namespace_and_its_objects_in_one_commit_sync_together() {
         .await
         .unwrap();
 }
+
+const MANDELBROT_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: example.com/mandelbrot:v1
+";
+
+fn cloud_overlay(cloud: &str) -> String {
+    format!(
+        "resources:\n- ../../base\nnamePrefix: {cloud}-\nlabels:\n- pairs: {{cloud: {cloud}}}\npatches:\n- target: {{kind: ConfigMap, name: settings}}\n  patch: |-\n    - op: replace\n      path: /data/cloud\n      value: {cloud}\n"
+    )
+}
+
+/// The seed's layout: one base, one overlay per cloud, each synced by its own Application
+/// through `kubectl kustomize`, one of them with the Application's kustomize overrides.
+#[tokio::test]
+async fn a_kustomize_overlay_per_cloud_is_synced() {
+    let aws = namespace(&client(), "gitops-kz-aws").await;
+    let gcp = namespace(&client(), "gitops-kz-gcp").await;
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  cloud: none\n  tier: one\n";
+    let (aws_overlay, gcp_overlay) = (cloud_overlay("aws"), cloud_overlay("gcp"));
+    let repo = repository(&[
+        (
+            "apps/mandelbrot/base/kustomization.yaml",
+            "resources:\n- deployment.yaml\n- settings.yaml\n",
+        ),
+        (
+            "apps/mandelbrot/base/deployment.yaml",
+            MANDELBROT_DEPLOYMENT,
+        ),
+        ("apps/mandelbrot/base/settings.yaml", settings),
+        (
+            "apps/mandelbrot/overlays/aws/kustomization.yaml",
+            &aws_overlay,
+        ),
+        (
+            "apps/mandelbrot/overlays/gcp/kustomization.yaml",
+            &gcp_overlay,
+        ),
+    ]);
+    let url = format!("file://{}", repo.path().display());
+    let aws_app = format!("{aws}-app");
+    let gcp_app = format!("{gcp}-app");
+    // aws: the overrides Argo CD would `kustomize edit set` (image, replicas, a label, a suffix).
+    let aws_source = json!({"repoURL": url, "targetRevision": "HEAD",
+        "path": "apps/mandelbrot/overlays/aws",
+        "kustomize": {"images": ["example.com/mandelbrot:v2"], "nameSuffix": "-x",
+            "replicas": [{"name": "web", "count": 0}],
+            "commonAnnotations": {"owner": "${ARGOCD_APP_NAME}"}, "commonAnnotationsEnvsubst": true}});
+    create_application(&aws_app, "default", aws_source, &aws, automated()).await;
+    // gcp: discovered as Kustomize from its kustomization.yaml alone.
+    let gcp_source =
+        json!({"repoURL": url, "targetRevision": "HEAD", "path": "apps/mandelbrot/overlays/gcp/"});
+    create_application(
+        &gcp_app,
+        "default",
+        gcp_source,
+        &gcp,
+        json!({"automated": {"prune": true}}),
+    )
+    .await;
+    let s = until(&aws_app, "aws Synced", |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(s["sourceType"], "Kustomize", "{s}");
+    let s = until(&gcp_app, "gcp Synced", |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(s["sourceType"], "Kustomize", "{s}");
+
+    let aws_maps: Api<ConfigMap> = Api::namespaced(client(), &aws);
+    let gcp_maps: Api<ConfigMap> = Api::namespaced(client(), &gcp);
+    let aws_settings = aws_maps.get("aws-settings-x").await.unwrap();
+    assert_eq!(aws_settings.data.unwrap()["cloud"], "aws");
+    assert_eq!(
+        aws_settings.metadata.annotations.unwrap()["owner"],
+        aws_app,
+        "commonAnnotations with envsubst"
+    );
+    let gcp_settings = gcp_maps.get("gcp-settings").await.unwrap();
+    assert_eq!(gcp_settings.data.unwrap()["cloud"], "gcp");
+    assert_eq!(gcp_settings.metadata.labels.unwrap()["cloud"], "gcp");
+    let deployments: Api<Deployment> = Api::namespaced(client(), &aws);
+    let web = deployments.get("aws-web-x").await.unwrap();
+    let spec = web.spec.unwrap();
+    assert_eq!(spec.replicas, Some(0));
+    assert_eq!(
+        spec.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("example.com/mandelbrot:v2")
+    );
+    let gcp_web: Api<Deployment> = Api::namespaced(client(), &gcp);
+    let gcp_spec = gcp_web.get("gcp-web").await.unwrap().spec.unwrap();
+    assert_eq!(
+        gcp_spec.template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("example.com/mandelbrot:v1")
+    );
+
+    // A commit to the base reaches both clouds.
+    let changed = settings.replace("tier: one", "tier: two");
+    commit(
+        repo.path(),
+        &[("apps/mandelbrot/base/settings.yaml", &changed)],
+        "tier two",
+    );
+    eventually("both clouds on tier two", || async {
+        let tier = |m: Option<ConfigMap>| m.and_then(|m| m.data).map(|d| d["tier"].clone());
+        tier(aws_maps.get_opt("aws-settings-x").await.unwrap()).as_deref() == Some("two")
+            && tier(gcp_maps.get_opt("gcp-settings").await.unwrap()).as_deref() == Some("two")
+    })
+    .await;
+
+    // A broken overlay is a ComparisonError naming kustomize; nothing is pruned.
+    commit(
+        repo.path(),
+        &[(
+            "apps/mandelbrot/overlays/gcp/kustomization.yaml",
+            "resources:\n- ../../nowhere\n",
+        )],
+        "broken",
+    );
+    let s = until(&gcp_app, "a ComparisonError", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ComparisonError"))
+    })
+    .await;
+    assert!(s.to_string().contains("kustomize"), "{s}");
+    assert!(gcp_maps.get_opt("gcp-settings").await.unwrap().is_some());
+    for name in [&aws_app, &gcp_app] {
+        apps().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+}
+
+/// A private repository: refused without credentials (a ComparisonError), synced once a
+/// repository Secret with a password exists; the password is in no status or event.
+#[tokio::test]
+async fn a_private_repository_with_a_password_secret() {
+    let ns = namespace(&client(), "gitops-private").await;
+    let root = tempfile::tempdir().unwrap();
+    let password = "pw-7c1f-never-shown";
+    let server = sluice_testkit::git_http::GitHttp::start_private(
+        root.path().to_owned(),
+        "ci-bot",
+        password,
+    )
+    .await
+    .unwrap();
+    let one = config_map_yaml("one");
+    let _work = served_repository(root.path(), "private.git", &[("one.yaml", &one)]);
+    let name = format!("{ns}-app");
+    let url = server.url("private.git");
+    let source = json!({"repoURL": url, "targetRevision": "main", "path": ""});
+    create_application(&name, "default", source, &ns, automated()).await;
+    let s = until(&name, "refused without credentials", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ComparisonError"))
+    })
+    .await;
+    assert!(s.to_string().contains("authentication"), "{s}");
+    assert!(server.rejected() > 0);
+
+    // Argo CD's repository Secret (the URL written with `.git` dropped and upper case: it
+    // matches after normalisation).
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client(), "argocd");
+    let secret_name = format!("{ns}-repo");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": "argocd",
+            "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "git", "url": url.trim_end_matches(".git").to_uppercase().replace("HTTP://", "http://"),
+            "username": "ci-bot", "password": password},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    until(&name, "Synced with the Secret", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    assert!(maps.get_opt("one").await.unwrap().is_some());
+    let s = app_status(&name).await;
+    assert!(!s.to_string().contains(password), "{s}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::all(client());
+    for event in events.list(&Default::default()).await.unwrap() {
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(!text.contains(password), "{text}");
+    }
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    secrets
+        .delete(&secret_name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// One HTTP/1.1 POST with `headers` and `body`: status and body.
+async fn post(
+    address: std::net::SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = format!(
+        "{method} /api/webhook HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// Push webhooks: with `webhook.github.secret` in argocd-secret, a push signed right refreshes
+/// the Application on the pushed branch (and not the one on another branch); one signed wrong
+/// or unsigned is refused.
+#[tokio::test]
+async fn a_signed_push_webhook_refreshes_the_application_on_that_branch() {
+    let ns = namespace(&client(), "gitops-hook").await;
+    let root = tempfile::tempdir().unwrap();
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let one = config_map_yaml("one");
+    let work = served_repository(root.path(), "hooked.git", &[("one.yaml", &one)]);
+    git(
+        work.path(),
+        &[
+            "push",
+            "-q",
+            root.path().join("hooked.git").to_str().unwrap(),
+            "HEAD:refs/heads/release",
+        ],
+    );
+    let hook =
+        sluice_gitops::webhook::listener::start("127.0.0.1:0".parse().unwrap(), client(), "argocd")
+            .await
+            .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client(), "argocd");
+    let settings: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "argocd-secret", "namespace": "argocd"},
+        "stringData": {"webhook.github.secret": "hook-secret"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let main_app = format!("{ns}-main");
+    let release_app = format!("{ns}-release");
+    let url = server.url("hooked.git");
+    for (name, revision) in [(&main_app, "main"), (&release_app, "release")] {
+        let source = json!({"repoURL": url, "targetRevision": revision, "path": ""});
+        create_application(name, "default", source, &ns, automated()).await;
+    }
+    for name in [&main_app, &release_app] {
+        until(name, "Synced", |s| sync_is(s, "Synced", "Healthy")).await;
+    }
+    let two = config_map_yaml("two");
+    commit(work.path(), &[("two.yaml", &two)], "two");
+    push(work.path(), root.path(), "hooked.git");
+    // GitHub's push payload names the repository's web page (no `.git`).
+    let payload = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "repository": {"html_url": url.trim_end_matches(".git"), "default_branch": "main"},
+    }))
+    .unwrap();
+    let push_event = ("X-GitHub-Event", "push");
+    let (status, body) = post(hook, "POST", &[push_event], &payload).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "Webhook processing failed: missing X-Hub-Signature-256 Header"
+        )
+    );
+    let wrong = format!(
+        "sha256={}",
+        sluice_gitops::webhook::sign("not-the-secret", &payload)
+    );
+    let (status, body) = post(
+        hook,
+        "POST",
+        &[push_event, ("X-Hub-Signature-256", &wrong)],
+        &payload,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "Webhook processing failed: HMAC verification failed")
+    );
+    let (status, _) = post(hook, "GET", &[push_event], &payload).await;
+    assert_eq!(status, 405);
+    let right = format!(
+        "sha256={}",
+        sluice_gitops::webhook::sign("hook-secret", &payload)
+    );
+    let (status, body) = post(
+        hook,
+        "POST",
+        &[push_event, ("X-Hub-Signature-256", &right)],
+        &payload,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "refreshed 1 application(s)\n")
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    eventually("two applied after the webhook", || async {
+        maps.get_opt("two").await.unwrap().is_some()
+    })
+    .await;
+    for name in [&main_app, &release_app] {
+        apps().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    secrets
+        .delete("argocd-secret", &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// An AppProject that allows one repository, one namespace and no Secrets: another repository
+/// or namespace is an InvalidSpecError naming the rule; a Secret in Git fails the sync before
+/// anything is applied.
+#[tokio::test]
+async fn a_project_forbids_a_repository_a_destination_and_a_kind() {
+    let ns = namespace(&client(), "gitops-fenced").await;
+    sluice_gitops::controller::ensure_home(&client(), "argocd")
+        .await
+        .unwrap();
+    let map = config_map_yaml("allowed");
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: forbidden\nstringData:\n  a: b\n";
+    let repo = repository(&[("map.yaml", &map)]);
+    let url = format!("file://{}", repo.path().display());
+    let projects = ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    let projects: Api<DynamicObject> = Api::namespaced_with(client(), "argocd", &projects);
+    let project_name = format!("{ns}-team");
+    let project: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": project_name, "namespace": "argocd"},
+        "spec": {"sourceRepos": [url],
+            "destinations": [{"server": "https://kubernetes.default.svc", "namespace": ns}],
+            "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}]}}))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+    let condition = |s: &Value| {
+        s["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "InvalidSpecError"))
+            .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
+    };
+    // Another repository.
+    let other_repo = format!("{ns}-other-repo");
+    let source = json!({"repoURL": "https://git.example.com/elsewhere.git", "path": "."});
+    create_application(&other_repo, &project_name, source, &ns, automated()).await;
+    let s = until(&other_repo, "InvalidSpecError", |s| condition(s).is_some()).await;
+    assert_eq!(
+        condition(&s).unwrap(),
+        format!(
+            "application repo https://git.example.com/elsewhere.git is not permitted in project '{project_name}'"
+        )
+    );
+    // Another namespace.
+    let elsewhere = format!("{ns}-elsewhere");
+    let source = json!({"repoURL": url, "path": "."});
+    create_application(
+        &elsewhere,
+        &project_name,
+        source.clone(),
+        "kube-system",
+        automated(),
+    )
+    .await;
+    let s = until(&elsewhere, "InvalidSpecError", |s| condition(s).is_some()).await;
+    assert_eq!(
+        condition(&s).unwrap(),
+        format!(
+            "application destination server 'https://kubernetes.default.svc' and namespace 'kube-system' do not match any of the allowed destinations in project '{project_name}'"
+        )
+    );
+    // The allowed repository and namespace sync; a Secret committed fails the next sync, and
+    // the ConfigMap of the same commit is not applied either.
+    let allowed = format!("{ns}-allowed");
+    create_application(&allowed, &project_name, source, &ns, automated()).await;
+    until(&allowed, "Synced", |s| sync_is(s, "Synced", "Healthy")).await;
+    let changed = map.replace("a: \"1\"", "a: \"2\"");
+    commit(
+        repo.path(),
+        &[("map.yaml", &changed), ("secret.yaml", secret)],
+        "a secret",
+    );
+    // (Auto-sync retries it, as Argo CD does: the message says why each attempt failed.)
+    let refusal = format!("resource :Secret is not permitted in project {project_name}");
+    until(&allowed, "the sync refused", |s| {
+        s["operationState"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&refusal))
+    })
+    .await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let live = maps.get("allowed").await.unwrap();
+    assert_eq!(
+        live.data.unwrap()["a"],
+        "1",
+        "nothing of the refused sync applied"
+    );
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client(), &ns);
+    assert!(secrets.get_opt("forbidden").await.unwrap().is_none());
+    for name in [&other_repo, &elsewhere, &allowed] {
+        apps().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+}
+
+/// `ignoreDifferences` by JSON pointer: a field changed in the cluster is no drift (no
+/// self-heal), a sync with `RespectIgnoreDifferences=true` keeps it; an object Git dropped and
+/// marked `compare-options: IgnoreExtraneous` leaves the Application Synced.
+#[tokio::test]
+async fn ignore_differences_by_pointer_and_ignore_extraneous() {
+    let ns = namespace(&client(), "gitops-ignore").await;
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n  b: \"1\"\n";
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  annotations:\n    argocd.argoproj.io/compare-options: IgnoreExtraneous\ndata:\n  x: \"1\"\n";
+    let repo = repository(&[("settings.yaml", settings), ("extra.yaml", extra)]);
+    let name = format!("{ns}-app");
+    application(
+        &name,
+        repo.path(),
+        &ns,
+        json!({"automated": {"selfHeal": true}, "syncOptions": ["RespectIgnoreDifferences=true"]}),
+    )
+    .await;
+    let patch = json!({"spec": {"ignoreDifferences": [
+        {"group": "", "kind": "ConfigMap", "name": "settings", "jsonPointers": ["/data/a"]}]}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    until(&name, "Synced", |s| sync_is(s, "Synced", "Healthy")).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let data = |m: ConfigMap| m.data.unwrap_or_default();
+    let edit = json!({"data": {"a": "9"}});
+    maps.patch("settings", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(app_status(&name).await["sync"]["status"], "Synced");
+    assert_eq!(
+        data(maps.get("settings").await.unwrap())["a"],
+        "9",
+        "not healed"
+    );
+
+    // A commit changing b and dropping extra: b applied, a kept as live has it; extra is
+    // left (no prune) and the Application is Synced all the same.
+    commit(
+        repo.path(),
+        &[("settings.yaml", &settings.replace("b: \"1\"", "b: \"2\""))],
+        "b",
+    );
+    git(repo.path(), &["rm", "-q", "extra.yaml"]);
+    git(repo.path(), &["commit", "-qm", "drop extra"]);
+    eventually("b applied", || async {
+        data(maps.get("settings").await.unwrap())["b"] == "2"
+    })
+    .await;
+    assert_eq!(data(maps.get("settings").await.unwrap())["a"], "9");
+    let s = until(&name, "Synced with extra requiring pruning", |s| {
+        s["sync"]["status"] == "Synced"
+            && s["resources"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|r| r["name"] == "extra" && r["requiresPruning"] == true)
+            })
+    })
+    .await;
+    assert!(maps.get_opt("extra").await.unwrap().is_some(), "{s}");
+    apps()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}

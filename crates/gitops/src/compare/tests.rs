@@ -44,6 +44,7 @@ fn run(
         scope: &scope,
         live: &|key| live.get(key).cloned(),
         managed,
+        ignore: &[],
     })
 }
 

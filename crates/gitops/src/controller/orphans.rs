@@ -61,7 +61,7 @@ pub(super) async fn orphaned_warning(
 }
 
 /// An AppProject as JSON (read at most every 10 s).
-async fn project(context: &Context, name: &str) -> Option<Value> {
+pub(super) async fn project(context: &Context, name: &str) -> Option<Value> {
     let now = std::time::Instant::now();
     if let Some((at, project)) = lock(&context.projects).get(name)
         && now.duration_since(*at) < Duration::from_secs(10)

@@ -7,21 +7,31 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt, api::ListParams};
 use sluice_api::Application;
 
 use super::{Context, lock};
-use crate::manifests::{self, Directory, Manifest};
+use crate::{
+    credentials::{self, Credentials},
+    kustomize,
+    manifests::{self, Directory, Manifest},
+    sources::{self, SourceType},
+};
 
 /// What one refresh produced (kept between reconciles for the repository grace period).
 #[derive(Debug, Clone)]
 pub(super) struct Refreshed {
     pub(super) revision: String,
     pub(super) manifests: Arc<Vec<Manifest>>,
+    pub(super) source_type: SourceType,
 }
 
-/// What a rendering depends on: repository, revision, path and directory options.
+/// What a rendering depends on: repository, revision, path and the rendering options.
 pub(super) type RenderKey = (String, String, String, String);
+
+/// A rendering: the manifests and the tool that rendered them.
+pub(super) type Rendered = (Arc<Vec<Manifest>>, SourceType);
 
 /// What refreshing found.
 pub(super) enum Refresh {
@@ -63,9 +73,10 @@ pub(super) async fn refresh(
     } else {
         context.settings.poll
     };
+    let credentials = credentials(context, &url).await;
     let revision = match context
         .repos
-        .resolve(&url, source.target_revision(), max_age)
+        .resolve_with(&url, source.target_revision(), max_age, &credentials)
         .await
     {
         Ok(revision) => revision,
@@ -83,26 +94,54 @@ pub(super) async fn refresh(
         }
         Err(e) => return Refresh::Failed(e.to_string()),
     };
-    let manifests = match render_at(context, source, &revision, hard).await {
+    let (manifests, source_type) = match render_at(context, app, source, &revision, hard).await {
         Ok(m) => m,
         Err(message) => return Refresh::Failed(message),
     };
     let refreshed = Refreshed {
         revision,
         manifests,
+        source_type,
     };
     lock(&context.last_good).insert(name, (refreshed.clone(), None));
     Refresh::Ok(refreshed)
 }
 
+/// The credentials for `url` from the repository Secrets of the controller's namespace (the
+/// Secrets listed at most every 3 s; none when they cannot be read).
+async fn credentials(context: &Context, url: &str) -> Credentials {
+    let cached = lock(&context.repo_secrets)
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < Duration::from_secs(3))
+        .map(|(_, secrets)| secrets.clone());
+    let secrets = match cached {
+        Some(secrets) => secrets,
+        None => {
+            let api: Api<Secret> =
+                Api::namespaced(context.client.clone(), &context.settings.namespace);
+            let secrets = match api.list(&ListParams::default()).await {
+                Ok(list) => Arc::new(list.items),
+                Err(e) => {
+                    tracing::warn!("reading repository Secrets: {e}");
+                    Arc::new(Vec::new())
+                }
+            };
+            *lock(&context.repo_secrets) = Some((std::time::Instant::now(), secrets.clone()));
+            secrets
+        }
+    };
+    credentials::select(&secrets, url).unwrap_or_default()
+}
+
 /// The manifests of `source` at commit `revision` (cached per repository, revision, path and
-/// directory options unless `hard`).
+/// rendering options unless `hard`).
 async fn render_at(
     context: &Context,
+    app: &Application,
     source: &sluice_api::ApplicationSource,
     revision: &str,
     hard: bool,
-) -> Result<Arc<Vec<Manifest>>, String> {
+) -> Result<Rendered, String> {
     let url = source.repo_url.clone();
     let path = source.path.clone().unwrap_or_default();
     let directory = Directory {
@@ -114,11 +153,25 @@ async fn render_at(
         include: source.directory.as_ref().and_then(|d| d.include.clone()),
         exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
     };
+    // `${ARGOCD_APP_NAME}` in kustomize's envsubst makes a rendering the Application's own.
+    let envsubst = source
+        .kustomize
+        .as_ref()
+        .and_then(|k| k.common_annotations_envsubst)
+        .unwrap_or(false);
+    let owner = if envsubst {
+        app.name_any()
+    } else {
+        String::new()
+    };
     let cache_key = (
         url.clone(),
         revision.to_owned(),
         path.clone(),
-        format!("{directory:?}"),
+        format!(
+            "{directory:?} {:?} {:?} {owner}",
+            source.kustomize, app.spec.destination.namespace
+        ),
     );
     if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
         return Ok(cached);
@@ -128,15 +181,57 @@ async fn render_at(
         .files(&url, revision, &path)
         .await
         .map_err(|e| e.to_string())?;
-    let rendered = manifests::render(&files, &directory)
-        .map_err(|e| format!("Failed to load target state: {e}"))?;
-    let rendered = Arc::new(rendered);
+    let source_type = sources::detect(source, &files).map_err(|e| e.to_string())?;
+    let rendered = match source_type {
+        SourceType::Kustomize => kustomize_at(context, app, source, revision, &path).await?,
+        _ => manifests::render(&files, &directory)
+            .map_err(|e| format!("Failed to load target state: {e}"))?,
+    };
+    let rendered = (Arc::new(rendered), source_type);
     let mut cache = lock(&context.rendered);
     if cache.len() > 4096 {
         cache.clear();
     }
     cache.insert(cache_key, rendered.clone());
     Ok(rendered)
+}
+
+/// Renders a kustomize source: the commit checked out whole in a temporary directory (removed
+/// after), the overrides written into the path's kustomization, `kustomize build` run there.
+async fn kustomize_at(
+    context: &Context,
+    app: &Application,
+    source: &sluice_api::ApplicationSource,
+    revision: &str,
+    path: &str,
+) -> Result<Vec<Manifest>, String> {
+    let scratch = context.settings.cache_dir.join("render");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let checkout = tempfile::Builder::new()
+        .prefix("kustomize-")
+        .tempdir_in(&scratch)
+        .map_err(|e| format!("{}: {e}", scratch.display()))?;
+    context
+        .repos
+        .checkout(&source.repo_url, revision, checkout.path())
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = checkout.path().join(path.trim_matches('/'));
+    let failed = |e: kustomize::KustomizeError| format!("Failed to load target state: {e}");
+    if let Some(overrides) = &source.kustomize {
+        let env = kustomize::AppEnv {
+            name: app.name_any(),
+            namespace: app.spec.destination.namespace.clone().unwrap_or_default(),
+            revision: revision.to_owned(),
+            repo_url: source.repo_url.clone(),
+            path: path.to_owned(),
+            target_revision: source.target_revision().to_owned(),
+        };
+        kustomize::write_overrides(&dir, overrides, &env).map_err(failed)?;
+    }
+    let output = kustomize::build(&dir).await.map_err(failed)?;
+    manifests::parse("kustomize build output", &output)
+        .map_err(|e| format!("Failed to load target state: {e}"))
 }
 
 /// The revision and manifests an operation syncs: its own `sync.revision` when it names
@@ -162,21 +257,24 @@ pub(super) async fn operation_target(
     let (Some(wanted), Some(source), false) = (wanted, app.source(), retrying && refresh) else {
         return Ok(refreshed.clone());
     };
+    let credentials = credentials(context, &source.repo_url).await;
     let revision = context
         .repos
-        .resolve(
+        .resolve_with(
             &source.repo_url,
             &wanted,
             context.settings.poll.max(Duration::from_secs(1)),
+            &credentials,
         )
         .await
         .map_err(|e| e.to_string())?;
     if revision == refreshed.revision {
         return Ok(refreshed.clone());
     }
-    let manifests = render_at(context, source, &revision, false).await?;
+    let (manifests, source_type) = render_at(context, app, source, &revision, false).await?;
     Ok(Refreshed {
         revision,
         manifests,
+        source_type,
     })
 }

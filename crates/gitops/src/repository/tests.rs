@@ -142,3 +142,81 @@ async fn fetches_over_smart_http() {
     assert_eq!(resolved.unwrap(), first);
     assert_eq!(repos.files(&url, &first, "").await.unwrap().len(), 1);
 }
+
+/// A TLS terminator on 127.0.0.1 (a self-signed certificate) in front of `backend`.
+async fn tls_proxy(backend: std::net::SocketAddr) -> std::net::SocketAddr {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let cert = params.self_signed(&key).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key_der)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn fetches_over_https_verifying_the_certificate_unless_insecure() {
+    let root = tempfile::tempdir().unwrap();
+    let work = origin();
+    let first = commit(work.path(), "a.yaml", "a: 1\n");
+    let bare = root.path().join("cd.git");
+    std::fs::create_dir(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(
+        work.path(),
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let address = tls_proxy(server.address).await;
+    let url = format!("https://{address}/cd.git");
+    let cache = tempfile::tempdir().unwrap();
+    let repos = Repositories::new(cache.path());
+    // A self-signed certificate is refused...
+    let refused = tokio::time::timeout(
+        Duration::from_secs(20),
+        repos.resolve(&url, "main", Duration::ZERO),
+    )
+    .await
+    .expect("the fetch ends")
+    .unwrap_err();
+    let message = refused.to_string();
+    assert!(!message.contains("unsupported URL protocol"), "{message}");
+    assert!(message.contains("certificate"), "{message}");
+    // ...unless the repository's Secret says `insecure: "true"`.
+    let insecure = Credentials {
+        insecure: true,
+        ..Credentials::default()
+    };
+    let resolved = tokio::time::timeout(
+        Duration::from_secs(20),
+        repos.resolve_with(&url, "main", Duration::ZERO, &insecure),
+    )
+    .await
+    .expect("the fetch ends");
+    assert_eq!(resolved.unwrap(), first);
+}
