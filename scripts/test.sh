@@ -17,6 +17,13 @@ apt_install() {
   $sudo apt-get install -y --no-install-recommends "$@" >/dev/null
 }
 
+# git2 fetches over HTTPS through the system OpenSSL: building it needs its headers and
+# pkg-config (Debian's libssl-dev, pkg-config).
+if ! pkg-config --exists openssl 2>/dev/null; then
+  echo "== installing OpenSSL headers (libssl-dev, pkg-config)"
+  apt_install libssl-dev pkg-config
+fi
+
 # The `kubectl exec -it` test gives kubectl a terminal with util-linux's `script` (Debian's
 # bsdutils, essential there, so normally present).
 if ! command -v script >/dev/null; then
