@@ -9,6 +9,7 @@ mod analysis_gates;
 mod gitops;
 mod ingress;
 mod prometheus;
+mod prometheus_canary;
 mod rollout_canary;
 mod rollout_migration;
 mod rollout_nginx;
