@@ -27,7 +27,10 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -42,6 +45,7 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, Patch, PatchParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
 };
 use serde_json::{Value, json};
 use sluice_api::{AnalysisPhase, AnalysisRun, AnalysisTemplate, Rollout};
@@ -57,11 +61,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[at]
 }
 
+/// `later - earlier` in seconds, negative when `later` came first.
+fn signed(later: Instant, earlier: Instant) -> f64 {
+    match later.checked_duration_since(earlier) {
+        Some(d) => d.as_secs_f64(),
+        None => -earlier.duration_since(later).as_secs_f64(),
+    }
+}
+
 /// min, p50, p99 and max of `values`, in seconds.
 fn spread(values: &mut [f64]) -> String {
     values.sort_by(f64::total_cmp);
     format!(
-        "min {:.2} s, p50 {:.2} s, p99 {:.2} s, max {:.2} s (n = {})",
+        "min {:.3} s, p50 {:.3} s, p99 {:.3} s, max {:.3} s (n = {})",
         values[0],
         percentile(values, 0.5),
         percentile(values, 0.99),
@@ -82,34 +94,45 @@ async fn query(address: SocketAddr, promql: &str) -> Option<f64> {
 }
 
 /// A keep-alive client of the ingress: the `X-Version` of each answer.
-async fn connect(address: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+async fn connect(
+    address: SocketAddr,
+) -> Option<hyper::client::conn::http1::SendRequest<Empty<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(address).await.ok()?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .unwrap();
+        .ok()?;
     tokio::spawn(connection);
-    sender
+    Some(sender)
 }
 
-/// 200 requests/s through the ingress for `host` (8 clients, one request each per 40 ms),
-/// each answer's completion time and version appended to `log`.
-fn load(ingress: SocketAddr, host: &'static str, log: Arc<Mutex<Vec<(Instant, String)>>>) {
+/// 200 requests/s through the ingress for `host` (8 clients, one request each per 40 ms)
+/// until `stop`, each answer's completion time and version appended to `log`.
+fn load(
+    ingress: SocketAddr,
+    host: &'static str,
+    log: Arc<Mutex<Vec<(Instant, String)>>>,
+    stop: Arc<AtomicBool>,
+) {
     for _ in 0..8 {
-        let log = log.clone();
+        let (log, stop) = (log.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut sender = connect(ingress).await;
+            let mut sender = None;
             let mut tick = tokio::time::interval(Duration::from_millis(40));
-            loop {
+            while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                if sender.ready().await.is_err() {
+                let Some(client) = sender.as_mut() else {
                     sender = connect(ingress).await;
+                    continue;
+                };
+                if client.ready().await.is_err() {
+                    sender = None;
                     continue;
                 }
                 let request = hyper::Request::get("/color")
                     .header("host", host)
                     .body(Empty::new())
                     .unwrap();
-                let Ok(response) = sender.send_request(request).await else {
+                let Ok(response) = client.send_request(request).await else {
                     continue;
                 };
                 let version = response
@@ -195,7 +218,7 @@ async fn abort_to_stable(rounds: usize) {
         "kind": "AnalysisTemplate", "metadata": {"name": "error-rate"},
         "spec": {"args": [{"name": "hash"}],
             "metrics": [{"name": "error-rate", "interval": "2s", "count": 60,
-                "successCondition": "len(result) == 0 || result[0] <= 0.05",
+                "successCondition": "len(result) == 0 || isNaN(result[0]) || result[0] <= 0.05",
                 "provider": {"prometheus": {"address": prometheus.url(), "query": format!(
                     "(sum(rate(http_requests_total{{{selector},status=~\"5..\"}}[10s])) or vector(0)) / sum(rate(http_requests_total{{{selector}}}[10s]))")}}}]}}));
     Api::<AnalysisTemplate>::namespaced(client.clone(), "default")
@@ -227,10 +250,52 @@ async fn abort_to_stable(rounds: usize) {
         .unwrap();
     settled(&rollouts, "Healthy", 0).await;
     let log = Arc::new(Mutex::new(Vec::new()));
-    load(ingress, "bench.example", log.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    load(ingress, "bench.example", log.clone(), stop.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // When each run's first failing measurement and each abort arrive, as watch events (the
+    // controllers see the same events).
     let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), "default");
+    let failures: Arc<Mutex<Vec<(String, Instant, String)>>> = Arc::default();
+    let seen = failures.clone();
+    let run_events = watcher(runs.clone(), watcher::Config::default()).applied_objects();
+    tokio::spawn(async move {
+        let mut run_events = std::pin::pin!(run_events);
+        while let Some(Ok(run)) = run_events.next().await {
+            let failed = run
+                .status
+                .as_ref()
+                .and_then(|s| s.metric_results.as_ref())
+                .and_then(|r| r.first())
+                .and_then(|r| r.measurements.as_ref())
+                .and_then(|m| m.iter().find(|m| m.phase == AnalysisPhase::Failed))
+                .map(|m| m.value.clone().unwrap_or_default());
+            let mut seen = seen.lock().unwrap();
+            if let Some(value) = failed
+                && !seen.iter().any(|(name, _, _)| *name == run.name_any())
+            {
+                seen.push((run.name_any(), Instant::now(), value));
+            }
+        }
+    });
+    let aborts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = aborts.clone();
+    let rollout_events = watcher(rollouts.clone(), watcher::Config::default()).applied_objects();
+    tokio::spawn(async move {
+        let mut rollout_events = std::pin::pin!(rollout_events);
+        let mut was = false;
+        while let Some(Ok(rollout)) = rollout_events.next().await {
+            let status = serde_json::to_value(rollout.status).unwrap_or_default();
+            let now = status["phase"] == "Degraded"
+                && status["canary"]["weights"]["canary"]["weight"] == 0
+                && status["canary"]["weights"]["verified"] == json!(true);
+            if now && !was {
+                seen.lock().unwrap().push(Instant::now());
+            }
+            was = now;
+        }
+    });
     let kubeconfig = cluster.kubeconfig().to_owned();
     let (mut to_abort, mut to_stable, mut values) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -253,27 +318,18 @@ async fn abort_to_stable(rounds: usize) {
                 .unwrap();
             assert!(out.status.success(), "{out:?}");
         }
-        // The round's run: the (round + 1)-th.
-        let failed_at = loop {
-            let mut list = runs.list(&ListParams::default()).await.unwrap().items;
-            list.sort_by_key(|r| r.metadata.creation_timestamp.clone().map(|t| t.0));
-            let failing = list.get(round).and_then(|run| {
-                let results = run.status.as_ref()?.metric_results.as_ref()?;
-                results[0]
-                    .measurements
-                    .as_ref()?
-                    .iter()
-                    .find(|m| m.phase == AnalysisPhase::Failed)
-                    .map(|m| m.value.clone().unwrap_or_default())
-            });
-            if let Some(value) = failing {
-                values.push(value);
-                break Instant::now();
-            }
+        // The round's run: the (round + 1)-th to fail.
+        while failures.lock().unwrap().len() <= round {
             tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        }
+        let (_, failed_at, value) = failures.lock().unwrap()[round].clone();
+        values.push(value);
         settled(&rollouts, "Degraded", 0).await;
-        to_abort.push(failed_at.elapsed().as_secs_f64());
+        while aborts.lock().unwrap().len() <= round {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let aborted_at = aborts.lock().unwrap()[round];
+        to_abort.push(signed(aborted_at, failed_at));
         // Anything the canary still answers comes within the next few seconds.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let last_canary = log
@@ -284,11 +340,7 @@ async fn abort_to_stable(rounds: usize) {
             .map(|(at, _)| *at)
             .max()
             .unwrap();
-        to_stable.push(
-            last_canary
-                .saturating_duration_since(failed_at)
-                .as_secs_f64(),
-        );
+        to_stable.push(signed(last_canary, failed_at));
         let after: Vec<String> = log
             .lock()
             .unwrap()
@@ -307,14 +359,16 @@ async fn abort_to_stable(rounds: usize) {
         "== 1. abort to stable: canary at 20 % through the ingress, 200 requests/s, bad-red (15 % errors), error rate every 2 s"
     );
     println!("failing values measured: {}", values.join(" "));
+    println!("(from the watch event of each run's first failing measurement; negative: before it)");
     println!(
-        "first failing measurement → Rollout Degraded with the router at 0: {}",
+        "→ the watch event of the Rollout Degraded with the router's 0 served: {}",
         spread(&mut to_abort)
     );
     println!(
-        "first failing measurement → last request answered by the canary: {}",
+        "→ the last request answered by the canary (every later one by stable): {}",
         spread(&mut to_stable)
     );
+    stop.store(true, Ordering::Relaxed);
     drop(prometheus);
     cluster.shutdown().await;
 }
@@ -372,6 +426,7 @@ async fn controller_load(count: usize, window: u64) {
         "http_requests_total{status=\"200\"} 1000\nhttp_requests_total{status=\"500\"} 3\n",
     );
     prometheus.scrape("demo", exposition.address);
+    prometheus.scrape("prometheus", prometheus.prometheus.address());
     let controller = controller(&kubeconfig, &prometheus.url());
     let pid = controller.0.id();
     let client = client_of(&kubeconfig).await;
@@ -436,6 +491,20 @@ async fn controller_load(count: usize, window: u64) {
         .filter_map(|r| r.status.as_ref()?.metric_results.as_ref()?.first()?.error)
         .map(|e| e as usize)
         .sum();
+    let measurements: usize = list
+        .iter()
+        .filter_map(|r| r.status.as_ref()?.metric_results.as_ref()?.first()?.count)
+        .map(|e| e as usize)
+        .sum();
+    let error_message = list.iter().find_map(|r| {
+        let result = r.status.as_ref()?.metric_results.as_ref()?.first()?;
+        result
+            .measurements
+            .as_ref()?
+            .iter()
+            .find(|m| m.phase == AnalysisPhase::Error)
+            .and_then(|m| m.message.clone())
+    });
     println!(
         "== 2. {count} AnalysisRuns, one prometheus metric every 10 s, under `sluice controller` (own process)"
     );
@@ -451,11 +520,22 @@ async fn controller_load(count: usize, window: u64) {
         cpu_runs - cpu_base,
         rss_runs - rss_base
     );
+    let prometheus_cpu = (prometheus_cpu_after - prometheus_cpu_before) / window as f64 * 100.0;
+    if answered >= 0.0 {
+        println!(
+            "Prometheus answered {answered:.0} queries ({:.1}/s, expected {:.1}/s) with {prometheus_cpu:.1} % of one core",
+            answered / window as f64,
+            count as f64 / 10.0,
+        );
+    } else {
+        // Its scrape of itself failed in the window: the counter's series went stale.
+        println!(
+            "Prometheus' query count unavailable (its scrape of itself failed); {prometheus_cpu:.1} % of one core"
+        );
+    }
     println!(
-        "Prometheus answered {answered:.0} queries ({:.1}/s, expected {:.1}/s) with {:.1} % of one core; Error measurements in all: {errors}",
-        answered / window as f64,
-        count as f64 / 10.0,
-        (prometheus_cpu_after - prometheus_cpu_before) / window as f64 * 100.0
+        "measurements in all: {measurements}, Error: {errors}{}",
+        error_message.map_or(String::new(), |m| format!(" (e.g. {m})"))
     );
     drop(controller);
 }
@@ -531,8 +611,11 @@ async fn prometheus_footprint(count: usize, window: u64) {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     let (peak, rss, _) = usage(pid);
-    let series = query(listen, "prometheus_tsdb_head_series")
+    let tsdb = tokio::task::spawn_blocking(move || get_json(listen, "/api/v1/status/tsdb"))
         .await
+        .unwrap();
+    let series = tsdb["data"]["headStats"]["numSeries"]
+        .as_f64()
         .unwrap_or(0.0);
     samples.sort_by(f64::total_cmp);
     println!(
