@@ -352,8 +352,10 @@ async fn abort_to_stable(rounds: usize) {
             !after.is_empty() && after.iter().all(|v| v == "blue"),
             "after the canary's last answer: {after:?}"
         );
-        // The canary's pods go after abortScaleDownDelaySeconds; the next round starts afresh.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The canary's pods go after abortScaleDownDelaySeconds; the next round starts once
+        // the rate window (10 s) no longer holds this round's requests: the retried canary has
+        // the same hash, and its first measurement would read them.
+        tokio::time::sleep(Duration::from_secs(8)).await;
     }
     println!(
         "== 1. abort to stable: canary at 20 % through the ingress, 200 requests/s, bad-red (15 % errors), error rate every 2 s"
