@@ -3,7 +3,8 @@
 //! and a tree of revisions, newest first, each with its ReplicaSet and pods, icons for their
 //! state and an INFO column (`stable`, `active`, `preview`, `canary`, `delay:29s`,
 //! `ready:1/1`); for a canary also its Step, SetWeight and ActualWeight; each revision's
-//! AnalysisRuns under it, with their measurements' `✔ n,✖ m` as INFO.
+//! AnalysisRuns under it, with their measurements' `✔ n,✖ m` as INFO (and, for a run that
+//! failed or erred, the value that decided it).
 //! Pure: objects and the time in, text out.
 
 use std::fmt::Write;
@@ -282,7 +283,35 @@ fn run_info(run: &AnalysisRun) -> String {
     if failed > 0 {
         info.push(format!("✖ {failed}"));
     }
-    info.join(",")
+    let mut info = info.join(",");
+    if let Some((metric, value)) = decisive(run) {
+        info.push_str(&format!(" {metric}={value}"));
+    }
+    info
+}
+
+/// The metric and value of the latest failed or errored measurement of a run that failed or
+/// erred: what decided it, which Argo's tree leaves to `get analysisrun`.
+fn decisive(run: &AnalysisRun) -> Option<(&str, &str)> {
+    let status = run.status.as_ref()?;
+    if !matches!(status.phase, AnalysisPhase::Failed | AnalysisPhase::Error) {
+        return None;
+    }
+    let bad = |phase: AnalysisPhase| matches!(phase, AnalysisPhase::Failed | AnalysisPhase::Error);
+    status
+        .metric_results
+        .as_ref()?
+        .iter()
+        .filter(|r| bad(r.phase))
+        .find_map(|r| {
+            let last = r
+                .measurements
+                .as_ref()?
+                .iter()
+                .rev()
+                .find(|m| bad(m.phase))?;
+            Some((r.name.as_str(), last.value.as_deref()?))
+        })
 }
 
 fn run_phase(run: &AnalysisRun) -> &'static str {
@@ -633,5 +662,24 @@ NAME ";
                 "waiting for rollout spec update to be observed".into()
             )
         );
+    }
+
+    #[test]
+    fn a_failed_runs_info_shows_the_value_that_failed_it() {
+        let run = |phase: &str| -> AnalysisRun {
+            serde_json::from_value(json!({
+                "metadata": {"name": "demo-abc-2-1"},
+                "spec": {"metrics": []},
+                "status": {"phase": phase, "metricResults": [
+                    {"name": "latency", "phase": "Successful", "successful": 2, "measurements": [
+                        {"phase": "Successful", "value": "[0.1]"}]},
+                    {"name": "error-rate", "phase": phase, "successful": 1, "failed": 1,
+                        "measurements": [{"phase": "Successful", "value": "[0]"},
+                            {"phase": "Failed", "value": "[0.153]"}]}]},
+            }))
+            .unwrap()
+        };
+        assert_eq!(run_info(&run("Failed")), "✔ 3,✖ 1 error-rate=[0.153]");
+        assert_eq!(run_info(&run("Running")), "✔ 3,✖ 1");
     }
 }

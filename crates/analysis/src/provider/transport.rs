@@ -14,6 +14,9 @@ use hyper_util::{
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// Idle connections kept per host.
+const MAX_IDLE_PER_HOST: usize = 16;
+
 /// A pooled HTTP(S) client.
 pub type HttpClient = Client<Https, Full<Bytes>>;
 
@@ -36,8 +39,13 @@ fn client(tls: rustls::ClientConfig) -> HttpClient {
         .https_or_http()
         .enable_http1()
         .build();
+    // Few idle connections per host, as Go's transport keeps: a thousand runs due at once open
+    // a connection each, and keeping them all would hold a server's connection limit (512 by
+    // default for Prometheus) for good, so the connections past it wait for an accept that
+    // never comes until the metric's timeout.
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .build(connector)
 }
 

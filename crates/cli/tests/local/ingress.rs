@@ -23,7 +23,7 @@ pub(super) fn ingress_address() -> SocketAddr {
     SHARED.cluster.ingress_addresses().unwrap().0
 }
 
-fn metrics_address() -> SocketAddr {
+pub(super) fn metrics_address() -> SocketAddr {
     SHARED.cluster.ingress_addresses().unwrap().1
 }
 

@@ -10,6 +10,7 @@ mod gitops;
 mod ingress;
 mod list;
 mod prometheus;
+mod prometheus_canary;
 mod rollout_canary;
 mod rollout_migration;
 mod rollout_nginx;

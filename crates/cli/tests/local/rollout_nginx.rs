@@ -74,7 +74,11 @@ async fn status(rollouts: &Api<Rollout>) -> serde_json::Value {
 
 /// Waits for the phase with the latest spec observed and, if `weight` is given, that weight
 /// recorded and verified.
-async fn settled(rollouts: &Api<Rollout>, phase: &str, weight: Option<i64>) -> serde_json::Value {
+pub(super) async fn settled(
+    rollouts: &Api<Rollout>,
+    phase: &str,
+    weight: Option<i64>,
+) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
     for _ in 0..1200 {
         let rollout = rollouts.get("demo").await.unwrap();
@@ -108,7 +112,7 @@ async fn share(host: &str, canary: &str, n: usize, headers: &[(&str, &str)]) -> 
 
 /// 200 requests/s through the ingress (8 keep-alive clients, one request each per 40 ms)
 /// until `stop`.
-fn load(
+pub(super) fn load(
     host: &str,
     stop: Arc<AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<Vec<Result<Reply, String>>>> {
