@@ -4,9 +4,11 @@
 //!    AnalysisRun controllers, a Prometheus scraping its pods and the ingress every second, and
 //!    a canary at 20 % through the NGINX router whose analysis step reads the canary's error
 //!    rate by pod-template hash every 2 s. Under 200 requests/s through the ingress, `bad-red`
-//!    fails it; the time from the first failing measurement (seen by polling the run every
-//!    20 ms) to the Rollout's abort, and to the last request the canary answered (every later
-//!    one served by stable), over several rounds (`retry`, fail again).
+//!    fails it; the time from the first failing measurement (the run's watch event) to the
+//!    Rollout's abort with the router's 0 served (its watch event), and to the last request
+//!    the canary answered (every later one served by stable; negative when it came before),
+//!    over several rounds (`retry`, fail again). The canary answers one request every 25 ms,
+//!    which bounds how finely the last one can be placed.
 //! 2. **Controller load**: `sluice controller --prometheus-address` as its own process against
 //!    `sluice up --no-controllers`, first with no AnalysisRuns (baseline), then with N runs
 //!    (default 1,000) each querying Prometheus every 10 s: the controller's CPU and memory in
