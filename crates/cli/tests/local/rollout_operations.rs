@@ -183,7 +183,8 @@ async fn a_restart_goes_through_evictions_and_the_disruption_budget_holds() {
         fewest, 3,
         "never more than the budget's one pod down, and one went at a time"
     );
-    assert_eq!(status(&rollouts).await["phase"], "Healthy");
+    // The last replacement may still be becoming available when restartedAt is written.
+    healthy(&rollouts).await;
 }
 
 #[tokio::test]
