@@ -180,6 +180,31 @@ impl ApiError {
         .with_details(rt, name)
     }
 
+    /// 403 from authorization, as Kubernetes' `NewForbidden`: `{resource}[.{group}] ["{name}"]
+    /// is forbidden: {why}` (`forbidden: {why}` for a non-resource URL), with `details` naming
+    /// what is set of the group, the resource (as `kind`) and the object.
+    pub fn forbidden_request(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let message = match (resource.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{qualified} is forbidden: {why}"),
+            (false, false) => format!("{qualified} {name:?} is forbidden: {why}"),
+        };
+        let mut details = serde_json::Map::new();
+        for (field, value) in [("name", name), ("group", group), ("kind", resource)] {
+            if !value.is_empty() {
+                details.insert(field.into(), json!(value));
+            }
+        }
+        let mut error = Self::new(403, "Forbidden", message);
+        error.details = Some(Value::Object(details));
+        error
+    }
+
     /// 405: the verb is not supported on this path.
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(

@@ -1,10 +1,14 @@
 //! The Kubernetes-compatible HTTP API: one generic handler for every kind in the registry.
 //!
 //! ```text
-//!   request ─▶ path::parse ─▶ registry lookup ─▶ read | write | watch | discovery
+//!   request ─▶ authorize (RBAC) ─▶ path::parse ─▶ registry lookup ─▶ read | write | watch | discovery
 //!                                                  │
 //!                              object (metadata rules) ─▶ Store::write (atomic) ─▶ watchers
 //! ```
+//!
+//! Every request that carries a [`User`] (all TCP clients but anonymous ones on public paths)
+//! is authorized first ([`authorize`], [`crate::rbac`]), streams and watches included; a refusal
+//! is Kubernetes' 403 and is counted ([`ApiServer::refusals`]).
 //!
 //! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, through the
 //! listener in `serve`, a layer above) and in-process kube-rs clients ([`ApiServer::client`]).
@@ -14,6 +18,7 @@
 //! collector, the kubelet, the proxy and the ingress are its clients; it imports none of them.
 
 mod apply;
+pub mod authorize;
 mod discovery;
 mod ephemeral;
 pub mod kubectl;
@@ -44,10 +49,13 @@ pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use query::Query;
 pub(crate) use write::{create_object, sync_crd};
 
+pub use authorize::Refusal;
+
 use crate::{
     authn::{API_AUDIENCE, Authenticator, User},
     node::NodeOps,
     object::meta_str,
+    rbac::{Attributes, Decision, Policy, index::PolicyIndex},
     registry::{Persistence, Registry, ResourceType},
     store::{ObjectKey, ResourceKey, Store},
 };
@@ -66,6 +74,10 @@ pub struct ApiServer {
     /// The node's operations, for `exec`, `attach`, `pods/log` and metrics (set once the
     /// kubelet starts).
     node: std::sync::OnceLock<Arc<dyn NodeOps>>,
+    /// RBAC, kept current from the store.
+    policy: PolicyIndex,
+    /// What authorization refused.
+    refusals: authorize::Refusals,
 }
 
 impl ApiServer {
@@ -83,6 +95,8 @@ impl ApiServer {
             address,
             authenticator: Authenticator::new(admin_token),
             node: std::sync::OnceLock::new(),
+            policy: PolicyIndex::default(),
+            refusals: authorize::Refusals::default(),
         })
     }
 
@@ -118,6 +132,62 @@ impl ApiServer {
         self.authenticate(token, &[API_AUDIENCE])
     }
 
+    /// The RBAC policy as of now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.policy(&self.store)
+    }
+
+    /// Whether `user` may do `request`, as RBAC decides.
+    pub fn authorize(&self, user: &User, request: &Attributes) -> Decision {
+        self.policy().authorize(user, request)
+    }
+
+    /// How many requests authorization refused since start, and the latest (up to 1000).
+    pub fn refusals(&self) -> (u64, Vec<Refusal>) {
+        self.refusals.snapshot()
+    }
+
+    /// The user a request acts as: `user`, or the one it impersonates when `user` may
+    /// ([`authorize::impersonation`]).
+    ///
+    /// # Errors
+    /// Kubernetes' 403 (recorded) when `user` may not impersonate that user or group.
+    pub fn impersonate(&self, user: User, headers: &HeaderMap) -> ApiResult<User> {
+        match authorize::impersonation(&self.policy(), &user, headers) {
+            Ok(None) => Ok(user),
+            Ok(Some(other)) => Ok(other),
+            Err(error) => {
+                if error.code == 403 {
+                    tracing::info!("refused: {}", error.message);
+                    self.refusals.record(Refusal {
+                        user: user.username.clone(),
+                        message: error.message.clone(),
+                    });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks every attribute of a request; the first refusal as Kubernetes' 403, recorded
+    /// and logged.
+    fn check(&self, user: &User, all: &[Attributes]) -> ApiResult<()> {
+        let policy = self.policy();
+        for attributes in all {
+            let decision = policy.authorize(user, attributes);
+            if !decision.allowed {
+                let error = authorize::forbidden(user, attributes, &decision.reason);
+                tracing::info!("refused: {}", error.message);
+                self.refusals.record(Refusal {
+                    user: user.username.clone(),
+                    message: error.message.clone(),
+                });
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -140,6 +210,20 @@ impl ApiServer {
 }
 
 async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
+    if let Some(user) = request.extensions().get::<User>() {
+        let parsed = path::parse(request.uri().path());
+        let upgrade = request.headers().contains_key(http::header::UPGRADE);
+        let all = authorize::attributes(
+            request.method(),
+            request.uri().path(),
+            parsed.as_ref(),
+            &Query::parse(request.uri().query()),
+            upgrade,
+        );
+        if let Err(refused) = server.check(user, &all) {
+            return refused.into_response();
+        }
+    }
     if let Some(ApiPath::Resource(path)) = path::parse(request.uri().path())
         && kubectl::streaming::handles(&path)
     {

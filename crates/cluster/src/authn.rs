@@ -5,8 +5,27 @@
 //! administrator token, so they survive restarts of `sluice up` on the same data dir and die with
 //! it. A service-account token authenticates while it is unexpired, names the API server's
 //! audience, and its ServiceAccount still exists with the same uid — as on a real cluster.
-//! There is no authorization beyond authentication (DESIGN §3): every authenticated user may do
-//! everything, and the access reviews say so.
+//! What each identity may do is RBAC's to say ([`crate::rbac`], checked per request by the API
+//! server):
+//!
+//! | identity | groups | rights |
+//! |---|---|---|
+//! | `sluice-admin` (the kubeconfig's token) | `system:masters` | everything (privileged group, and the `cluster-admin` binding) |
+//! | `system:serviceaccount:NS:NAME` | `system:serviceaccounts`, `system:serviceaccounts:NS` | its bindings, plus what every authenticated user has: `system:discovery`, `system:basic-user`, `system:public-info-viewer` |
+//! | anonymous | — | only `/version`, `/healthz`, `/livez`, `/readyz` |
+//! | impersonated (`Impersonate-User`, `kubectl --as`) | as asked, plus `system:authenticated` | its bindings; the requester needs `impersonate` |
+//! | in-process clients | — | not checked: they are the administrator |
+//!
+//! In-process clients are the cluster's own components — the controllers kube-controller-manager
+//! would run, the garbage collector, the kubelet, the service proxy, the ingress — and, in
+//! `sluice up`, sluice's Rollout, AnalysisRun and GitOps controllers. They reach the API
+//! server's router without a socket or a token ([`crate::apiserver::ApiServer::client`]), so no
+//! [`User`] is attached and authorization does not run for them: they act with the
+//! administrator's rights, where Kubernetes gives each component its own user
+//! (`system:kube-controller-manager`, `system:node:NAME` under the Node authorizer, …). This is
+//! the one departure; it keeps one process from authorizing itself. `sluice controller` — the
+//! same controllers as a process, with a ServiceAccount token — gets exactly the rights of its
+//! bindings, and local pods get their ServiceAccount's ([`crate::kubelet::identity`]).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jiff::Timestamp;
@@ -15,6 +34,13 @@ use serde_json::{Value, json};
 
 /// The audience of tokens the API server accepts, Kubernetes' default.
 pub const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// The lifetime a kubelet asks for its pods' projected tokens (Kubernetes' default).
+pub const PROJECTED_TOKEN_SECONDS: i64 = 3607;
+
+/// How long such a token, bound to a pod, really lives: Kubernetes'
+/// `--service-account-extend-token-expiration` (on by default) extends it to a year.
+pub const EXTENDED_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +54,8 @@ pub struct User {
 }
 
 impl User {
-    /// The administrator of the kubeconfig `sluice up` writes (and every in-process client).
+    /// The administrator of the kubeconfig `sluice up` writes (and what in-process clients
+    /// count as).
     pub fn admin() -> Self {
         Self {
             username: "sluice-admin".into(),

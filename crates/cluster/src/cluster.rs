@@ -169,6 +169,7 @@ impl Cluster {
             stopped.clone(),
         ))];
         tasks.push(tokio::spawn(gc::run(api.clone())));
+        tasks.push(tokio::spawn(controllers::aggregation::run(api.client())));
         tasks.push(tokio::spawn(compact(api.clone(), stopped)));
         let mut supervisor = None;
         if let Some(rules) = config.runtime {
@@ -179,8 +180,12 @@ impl Cluster {
             api.set_node(kubelet.0.clone());
             let data_dir = config.data_dir.clone();
             let proxy_client = client.clone();
+            let endpoint = kubelet::identity::ApiEndpoint {
+                address,
+                ca_pem: credentials.ca_pem.clone(),
+            };
             tasks.push(tokio::spawn(async move {
-                if let Err(err) = kubelet::run(client, rules, data_dir, kubelet).await {
+                if let Err(err) = kubelet::run(client, rules, data_dir, endpoint, kubelet).await {
                     tracing::error!("kubelet stopped: {err}");
                 }
             }));
@@ -285,6 +290,7 @@ fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
         let value = serde_json::to_value(&generated.crd).unwrap_or(Value::Null);
         create(api, &crd_type, value, &name)?;
     }
+    default_rbac(api)?;
     let ns_type = api.registry().get("", "namespaces").expect("built-in kind");
     for namespace in DEFAULT_NAMESPACES {
         if api
@@ -298,6 +304,32 @@ fn bootstrap(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
             let value =
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
             create(api, &ns_type, value, namespace)?;
+        }
+    }
+    Ok(())
+}
+
+/// Kubernetes' default ClusterRoles and ClusterRoleBindings, created when missing (one an
+/// administrator deleted comes back at the next start, as Kubernetes' reconciliation does).
+fn default_rbac(api: &Arc<ApiServer>) -> Result<(), ClusterError> {
+    let group = "rbac.authorization.k8s.io";
+    for (resource, objects) in [
+        ("clusterroles", crate::rbac::defaults::cluster_roles()),
+        (
+            "clusterrolebindings",
+            crate::rbac::defaults::cluster_role_bindings(),
+        ),
+    ] {
+        let rt = api.registry().get(group, resource).expect("built-in kind");
+        for object in objects {
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let key = ObjectKey::new("", &name);
+            if api.store().get(&rt.storage, &key).is_none() {
+                create(api, &rt, object, &name)?;
+            }
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! default ServiceAccount and root CA.
 //! (The garbage collector and namespace lifecycle live in [`crate::gc`].)
 
+pub mod aggregation;
 pub mod deployment;
 pub mod endpoints;
 pub mod exact;

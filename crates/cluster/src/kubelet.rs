@@ -9,6 +9,7 @@
 //! Layering: a client of the API server (over kube-rs) like the controllers; it implements
 //! [`crate::node::NodeOps`] for the API server and uses [`crate::os`] to run processes.
 
+pub mod identity;
 pub mod launch;
 pub mod lifecycle;
 pub mod node;
@@ -67,6 +68,7 @@ struct Context {
     store: kube::runtime::reflector::Store<Pod>,
     supervisor: Arc<Supervisor>,
     data_dir: PathBuf,
+    api: identity::ApiEndpoint,
     assigned: Mutex<HashSet<Ipv4Addr>>,
     warned: Mutex<HashSet<String>>,
 }
@@ -89,8 +91,8 @@ pub fn supervisor(
     Supervisor::new(data_dir, recorder(client), allow_host_exec)
 }
 
-/// Runs the kubelet until the client's server goes away. Pod directories (logs) live under
-/// `data_dir/pods`.
+/// Runs the kubelet until the client's server goes away. Pod directories (logs, the pods'
+/// kubeconfigs) live under `data_dir/pods`; pods reach the API server at `api`.
 ///
 /// # Errors
 /// When the Node cannot be registered.
@@ -98,6 +100,7 @@ pub async fn run(
     client: Client,
     rules: Rules,
     data_dir: PathBuf,
+    api: identity::ApiEndpoint,
     (supervisor, changed): (Arc<Supervisor>, UnboundedReceiver<ObjectRef<Pod>>),
 ) -> Result<(), KubeletError> {
     node::register(&client).await?;
@@ -112,6 +115,7 @@ pub async fn run(
         store: controller.store(),
         supervisor,
         data_dir,
+        api,
         assigned: Mutex::default(),
         warned: Mutex::default(),
     });
@@ -375,14 +379,27 @@ async fn start(
         .map(|l| l.items)
         .unwrap_or_default();
     let sources = sources(&context.client, &namespace, container).await;
-    let prepared = launch::environment(
-        pod,
-        container,
-        ip,
-        &services.iter().collect::<Vec<_>>(),
-        &sources,
-    )
-    .and_then(|env| Ok((launch::command_line(runtime, container, &env, ip)?, env)));
+    let dir = logs::pod_dir(&context.data_dir, &namespace, &pod.name_any(), &uid);
+    let kubeconfig = match runtime {
+        Runtime::Process(_) | Runtime::Builtin(_) | Runtime::Exec => {
+            identity::prepare(&context.client, &context.api, pod, &dir).await
+        }
+        Runtime::Simulated(_) | Runtime::ExecNotAllowed => Ok(None),
+    };
+    let prepared = kubeconfig.and_then(|kubeconfig| {
+        let mut env = launch::environment(
+            pod,
+            container,
+            ip,
+            &services.iter().collect::<Vec<_>>(),
+            &sources,
+        )?;
+        // Before the container's own variables, which win (as Kubernetes' service variables).
+        let mut cluster = identity::service_variables(&context.api);
+        cluster.extend(kubeconfig);
+        env.splice(2..2, cluster);
+        Ok((launch::command_line(runtime, container, &env, ip)?, env))
+    });
     let (argv, env) = match prepared {
         Ok(prepared) => prepared,
         Err(message) => {
@@ -410,7 +427,6 @@ async fn start(
         }
         _ => Vec::new(),
     };
-    let dir = logs::pod_dir(&context.data_dir, &namespace, &pod.name_any(), &uid);
     let launch = Launch {
         pod: pod_ref,
         reference: pod.object_ref(&()),

@@ -41,6 +41,7 @@ pub mod os;
 pub mod prometheus;
 pub mod proxy;
 pub mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod scheduling;
 pub mod schema;

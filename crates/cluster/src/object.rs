@@ -501,7 +501,12 @@ fn pod_grace_seconds(rt: &ResourceType, object: &Value, options: &DeleteOptions)
 pub fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
     let label_only =
         rt.group.is_empty() && matches!(rt.resource.as_str(), "namespaces" | "services");
-    let problem = if label_only {
+    // RBAC objects need only be path segments (`system:discovery`), as Kubernetes'
+    // ValidateRBACName.
+    let rbac = rt.group == "rbac.authorization.k8s.io";
+    let problem = if rbac {
+        path_segment_problem(name)
+    } else if label_only {
         dns_label_problem(name, rt.resource == "services")
     } else {
         dns_subdomain_problem(name)
@@ -518,6 +523,16 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
             }],
         )),
     }
+}
+
+fn path_segment_problem(name: &str) -> Option<String> {
+    if name == "." || name == ".." {
+        return Some(format!("may not be '{name}'"));
+    }
+    ['/', '%']
+        .into_iter()
+        .find(|c| name.contains(*c))
+        .map(|c| format!("may not contain '{c}'"))
 }
 
 fn dns_subdomain_problem(name: &str) -> Option<String> {

@@ -23,7 +23,7 @@ fn public(path: &str) -> bool {
 }
 
 /// Wraps a router so every request but the public ones needs a bearer token `api` accepts;
-/// the request then carries its [`crate::authn::User`].
+/// the request then carries its [`crate::authn::User`] (or the one it may impersonate).
 pub fn authenticated(router: Router, api: Arc<ApiServer>) -> Router {
     router.layer(axum::middleware::from_fn(
         move |mut request: Request<Body>, next: Next| {
@@ -34,11 +34,12 @@ pub fn authenticated(router: Router, api: Arc<ApiServer>) -> Router {
                     .get(AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|header| api.authenticate_header(header));
-                match user {
-                    Some(user) => {
+                match user.map(|user| api.impersonate(user, request.headers())) {
+                    Some(Ok(user)) => {
                         request.extensions_mut().insert(user);
                         next.run(request).await
                     }
+                    Some(Err(refused)) => refused.into_response(),
                     None if public(request.uri().path()) => next.run(request).await,
                     None => ApiError::unauthorized().into_response(),
                 }

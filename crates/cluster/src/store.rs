@@ -216,6 +216,8 @@ struct State {
     history: VecDeque<Arc<WatchEvent>>,
     /// Every event with a resourceVersion above this is in `history`.
     history_floor: u64,
+    /// The resourceVersion of each kind's last change since this process started.
+    changed: HashMap<ResourceKey, u64>,
 }
 
 /// The object store. Cheap to share behind an `Arc`.
@@ -273,6 +275,7 @@ impl Store {
                 objects: map,
                 history: history.into(),
                 history_floor,
+                changed: HashMap::new(),
             }),
             db: db.map(Mutex::new),
             events,
@@ -283,6 +286,18 @@ impl Store {
     /// The current resourceVersion.
     pub fn current_rv(&self) -> u64 {
         self.read_state().rv
+    }
+
+    /// The resourceVersion of the last change to any of `resources` since this process
+    /// started (0 when none changed): what a cache of those kinds compares to stay current.
+    pub fn changed_at(&self, resources: &[ResourceKey]) -> u64 {
+        let state = self.read_state();
+        resources
+            .iter()
+            .filter_map(|r| state.changed.get(r))
+            .max()
+            .copied()
+            .unwrap_or(0)
     }
 
     /// One object.
@@ -439,6 +454,7 @@ impl Store {
         for event in events {
             let event = Arc::new(event);
             state.rv = event.rv();
+            state.changed.insert(event.resource.clone(), event.rv());
             let objects = state.objects.entry(event.resource.clone()).or_default();
             match event.kind {
                 EventType::Deleted => {

@@ -61,7 +61,7 @@ where
             trim(object);
         })
         .reflect_shared(writer)
-        .for_each(|_| future::ready(()));
+        .for_each(report::<K>);
     (store, subscriber, driver)
 }
 
@@ -81,8 +81,31 @@ where
         .default_backoff()
         .modify(|object| object.meta_mut().managed_fields = None)
         .reflect(writer)
-        .for_each(|_| future::ready(()));
+        .for_each(report::<K>);
     (store, driver)
+}
+
+/// Logs a watch that fails, at error level when the API server refused it (a missing RBAC
+/// rule: the store would stay empty and the controller stall in silence), naming Kubernetes'
+/// message — the verb and resource refused.
+fn report<K: Resource<DynamicType = ()>>(
+    event: Result<watcher::Event<K>, watcher::Error>,
+) -> future::Ready<()> {
+    if let Err(err) = event {
+        let refused = match &err {
+            watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+            | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 403,
+            watcher::Error::WatchError(s) => s.code == 403,
+            _ => false,
+        };
+        if refused {
+            tracing::error!("watching {}: the API server refused: {err}", K::plural(&()));
+        } else {
+            tracing::debug!("watching {}: {err}", K::plural(&()));
+        }
+    }
+    future::ready(())
 }
 
 /// A store of every `K` in the cluster and the stream of changes that fills it, as one.

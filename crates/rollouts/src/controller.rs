@@ -447,11 +447,41 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
 }
 
 /// A failed reconcile is retried with back-off ([`Backoff`]), logged at warn.
+/// The reason of the Warning event a refused request leaves on the Rollout (Argo's
+/// `RolloutReconciliationErrorReason`).
+pub const RECONCILIATION_ERROR: &str = "ReconciliationError";
+
 fn error_policy(rollout: Arc<Rollout>, err: &ControllerError, context: Arc<Context>) -> Requeue {
     context.metrics.failed();
     let (failures, delay) = context
         .backoff
         .failed(ObjectRef::from_obj(rollout.as_ref()));
+    // A request the API server refused (a missing RBAC rule) never heals by retrying: say so
+    // loudly, in the log and on the Rollout, naming the verb and resource Kubernetes' message
+    // names — a controller that lacks a right must not stall in silence.
+    if let ControllerError::Api(kube::Error::Api(status)) = err
+        && status.code == 403
+    {
+        tracing::error!(
+            "rollout {}/{}: the API server refused a request: {} (failure {failures} in a row; retrying in {delay:?})",
+            rollout.namespace().unwrap_or_default(),
+            rollout.name_any(),
+            status.message
+        );
+        let note = format!("Reconciliation failed with error: {}", status.message);
+        let reference = rollout.object_ref(&());
+        tokio::spawn(async move {
+            events::record(
+                &context.recorder,
+                &reference,
+                true,
+                RECONCILIATION_ERROR,
+                note,
+            )
+            .await;
+        });
+        return Requeue::requeue(delay);
+    }
     tracing::warn!(
         "rollout {}/{}: {err} (failure {failures} in a row; retrying in {delay:?})",
         rollout.namespace().unwrap_or_default(),

@@ -1,7 +1,9 @@
 //! Create-only kinds answered per request and never stored: access reviews (`kubectl auth
 //! can-i`, `can-i --list`), identity reviews (`kubectl auth whoami`, TokenReview), and the
-//! `serviceaccounts/token` subresource (`kubectl create token`). sluice authenticates but does
-//! not authorize (DESIGN §3), so every access review allows, and says why.
+//! `serviceaccounts/token` subresource (`kubectl create token`). Access reviews ask the same
+//! RBAC policy that authorizes requests ([`crate::rbac`]), so they answer truthfully: a
+//! SubjectAccessReview for the user and groups it names, a SelfSubjectAccessReview and a
+//! SelfSubjectRulesReview for the requester, a LocalSubjectAccessReview in its namespace.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -12,11 +14,9 @@ use super::{ApiError, ApiResult, ApiServer, Cause, ResourceRequest, json_value};
 use crate::{
     authn::{API_AUDIENCE, Claims, User},
     object,
+    rbac::{Attributes, PolicyRule, ResourceAttributes},
     store::{ObjectKey, ResourceKey},
 };
-
-/// Why every access review allows.
-const REASON: &str = "sluice does not authorize: every authenticated user may do everything";
 
 /// The shortest and longest token lifetimes Kubernetes accepts, and its default.
 const TOKEN_SECONDS: (i64, i64, i64) = (600, 1 << 32, 3600);
@@ -41,15 +41,24 @@ fn requester(request: &ResourceRequest) -> User {
 pub fn create(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Response> {
     let mut review = body(request)?;
     let status = match request.rt.resource.as_str() {
-        "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
-            json!({"allowed": true, "reason": REASON})
+        "selfsubjectaccessreviews" => access(server, &requester(request), &review["spec"]),
+        "subjectaccessreviews" => access(server, &subject(&review["spec"]), &review["spec"]),
+        "localsubjectaccessreviews" => {
+            let namespace = request.namespace().unwrap_or_default();
+            let asked = review["spec"]["resourceAttributes"]["namespace"]
+                .as_str()
+                .unwrap_or_default();
+            if asked != namespace {
+                return Err(ApiError::bad_request(format!(
+                    "spec.resourceAttributes.namespace must match namespace: {namespace}"
+                )));
+            }
+            access(server, &subject(&review["spec"]), &review["spec"])
         }
-        "selfsubjectrulesreviews" => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-            "evaluationError": REASON,
-        }),
+        "selfsubjectrulesreviews" => {
+            let namespace = review["spec"]["namespace"].as_str().unwrap_or_default();
+            rules(server, &requester(request), namespace)
+        }
         "selfsubjectreviews" => json!({"userInfo": requester(request).to_json()}),
         "tokenreviews" => token_review(server, &review["spec"]),
         other => return Err(ApiError::no_route(other)),
@@ -57,6 +66,81 @@ pub fn create(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respon
     review["status"] = status;
     review["metadata"]["creationTimestamp"] = Value::Null;
     Ok(json_value(StatusCode::CREATED, &review))
+}
+
+/// The user a SubjectAccessReview asks about.
+fn subject(spec: &Value) -> User {
+    let text = |field: &str| spec[field].as_str().unwrap_or_default().to_owned();
+    User {
+        username: text("user"),
+        uid: text("uid"),
+        groups: spec["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The status of an access review: `allowed`, and the reason RBAC gives.
+fn access(server: &ApiServer, user: &User, spec: &Value) -> Value {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let asked = if spec["resourceAttributes"].is_object() {
+        let r = &spec["resourceAttributes"];
+        Attributes::resource(
+            &text(&r["verb"]),
+            ResourceAttributes {
+                namespace: text(&r["namespace"]),
+                group: text(&r["group"]),
+                resource: text(&r["resource"]),
+                subresource: text(&r["subresource"]),
+                name: text(&r["name"]),
+            },
+        )
+    } else {
+        let n = &spec["nonResourceAttributes"];
+        Attributes::non_resource(&text(&n["verb"]), &text(&n["path"]))
+    };
+    let decision = server.authorize(user, &asked);
+    let mut status = json!({"allowed": decision.allowed});
+    if !decision.reason.is_empty() {
+        status["reason"] = json!(decision.reason);
+    }
+    status
+}
+
+/// The status of a SelfSubjectRulesReview: every rule the user holds in `namespace`, split
+/// as Kubernetes splits them, and `incomplete` with the errors of bindings to missing roles.
+fn rules(server: &ApiServer, user: &User, namespace: &str) -> Value {
+    let (rules, errors) = server.policy().rules_for(user, namespace);
+    let resource: Vec<Value> = rules
+        .iter()
+        .filter(|r| !r.resources.is_empty())
+        .map(|r| {
+            PolicyRule {
+                non_resource_urls: Vec::new(),
+                ..r.clone()
+            }
+            .to_json()
+        })
+        .collect();
+    let non_resource: Vec<Value> = rules
+        .iter()
+        .filter(|r| !r.non_resource_urls.is_empty())
+        .map(|r| json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}))
+        .collect();
+    let mut status = json!({
+        "resourceRules": resource,
+        "nonResourceRules": non_resource,
+        "incomplete": !errors.is_empty(),
+    });
+    if !errors.is_empty() {
+        status["evaluationError"] = json!(errors.join(", "));
+    }
+    status
 }
 
 fn token_review(server: &ApiServer, spec: &Value) -> Value {
@@ -142,7 +226,14 @@ pub fn token(server: &ApiServer, request: &ResourceRequest) -> ApiResult<Respons
     };
     let now = Timestamp::now();
     let bound = spec["boundObjectRef"].clone();
-    let token = server.authenticator.issue(&claims, now, seconds, bound);
+    // Kubernetes' --service-account-extend-token-expiration (on by default): a kubelet's
+    // projected token (3607 s, bound to a pod) lives a year, so pods need no rotation.
+    let lifetime = if seconds == crate::authn::PROJECTED_TOKEN_SECONDS && bound["kind"] == "Pod" {
+        crate::authn::EXTENDED_TOKEN_SECONDS
+    } else {
+        seconds
+    };
+    let token = server.authenticator.issue(&claims, now, lifetime, bound);
     let expires = now + SignedDuration::from_secs(seconds);
     token_request["apiVersion"] = json!("authentication.k8s.io/v1");
     token_request["kind"] = json!("TokenRequest");
