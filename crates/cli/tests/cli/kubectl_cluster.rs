@@ -56,6 +56,16 @@ fn identities_defaults_scheduling_and_undo_behave_as_on_a_real_cluster() {
     let token = ok(&["create", "token", "default", "-n", "shop"])
         .trim()
         .to_owned();
+    // What the account may do is its bindings': here `view` in its namespace.
+    ok(&[
+        "create",
+        "rolebinding",
+        "default-view",
+        "--clusterrole=view",
+        "--serviceaccount=shop:default",
+        "-n",
+        "shop",
+    ]);
     let as_account = |args: &[&str]| {
         let mut all = vec!["--token", token.as_str()];
         all.extend_from_slice(args);

@@ -1,7 +1,7 @@
 //! The `sluice` binary as a user runs it, and kubectl against `sluice up` ([`kubectl`] for the
 //! verbs, [`kubectl_cluster`] for what a cluster does around them: identities, scheduling,
 //! defaults; [`kubectl_pods`] for reaching into pods: exec, attach, debug, copy, port-forward,
-//! top); [`image_set`] and [`image_set_git`] for `sluice image set`, the CI step that bumps
+//! top; [`kubectl_rbac`] for `auth can-i` and Forbidden under RBAC); [`image_set`] and [`image_set_git`] for `sluice image set`, the CI step that bumps
 //! images in a CD repository; [`lint`] for `sluice lint` on Argo's examples and broken files;
 //! [`version`] for `sluice version` and `sluice completion`).
 
@@ -10,6 +10,7 @@ mod image_set_git;
 mod kubectl;
 mod kubectl_cluster;
 mod kubectl_pods;
+mod kubectl_rbac;
 mod lint;
 mod version;
 

@@ -11,6 +11,7 @@ mod ingress;
 mod list;
 mod prometheus;
 mod prometheus_canary;
+mod rbac;
 mod rollout_canary;
 mod rollout_migration;
 mod rollout_nginx;
