@@ -204,6 +204,10 @@ impl Elector {
             match self.try_hold().await {
                 Ok(true) => return,
                 Ok(false) => {}
+                // Refused (a missing RBAC rule) never heals by waiting: said loudly.
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    tracing::error!("lease {}: the API server refused: {}", self.name, s.message);
+                }
                 Err(err) => tracing::debug!("lease {}: {err}", self.name),
             }
             tokio::time::sleep(self.timing.retry).await;

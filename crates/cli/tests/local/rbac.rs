@@ -181,6 +181,11 @@ fn install_rbac(ns: &str, edit: impl Fn(&mut Vec<Value>)) -> Vec<Value> {
         if object["metadata"]["namespace"] == "sluice" {
             object["metadata"]["namespace"] = json!(ns);
         }
+        for subject in object["subjects"].as_array_mut().into_iter().flatten() {
+            if subject["namespace"] == "sluice" {
+                subject["namespace"] = json!(ns);
+            }
+        }
         match (
             object["kind"].as_str().unwrap_or_default(),
             object["metadata"]["name"].as_str().unwrap_or_default(),
@@ -194,7 +199,6 @@ fn install_rbac(ns: &str, edit: impl Fn(&mut Vec<Value>)) -> Vec<Value> {
             ("ClusterRoleBinding", "sluice-controller") => {
                 object["metadata"]["name"] = json!(format!("sluice-controller-{ns}"));
                 object["roleRef"]["name"] = json!(format!("sluice-controller-{ns}"));
-                object["subjects"][0]["namespace"] = json!(ns);
             }
             ("ServiceAccount" | "Role" | "RoleBinding", name)
                 if name.starts_with("sluice-controller") => {}
@@ -274,8 +278,11 @@ async fn healthy(rollouts: &Api<Rollout>, name: &str, image: &str, log: &PathBuf
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{name} never became Healthy on {image}: {last}\ncontroller log:\n{log}");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let (_, refusals) = SHARED.cluster.api().refusals();
+    panic!(
+        "{name} never became Healthy on {image}: {last}\ncontroller log:\n{text}\nrefused: {refusals:#?}"
+    );
 }
 
 fn refused(user: &str) -> Vec<String> {
