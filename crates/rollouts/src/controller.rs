@@ -130,7 +130,7 @@ fn named_in(
 }
 
 /// A pod as the pod store keeps it: its metadata and its Ready condition.
-fn trim_pod(pod: &mut Pod) {
+pub fn trim_pod(pod: &mut Pod) {
     pod.spec = None;
     let ready = pod
         .status
