@@ -31,9 +31,7 @@ use std::{
 };
 
 use futures::{StreamExt, stream};
-use k8s_openapi::api::{
-    apps::v1::ReplicaSet, core::v1::Pod, core::v1::Service, discovery::v1::EndpointSlice,
-};
+use k8s_openapi::api::{core::v1::Pod, core::v1::Service, discovery::v1::EndpointSlice};
 use kube::{
     Api, Client,
     api::{ListParams, PostParams},
@@ -42,6 +40,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sluice_api::Rollout;
+use sluice_rollouts::stored::{self, ReplicaSet};
 
 /// The system allocator, counting the live bytes and blocks each thread allocated (minus
 /// what it freed): a section that runs on one thread measures exactly what it keeps.
@@ -113,7 +112,7 @@ fn rollout(name: &str, image: &str, strategy: Value) -> Value {
 
 /// The `i`th Rollout's strategy: even ones blue-green, odd ones canary.
 fn strategy(i: usize) -> Value {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({"blueGreen": {"activeService": format!("r{i}-active"), "scaleDownDelaySeconds": 5}})
     } else {
         json!({"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}]}})
@@ -146,7 +145,10 @@ fn healthy(rollouts: &[Rollout], image: &str) -> usize {
 async fn until_healthy(api: &Api<Rollout>, count: usize, image: &str) {
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let list = api.list(&ListParams::default()).await.expect("list Rollouts");
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .expect("list Rollouts");
         if healthy(&list.items, image) >= count {
             return;
         }
@@ -176,7 +178,12 @@ async fn run(count: usize, breakdown: bool) -> f64 {
     let kubeconfig = dir.path().join("kubeconfig");
     let controller = Child(
         Command::new(common::sluice_bin())
-            .args(["controller", "--leader-elect=false", "--controllers", "rollouts"])
+            .args([
+                "controller",
+                "--leader-elect=false",
+                "--controllers",
+                "rollouts",
+            ])
             .args(["--health-listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .arg("--kubeconfig")
@@ -203,12 +210,18 @@ async fn run(count: usize, breakdown: bool) -> f64 {
             let (services, rollouts) = (services.clone(), rollouts.clone());
             async move {
                 let name = format!("r{i}");
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     let active = typed(service(&format!("{name}-active"), &name));
-                    services.create(&PostParams::default(), &active).await.unwrap();
+                    services
+                        .create(&PostParams::default(), &active)
+                        .await
+                        .unwrap();
                 }
                 let body = typed(rollout(&name, "example.com/app:1", strategy(i)));
-                rollouts.create(&PostParams::default(), &body).await.unwrap();
+                rollouts
+                    .create(&PostParams::default(), &body)
+                    .await
+                    .unwrap();
             }
         })
         .await;
@@ -228,7 +241,7 @@ async fn run(count: usize, breakdown: bool) -> f64 {
     let idle = sample(pid, api_pid);
     println!(
         "idle: controller CPU {:.2} s over 10 s ({:.1} %), RSS {:.1} MiB",
-        idle.controller.2 - deployed.controller.2 - 0.0,
+        idle.controller.2 - deployed.controller.2,
         (idle.controller.2 - deployed.controller.2) * 10.0,
         idle.controller.1
     );
@@ -335,10 +348,6 @@ fn without(items: &[Value], pointer: &str) -> Vec<Value> {
 
 fn keep_all<K>(_: &mut K) {}
 
-fn trim_pod(pod: &mut Pod) {
-    sluice_rollouts::controller::trim_pod(pod);
-}
-
 /// One store's line: its bytes, per object, and what its heaviest fields weigh.
 fn report<K>(what: &str, items: &[Value], trim: fn(&mut K), fields: &[&str]) -> isize
 where
@@ -380,16 +389,26 @@ async fn stores(client: &Client, count: usize) {
     let total = report::<Rollout>(
         "Rollouts",
         &rollouts,
-        keep_all,
+        stored::trim_applied,
         &["/spec/template", "/status", "/metadata/annotations"],
     ) + report::<ReplicaSet>(
         "ReplicaSets",
         &sets,
         keep_all,
-        &["/spec/template", "/status", "/metadata/annotations", "/metadata/labels"],
-    ) + report::<Service>("Services", &services, keep_all, &["/spec"])
-        + report::<EndpointSlice>("EndpointSlices", &slices, keep_all, &["/endpoints"])
-        + report::<Pod>("Pods (trimmed)", &pods, trim_pod, &["/metadata/labels"]);
+        &[
+            "/spec/template",
+            "/status",
+            "/metadata/annotations",
+            "/metadata/labels",
+        ],
+    ) + report::<Service>("Services", &services, stored::trim_service, &["/spec"])
+        + report::<EndpointSlice>(
+            "EndpointSlices",
+            &slices,
+            stored::trim_slice,
+            &["/endpoints"],
+        )
+        + report::<Pod>("Pods", &pods, stored::trim_pod, &["/metadata/labels"]);
     println!(
         "  all stores: {:.1} MiB ({:.1} KiB per Rollout)",
         total as f64 / 1048576.0,
@@ -408,7 +427,9 @@ async fn main() {
     if counts.is_empty() {
         counts = vec![1000, 3000, 10000];
     }
-    println!("sluice scale benchmark: `sluice controller` (own process) against `sluice up --no-controllers`");
+    println!(
+        "sluice scale benchmark: `sluice controller` (own process) against `sluice up --no-controllers`"
+    );
     let mut settled = Vec::new();
     for (i, &count) in counts.iter().enumerate() {
         let rss = run(count, i + 1 == counts.len()).await;
