@@ -8,11 +8,13 @@ use jiff::Timestamp;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
-    runtime::events::Recorder,
 };
 use serde_json::{Map, Value, json};
 use sluice_api::{AnalysisRun, AnalysisRunStatus};
-use sluice_reconcile::{events, expectations::Expectations};
+use sluice_reconcile::{
+    events::{self, Recorder},
+    expectations::Expectations,
+};
 
 use crate::plan::Event;
 

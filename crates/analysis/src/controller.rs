@@ -28,14 +28,18 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
         Controller,
-        controller::Action as Requeue,
-        events::Recorder,
+        controller::{Action as Requeue, Config as ControllerConfig},
         reflector::{ObjectRef, Store},
         watcher,
     },
 };
 use sluice_api::{AnalysisRun, names::label};
-use sluice_reconcile::{backoff::Backoff, events, expectations::Expectations, informer};
+use sluice_reconcile::{
+    backoff::Backoff,
+    events::{self, Recorder},
+    expectations::Expectations,
+    informer,
+};
 
 use crate::{
     apply::{ApplyError, Target, owner_key},
@@ -71,7 +75,14 @@ pub struct Settings {
     /// The Prometheus server of metrics that name none (`--prometheus-address`, the one
     /// `sluice up --prometheus` starts, or `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`).
     pub prometheus_address: Option<String>,
+    /// How many runs reconcile at once (Argo's `--analysis-threads`; 0 means Argo's default,
+    /// 30): bounded, so thousands of runs due together do not hold thousands of requests in
+    /// memory at once.
+    pub threads: u16,
 }
+
+/// Argo's `--analysis-threads` default.
+const THREADS: u16 = 30;
 
 struct Context {
     client: Client,
@@ -163,6 +174,12 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         backoff: Backoff::default(),
     });
     let controller = controller
+        .with_config(
+            ControllerConfig::default().concurrency(match settings.threads {
+                0 => THREADS,
+                n => n,
+            }),
+        )
         .run(reconcile, error_policy, context)
         .for_each(|_| future::ready(()));
     tokio::select! {

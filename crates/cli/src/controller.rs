@@ -42,20 +42,20 @@ impl ControllerMetrics {
     }
 
     /// Runs the chosen controllers until one stops (the API server went away): the Rollout
-    /// and AnalysisRun controllers when `rollouts` (Prometheus metrics that name no server
-    /// query `prometheus_address`), the Application controller when `gitops` has its settings.
+    /// and AnalysisRun controllers when `rollouts` (the analysis controller handles what the
+    /// Rollout controller does: its instance and namespace), the Application controller when
+    /// `gitops` has its settings.
     pub async fn run(
         &self,
         client: kube::Client,
-        settings: Settings,
+        (settings, analysis): (Settings, sluice_analysis::controller::Settings),
         rollouts: bool,
-        prometheus_address: Option<String>,
         gitops: Option<sluice_gitops::controller::Settings>,
     ) {
         let analysis = sluice_analysis::controller::Settings {
             instance_id: settings.instance_id.clone(),
             namespace: settings.namespace.clone(),
-            prometheus_address,
+            ..analysis
         };
         // Aborts by analysis, counted by the Rollout controller, in `analysis_aborts_total`.
         self.rollouts.count_aborts_in(self.analysis.clone());
@@ -113,6 +113,12 @@ pub struct ControllerArgs {
     /// `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`, read when this is not given).
     #[arg(long, value_name = "URL", env = sluice_analysis::provider::prometheus::ADDRESS_ENV)]
     prometheus_address: Option<String>,
+    /// How many Rollouts reconcile at once (Argo's flag).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    rollout_threads: u16,
+    /// How many AnalysisRuns reconcile at once (Argo's flag).
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
+    analysis_threads: u16,
     /// `/healthz` address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     health_listen: SocketAddr,
@@ -196,6 +202,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let settings = Settings {
         instance_id: args.instance_id.clone(),
         namespace: args.target.namespace.clone(),
+        threads: args.rollout_threads,
     };
     let metrics = ControllerMetrics::default();
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
@@ -249,11 +256,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .any(|c| c == "gitops")
         .then_some(gitops);
     let work = || {
+        let analysis = sluice_analysis::controller::Settings {
+            prometheus_address: args.prometheus_address.clone(),
+            threads: args.analysis_threads,
+            ..Default::default()
+        };
         metrics.run(
             client.clone(),
-            settings.clone(),
+            (settings.clone(), analysis),
             rollouts,
-            args.prometheus_address.clone(),
             gitops.clone(),
         )
     };

@@ -19,6 +19,10 @@ mod version;
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// jemalloc, not glibc's malloc: see `Cargo.toml` and `benches/scale.rs`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let name = args.first().map_or("sluice", plugin::invoked_as);

@@ -210,9 +210,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             metrics
                 .run(
                     client,
-                    Default::default(),
+                    (
+                        Default::default(),
+                        sluice_analysis::controller::Settings {
+                            prometheus_address,
+                            ..Default::default()
+                        },
+                    ),
                     true,
-                    prometheus_address,
                     Some(gitops),
                 )
                 .await

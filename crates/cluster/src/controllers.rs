@@ -25,14 +25,13 @@ use kube::{
     Client, Resource,
     runtime::{
         controller::Action,
-        events::Recorder,
         reflector::{ObjectRef, Store},
         watcher,
     },
 };
 use sluice_reconcile::{backoff::Backoff, expectations::Expectations};
 pub(crate) use sluice_reconcile::{
-    events::{record, recorder},
+    events::{Recorder, record, recorder},
     informer::watched,
 };
 

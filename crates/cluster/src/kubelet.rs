@@ -31,13 +31,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions},
-    runtime::{
-        Controller,
-        controller::Action,
-        events::{Recorder, Reporter},
-        reflector::ObjectRef,
-        watcher,
-    },
+    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
 };
 use serde_json::json;
 
@@ -45,6 +39,7 @@ use crate::{admission::NODE_NAME, controllers::record, node::logs};
 use lifecycle::{Run, RuntimeAction};
 use process::{Launch, Supervisor};
 pub use rules::{Behaviour, Rules, Runtime};
+use sluice_reconcile::events::{Recorder, Reporter};
 
 /// Pod addresses (DESIGN §7).
 const POD_IPS: (Ipv4Addr, Ipv4Addr) =

@@ -24,7 +24,7 @@ use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::{events::Recorder, reflector::Store},
+    runtime::reflector::Store,
 };
 use serde_json::json;
 use tokio::{
@@ -32,7 +32,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::controllers::{record, recorder, watched};
+use crate::controllers::{Recorder, record, recorder, watched};
 
 /// The annotation mapping a Service's ports to the local ports serving them (`{"80": 8080}`),
 /// for ports below 1024 that could not be bound.

@@ -12,14 +12,16 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams},
-    runtime::events::Recorder,
 };
 use serde_json::{Map, Value, json};
 use sluice_api::{
     AnalysisRun, Rollout,
     names::{annotation, event, label},
 };
-use sluice_reconcile::{events, expectations::Expectations};
+use sluice_reconcile::{
+    events::{self, Recorder},
+    expectations::Expectations,
+};
 
 use crate::{
     metrics::Metrics,

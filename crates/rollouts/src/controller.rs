@@ -7,6 +7,12 @@
 //! in memory and one watch per kind, where `owns`/`watches` would open a second watch beside
 //! each store. EndpointSlices wake the Rollout because the old ReplicaSet is only scaled down
 //! once the active Service's endpoints are all new pods — a change no other watch sees.
+//!
+//! Each store keeps only what the planners read ([`crate::stored`]): ReplicaSets with their
+//! template as raw JSON, Services with their selector, EndpointSlices with each endpoint's pod
+//! and readiness, pods with their metadata and Ready condition, nothing with
+//! `managedFields` or `last-applied-configuration` — the bulk of the controller's memory at
+//! thousands of Rollouts (`cargo bench -p sluice --bench scale` prints where it goes).
 
 use std::{
     sync::{
@@ -19,8 +25,8 @@ use std::{
 use futures::{StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::{
-    apps::v1::{Deployment, ReplicaSet},
-    core::v1::{Pod, PodStatus, Service},
+    apps::v1::Deployment,
+    core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
     networking::v1::Ingress,
 };
@@ -29,8 +35,7 @@ use kube::{
     api::{Patch, PatchParams},
     runtime::{
         Controller,
-        controller::Action as Requeue,
-        events::Recorder,
+        controller::{Action as Requeue, Config as ControllerConfig},
         reflector::{ObjectRef, Store},
         watcher,
     },
@@ -42,7 +47,7 @@ use sluice_api::{
 };
 use sluice_reconcile::{
     backoff::Backoff,
-    events,
+    events::{self, Recorder},
     expectations::{Expectations, Key},
     informer,
 };
@@ -53,6 +58,7 @@ use crate::{
     metrics::Metrics,
     observe::{self, Stores},
     plan, restart, status,
+    stored::{self, ReplicaSet},
     workload::{self, Resolved},
 };
 
@@ -75,7 +81,15 @@ pub struct Settings {
     pub instance_id: Option<String>,
     /// Only this namespace (default: all).
     pub namespace: Option<String>,
+    /// How many Rollouts reconcile at once (Argo's `--rollout-threads`; 0 means Argo's
+    /// default, 10). Unbounded, an update of thousands of Rollouts holds thousands of
+    /// reconciles' requests and responses in memory at once for no gain in speed: the API
+    /// server is the bottleneck.
+    pub threads: u16,
 }
+
+/// Argo's `--rollout-threads` default.
+const THREADS: u16 = 10;
 
 struct Context {
     client: Client,
@@ -127,20 +141,6 @@ fn named_in(
         .into_iter()
         .map(|name| reference(&name))
         .collect()
-}
-
-/// A pod as the pod store keeps it: its metadata and its Ready condition.
-fn trim_pod(pod: &mut Pod) {
-    pod.spec = None;
-    let ready = pod
-        .status
-        .take()
-        .and_then(|s| s.conditions)
-        .map(|c| c.into_iter().filter(|c| c.type_ == "Ready").collect());
-    pod.status = Some(PodStatus {
-        conditions: ready,
-        ..PodStatus::default()
-    });
 }
 
 /// The Rollout a pod's change concerns, if that Rollout is restarting (a pod that goes or
@@ -297,27 +297,30 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         Some(id) => format!("{}={id}", label::CONTROLLER_INSTANCE_ID),
         None => format!("!{}", label::CONTROLLER_INSTANCE_ID),
     };
-    let (rollouts, rollout_changes, rollout_watch) = informer::shared(
+    let (rollouts, rollout_changes, rollout_watch) = informer::shared_trimmed(
         api::<Rollout>(&client, &settings),
         watcher::Config::default().labels(&instance),
+        stored::trim_applied,
     );
     let (replica_sets, set_changes, set_watch) = informer::shared(
         api::<ReplicaSet>(&client, &settings),
         watcher::Config::default(),
     );
-    let (services, service_changes, service_watch) = informer::shared(
+    let (services, service_changes, service_watch) = informer::shared_trimmed(
         api::<Service>(&client, &settings),
         watcher::Config::default(),
+        stored::trim_service,
     );
-    let (slices, slice_changes, slice_watch) = informer::shared(
+    let (slices, slice_changes, slice_watch) = informer::shared_trimmed(
         api::<EndpointSlice>(&client, &settings),
         watcher::Config::default(),
+        stored::trim_slice,
     );
     // Only pods of Rollouts: the hash label is on every pod a Rollout's ReplicaSet makes.
     let (pods, pod_changes, pod_watch) = informer::shared_trimmed(
         api::<Pod>(&client, &settings),
         watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
-        trim_pod,
+        stored::trim_pod,
     );
     let (deployments, deployment_changes, deployment_watch) = informer::shared(
         api::<Deployment>(&client, &settings),
@@ -429,6 +432,12 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         backoff: Backoff::default(),
     });
     let controller = controller
+        .with_config(
+            ControllerConfig::default().concurrency(match settings.threads {
+                0 => THREADS,
+                n => n,
+            }),
+        )
         .run(reconcile, error_policy, context)
         .for_each(|_| future::ready(()));
     tokio::select! {

@@ -40,4 +40,5 @@ pub mod routed;
 pub mod router;
 pub mod runs;
 pub mod status;
+pub mod stored;
 pub mod workload;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::{
-    apps::v1::{Deployment, ReplicaSet},
+    apps::v1::Deployment,
     core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
     networking::v1::Ingress,
@@ -34,6 +34,7 @@ use crate::{
     },
     replicasets,
     restart::{PodState, RestartObserved},
+    stored::ReplicaSet,
 };
 
 mod routing;
@@ -408,22 +409,32 @@ pub fn observe<'a>(
             .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
     })
     .collect();
-    let owned_values: Vec<Value> = owned
-        .iter()
-        .map(|rs| serde_json::to_value(rs.as_ref()))
-        .collect::<Result<_, _>>()?;
     let computed = hash::pod_template_hash(&template, status.collision_count);
-    let current = replicasets::find_current(
-        &owned_values,
-        &template,
-        &computed,
-        replicasets::recorded_hash(&value),
-    );
-    let hash = current
-        .and_then(|rs| rs["metadata"]["labels"][label::POD_TEMPLATE_HASH].as_str())
-        .unwrap_or(&computed)
-        .to_owned();
-    let collision = current.is_none()
+    let labelled = owned
+        .iter()
+        .any(|rs| rs.labels().get(label::POD_TEMPLATE_HASH) == Some(&computed));
+    // The templates are read (parsed from the store's raw JSON) only when no ReplicaSet has
+    // the template's hash: a new template, an adoption or an undo.
+    let (found, held) = if labelled {
+        (true, None)
+    } else {
+        let owned_values: Vec<Value> = owned
+            .iter()
+            .map(|rs| serde_json::to_value(rs.as_ref()))
+            .collect::<Result<_, _>>()?;
+        let current = replicasets::find_current(
+            &owned_values,
+            &template,
+            &computed,
+            replicasets::recorded_hash(&value),
+        );
+        let held = current
+            .and_then(|rs| rs["metadata"]["labels"][label::POD_TEMPLATE_HASH].as_str())
+            .map(str::to_owned);
+        (current.is_some(), held)
+    };
+    let hash = held.unwrap_or(computed);
+    let collision = !found
         && stores
             .replica_sets
             .get(&ObjectRef::new(&replicasets::name(&name, &hash)).within(&namespace))

@@ -71,12 +71,19 @@ impl Drop for Child {
     }
 }
 
+/// The `sluice` binary the benchmark runs as its own processes: this build's, or `$SLUICE_BIN`
+/// (another build's, to set two builds side by side).
+#[allow(dead_code)]
+pub fn sluice_bin() -> std::path::PathBuf {
+    std::env::var_os("SLUICE_BIN").map_or_else(|| env!("CARGO_BIN_EXE_sluice").into(), Into::into)
+}
+
 /// `sluice up --no-controllers --ephemeral --ingress-listen off` on `dir` as its own process,
 /// once it printed its ready line (its kubeconfig is `dir/kubeconfig`).
 #[allow(dead_code)]
 pub fn bare_up(dir: &std::path::Path) -> Child {
     use std::io::BufRead;
-    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut up = std::process::Command::new(sluice_bin())
         .args([
             "up",
             "--no-controllers",

@@ -453,7 +453,7 @@ fn restarted_controllers(instance: &str) -> tokio::task::JoinHandle<()> {
     let client = client();
     let rollouts = sluice_rollouts::controller::Settings {
         instance_id: Some(instance.into()),
-        namespace: None,
+        ..Default::default()
     };
     let analysis = sluice_analysis::controller::Settings {
         instance_id: Some(instance.into()),

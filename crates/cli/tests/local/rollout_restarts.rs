@@ -23,7 +23,7 @@ fn chaos(instance: &str) -> tokio::task::JoinHandle<()> {
     let client = client();
     let settings = Settings {
         instance_id: Some(instance.into()),
-        namespace: None,
+        ..Default::default()
     };
     tokio::spawn(async move {
         for life in LIVES.iter().cycle() {

@@ -15,7 +15,6 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams, PostParams},
-    core::{Selector, SelectorExt},
     runtime::{
         Controller,
         controller::Action,
@@ -90,19 +89,26 @@ fn target_ref(pod: &Pod) -> Value {
     json!({"kind": "Pod", "namespace": pod.namespace(), "name": pod.name_any(), "uid": pod.uid()})
 }
 
+/// Whether a Service's `selector` (equality only, as Services select) selects `pod`: read in
+/// place, since at thousands of pods and Services this runs for every pair.
+fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.as_ref();
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
 /// The endpoints of `service` given every pod in its namespace.
 pub fn plan(service: &Service, namespace_pods: &[&Pod]) -> Option<Plan> {
     let selector = service
         .spec
         .as_ref()?
         .selector
-        .clone()
+        .as_ref()
         .filter(|s| !s.is_empty())?;
-    let selector: Selector = selector.into_iter().collect();
     // Pods grouped by how the Service's ports resolve on them.
     let mut groups: BTreeMap<Vec<Port>, Vec<&Pod>> = BTreeMap::new();
     for pod in namespace_pods {
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
         let has_ip = pod
             .status
             .as_ref()
@@ -112,7 +118,7 @@ pub fn plan(service: &Service, namespace_pods: &[&Pod]) -> Option<Plan> {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded" | "Failed")
         );
-        if selector.matches(&labels) && has_ip && !finished {
+        if selects(selector, pod) && has_ip && !finished {
             groups.entry(resolve(service, pod)).or_default().push(pod);
         }
     }
@@ -198,19 +204,16 @@ pub async fn run(client: Client) {
     });
     controller
         .watches_stream(pod_events, move |pod: Pod| {
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let namespace = pod.namespace();
+            let namespace = pod.metadata.namespace.as_deref();
             services
                 .state()
                 .iter()
-                .filter(|s| s.namespace() == namespace)
+                .filter(|s| s.metadata.namespace.as_deref() == namespace)
                 .filter(|s| {
                     s.spec
                         .as_ref()
-                        .and_then(|spec| spec.selector.clone())
-                        .is_some_and(|sel| {
-                            !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-                        })
+                        .and_then(|spec| spec.selector.as_ref())
+                        .is_some_and(|sel| !sel.is_empty() && selects(sel, &pod))
                 })
                 .map(|s| ObjectRef::from_obj(s.as_ref()))
                 .collect::<Vec<_>>()
@@ -229,7 +232,7 @@ async fn reconcile(
     let in_namespace: Vec<&Pod> = all
         .iter()
         .map(|p| p.as_ref())
-        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
         .collect();
     let Some(plan) = plan(&service, &in_namespace) else {
         return Ok(Action::await_change());

@@ -11,11 +11,11 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, events::Recorder, reflector::ObjectRef, watcher},
+    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
 };
 use serde_json::{Value, json};
 
-use super::{ControllerError, record, recorder};
+use super::{ControllerError, Recorder, record, recorder};
 use crate::{admission::NODE_NAME, scheduling};
 
 /// What to do with one unbound pod.

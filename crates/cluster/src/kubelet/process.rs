@@ -17,7 +17,8 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Probe};
-use kube::runtime::{events::Recorder, reflector::ObjectRef};
+use kube::runtime::reflector::ObjectRef;
+use sluice_reconcile::events::Recorder;
 use tokio::{
     io::AsyncRead,
     process::Command,

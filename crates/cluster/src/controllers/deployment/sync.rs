@@ -7,12 +7,12 @@ use jiff::Timestamp;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, events::Recorder, reflector::Store, watcher},
+    runtime::{Controller, controller::Action, reflector::Store, watcher},
 };
 use serde_json::{Value, json};
 
 use super::{Deployment, HASH_LABEL, REVISION, Step, plan};
-use crate::controllers::{ControllerError, record, replicaset::ReplicaSet};
+use crate::controllers::{ControllerError, Recorder, record, replicaset::ReplicaSet};
 
 struct Context {
     client: Client,
