@@ -608,6 +608,15 @@ async fn write_status(
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let fresh = api.get(&app.name_any()).await?;
             patch["metadata"]["resourceVersion"] = json!(fresh.resource_version());
+            // A terminate-op that came in meanwhile is not overwritten by progress.
+            let terminating = fresh
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .is_some_and(|o| o.phase == "Terminating");
+            if terminating && patch["status"]["operationState"]["phase"] == "Running" {
+                patch["status"]["operationState"]["phase"] = json!("Terminating");
+            }
             Ok(api
                 .patch(
                     &app.name_any(),
