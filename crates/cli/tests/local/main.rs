@@ -8,6 +8,8 @@ mod analysis;
 mod analysis_gates;
 mod gitops;
 mod gitops_apps;
+mod gitops_loop;
+mod gitops_seed;
 mod gitops_waves;
 mod ingress;
 mod list;
