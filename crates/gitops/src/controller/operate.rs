@@ -156,6 +156,8 @@ pub(super) async fn operate(
             .unwrap_or(now);
         (app, started)
     } else {
+        // Whole seconds, as recorded: later reconciles read it back from `startedAt`.
+        let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
         let patch = status::running(&app, &operation, now, &target.revision);
         (write_status(api, &app, patch).await?, now)
     };
