@@ -176,7 +176,7 @@ async fn preview_ready(client: &Client, ns: &str, previous: &str) -> Option<Stri
 }
 
 /// Commit → preview pods Ready over `rounds` commits, each promoted before the next.
-async fn whole_loop(client: &Client, rounds: usize) -> (f64, f64) {
+async fn whole_loop(client: &Client, kubeconfig: &Path, rounds: usize) -> (f64, f64) {
     let ns = "loop";
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let object = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
@@ -229,13 +229,19 @@ async fn whole_loop(client: &Client, rounds: usize) -> (f64, f64) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         samples.push(t.elapsed());
-        let rollouts: Api<sluice_api::Rollout> = Api::namespaced(client.clone(), ns);
-        let promote = json!({"status": {"pauseConditions": null}});
-        let _ = rollouts
-            .patch_status("web", &PatchParams::default(), &Patch::Merge(&promote))
-            .await;
+        // Promoted once paused (a promote before the pause lands is retried).
         let t = Instant::now();
-        while active_hash().await == previous || !healthy().await {
+        let mut last_promote: Option<Instant> = None;
+        while active_hash().await == previous {
+            if last_promote.is_none_or(|at| at.elapsed() > Duration::from_secs(2)) {
+                let promoted = Command::new(env!("CARGO_BIN_EXE_sluice"))
+                    .args(["promote", "web", "-n", ns, "--kubeconfig"])
+                    .arg(kubeconfig)
+                    .output()
+                    .unwrap();
+                assert!(promoted.status.success(), "{promoted:?}");
+                last_promote = Some(Instant::now());
+            }
             assert!(
                 t.elapsed() < Duration::from_secs(60),
                 "round {round}: not promoted"
@@ -261,7 +267,7 @@ pub async fn run(client: &Client, dir: &Path, kubeconfig: &Path) {
         none.as_secs_f64() * 1e3
     );
     let both = controller(kubeconfig, &cache, "rollouts,gitops", None, None);
-    let (p50, p99) = whole_loop(client, 10).await;
+    let (p50, p99) = whole_loop(client, kubeconfig, 10).await;
     drop(both);
     println!(
         "commit → preview pods Ready (blue-green, 2 replicas, ConfigMap in wave -1, 2 s wave delay, file:// repository), 10 commits: p50 {p50:.0} ms, p99 {p99:.0} ms"
