@@ -10,15 +10,23 @@
 //!    all are Synced, the controller's CPU and memory, and at idle the repository fetches per
 //!    minute (counted by the git server) beside Argo CD's one `ls-remote` per app per refresh.
 //!
-//! `cargo bench -p sluice --bench gitops [-- ROUNDS [N]]`. Numbers, never pass/fail.
+//! 4. one sync of 3 waves × 50 ConfigMaps, with Argo CD's 2 s wave delay and with it at 0
+//!    (`ARGOCD_SYNC_WAVE_DELAY`), from the `operation` patch to Succeeded;
+//! 5. the whole loop: commit a new image tag of a blue-green Rollout (with a ConfigMap in
+//!    wave −1) → the preview ReplicaSet's pods Ready, p50/p99 over 10 commits (each promoted
+//!    before the next).
+//!
+//! `cargo bench -p sluice --bench gitops [-- ROUNDS [N]]`; `-- waves` runs only 4 and 5.
+//! Numbers, never pass/fail.
 
 mod common;
+#[path = "gitops/waves.rs"]
+mod waves;
 
-use common::{Child, usage};
+use common::usage;
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -154,36 +162,16 @@ async fn main() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let controller = Child(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "controller",
-                "--controllers",
-                "gitops",
-                "--leader-elect=false",
-            ])
-            .args([
-                "--health-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--webhook-listen",
-                webhook.to_string().as_str(),
-            ])
-            .args([
-                "--app-resync",
-                "5s",
-                "--app-resync-jitter",
-                "1s",
-                "--cache-dir",
-            ])
-            .arg(dir.path().join("repos"))
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .env("SLUICE_LOG", "warn")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    if std::env::args().any(|a| a == "waves") {
+        waves::run(&client, dir.path(), &kubeconfig).await;
+        return;
+    }
+    let controller = waves::controller(
+        &kubeconfig,
+        &dir.path().join("repos"),
+        "gitops",
+        None,
+        Some(webhook),
     );
     let pid = controller.0.id();
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");

@@ -1,4 +1,4 @@
-//! `sluice app list|get|sync|wait|create|set|history`: Argo CD's `argocd app` verbs over the Application objects
+//! `sluice app list|get|sync|wait|create|set|history|rollback|terminate-op|delete|actions`: Argo CD's `argocd app` verbs over the Application objects
 //! themselves (no Argo CD API server needed), so they work on `sluice up` and against a real
 //! cluster's Applications alike. Output shapes follow `argocd`: `app get`'s `%-20s%s` summary
 //! and its resource table, `app list`'s columns, `app wait`'s exit on Degraded and timeout.
@@ -17,6 +17,7 @@ use crate::{connect::Target, inspect::parse_duration};
 
 mod edit;
 mod history;
+mod ops;
 
 /// `sluice app …`.
 #[derive(Debug, Subcommand)]
@@ -57,6 +58,20 @@ pub enum AppCommand {
         #[command(flatten)]
         scope: Scope,
     },
+    /// Sync a recorded history entry again (refused while auto-sync is on).
+    Rollback(ops::RollbackArgs),
+    /// Terminate the running operation (its running hooks are deleted).
+    TerminateOp {
+        /// The Application.
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Delete an Application, and its resources unless `--cascade=false`.
+    Delete(ops::DeleteArgs),
+    /// Resource actions (`run NAME resume|promote-full|abort|retry|restart --kind Rollout`).
+    #[command(subcommand)]
+    Actions(ops::ActionsCommand),
 }
 
 /// Where Applications are.
@@ -89,6 +104,9 @@ pub struct SyncArgs {
     /// Sync options (`ApplyOutOfSyncOnly=true`, …; repeatable).
     #[arg(long)]
     sync_option: Vec<String>,
+    /// `hook` (the default: hooks run) or `apply` (hooks are skipped).
+    #[arg(long, value_parser = ["apply", "hook"])]
+    strategy: Option<String>,
     /// Do not wait for the operation to end.
     #[arg(long = "async")]
     asynchronous: bool,
@@ -175,6 +193,10 @@ pub async fn run(command: AppCommand) -> anyhow::Result<()> {
             print!("{}", history::history(&get(&api, &name).await?));
             Ok(())
         }
+        AppCommand::Rollback(args) => ops::rollback(args).await,
+        AppCommand::TerminateOp { name, scope } => ops::terminate(&name, &scope).await,
+        AppCommand::Delete(args) => ops::delete(args).await,
+        AppCommand::Actions(command) => ops::actions(command).await,
     }
 }
 
@@ -427,6 +449,19 @@ fn resources(status: &Value) -> String {
             message,
         ]);
     }
+    // Hooks are the operation's, not managed resources: their rows come from its results.
+    for x in results.iter().filter(|x| !text(&x["hookType"]).is_empty()) {
+        rows.push(vec![
+            text(&x["group"]).to_owned(),
+            text(&x["kind"]).to_owned(),
+            text(&x["namespace"]).to_owned(),
+            text(&x["name"]).to_owned(),
+            text(&x["hookPhase"]).to_owned(),
+            String::new(),
+            text(&x["hookType"]).to_owned(),
+            text(&x["message"]).to_owned(),
+        ]);
+    }
     table(&rows)
 }
 
@@ -466,6 +501,9 @@ async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     if !args.sync_option.is_empty() {
         sync["syncOptions"] = json!(args.sync_option);
     }
+    if let Some(strategy) = &args.strategy {
+        sync["syncStrategy"] = json!({ strategy.as_str(): {} });
+    }
     if !args.resource.is_empty() {
         let mut resources = Vec::new();
         for r in &args.resource {
@@ -479,21 +517,51 @@ async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         }
         sync["resources"] = json!(resources);
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "sluice".into());
-    let before = text(&app["status"]["operationState"]["startedAt"]).to_owned();
-    let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": user}}});
-    api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    let request = request_operation(&api, &args.name, sync).await?;
     if args.asynchronous {
         return Ok(());
     }
-    let deadline = args.timeout.map(|t| Instant::now() + t);
+    wait_operation(&api, &args.name, &request, args.timeout).await
+}
+
+/// Writes the `operation` field, as `argocd app sync` does; the request's id (an `info`
+/// entry, so its end is told from an earlier operation's started in the same second).
+async fn request_operation(
+    api: &Api<DynamicObject>,
+    name: &str,
+    sync: Value,
+) -> anyhow::Result<String> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "sluice".into());
+    let request = format!("{}", jiff::Timestamp::now().as_nanosecond());
+    let patch = json!({"operation": {"sync": sync, "initiatedBy": {"username": user},
+        "info": [{"name": REQUEST_INFO, "value": request}]}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(request)
+}
+
+/// The `operation.info` entry naming a request.
+const REQUEST_INFO: &str = "sluice-request";
+
+/// Waits for the operation `request` to end; prints it as `argocd app sync` does.
+async fn wait_operation(
+    api: &Api<DynamicObject>,
+    name: &str,
+    request: &str,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        let app = get(&api, &args.name).await?;
+        let app = get(api, name).await?;
         let state = &app["status"]["operationState"];
+        let ours = state["operation"]["info"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["name"] == REQUEST_INFO && i["value"] == request);
         let finished = app["operation"].is_null()
             && matches!(text(&state["phase"]), "Succeeded" | "Failed" | "Error")
-            && (text(&state["startedAt"]) != before || before.is_empty());
+            && ours;
         if finished {
             print!("{}", summary(&app));
             println!();
@@ -507,7 +575,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            bail!("timed out waiting for the sync of {} to end", args.name);
+            bail!("timed out waiting for the sync of {name} to end");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

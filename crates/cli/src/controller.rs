@@ -159,6 +159,11 @@ pub struct ControllerArgs {
     /// `--app-resync-jitter`).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     app_resync_jitter: Duration,
+    /// Terminate sync operations running longer than this (Argo CD's `--sync-timeout`;
+    /// 0, the default, never). The delay between sync waves is `ARGOCD_SYNC_WAVE_DELAY`
+    /// (seconds, default 2), as Argo CD reads it.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    sync_timeout: Duration,
     /// Git push webhooks (`POST /api/webhook`, Argo CD's path) when the GitOps controller
     /// runs, or `off` (served by every replica, leader or not).
     #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_listen)]
@@ -249,6 +254,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let mut gitops = sluice_gitops::controller::Settings::new(&args.app_namespace, &args.cache_dir);
     gitops.poll = args.app_resync;
     gitops.jitter = args.app_resync_jitter;
+    gitops.sync_timeout = (!args.sync_timeout.is_zero()).then_some(args.sync_timeout);
     let rollouts = args.controllers.iter().any(|c| c == "rollouts");
     let gitops = args
         .controllers

@@ -64,17 +64,6 @@ pub struct Outcome {
     pub message: String,
 }
 
-/// The end of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// Per resource, in task order.
-    pub results: Vec<Outcome>,
-    /// Nothing failed.
-    pub succeeded: bool,
-    /// The operation's message.
-    pub message: String,
-}
-
 /// A namespace to create first (`CreateNamespace=true`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewNamespace {
@@ -116,7 +105,7 @@ fn api(kind: &Kind, live: &Live, namespace: &str) -> Api<DynamicObject> {
 }
 
 /// The object as applied: the last-applied annotation records it.
-fn with_last_applied(object: &Value) -> Value {
+pub fn with_last_applied(object: &Value) -> Value {
     let mut recorded = object.clone();
     if let Some(annotations) = recorded["metadata"]["annotations"].as_object_mut() {
         annotations.remove(LAST_APPLIED);
@@ -228,19 +217,15 @@ async fn create_namespace(live: &Live, namespace: &NewNamespace) -> Result<(), S
     }
 }
 
-/// Runs `tasks`: namespace, dry run, applies, prunes.
-pub async fn run(live: &Live, tasks: &[Task], options: &Options) -> Report {
-    if let Some(namespace) = &options.create_namespace
-        && let Err(message) = create_namespace(live, namespace).await
-    {
-        return Report {
-            results: Vec::new(),
-            succeeded: false,
-            message,
-        };
-    }
-    // The dry run: every object the server already knows the kind of, except those in a
-    // namespace this sync creates (the server would answer that it does not exist yet).
+/// Creates the destination namespace (`CreateNamespace=true`) when absent.
+pub async fn ensure_namespace(live: &Live, namespace: &NewNamespace) -> Result<(), String> {
+    create_namespace(live, namespace).await
+}
+
+/// The dry run of a sync's first step: every object the server already knows the kind of,
+/// except those in a namespace this sync creates (the server would answer that it does not
+/// exist yet). The failures.
+pub async fn dry_run(live: &Live, tasks: &[&Task]) -> Vec<Outcome> {
     let created_namespaces: std::collections::HashSet<&str> = tasks
         .iter()
         .filter_map(|t| match t {
@@ -288,120 +273,130 @@ pub async fn run(live: &Live, tasks: &[Task], options: &Options) -> Report {
             });
         }
     }
-    if !failures.is_empty() {
-        return Report {
-            results: failures,
-            succeeded: false,
-            message: "one or more objects failed to apply (dry run)".into(),
-        };
+    failures
+}
+
+/// Deletes an object (absent is fine).
+pub async fn delete(
+    live: &Live,
+    key: &ResourceKey,
+    api_version: &str,
+    propagation: PropagationPolicy,
+) -> Result<(), String> {
+    let kind = kind_of(live, api_version, &key.kind, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let params = DeleteParams {
+        propagation_policy: Some(propagation),
+        ..DeleteParams::default()
+    };
+    match api(&kind, live, &key.namespace)
+        .delete(&key.name, &params)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(message_of(&e)),
     }
-    let mut results = Vec::new();
-    let mut failed = false;
-    for task in tasks {
-        let outcome = match task {
-            Task::Apply {
-                key,
-                api_version,
-                object,
-                live: current,
-                kind_unknown,
-            } => {
-                let result = if options.dry_run {
-                    Ok(format!("{} (dry run)", noun(key)))
-                } else {
-                    match kind_of(live, api_version, &key.kind, *kind_unknown).await {
-                        Ok(kind) => {
-                            apply_one(
-                                &api(&kind, live, &key.namespace),
-                                key,
-                                api_version,
-                                object,
-                                current.as_ref(),
-                                false,
-                            )
-                            .await
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                };
-                let (status, message) = match result {
-                    Ok(message) => (Status::Synced, message),
-                    Err(message) => {
-                        failed = true;
-                        (Status::SyncFailed, message)
-                    }
-                };
-                Outcome {
-                    key: key.clone(),
-                    api_version: api_version.clone(),
-                    status,
-                    message,
-                }
-            }
-            Task::Prune { key, api_version } if options.dry_run || failed => Outcome {
-                key: key.clone(),
-                api_version: api_version.clone(),
-                status: Status::PruneSkipped,
-                message: "ignored (requires pruning)".into(),
-            },
-            Task::Prune { key, api_version } => {
-                let result = match kind_of(live, api_version, &key.kind, false).await {
+}
+
+/// Removes a finalizer from an object (absent object or finalizer is fine).
+pub async fn remove_finalizer(
+    live: &Live,
+    key: &ResourceKey,
+    api_version: &str,
+    finalizer: &str,
+) -> Result<(), String> {
+    let kind = kind_of(live, api_version, &key.kind, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let api = api(&kind, live, &key.namespace);
+    let Some(object) = api.get_opt(&key.name).await.map_err(|e| message_of(&e))? else {
+        return Ok(());
+    };
+    let finalizers = object.metadata.finalizers.unwrap_or_default();
+    if !finalizers.iter().any(|f| f == finalizer) {
+        return Ok(());
+    }
+    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != finalizer).collect();
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": kept, "resourceVersion": object.metadata.resource_version}});
+    match api
+        .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(message_of(&e)),
+    }
+}
+
+/// Runs one task (a dry run when `options.dry_run`).
+pub async fn one(live: &Live, task: &Task, options: &Options) -> Outcome {
+    let skipped = |key: &ResourceKey, api_version: &String| Outcome {
+        key: key.clone(),
+        api_version: api_version.clone(),
+        status: Status::PruneSkipped,
+        message: "ignored (requires pruning)".into(),
+    };
+    match task {
+        Task::Apply {
+            key,
+            api_version,
+            object,
+            live: current,
+            kind_unknown,
+        } => {
+            let result = if options.dry_run {
+                Ok(format!("{} (dry run)", noun(key)))
+            } else {
+                match kind_of(live, api_version, &key.kind, *kind_unknown).await {
                     Ok(kind) => {
-                        let params = DeleteParams {
-                            propagation_policy: Some(
-                                options
-                                    .propagation
-                                    .clone()
-                                    .unwrap_or(PropagationPolicy::Foreground),
-                            ),
-                            ..DeleteParams::default()
-                        };
-                        match api(&kind, live, &key.namespace)
-                            .delete(&key.name, &params)
-                            .await
-                        {
-                            Ok(_) => Ok(()),
-                            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                            Err(e) => Err(message_of(&e)),
-                        }
+                        apply_one(
+                            &api(&kind, live, &key.namespace),
+                            key,
+                            api_version,
+                            object,
+                            current.as_ref(),
+                            false,
+                        )
+                        .await
                     }
                     Err(e) => Err(e.to_string()),
-                };
-                match result {
-                    Ok(()) => Outcome {
-                        key: key.clone(),
-                        api_version: api_version.clone(),
-                        status: Status::Pruned,
-                        message: "pruned".into(),
-                    },
-                    Err(message) => {
-                        failed = true;
-                        Outcome {
-                            key: key.clone(),
-                            api_version: api_version.clone(),
-                            status: Status::SyncFailed,
-                            message,
-                        }
-                    }
                 }
-            }
-            Task::PruneSkipped { key, api_version } => Outcome {
+            };
+            let (status, message) = match result {
+                Ok(message) => (Status::Synced, message),
+                Err(message) => (Status::SyncFailed, message),
+            };
+            Outcome {
                 key: key.clone(),
                 api_version: api_version.clone(),
-                status: Status::PruneSkipped,
-                message: "ignored (requires pruning)".into(),
-            },
-        };
-        results.push(outcome);
-    }
-    let message = if failed {
-        "one or more objects failed to apply".to_owned()
-    } else {
-        "successfully synced (all tasks run)".to_owned()
-    };
-    Report {
-        results,
-        succeeded: !failed,
-        message,
+                status,
+                message,
+            }
+        }
+        Task::Prune { key, api_version } if options.dry_run => skipped(key, api_version),
+        Task::Prune { key, api_version } => {
+            let propagation = options
+                .propagation
+                .clone()
+                .unwrap_or(PropagationPolicy::Foreground);
+            match delete(live, key, api_version, propagation).await {
+                Ok(()) => Outcome {
+                    key: key.clone(),
+                    api_version: api_version.clone(),
+                    status: Status::Pruned,
+                    message: "pruned".into(),
+                },
+                Err(message) => Outcome {
+                    key: key.clone(),
+                    api_version: api_version.clone(),
+                    status: Status::SyncFailed,
+                    message,
+                },
+            }
+        }
+        Task::PruneSkipped { key, api_version } => skipped(key, api_version),
     }
 }

@@ -5,7 +5,8 @@
 //! The result says what each resource's sync status and health is, the Application's, and the
 //! warnings to raise. `ignoreDifferences` pointers are left out of each diff ([`ignore`]); an
 //! object only the cluster has and marked `compare-options: IgnoreExtraneous` is no drift
-//! (it still requires pruning).
+//! (it still requires pruning). Hooks ([`crate::hooks`]) are set aside for the sync, and
+//! objects `Skip` marks are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +17,7 @@ use sluice_api::names::argocd::annotation::{COMPARE_OPTIONS, compare_option::IGN
 use crate::{
     diff::{self, Diff},
     health::{self, Health, HealthCode},
+    hooks::{self, Role},
     ignore,
     manifests::Manifest,
     tracking::{self, ResourceKey, TRACKING_ID},
@@ -79,6 +81,21 @@ pub struct Comparison {
     pub resources: Vec<Resource>,
     /// Warning conditions: (type, message).
     pub warnings: Vec<(&'static str, String)>,
+    /// The hooks among the manifests, prepared as resources are (not compared).
+    pub hooks: Vec<Hook>,
+}
+
+/// A hook manifest: applied by a sync's phases, never compared nor pruned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    /// Identity (an empty name when the hook only has a `generateName`).
+    pub key: ResourceKey,
+    /// apiVersion.
+    pub api_version: String,
+    /// The object, prepared.
+    pub target: Value,
+    /// The phases it runs in.
+    pub phases: Vec<crate::hooks::Phase>,
 }
 
 /// The inputs of [`compare`].
@@ -99,6 +116,8 @@ pub struct Inputs<'a> {
     pub managed: Vec<(ResourceKey, Value)>,
     /// `spec.ignoreDifferences`.
     pub ignore: &'a [sluice_api::ResourceIgnoreDifferences],
+    /// Child Applications have health (opted in through argocd-cm).
+    pub application_health: bool,
 }
 
 /// The (group, kind)s the CRDs among `manifests` define.
@@ -141,6 +160,7 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
     let defined = defined_kinds(inputs.manifests);
     let mut resources: BTreeMap<ResourceKey, Resource> = BTreeMap::new();
     let mut warnings = Vec::new();
+    let mut hook_list = Vec::new();
     for manifest in inputs.manifests {
         let object = &manifest.object;
         let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
@@ -163,6 +183,19 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
             });
         }
         let (key, target) = prepare(object, inputs.app, inputs.namespace, scope);
+        match hooks::role(object) {
+            Role::Resource => {}
+            Role::Ignored => continue,
+            Role::Hook(phases) => {
+                hook_list.push(Hook {
+                    key,
+                    api_version,
+                    target,
+                    phases,
+                });
+                continue;
+            }
+        }
         if resources.contains_key(&key) {
             warnings.push((
                 "RepeatedResourceWarning",
@@ -201,7 +234,10 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
                 let pointers = ignore::pointers(inputs.ignore, &key);
                 let (desired, live_seen) = ignore::normalize(&target, live, &pointers);
                 let Diff { modified, .. } = diff::diff(&desired, &live_seen);
-                (modified, health::assess(live))
+                (
+                    modified,
+                    health::assess_with(live, inputs.application_health),
+                )
             }
         };
         resources.insert(
@@ -229,6 +265,10 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
         if resources.contains_key(&key) || same_elsewhere {
             continue;
         }
+        // Hooks are the sync's, not the Application's resources.
+        if hooks::is_hook(&live) {
+            continue;
+        }
         let deleting = live["metadata"]["deletionTimestamp"].is_string();
         // `compare-options: IgnoreExtraneous`: only the cluster has it, and that is no drift.
         let extraneous_ignored = live["metadata"]["annotations"][COMPARE_OPTIONS]
@@ -240,7 +280,7 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
                 key,
                 api_version,
                 target: None,
-                health: health::assess(&live),
+                health: health::assess_with(&live, inputs.application_health),
                 live: Some(live),
                 out_of_sync: !deleting && !extraneous_ignored,
                 requires_pruning: !deleting,
@@ -251,6 +291,7 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
     Ok(Comparison {
         resources: resources.into_values().collect(),
         warnings,
+        hooks: hook_list,
     })
 }
 

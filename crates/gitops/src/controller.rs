@@ -25,6 +25,8 @@ use kube::{
 use serde_json::{Value, json};
 use sluice_api::Application;
 
+mod delete;
+mod operate;
 mod orphans;
 mod source;
 
@@ -32,7 +34,6 @@ use orphans::orphaned_warning;
 use source::{Refresh, Refreshed, RenderKey, Rendered, operation_target, refresh};
 
 use crate::{
-    apply,
     autosync::{self, Decision},
     compare::{self, Comparison, Scope},
     ignore,
@@ -40,7 +41,7 @@ use crate::{
     manifests::Manifest,
     project,
     repository::Repositories,
-    status, sync,
+    status,
 };
 
 /// How the controller runs.
@@ -56,6 +57,10 @@ pub struct Settings {
     pub jitter: Duration,
     /// How long repository errors keep the last good state (`--repo-error-grace-period-seconds`).
     pub repo_grace: Duration,
+    /// The delay between sync waves (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`, 2 s).
+    pub wave_delay: Duration,
+    /// Operations running longer are terminated (`--sync-timeout`; none by default).
+    pub sync_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -67,8 +72,18 @@ impl Settings {
             poll: Duration::from_secs(120),
             jitter: Duration::from_secs(60),
             repo_grace: Duration::from_secs(180),
+            wave_delay: wave_delay_from_env(),
+            sync_timeout: None,
         }
     }
+}
+
+/// `ARGOCD_SYNC_WAVE_DELAY` (whole seconds, as Argo CD reads it), else 2 s.
+fn wave_delay_from_env() -> Duration {
+    std::env::var("ARGOCD_SYNC_WAVE_DELAY")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(crate::operation::DEFAULT_WAVE_DELAY, Duration::from_secs)
 }
 
 /// Why a reconcile failed (it is retried).
@@ -102,6 +117,12 @@ struct Context {
     >,
     /// AppProjects by name, with when they were read.
     projects: Mutex<HashMap<String, (std::time::Instant, Option<Value>)>>,
+    /// Per Application: (the running operation's start, when its last step was applied).
+    applied_at: Mutex<HashMap<String, (Timestamp, Timestamp)>>,
+    /// Whether argocd-cm opts child Applications into health, with when it was read.
+    application_health: Mutex<Option<(std::time::Instant, bool)>>,
+    /// Events (self-heal says why it undid a live change).
+    recorder: kube::runtime::events::Recorder,
 }
 
 /// Runs the controller until its watch ends.
@@ -133,7 +154,7 @@ pub async fn run(client: Client, settings: Settings) {
         })
     };
     let context = Arc::new(Context {
-        client,
+        client: client.clone(),
         settings,
         repos,
         live,
@@ -142,6 +163,9 @@ pub async fn run(client: Client, settings: Settings) {
         stale_repos,
         repo_secrets: Mutex::new(None),
         projects: Mutex::new(HashMap::new()),
+        applied_at: Mutex::new(HashMap::new()),
+        application_health: Mutex::new(None),
+        recorder: sluice_reconcile::events::recorder(&client, "argocd-application-controller"),
     });
     controller
         .reconcile_on(futures::stream::select(by_name, by_repo))
@@ -218,11 +242,33 @@ async fn scopes(
     Ok(scopes)
 }
 
+/// Whether argocd-cm carries Argo CD's health check for Applications (the app-of-apps
+/// opt-in: wave ordering between child Applications then waits for their health). Read at
+/// most every 2 s.
+async fn application_health(context: &Context) -> bool {
+    if let Some((at, on)) = *lock(&context.application_health)
+        && at.elapsed() < Duration::from_secs(2)
+    {
+        return on;
+    }
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(context.client.clone(), &context.settings.namespace);
+    let on = match maps.get_opt("argocd-cm").await {
+        Ok(map) => map
+            .and_then(|m| m.data)
+            .is_some_and(|d| d.contains_key(crate::health::APPLICATION_HEALTH_KEY)),
+        Err(_) => false,
+    };
+    *lock(&context.application_health) = Some((std::time::Instant::now(), on));
+    on
+}
+
 fn compare_now(
     context: &Context,
     app: &Application,
     manifests: &[Manifest],
     scopes: &HashMap<(String, String), Scope>,
+    application_health: bool,
 ) -> Result<Comparison, compare::CompareError> {
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let scope = |group: &str, kind: &str| {
@@ -238,6 +284,30 @@ fn compare_now(
             .and_then(|k| k.get(&key.namespace, &key.name))
     };
     let options = app.spec.sync_options();
+    // App of apps: a child Application that names no namespace lands in the controller's.
+    let homeless = |m: &Manifest| {
+        m.object["kind"] == "Application"
+            && m.object["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("argoproj.io/"))
+            && m.object["metadata"]["namespace"].as_str().is_none()
+    };
+    let adjusted: Vec<Manifest>;
+    let manifests = if manifests.iter().any(homeless) {
+        adjusted = manifests
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                if homeless(&m) {
+                    m.object["metadata"]["namespace"] = json!(context.settings.namespace);
+                }
+                m
+            })
+            .collect();
+        &adjusted[..]
+    } else {
+        manifests
+    };
     compare::compare(compare::Inputs {
         app: &app.name_any(),
         namespace: &namespace,
@@ -247,6 +317,7 @@ fn compare_now(
         live: &live,
         managed: context.live.managed_by(&app.name_any()),
         ignore: app.spec.ignore_differences.as_deref().unwrap_or_default(),
+        application_health,
     })
 }
 
@@ -263,6 +334,9 @@ async fn reconcile(
     let Some(app) = api.get_opt(&name).await? else {
         return Ok(Action::await_change());
     };
+    if app.metadata.deletion_timestamp.is_some() {
+        return delete::deleting(&api, &app, &context).await;
+    }
     let app = Arc::new(app);
     let refresh_annotation = app.annotations().get(status::REFRESH).cloned();
     if refresh_annotation.is_some() {
@@ -325,7 +399,8 @@ async fn reconcile(
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
     };
-    let comparison = match compare_now(&context, &app, &refreshed.manifests, &scopes) {
+    let app_health = application_health(&context).await;
+    let comparison = match compare_now(&context, &app, &refreshed.manifests, &scopes, app_health) {
         Ok(c) => c,
         Err(e) => {
             let patch = status::comparison_error(&app, &e.to_string(), now);
@@ -377,10 +452,22 @@ async fn reconcile(
                 app = api
                     .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?;
+                announce(&context, &app, &refreshed.revision, self_heal, &comparison).await;
             }
         }
     }
     if app.operation.is_some() {
+        // Sync status and health stay current while an operation runs (a multi-step sync
+        // may wait on them for long).
+        let patch = status::compared(
+            &app,
+            &refreshed.revision,
+            refreshed.source_type.as_str(),
+            &comparison,
+            None,
+            now,
+        );
+        let app = write_status(&api, &app, patch).await?;
         let target = match operation_target(&app, &context, &refreshed).await {
             Ok(target) => target,
             Err(message) => {
@@ -398,7 +485,13 @@ async fn reconcile(
                     return Ok(Action::requeue(Duration::from_secs(5)));
                 }
             };
-            match compare_now(&context, &app, &target.manifests, &target_scopes) {
+            match compare_now(
+                &context,
+                &app,
+                &target.manifests,
+                &target_scopes,
+                app_health,
+            ) {
                 Ok(c) => c,
                 Err(e) => {
                     write_status(
@@ -412,14 +505,14 @@ async fn reconcile(
             }
         };
         let project = project.unwrap_or_default();
-        return Box::pin(operate(
+        return Box::pin(operate::operate(
             &api,
             app,
             &context,
             (&project_name, &project),
             &target,
             comparison,
-            now,
+            (now, app_health),
         ))
         .await;
     }
@@ -435,142 +528,57 @@ async fn reconcile(
     Ok(Action::requeue(requeue))
 }
 
-/// Runs the requested operation, recording it as Running first and its end after.
-async fn operate(
-    api: &Api<Application>,
-    app: Application,
+/// Events for an automated sync: on the Application (Argo CD's `OperationStarted`), and for
+/// self-heal on each resource put back, saying why (Git is the source of truth).
+async fn announce(
     context: &Context,
-    (project_name, project): (&str, &Value),
-    refreshed: &Refreshed,
-    comparison: Comparison,
-    now: Timestamp,
-) -> Result<Action, ControllerError> {
-    let operation = serde_json::to_value(&app.operation)?;
-    let sync_op = &operation["sync"];
-    let started = status::operation_started(&app, now);
-    let running = status::running(&app, &operation, started, &refreshed.revision);
-    let app = write_status(api, &app, running).await?;
-    let options = sluice_api::SyncOptions::new(
-        app.spec
-            .sync_policy
-            .as_ref()
-            .and_then(|p| p.sync_options.as_deref())
-            .unwrap_or_default(),
-    );
-    let op_options: Vec<String> =
-        serde_json::from_value(sync_op["syncOptions"].clone()).unwrap_or_default();
-    let op_options = sluice_api::SyncOptions::new(&op_options);
-    let settings = sync::Settings {
-        prune: sync_op["prune"].as_bool().unwrap_or(false),
-        apply_out_of_sync_only: options.apply_out_of_sync_only()
-            || op_options.apply_out_of_sync_only(),
-        only: sync_op["resources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                let text = |f: &str| r[f].as_str().unwrap_or_default().to_owned();
-                (text("group"), text("kind"), text("name"))
-            })
-            .collect(),
+    app: &Application,
+    revision: &str,
+    self_heal: bool,
+    comparison: &Comparison,
+) {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use sluice_reconcile::events::record;
+    let short: String = revision.chars().take(7).collect();
+    let reference = ObjectReference {
+        api_version: Some("argoproj.io/v1alpha1".into()),
+        kind: Some("Application".into()),
+        name: Some(app.name_any()),
+        namespace: app.namespace(),
+        uid: app.uid(),
+        ..ObjectReference::default()
     };
-    let mut tasks = sync::plan(&comparison, &settings);
-    // `RespectIgnoreDifferences=true`: the ignored fields are applied as live has them.
-    if options.respect_ignore_differences() || op_options.respect_ignore_differences() {
-        let rules = app.spec.ignore_differences.as_deref().unwrap_or_default();
-        for task in &mut tasks {
-            if let sync::Task::Apply {
-                key,
-                object,
-                live: Some(live),
-                ..
-            } = task
-            {
-                let pointers = ignore::pointers(rules, key);
-                *object = ignore::keep_live(object, live, &pointers);
-            }
-        }
+    let mut note = format!("Initiated automated sync to '{revision}'");
+    if self_heal {
+        note.push_str(" (self-heal: live resources differ from Git)");
     }
-    let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
-    let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
-        let meta = app
-            .spec
-            .sync_policy
-            .as_ref()
-            .and_then(|p| p.managed_namespace_metadata.clone())
-            .unwrap_or_default();
-        apply::NewNamespace {
-            name: namespace.clone(),
-            labels: meta.labels.unwrap_or_default(),
-            annotations: meta.annotations.unwrap_or_default(),
-        }
-    });
-    let propagation = Some(match options.prune_propagation_policy() {
-        sluice_api::PropagationPolicy::Background => kube::api::PropagationPolicy::Background,
-        sluice_api::PropagationPolicy::Orphan => kube::api::PropagationPolicy::Orphan,
-        sluice_api::PropagationPolicy::Foreground => kube::api::PropagationPolicy::Foreground,
-    });
-    let run_options = apply::Options {
-        dry_run: sync_op["dryRun"].as_bool().unwrap_or(false),
-        propagation,
-        create_namespace,
-    };
-    // The project's kinds and namespaces: one refused resource fails the sync before
-    // anything is applied.
-    let refused = tasks.iter().find_map(|task| {
-        let sync::Task::Apply { key, .. } = task else {
-            return None;
+    record(
+        &context.recorder,
+        &reference,
+        false,
+        "OperationStarted",
+        note,
+    )
+    .await;
+    if !self_heal {
+        return;
+    }
+    for resource in comparison.resources.iter().filter(|r| r.out_of_sync) {
+        let Some(live) = &resource.live else { continue };
+        let reference = ObjectReference {
+            api_version: Some(resource.api_version.clone()),
+            kind: Some(resource.key.kind.clone()),
+            name: Some(resource.key.name.clone()),
+            namespace: (!resource.key.namespace.is_empty()).then(|| resource.key.namespace.clone()),
+            uid: live["metadata"]["uid"].as_str().map(str::to_owned),
+            ..ObjectReference::default()
         };
-        let namespace = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
-        project::resource_refused(project_name, project, &key.group, &key.kind, namespace)
-    });
-    let report = match refused {
-        Some(message) => apply::Report {
-            results: Vec::new(),
-            succeeded: false,
-            message,
-        },
-        None => apply::run(&context.live, &tasks, &run_options).await,
-    };
-    let retry = app
-        .operation
-        .as_ref()
-        .map(|o| o.retry())
-        .unwrap_or_default();
-    let retry_count = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
-        .and_then(|o| o.retry_count)
-        .unwrap_or(0);
-    let finished = Timestamp::now();
-    if !report.succeeded && retry.allows_retry(retry_count) {
-        let delay = retry
-            .next_retry_delay(retry_count)
-            .unwrap_or(Duration::from_secs(5));
-        let patch = status::retrying(
-            &operation,
-            started,
-            &refreshed.revision,
-            &report,
-            retry_count + 1,
-            delay,
-            finished,
+        let note = format!(
+            "put back to Git revision {short} by Application {}: self-heal is on and Git is the source of truth (commit the change to Git, or turn selfHeal off, to keep a live change)",
+            app.name_any()
         );
-        write_status(api, &app, patch).await?;
-        return Ok(Action::requeue(delay));
+        record(&context.recorder, &reference, false, "SelfHeal", note).await;
     }
-    let patch = status::finished(
-        &app,
-        &operation,
-        started,
-        &refreshed.revision,
-        &report,
-        retry_count,
-        finished,
-    );
-    write_status(api, &app, patch).await?;
-    Ok(Action::requeue(Duration::from_millis(300)))
 }
 
 /// Writes a status patch through the main resource, guarded by the resourceVersion it read.
@@ -600,6 +608,15 @@ async fn write_status(
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let fresh = api.get(&app.name_any()).await?;
             patch["metadata"]["resourceVersion"] = json!(fresh.resource_version());
+            // A terminate-op that came in meanwhile is not overwritten by progress.
+            let terminating = fresh
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .is_some_and(|o| o.phase == "Terminating");
+            if terminating && patch["status"]["operationState"]["phase"] == "Running" {
+                patch["status"]["operationState"]["phase"] = json!("Terminating");
+            }
             Ok(api
                 .patch(
                     &app.name_any(),

@@ -27,6 +27,25 @@ fn int(value: &Value) -> i64 {
     value.as_i64().unwrap_or_default()
 }
 
+/// The argocd-cm key whose presence opts child Applications into health (Argo CD's
+/// documented Lua check; Applications have no health by default since Argo CD 1.8).
+pub const APPLICATION_HEALTH_KEY: &str = "resource.customizations.health.argoproj.io_Application";
+
+/// [`assess`], with a child Application assessed by its own `status.health` (Progressing
+/// until it has one) when `applications` is on.
+pub fn assess_with(object: &Value, applications: bool) -> Option<Health> {
+    let group = crate::tracking::group_of(object["apiVersion"].as_str().unwrap_or_default());
+    if applications && group == "argoproj.io" && object["kind"] == "Application" {
+        let status = &object["status"]["health"];
+        let code = status["status"]
+            .as_str()
+            .and_then(HealthCode::parse)
+            .unwrap_or(HealthCode::Progressing);
+        return health(code, status["message"].as_str().unwrap_or_default());
+    }
+    assess(object)
+}
+
 /// The health of a live object, or `None` for kinds without a check.
 pub fn assess(object: &Value) -> Option<Health> {
     if object["metadata"]["deletionTimestamp"].is_string() {

@@ -11,8 +11,9 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 use sluice_api::Application;
 
+use sluice_api::ResourceResult;
+
 use crate::{
-    apply::{Report, Status},
     autosync::{Last, Policy},
     compare::Comparison,
 };
@@ -46,15 +47,24 @@ pub fn invalid_spec(app: &Application) -> Option<String> {
             "application destination {named} is not this cluster: sluice deploys only to its own (server {IN_CLUSTER} or name in-cluster)"
         ));
     }
+    if app.spec.has_multiple_sources() {
+        return Some(
+            "multiple sources (spec.sources) are not supported yet: use a single spec.source"
+                .into(),
+        );
+    }
+    if app.spec.source_hydrator.is_some() {
+        return Some(
+            "spec.sourceHydrator is not supported yet: use a spec.source with the hydrated path"
+                .into(),
+        );
+    }
     let source = app.source()?;
     if source.repo_url.is_empty() {
         return Some("spec.source.repoURL is required".into());
     }
     if source.chart.is_some() {
         return Some("Helm repository sources (spec.source.chart) are not supported yet: use a Git directory".into());
-    }
-    if app.spec.sources().len() > 1 {
-        return Some("multiple sources (spec.sources) are not supported yet".into());
     }
     None
 }
@@ -233,7 +243,30 @@ pub fn compared(
     if let Some(message) = sync_error {
         fresh.push(("SyncError", message.to_owned()));
     }
-    let (health, message) = comparison.health();
+    let (health, mut message) = comparison.health();
+    // The paused-Rollout rule (crate::operation): say that the sync went on past it.
+    if health == crate::health::HealthCode::Suspended
+        && let Some(paused) = status_json(app)["operationState"]["syncResult"]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                r["message"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with(crate::operation::PAUSED_APPLIED))
+            })
+    {
+        message = format!(
+            "{} {} is paused{}; the last sync counted it as applied (sluice.dev/sync-wait: Healthy waits for Healthy)",
+            paused["kind"].as_str().unwrap_or_default(),
+            paused["name"].as_str().unwrap_or_default(),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            },
+        );
+    }
     let mut health = json!({"status": health.as_str()});
     if !message.is_empty() {
         health["message"] = json!(message);
@@ -263,7 +296,7 @@ pub fn operation_started(app: &Application, now: Timestamp) -> Timestamp {
     now
 }
 
-/// The patch recording a running operation.
+/// The patch recording a new running operation (no task run yet).
 pub fn running(app: &Application, operation: &Value, started: Timestamp, revision: &str) -> Value {
     let retry_count = status_json(app)["operationState"]["retryCount"].clone();
     let phase_is_running = status_json(app)["operationState"]["phase"] == "Running";
@@ -278,38 +311,37 @@ pub fn running(app: &Application, operation: &Value, started: Timestamp, revisio
     }}})
 }
 
-fn results(report: &Report, revision: &str, app: Option<&Application>) -> Value {
-    let resources: Vec<Value> = report
-        .results
-        .iter()
-        .map(|r| {
-            let version = r.api_version.rsplit('/').next().unwrap_or_default();
-            json!({
-                "group": r.key.group,
-                "version": version,
-                "kind": r.key.kind,
-                "namespace": r.key.namespace,
-                "name": r.key.name,
-                "status": r.status.as_str(),
-                "message": r.message,
-                "hookPhase": match r.status { Status::SyncFailed => "Failed", _ => "Succeeded" },
-                "syncPhase": "Sync",
-            })
-        })
-        .collect();
-    let mut result = json!({"resources": resources, "revision": revision});
+/// The patch recording a running operation's progress: its tasks' results so far.
+pub fn progress(
+    operation: &Value,
+    started: Timestamp,
+    revision: &str,
+    results: &[ResourceResult],
+    message: &str,
+) -> Value {
+    json!({"status": {"operationState": {
+        "operation": operation,
+        "phase": "Running",
+        "message": message,
+        "startedAt": time(started),
+        "syncResult": results_json(results, revision, None),
+    }}})
+}
+
+fn results_json(results: &[ResourceResult], revision: &str, app: Option<&Application>) -> Value {
+    let mut result = json!({"resources": results, "revision": revision});
     if let Some(source) = app.and_then(Application::source) {
         result["source"] = json!(source);
     }
     result
 }
 
-/// The patch after a failed attempt that will be retried.
+/// The patch after a failed attempt that will be retried (the tasks start over).
 pub fn retrying(
     operation: &Value,
     started: Timestamp,
     revision: &str,
-    report: &Report,
+    message: &str,
     retry_count: i64,
     delay: Duration,
     now: Timestamp,
@@ -320,43 +352,58 @@ pub fn retrying(
     json!({"status": {"operationState": {
         "operation": operation,
         "phase": "Running",
-        "message": format!("{}. Retrying attempt #{retry_count} at {}.", report.message, at.strftime("%-I:%M%P")),
+        "message": format!("{message}. Retrying attempt #{retry_count} at {}.", at.strftime("%-I:%M%P")),
         "startedAt": time(started),
         "retryCount": retry_count,
-        "syncResult": results(report, revision, None),
+        "syncResult": {"revision": revision, "resources": null},
     }}})
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending<'a> {
+    /// The operation.
+    pub operation: &'a Value,
+    /// When it started.
+    pub started: Timestamp,
+    /// The revision synced.
+    pub revision: &'a str,
+    /// Every task's result.
+    pub results: &'a [ResourceResult],
+    /// `Succeeded`, `Failed` or `Error`.
+    pub phase: &'a str,
+    /// Argo CD's message.
+    pub message: &'a str,
+    /// Retries made.
+    pub retry_count: i64,
 }
 
 /// The patch after the operation ended: its final state, the cleared `operation`, and on
 /// success a history entry.
-pub fn finished(
-    app: &Application,
-    operation: &Value,
-    started: Timestamp,
-    revision: &str,
-    report: &Report,
-    retry_count: i64,
-    now: Timestamp,
-) -> Value {
-    let phase = if report.succeeded {
-        "Succeeded"
-    } else {
-        "Failed"
-    };
+pub fn finished(app: &Application, ending: &Ending<'_>, now: Timestamp) -> Value {
+    let Ending {
+        operation,
+        started,
+        revision,
+        results,
+        phase,
+        message,
+        retry_count,
+    } = *ending;
     let mut patch = json!({
         "operation": null,
         "status": {"operationState": {
             "operation": operation,
             "phase": phase,
-            "message": report.message,
+            "message": message,
             "startedAt": time(started),
             "finishedAt": time(now),
             "retryCount": if retry_count > 0 { json!(retry_count) } else { Value::Null },
-            "syncResult": results(report, revision, Some(app)),
+            "syncResult": results_json(results, revision, Some(app)),
         }},
     });
     let dry_run = operation["sync"]["dryRun"].as_bool().unwrap_or(false);
-    if report.succeeded && !dry_run {
+    if phase == "Succeeded" && !dry_run {
         let mut history: Vec<Value> = status_json(app)["history"]
             .as_array()
             .cloned()
@@ -366,10 +413,15 @@ pub fn finished(
             .filter_map(|h| h["id"].as_i64())
             .max()
             .map_or(0, |m| m + 1);
+        let source = if operation["sync"]["source"].is_object() {
+            operation["sync"]["source"].clone()
+        } else {
+            json!(app.source())
+        };
         history.push(json!({
             "id": id,
             "revision": revision,
-            "source": app.source(),
+            "source": source,
             "deployStartedAt": time(started),
             "deployedAt": time(now),
             "initiatedBy": operation["initiatedBy"],
@@ -444,15 +496,20 @@ mod tests {
     fn a_finished_sync_records_history_capped_by_the_limit() {
         let mut a = app(json!({"project": "default", "revisionHistoryLimit": 2,
             "destination": {"server": IN_CLUSTER}, "source": {"repoURL": "file:///cd"}}));
-        let report = Report {
-            results: vec![],
-            succeeded: true,
-            message: "ok".into(),
-        };
         let operation = json!({"sync": {"revision": "abc"}, "initiatedBy": {"automated": true}});
         let t = Timestamp::from_second(100).unwrap();
         for round in 0..3 {
-            let patch = finished(&a, &operation, t, &format!("rev{round}"), &report, 0, t);
+            let revision = format!("rev{round}");
+            let ending = Ending {
+                operation: &operation,
+                started: t,
+                revision: &revision,
+                results: &[],
+                phase: "Succeeded",
+                message: "ok",
+                retry_count: 0,
+            };
+            let patch = finished(&a, &ending, t);
             assert_eq!(patch["operation"], Value::Null);
             assert_eq!(patch["status"]["operationState"]["phase"], "Succeeded");
             let mut status = serde_json::to_value(&a.status).unwrap();
@@ -478,6 +535,21 @@ mod tests {
         assert_eq!(history[1]["revision"], "rev2");
         let last = last_operation(&a).unwrap();
         assert!(last.succeeded);
+    }
+
+    #[test]
+    fn several_sources_and_the_hydrator_are_invalid() {
+        let sources = app(
+            json!({"project": "default", "destination": {"server": IN_CLUSTER},
+            "sources": [{"repoURL": "file:///a"}, {"repoURL": "file:///b"}]}),
+        );
+        assert!(invalid_spec(&sources).unwrap().contains("spec.sources"));
+        let hydrator = app(
+            json!({"project": "default", "destination": {"server": IN_CLUSTER},
+            "sourceHydrator": {"drySource": {"repoURL": "file:///a", "targetRevision": "HEAD", "path": "."},
+                "syncSource": {"targetBranch": "env", "path": "."}}}),
+        );
+        assert!(invalid_spec(&hydrator).unwrap().contains("sourceHydrator"));
     }
 
     #[test]

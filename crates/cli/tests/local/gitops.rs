@@ -17,7 +17,7 @@ use sluice_testkit::git::{commit, git, repository};
 
 use super::*;
 
-fn rollout_yaml(tag: &str) -> String {
+pub(super) fn rollout_yaml(tag: &str) -> String {
     format!(
         r#"# the Rollout
 apiVersion: argoproj.io/v1alpha1
@@ -47,18 +47,18 @@ spec:
     )
 }
 
-fn service_yaml(name: &str) -> String {
+pub(super) fn service_yaml(name: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: 8080\n"
     )
 }
 
-fn config_map_yaml(name: &str) -> String {
+pub(super) fn config_map_yaml(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
 }
 
 /// The user's flow: a Rollout and its two Services.
-fn flow_files(tag: &str) -> Vec<(&'static str, String)> {
+pub(super) fn flow_files(tag: &str) -> Vec<(&'static str, String)> {
     vec![
         ("rollout.yaml", rollout_yaml(tag)),
         ("active-service.yaml", service_yaml("web-active")),
@@ -66,25 +66,30 @@ fn flow_files(tag: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub(super) fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     files.iter().map(|(n, t)| (*n, t.as_str())).collect()
 }
 
 /// Applications as JSON: the test threads' stacks are too small for decoding the deep
 /// `Application` type in a debug build (the controller's workers get larger ones).
-fn apps() -> Api<DynamicObject> {
+pub(super) fn apps() -> Api<DynamicObject> {
     let resource = ApiResource::erase::<Application>(&());
     Api::namespaced_with(client(), "argocd", &resource)
 }
 
 /// Registers an Application as `kubectl apply` of its manifest would.
-async fn application(name: &str, repo: &Path, ns: &str, sync_policy: Value) -> DynamicObject {
+pub(super) async fn application(
+    name: &str,
+    repo: &Path,
+    ns: &str,
+    sync_policy: Value,
+) -> DynamicObject {
     let source = json!({"repoURL": format!("file://{}", repo.display()), "targetRevision": "HEAD", "path": "."});
     create_application(name, "default", source, ns, sync_policy).await
 }
 
 /// Creates an Application in `argocd` (with its namespace and the default project).
-async fn create_application(
+pub(super) async fn create_application(
     name: &str,
     project: &str,
     source: Value,
@@ -108,12 +113,12 @@ async fn create_application(
     apps().create(&PostParams::default(), &app).await.unwrap()
 }
 
-async fn app_status(name: &str) -> Value {
+pub(super) async fn app_status(name: &str) -> Value {
     apps().get(name).await.unwrap().data["status"].clone()
 }
 
 /// Waits until the Application's status satisfies `check`.
-async fn until(name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn until(name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..300 {
         let status = app_status(name).await;
         if check(&status) {
@@ -127,11 +132,11 @@ async fn until(name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value 
     );
 }
 
-fn sync_is(s: &Value, sync: &str, health: &str) -> bool {
+pub(super) fn sync_is(s: &Value, sync: &str, health: &str) -> bool {
     s["sync"]["status"] == sync && s["health"]["status"] == health
 }
 
-async fn rollout_image(ns: &str) -> Option<String> {
+pub(super) async fn rollout_image(ns: &str) -> Option<String> {
     let rollouts: Api<Rollout> = Api::namespaced(client(), ns);
     let r = rollouts.get_opt("web").await.unwrap()?;
     let v = serde_json::to_value(&r).unwrap();
@@ -140,7 +145,7 @@ async fn rollout_image(ns: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn automated() -> Value {
+pub(super) fn automated() -> Value {
     json!({"automated": {"prune": true, "selfHeal": true}})
 }
 

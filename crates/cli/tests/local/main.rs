@@ -7,6 +7,10 @@
 mod analysis;
 mod analysis_gates;
 mod gitops;
+mod gitops_apps;
+mod gitops_loop;
+mod gitops_seed;
+mod gitops_waves;
 mod ingress;
 mod list;
 mod prometheus;
@@ -97,6 +101,8 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
                     // Polls every few seconds here, so a push over HTTP is seen in a test.
                     poll: std::time::Duration::from_secs(3),
                     jitter: std::time::Duration::from_secs(1),
+                    // Waves a few hundred milliseconds apart, so wave tests stay short.
+                    wave_delay: std::time::Duration::from_millis(300),
                     ..sluice_gitops::controller::Settings::new("argocd", cache)
                 },
             )

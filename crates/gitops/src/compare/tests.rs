@@ -45,6 +45,7 @@ fn run(
         live: &|key| live.get(key).cloned(),
         managed,
         ignore: &[],
+        application_health: false,
     })
 }
 
