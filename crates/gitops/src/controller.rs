@@ -122,7 +122,7 @@ struct Context {
     /// Whether argocd-cm opts child Applications into health, with when it was read.
     application_health: Mutex<Option<(std::time::Instant, bool)>>,
     /// Events (self-heal says why it undid a live change).
-    recorder: kube::runtime::events::Recorder,
+    recorder: sluice_reconcile::events::Recorder,
 }
 
 /// Runs the controller until its watch ends.
