@@ -243,6 +243,16 @@ pub fn advance(observed: &Observed<'_>) -> (Vec<ResourceResult>, Next) {
         }
         states.push(state);
     }
+    // A pruned object that is gone leaves the plan (nothing live, nothing in Git): its
+    // recorded result has no task any more and is complete.
+    for r in &mut results {
+        let orphan = !tasks
+            .iter()
+            .any(|t| result_of(std::slice::from_ref(r), t).is_some());
+        if orphan && r.status.as_deref() == Some("Pruned") && state_of(Some(r)) == State::Running {
+            r.hook_phase = Some("Succeeded".into());
+        }
+    }
     let running: Vec<usize> = (0..tasks.len())
         .filter(|i| states[*i] == State::Running)
         .collect();

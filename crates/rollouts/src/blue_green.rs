@@ -72,19 +72,8 @@ fn aborted(
     stable: &ReplicaSetState,
     current: &ReplicaSetState,
 ) -> bool {
-    let (now, replicas) = (planner.now, planner.observed.replicas);
-    let (active_name, preview_name) = (
-        Some(bg.spec.active_service.as_str()),
-        bg.spec.preview_service(),
-    );
-    planner.scale(stable, replicas);
-    planner.switch(active_name, Some(&bg.active), &stable.hash);
-    planner.switch(preview_name, bg.preview.as_ref(), &stable.hash);
-    target(
-        planner,
-        Some(&stable.hash),
-        preview_name.map(|_| stable.hash.as_str()),
-    );
+    let now = planner.now;
+    back_to_stable(planner, bg, stable);
     let delay = bg.spec.abort_scale_down_delay_seconds();
     match current.scale_down_deadline {
         _ if delay == 0 || current.replicas == 0 => {}
@@ -96,6 +85,35 @@ fn aborted(
         }
     }
     planner.aborted(stable, current);
+    true
+}
+
+/// The stable ReplicaSet at full size, both Services on it.
+fn back_to_stable(planner: &mut Planner<'_>, bg: &BlueGreenObserved<'_>, stable: &ReplicaSetState) {
+    let (active_name, preview_name) = (
+        Some(bg.spec.active_service.as_str()),
+        bg.spec.preview_service(),
+    );
+    planner.scale(stable, planner.observed.replicas);
+    planner.switch(active_name, Some(&bg.active), &stable.hash);
+    planner.switch(preview_name, bg.preview.as_ref(), &stable.hash);
+    target(
+        planner,
+        Some(&stable.hash),
+        preview_name.map(|_| stable.hash.as_str()),
+    );
+}
+
+/// A gate stopped the update; when it aborted, the Services go back to stable in the same
+/// reconcile, so no status says "aborted" while production still selects the new version.
+fn stopped(
+    planner: &mut Planner<'_>,
+    bg: &BlueGreenObserved<'_>,
+    stable: &ReplicaSetState,
+) -> bool {
+    if planner.plan.progress.abort {
+        back_to_stable(planner, bg, stable);
+    }
     true
 }
 
@@ -211,7 +229,7 @@ fn updating(
                 planner.phase(Phase::progressing("waiting for analysis to complete"));
                 return true;
             }
-            Passage::Stopped => return true,
+            Passage::Stopped => return stopped(planner, bg, stable),
         }
         let needs_pause = !spec.auto_promotion_enabled() || spec.auto_promotion_seconds() > 0;
         if needs_pause && !status.promote_full && !fast_rollback && !promotion_pause(planner, bg) {
@@ -238,7 +256,7 @@ fn updating(
             ));
             return true;
         }
-        Passage::Stopped => return true,
+        Passage::Stopped => return stopped(planner, bg, stable),
     }
     // Switched and saturated: the new ReplicaSet becomes stable; the old one stays up for the delay.
     target(planner, Some(hash), None);

@@ -241,3 +241,31 @@ fn a_single_step_succeeds_once_applied() {
         }
     );
 }
+
+#[test]
+fn a_pruned_object_gone_from_the_plan_is_complete() {
+    // `y` (wave 1) was pruned in the first step; it is gone, so the next plan has no task for
+    // it — its result must not stay Running.
+    let keep = task(Phase::Sync, 0, "ConfigMap", "keep", false);
+    let gone = task(Phase::Sync, 1, "ConfigMap", "y", false);
+    let mut pruned = done(&gone, "Running", "pruned");
+    pruned.status = Some("Pruned".into());
+    let tasks = [keep.clone()];
+    let results = [
+        pruned,
+        done(&keep, "Succeeded", "configmap/keep configured"),
+    ];
+    let nothing = |_: &ResourceKey| None;
+    let (updated, next) = advance(&observe(&tasks, &results, &nothing, 5, false));
+    assert_eq!(updated[0].hook_phase.as_deref(), Some("Succeeded"));
+    assert!(
+        matches!(
+            next,
+            Next::Finish {
+                succeeded: true,
+                ..
+            }
+        ),
+        "{next:?}"
+    );
+}

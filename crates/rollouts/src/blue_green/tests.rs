@@ -434,7 +434,12 @@ fn a_failed_pre_promotion_run_aborts_with_the_preview_back_on_stable() {
         aborting.phase.message(),
         "RolloutAborted: Rollout aborted update to revision 2: Blue/green pre-promotion analysis phase error/failed: Metric \"web\" assessed Failed due to failed (1) > failureLimit (0)"
     );
-    // The next reconcile is the abort: preview back on stable, active untouched, the reason kept.
+    // The aborting reconcile already puts the preview back on stable, active untouched.
+    assert_eq!(
+        switches(&aborting),
+        vec![("preview".to_owned(), "old".to_owned())]
+    );
+    // The next reconcile is the abort stage: the same, the reason kept.
     ready.status = aborting.progress.clone();
     ready.status.reason = LastReason::Aborted;
     ready.status.abort_message = Some(match &aborting.phase {
@@ -717,4 +722,38 @@ fn a_fast_rollback_cut_short_after_renumbering_still_switches_at_once() {
         actions(&plan)
     );
     assert_ne!(plan.phase.rollout_phase(), RolloutPhase::Paused);
+}
+
+#[test]
+fn a_failed_post_promotion_run_switches_active_back_in_the_aborting_reconcile() {
+    let s = strategy(serde_json::json!({}));
+    let mut switched = saturated(&s);
+    bg(&mut switched).active = selects("new");
+    switched.analysis.post = Some(Prepared::default());
+    switched.analysis.rollout = "demo".into();
+    switched.status.runs.post = Some(Tracked {
+        name: "demo-new-2-post".into(),
+        phase: AnalysisPhase::Running,
+        message: None,
+    });
+    switched.analysis.runs = vec![run(
+        "demo-new-2-post",
+        RunKind::PostPromotion,
+        AnalysisPhase::Failed,
+    )];
+    let aborting = plan(&switched, t(NOW));
+    assert!(aborting.progress.abort);
+    assert_eq!(aborting.progress.stable.as_deref(), Some("old"));
+    assert_eq!(
+        switches(&aborting),
+        vec![
+            ("active".to_owned(), "old".to_owned()),
+            ("preview".to_owned(), "old".to_owned())
+        ]
+    );
+    assert_eq!(
+        selectors(&aborting),
+        (Some("old".to_owned()), Some("old".to_owned())),
+        "the status written with the abort says where production is"
+    );
 }
