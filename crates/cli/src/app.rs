@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::{connect::Target, inspect::parse_duration};
 
+pub mod diff;
 mod edit;
 mod history;
 mod ops;
@@ -51,6 +52,8 @@ pub enum AppCommand {
     Create(edit::CreateArgs),
     /// Change an Application's spec (only the flags given).
     Set(edit::SetArgs),
+    /// What a sync would change: a unified diff per resource (exit 0 none, 1 some, 2 error).
+    Diff(diff::DiffArgs),
     /// Show an Application's deployment history.
     History {
         /// The Application.
@@ -197,6 +200,8 @@ pub async fn run(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::TerminateOp { name, scope } => ops::terminate(&name, &scope).await,
         AppCommand::Delete(args) => ops::delete(args).await,
         AppCommand::Actions(command) => ops::actions(command).await,
+        // cli.rs runs it for its exit status (1: differences); here a difference is no error.
+        AppCommand::Diff(args) => diff::run(args).await.map(drop),
     }
 }
 

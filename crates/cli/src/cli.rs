@@ -77,6 +77,16 @@ impl Cli {
             },
             Command::Crds => print_crds(),
             Command::Image(ImageCommand::Set(args)) => return image_set::run(args),
+            Command::App(app::AppCommand::Diff(args)) => {
+                return match runtime().and_then(|rt| rt.block_on(app::diff::run(args))) {
+                    Ok(false) => ExitCode::SUCCESS,
+                    Ok(true) => ExitCode::from(1),
+                    Err(err) => {
+                        eprintln!("sluice: {err:#}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
             Command::App(command) => runtime().and_then(|rt| rt.block_on(app::run(command))),
             Command::List(command) => runtime().and_then(|rt| rt.block_on(list::run(command))),
             Command::Lint(args) => return lint::run(&args),

@@ -8,7 +8,10 @@
 //! (it still requires pruning). Hooks ([`crate::hooks`]) are set aside for the sync, and
 //! objects `Skip` marks are left out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use serde_json::Value;
 
@@ -153,6 +156,36 @@ pub fn prepare(object: &Value, app: &str, namespace: &str, scope: Scope) -> (Res
     }
     annotations[TRACKING_ID] = Value::String(key.tracking_id(app));
     (key, object)
+}
+
+/// App of apps: a child Application that names no namespace lands in the controller's
+/// `namespace` (the manifests borrowed as they are when none is such).
+pub fn home_child_applications<'a>(
+    manifests: &'a [Manifest],
+    namespace: &str,
+) -> Cow<'a, [Manifest]> {
+    let homeless = |m: &Manifest| {
+        m.object["kind"] == "Application"
+            && m.object["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("argoproj.io/"))
+            && m.object["metadata"]["namespace"].as_str().is_none()
+    };
+    if !manifests.iter().any(homeless) {
+        return Cow::Borrowed(manifests);
+    }
+    Cow::Owned(
+        manifests
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                if homeless(&m) {
+                    m.object["metadata"]["namespace"] = Value::from(namespace);
+                }
+                m
+            })
+            .collect(),
+    )
 }
 
 /// Compares the manifests with the cluster.

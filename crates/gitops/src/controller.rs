@@ -284,34 +284,11 @@ fn compare_now(
             .and_then(|k| k.get(&key.namespace, &key.name))
     };
     let options = app.spec.sync_options();
-    // App of apps: a child Application that names no namespace lands in the controller's.
-    let homeless = |m: &Manifest| {
-        m.object["kind"] == "Application"
-            && m.object["apiVersion"]
-                .as_str()
-                .is_some_and(|v| v.starts_with("argoproj.io/"))
-            && m.object["metadata"]["namespace"].as_str().is_none()
-    };
-    let adjusted: Vec<Manifest>;
-    let manifests = if manifests.iter().any(homeless) {
-        adjusted = manifests
-            .iter()
-            .map(|m| {
-                let mut m = m.clone();
-                if homeless(&m) {
-                    m.object["metadata"]["namespace"] = json!(context.settings.namespace);
-                }
-                m
-            })
-            .collect();
-        &adjusted[..]
-    } else {
-        manifests
-    };
+    let manifests = compare::home_child_applications(manifests, &context.settings.namespace);
     compare::compare(compare::Inputs {
         app: &app.name_any(),
         namespace: &namespace,
-        manifests,
+        manifests: &manifests,
         skip_missing_kinds: options.skip_dry_run_on_missing_resource(),
         scope: &scope,
         live: &live,

@@ -137,6 +137,19 @@ fn merge_three_way(original: &Value, desired: &Value, live: &Value) -> Map<Strin
 
 /// Compares `desired` (as it would be applied, tracking annotation included) with `live`.
 pub fn diff(desired: &Value, live: &Value) -> Diff {
+    let (patch, predicted) = predict(desired, live);
+    let modified = if patch.as_object().is_some_and(Map::is_empty) {
+        false
+    } else {
+        predicted.is_none_or(|predicted| predicted != normalize(live))
+    };
+    Diff { modified, patch }
+}
+
+/// The patch a client-side apply of `desired` would send to `live`, and live as that patch
+/// would leave it, normalized (Argo CD's predicted live state; `None` when the patch does not
+/// apply).
+pub fn predict(desired: &Value, live: &Value) -> (Value, Option<Value>) {
     let desired = normalize(desired);
     let live = normalize(live);
     let original = last_applied(&live)
@@ -147,24 +160,19 @@ pub fn diff(desired: &Value, live: &Value) -> Diff {
         .unwrap_or_default()
         .to_owned();
     let patch = apply_patch(&api_version, Some(&original), &desired, &live);
-    let empty = patch.as_object().is_some_and(Map::is_empty);
-    if empty {
-        return Diff {
-            modified: false,
-            patch,
-        };
+    if patch.as_object().is_some_and(Map::is_empty) {
+        return (patch, Some(live));
     }
-    let kind = if is_built_in(desired["apiVersion"].as_str().unwrap_or_default()) {
+    let kind = if is_built_in(&api_version) {
         PatchKind::Strategic
     } else {
         PatchKind::Merge
     };
-    let mut predicted = live.clone();
-    let modified = match sluice_patch::apply(kind, &mut predicted, &patch) {
-        Ok(()) => normalize(&predicted) != live,
-        Err(_) => true,
-    };
-    Diff { modified, patch }
+    let mut predicted = live;
+    let predicted = sluice_patch::apply(kind, &mut predicted, &patch)
+        .ok()
+        .map(|()| normalize(&predicted));
+    (patch, predicted)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod live;
 pub mod manifests;
 pub mod operation;
 pub mod project;
+pub mod render;
 pub mod repository;
 pub mod sources;
 pub mod status;

@@ -8,6 +8,7 @@ mod analysis;
 mod analysis_gates;
 mod gitops;
 mod gitops_apps;
+mod gitops_diff;
 mod gitops_loop;
 mod gitops_seed;
 mod gitops_waves;

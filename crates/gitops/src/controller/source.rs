@@ -14,9 +14,9 @@ use sluice_api::Application;
 use super::{Context, lock};
 use crate::{
     credentials::{self, Credentials},
-    kustomize,
-    manifests::{self, Directory, Manifest},
-    sources::{self, SourceType},
+    manifests::Manifest,
+    render,
+    sources::SourceType,
 };
 
 /// What one refresh produced (kept between reconciles for the repository grace period).
@@ -142,17 +142,6 @@ async fn render_at(
     revision: &str,
     hard: bool,
 ) -> Result<Rendered, String> {
-    let url = source.repo_url.clone();
-    let path = source.path.clone().unwrap_or_default();
-    let directory = Directory {
-        recurse: source
-            .directory
-            .as_ref()
-            .and_then(|d| d.recurse)
-            .unwrap_or(false),
-        include: source.directory.as_ref().and_then(|d| d.include.clone()),
-        exclude: source.directory.as_ref().and_then(|d| d.exclude.clone()),
-    };
     // `${ARGOCD_APP_NAME}` in kustomize's envsubst makes a rendering the Application's own.
     let envsubst = source
         .kustomize
@@ -165,73 +154,29 @@ async fn render_at(
         String::new()
     };
     let cache_key = (
-        url.clone(),
+        source.repo_url.clone(),
         revision.to_owned(),
-        path.clone(),
+        source.path.clone().unwrap_or_default(),
         format!(
-            "{directory:?} {:?} {:?} {owner}",
-            source.kustomize, app.spec.destination.namespace
+            "{:?} {:?} {:?} {owner}",
+            render::directory_of(source),
+            source.kustomize,
+            app.spec.destination.namespace
         ),
     );
     if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
         return Ok(cached);
     }
-    let files = context
-        .repos
-        .files(&url, revision, &path)
-        .await
-        .map_err(|e| e.to_string())?;
-    let source_type = sources::detect(source, &files).map_err(|e| e.to_string())?;
-    let rendered = match source_type {
-        SourceType::Kustomize => kustomize_at(context, app, source, revision, &path).await?,
-        _ => manifests::render(&files, &directory)
-            .map_err(|e| format!("Failed to load target state: {e}"))?,
-    };
-    let rendered = (Arc::new(rendered), source_type);
+    let scratch = context.settings.cache_dir.join("render");
+    let (manifests, source_type) =
+        render::render(&context.repos, &scratch, app, source, revision).await?;
+    let rendered = (Arc::new(manifests), source_type);
     let mut cache = lock(&context.rendered);
     if cache.len() > 4096 {
         cache.clear();
     }
     cache.insert(cache_key, rendered.clone());
     Ok(rendered)
-}
-
-/// Renders a kustomize source: the commit checked out whole in a temporary directory (removed
-/// after), the overrides written into the path's kustomization, `kustomize build` run there.
-async fn kustomize_at(
-    context: &Context,
-    app: &Application,
-    source: &sluice_api::ApplicationSource,
-    revision: &str,
-    path: &str,
-) -> Result<Vec<Manifest>, String> {
-    let scratch = context.settings.cache_dir.join("render");
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let checkout = tempfile::Builder::new()
-        .prefix("kustomize-")
-        .tempdir_in(&scratch)
-        .map_err(|e| format!("{}: {e}", scratch.display()))?;
-    context
-        .repos
-        .checkout(&source.repo_url, revision, checkout.path())
-        .await
-        .map_err(|e| e.to_string())?;
-    let dir = checkout.path().join(path.trim_matches('/'));
-    let failed = |e: kustomize::KustomizeError| format!("Failed to load target state: {e}");
-    if let Some(overrides) = &source.kustomize {
-        let env = kustomize::AppEnv {
-            name: app.name_any(),
-            namespace: app.spec.destination.namespace.clone().unwrap_or_default(),
-            revision: revision.to_owned(),
-            repo_url: source.repo_url.clone(),
-            path: path.to_owned(),
-            target_revision: source.target_revision().to_owned(),
-        };
-        kustomize::write_overrides(&dir, overrides, &env).map_err(failed)?;
-    }
-    let output = kustomize::build(&dir).await.map_err(failed)?;
-    manifests::parse("kustomize build output", &output)
-        .map_err(|e| format!("Failed to load target state: {e}"))
 }
 
 /// The revision and manifests an operation syncs: its own `sync.revision` when it names

@@ -1,0 +1,148 @@
+//! `sluice app diff` end to end: everything `+` before the first sync, nothing after it (exit
+//! 0), then a commit's change, a Secret's change masked and a resource to prune (exit 1), and
+//! an unknown Application (exit 2).
+
+use std::process::Output;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::json;
+use sluice_testkit::git::{commit, repository};
+
+use super::gitops::application;
+use super::gitops_apps::sluice;
+use super::gitops_waves::wait_for;
+use super::*;
+
+fn settings(version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: \"{version}\"\n"
+    )
+}
+
+fn secret(password: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: login\nstringData:\n  password: {password}\n  user: admin\n"
+    )
+}
+
+const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n";
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Lines of a unified diff that remove (`-`) or add (`+`) a line containing every needle.
+fn changed(diff: &str, sign: char, needles: &[&str]) -> bool {
+    diff.lines().any(|line| {
+        line.starts_with(sign)
+            && !line.starts_with("---")
+            && !line.starts_with("+++")
+            && needles.iter().all(|n| line.contains(n))
+    })
+}
+
+#[tokio::test]
+async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
+    let ns = namespace(&client(), "gitops-diff").await;
+    let repo = repository(&[
+        ("settings.yaml", &settings("1")),
+        ("secret.yaml", &secret("one")),
+        ("extra.yaml", EXTRA),
+    ]);
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, json!({})).await;
+    wait_for(&name, "a comparison", 30, |s| {
+        s["sync"]["status"] == "OutOfSync"
+    })
+    .await;
+
+    // Before the first sync: every resource is all `+`.
+    let out = sluice(&["app", "diff", &name]).await;
+    let diff = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{diff}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        diff.contains(&format!("===== /ConfigMap {ns}/settings ======")),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(&format!("===== /Secret {ns}/login ======")),
+        "{diff}"
+    );
+    assert!(changed(&diff, '+', &["version", "1"]), "{diff}");
+    assert!(!changed(&diff, '-', &["version"]), "{diff}");
+
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sluice(&["app", "diff", &name]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out).trim(), "");
+
+    // A commit changes a value and a password and drops a resource.
+    std::fs::remove_file(repo.path().join("extra.yaml")).unwrap();
+    let second = commit(
+        repo.path(),
+        &[
+            ("settings.yaml", &settings("2")),
+            ("secret.yaml", &secret("two")),
+        ],
+        "two",
+    );
+    wait_for(&name, "the new revision compared", 30, |s| {
+        s["sync"]["revision"] == second.as_str()
+            && s["resources"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["requiresPruning"] == true))
+    })
+    .await;
+    let out = sluice(&["app", "diff", &name]).await;
+    let diff = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{diff}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(changed(&diff, '-', &["version", "1"]), "{diff}");
+    assert!(changed(&diff, '+', &["version", "2"]), "{diff}");
+    // The Secret: its changed value masked, the unchanged one the same on both sides, and
+    // neither value (nor its base64) printed.
+    assert!(
+        diff.contains(&format!("===== /Secret {ns}/login ======")),
+        "{diff}"
+    );
+    assert!(changed(&diff, '+', &["password", "+++++++++"]), "{diff}");
+    assert!(!changed(&diff, '+', &["user"]), "{diff}");
+    for secret in ["one", "two", "b25l", "dHdv", "YWRtaW4"] {
+        assert!(!diff.contains(secret), "{secret} printed: {diff}");
+    }
+    // The resource Git no longer has: all `-`.
+    assert!(
+        diff.contains(&format!("===== /ConfigMap {ns}/extra ======")),
+        "{diff}"
+    );
+    assert!(changed(&diff, '-', &["name: extra"]), "{diff}");
+    // A diff changes nothing.
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let live = maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(live["version"], "1");
+
+    // An unknown Application: exit 2.
+    let out = sluice(&["app", "diff", "no-such-app"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
