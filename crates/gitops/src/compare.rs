@@ -264,8 +264,8 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
                 }),
             ),
             Some(live) => {
-                let pointers = ignore::pointers(inputs.ignore, &key);
-                let (desired, live_seen) = ignore::normalize(&target, live, &pointers);
+                let ignored = ignore::rules_for(inputs.ignore, &key);
+                let (desired, live_seen) = ignore::normalize(&target, live, &ignored);
                 let Diff { modified, .. } = diff::diff(&desired, &live_seen);
                 (
                     modified,

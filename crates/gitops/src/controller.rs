@@ -348,7 +348,7 @@ async fn reconcile(
         return Ok(Action::requeue(poll.min(Duration::from_secs(10))));
     }
     if let Some(message) =
-        ignore::unsupported(app.spec.ignore_differences.as_deref().unwrap_or_default())
+        ignore::invalid(app.spec.ignore_differences.as_deref().unwrap_or_default())
     {
         write_status(&api, &app, status::comparison_error(&app, &message, now)).await?;
         return Ok(Action::requeue(poll));

@@ -20,6 +20,7 @@ pub mod diff;
 pub mod health;
 pub mod hooks;
 pub mod ignore;
+pub mod jq;
 pub mod kustomize;
 pub mod live;
 pub mod manifests;

@@ -89,6 +89,19 @@ impl Kind {
     }
 }
 
+/// What a store keeps of `managedFields`: each manager's name and FieldsV1 only (what
+/// `ignoreDifferences.managedFieldsManagers` reads), without times, versions and types.
+fn trim_managed_fields(object: &mut DynamicObject) {
+    if let Some(entries) = object.metadata.managed_fields.as_mut() {
+        for entry in entries {
+            entry.time = None;
+            entry.api_version = None;
+            entry.fields_type = None;
+            entry.operation = None;
+        }
+    }
+}
+
 /// Every watched kind, and where changes to managed objects are announced.
 pub struct Live {
     client: Client,
@@ -154,7 +167,7 @@ impl Live {
         let (served_version, kind_name) = (resource.api_version.clone(), resource.kind.clone());
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
-            .modify(|object| object.metadata.managed_fields = None)
+            .modify(trim_managed_fields)
             .reflect(writer);
         let task = tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);

@@ -125,7 +125,7 @@ pub fn from_fields_v1(fields: &Value) -> BTreeSet<Path> {
 }
 
 /// The value at a FieldsV1 path, if present.
-fn get<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub fn get<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut node = value;
     for part in path {
         node = if let Some(name) = part.strip_prefix("f:") {
@@ -142,32 +142,47 @@ fn get<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     Some(node)
 }
 
+/// The node a FieldsV1 path leads to (list elements found by key), if present.
+fn node_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    let mut node = value;
+    for part in path {
+        node = if let Some(name) = part.strip_prefix("f:") {
+            node.get_mut(name)?
+        } else if let Some(key) = part.strip_prefix("k:") {
+            let key = serde_json::from_str::<Map<String, Value>>(key).ok()?;
+            node.as_array_mut()?
+                .iter_mut()
+                .find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)))?
+        } else {
+            return None;
+        };
+    }
+    Some(node)
+}
+
+/// Sets the field at a FieldsV1 path (`f:` last) to `new` where its parent exists. Whether it
+/// was set.
+pub fn set(value: &mut Value, path: &[String], new: Value) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let (Some(name), Some(Value::Object(map))) =
+        (last.strip_prefix("f:"), node_mut(value, parents))
+    else {
+        return false;
+    };
+    map.insert(name.to_owned(), new);
+    true
+}
+
 /// Removes the value at a FieldsV1 path (and list elements named by key).
-fn remove(value: &mut Value, path: &[String]) {
+pub fn remove(value: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut node = value;
-    for part in parents {
-        let next = if let Some(name) = part.strip_prefix("f:") {
-            node.get_mut(name)
-        } else if let Some(key) = part.strip_prefix("k:") {
-            let Ok(key) = serde_json::from_str::<Map<String, Value>>(key) else {
-                return;
-            };
-            node.as_array_mut().and_then(|items| {
-                items
-                    .iter_mut()
-                    .find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)))
-            })
-        } else {
-            None
-        };
-        match next {
-            Some(next) => node = next,
-            None => return,
-        }
-    }
+    let Some(node) = node_mut(value, parents) else {
+        return;
+    };
     if let Some(name) = last.strip_prefix("f:") {
         if let Some(map) = node.as_object_mut() {
             map.remove(name);

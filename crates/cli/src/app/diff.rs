@@ -142,7 +142,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
         let (before, after) = sides(
             resource.live.as_ref(),
             resource.target.as_ref(),
-            &ignore::pointers(ignore_rules, &resource.key),
+            &ignore::rules_for(ignore_rules, &resource.key),
         );
         let (before, after) = (yaml(before.as_ref())?, yaml(after.as_ref())?);
         if before == after {
@@ -169,11 +169,11 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
 fn sides(
     live: Option<&Value>,
     target: Option<&Value>,
-    pointers: &[&str],
+    ignored: &ignore::Ignored<'_>,
 ) -> (Option<Value>, Option<Value>) {
     let (before, after) = match (live, target) {
         (Some(live), Some(target)) => {
-            let (desired, live) = ignore::normalize(target, live, pointers);
+            let (desired, live) = ignore::normalize(target, live, ignored);
             let (_, predicted) = diff::predict(&desired, &live);
             let after = predicted.unwrap_or_else(|| diff::normalize(&desired));
             (Some(diff::normalize(&live)), Some(after))

@@ -1,14 +1,15 @@
 //! `sluice app diff` end to end: everything `+` before the first sync, nothing after it (exit
 //! 0), then a commit's change, a Secret's change masked and a resource to prune (exit 1), and
-//! an unknown Application (exit 2).
+//! an unknown Application (exit 2); `ignoreDifferences` by jq expression and by manager.
 
 use std::process::Output;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::json;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
 use sluice_testkit::git::{commit, repository};
 
-use super::gitops::application;
+use super::gitops::{application, apps};
 use super::gitops_apps::sluice;
 use super::gitops_waves::wait_for;
 use super::*;
@@ -145,4 +146,92 @@ async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
     let out = sluice(&["app", "diff", "no-such-app"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+fn resource_status<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .map_or(&Value::Null, |r| &r["status"])
+}
+
+/// `ignoreDifferences` by jq expression and by field manager: a hand edit of an ignored
+/// field leaves the Application Synced (and `app diff` empty), one of a field no rule names
+/// does not; an expression that does not compile is a ComparisonError naming it.
+#[tokio::test]
+async fn ignore_differences_by_jq_expression_and_by_manager() {
+    let ns = namespace(&client(), "gitops-ignore-jq").await;
+    let map = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  version: \"1\"\n  other: x\n"
+        )
+    };
+    let repo = repository(&[
+        ("by-jq.yaml", &map("by-jq")),
+        ("by-manager.yaml", &map("by-manager")),
+        ("control.yaml", &map("control")),
+    ]);
+    let name = format!("{ns}-app");
+    application(&name, repo.path(), &ns, json!({})).await;
+    let rules = json!({"spec": {"ignoreDifferences": [
+        {"kind": "ConfigMap", "name": "by-jq",
+         "jqPathExpressions": [".data | select(.other == \"x\") | .version"]},
+        {"kind": "ConfigMap", "name": "by-manager", "managedFieldsManagers": ["hand-edit"]},
+    ]}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&rules))
+        .await
+        .unwrap();
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Hand edits of `version` in all three, by the manager `hand-edit`.
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let edit = PatchParams {
+        field_manager: Some("hand-edit".into()),
+        ..PatchParams::default()
+    };
+    for map in ["by-jq", "by-manager", "control"] {
+        let patch = json!({"data": {"version": "edited"}});
+        maps.patch(map, &edit, &Patch::Merge(&patch)).await.unwrap();
+    }
+    let s = wait_for(&name, "the control map out of sync", 30, |s| {
+        resource_status(s, "control") == "OutOfSync"
+    })
+    .await;
+    assert_eq!(resource_status(&s, "by-jq"), "Synced", "{s}");
+    assert_eq!(resource_status(&s, "by-manager"), "Synced", "{s}");
+    let out = sluice(&["app", "diff", &name]).await;
+    let diff = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{diff}");
+    assert!(
+        diff.contains(&format!("/ConfigMap {ns}/control ")),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("by-jq") && !diff.contains("by-manager"),
+        "{diff}"
+    );
+
+    // An expression that does not compile: a ComparisonError naming it.
+    let broken = json!({"spec": {"ignoreDifferences": [
+        {"kind": "ConfigMap", "jqPathExpressions": [".data["]}]}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&broken))
+        .await
+        .unwrap();
+    let s = wait_for(&name, "a ComparisonError", 30, |s| {
+        s["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                c["type"] == "ComparisonError"
+                    && c["message"].as_str().is_some_and(|m| m.contains(".data["))
+            })
+        })
+    })
+    .await;
+    assert!(s["conditions"].is_array());
 }

@@ -190,8 +190,8 @@ pub(super) async fn operate(
                 ..
             } = &mut task.task
             {
-                let pointers = ignore::pointers(rules, key);
-                *object = ignore::keep_live(object, live, &pointers);
+                let ignored = ignore::rules_for(rules, key);
+                *object = ignore::keep_live(object, live, &ignored);
             }
         }
     }
