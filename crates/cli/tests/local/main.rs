@@ -9,6 +9,7 @@ mod analysis_gates;
 mod gitops;
 mod gitops_apps;
 mod gitops_loop;
+mod gitops_replace;
 mod gitops_seed;
 mod gitops_waves;
 mod ingress;
