@@ -23,6 +23,7 @@ mod rollout_nginx;
 mod rollout_operations;
 mod rollout_options;
 mod rollout_restarts;
+mod rollout_rival;
 mod rollouts;
 mod streams;
 mod up;
