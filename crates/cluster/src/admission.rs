@@ -626,7 +626,10 @@ mod tests {
 
         // `kubectl replace` of the manifest as written: no generated selector.
         let mut unselected = old.clone();
-        unselected["spec"].as_object_mut().unwrap().remove("selector");
+        unselected["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("selector");
         let error = check_job_update(&rt, &old, &unselected).unwrap_err();
         assert_eq!(
             error.message,

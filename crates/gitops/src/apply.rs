@@ -22,8 +22,8 @@ use kube::{
         PropagationPolicy,
     },
 };
-use sluice_api::sync_option;
 use serde_json::Value;
+use sluice_api::sync_option;
 
 use crate::{
     diff::{self, LAST_APPLIED},

@@ -117,9 +117,7 @@ pub fn from_lease(lease: &Lease, now: Timestamp) -> Option<Rival> {
     let spec = lease.spec.as_ref()?;
     let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
     let renewed = spec.renew_time.as_ref()?.0;
-    let duration = spec
-        .lease_duration_seconds
-        .map_or(LEASE_SECONDS, i64::from);
+    let duration = spec.lease_duration_seconds.map_or(LEASE_SECONDS, i64::from);
     let age = now.duration_since(renewed).as_secs();
     if age > duration + LEASE_SLACK_SECONDS {
         return None;
@@ -141,7 +139,10 @@ pub fn find<'a>(
     leases: impl IntoIterator<Item = &'a Lease>,
     now: Timestamp,
 ) -> Vec<Rival> {
-    let mut rivals: Vec<Rival> = deployments.into_iter().filter_map(from_deployment).collect();
+    let mut rivals: Vec<Rival> = deployments
+        .into_iter()
+        .filter_map(from_deployment)
+        .collect();
     if rivals.is_empty() {
         rivals.extend(leases.into_iter().filter_map(|l| from_lease(l, now)));
     }
@@ -183,9 +184,17 @@ mod tests {
     #[test]
     fn reads_the_instance_id_in_both_spellings() {
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(instance_id(&words(&["--instance-id", "a"])), Some("a".into()));
         assert_eq!(
-            instance_id(&words(&["/bin/rollouts", "--loglevel", "info", "--instance-id=b"])),
+            instance_id(&words(&["--instance-id", "a"])),
+            Some("a".into())
+        );
+        assert_eq!(
+            instance_id(&words(&[
+                "/bin/rollouts",
+                "--loglevel",
+                "info",
+                "--instance-id=b"
+            ])),
             Some("b".into())
         );
         assert_eq!(instance_id(&words(&["--instance-id="])), None);
@@ -214,7 +223,10 @@ mod tests {
             "Lease argo-rollouts/argo-rollouts-controller-lock held by argo-rollouts-6d9f-abc"
         );
         let stale = now - jiff::SignedDuration::from_secs(60);
-        assert_eq!(from_lease(&lease("argo-rollouts-6d9f-abc", stale), now), None);
+        assert_eq!(
+            from_lease(&lease("argo-rollouts-6d9f-abc", stale), now),
+            None
+        );
         assert_eq!(from_lease(&lease("", recent), now), None);
         // The Deployment says more (the instance id): the Lease is not counted beside it.
         let found = find(
@@ -224,7 +236,11 @@ mod tests {
         );
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].instance_id.as_deref(), Some("x"));
-        let by_lease = find([&deployment(DEPLOYMENT, Some(0), &[])], [&lease("h", recent)], now);
+        let by_lease = find(
+            [&deployment(DEPLOYMENT, Some(0), &[])],
+            [&lease("h", recent)],
+            now,
+        );
         assert_eq!(by_lease.len(), 1);
     }
 

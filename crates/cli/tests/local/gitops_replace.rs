@@ -14,8 +14,10 @@ use super::*;
 /// The operation that ran on `revision` with these sync options has ended.
 fn ended(s: &Value, revision: &str, options: &Value) -> bool {
     let state = &s["operationState"];
-    matches!(state["phase"].as_str(), Some("Succeeded" | "Failed" | "Error"))
-        && state["syncResult"]["revision"] == revision
+    matches!(
+        state["phase"].as_str(),
+        Some("Succeeded" | "Failed" | "Error")
+    ) && state["syncResult"]["revision"] == revision
         && state["operation"]["sync"]["syncOptions"] == *options
 }
 
@@ -62,7 +64,10 @@ async fn a_changed_job_template_is_refused_unless_forced_then_the_job_is_re_crea
     })
     .await;
     sync_when_idle(&name, json!({})).await;
-    let s = wait_for(&name, "the refused sync", 60, |s| ended(s, &revision, &none)).await;
+    let s = wait_for(&name, "the refused sync", 60, |s| {
+        ended(s, &revision, &none)
+    })
+    .await;
     assert_eq!(s["operationState"]["phase"], "Failed", "{s}");
     let refused = job_result(&s);
     assert_eq!(refused["status"], "SyncFailed", "{s}");
@@ -104,7 +109,11 @@ async fn a_changed_job_template_is_refused_unless_forced_then_the_job_is_re_crea
     sync_when_idle(&name, json!({})).await;
     let s = wait_for(&name, "the forced sync", 60, |s| ended(s, &revision, &none)).await;
     assert_eq!(s["operationState"]["phase"], "Succeeded", "{s}");
-    assert_eq!(job_result(&s)["message"], "job.batch/migrate re-created", "{s}");
+    assert_eq!(
+        job_result(&s)["message"],
+        "job.batch/migrate re-created",
+        "{s}"
+    );
     let recreated = jobs.get("migrate").await.unwrap();
     assert_ne!(recreated.metadata.uid, created.metadata.uid);
     let spec = recreated.spec.unwrap().template.spec.unwrap();

@@ -15,12 +15,14 @@ use sluice_rollouts::{controller::Settings, rival};
 use super::*;
 
 fn rollout(name: &str, instance: &str) -> Rollout {
-    from(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+    from(
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": {"name": name, "labels": {label::CONTROLLER_INSTANCE_ID: instance}},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "demo", "image": "argoproj/rollouts-demo:blue"}]}},
-            "strategy": {"canary": {}}}}))
+            "strategy": {"canary": {}}}}),
+    )
 }
 
 /// `sluice get rollout NAME`'s stderr.
@@ -124,7 +126,9 @@ async fn a_running_argo_rollouts_controller_is_warned_about_once() {
     );
     let shown = get_stderr("contended", &ns);
     assert!(
-        shown.starts_with("Warning: Argo Rollouts' controller is running (Deployment argo-rollouts/argo-rollouts)"),
+        shown.starts_with(
+            "Warning: Argo Rollouts' controller is running (Deployment argo-rollouts/argo-rollouts)"
+        ),
         "{shown}"
     );
 
@@ -139,7 +143,11 @@ async fn a_running_argo_rollouts_controller_is_warned_about_once() {
     // Argo's controller scaled to 0: a new Rollout of this instance is not warned about.
     let scale = json!({"spec": {"replicas": 0}});
     deployments
-        .patch(rival::DEPLOYMENT, &PatchParams::default(), &Patch::Merge(&scale))
+        .patch(
+            rival::DEPLOYMENT,
+            &PatchParams::default(),
+            &Patch::Merge(&scale),
+        )
         .await
         .unwrap();
     assert!(!get_stderr("contended", &ns).contains("Warning"));
