@@ -1,20 +1,27 @@
 //! Looking at a Rollout: `sluice status NAME [--watch] [--timeout]` (a line per change of
 //! phase or message, until Healthy — exit 0 — or Degraded, or the timeout — exit 1, with
 //! Argo's messages) and `sluice get rollout NAME [-w]` (the tree of [`crate::tree`], redrawn
-//! on every change of the Rollout, its ReplicaSets or their pods, and each second for ages).
+//! on every change of the Rollout, its ReplicaSets or their pods, and each second for ages),
+//! after a `Warning:` line on stderr when Argo Rollouts' own controller would act on the
+//! Rollout too ([`sluice_rollouts::rival`]).
 
 use std::{io::IsTerminal, time::Duration};
 
 use anyhow::Context;
 use futures::{StreamExt, stream};
 use jiff::Timestamp;
-use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::Pod};
+use k8s_openapi::api::{
+    apps::v1::{Deployment, ReplicaSet},
+    coordination::v1::Lease,
+    core::v1::Pod,
+};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
     runtime::{WatchStreamExt, reflector, watcher},
 };
-use sluice_api::{AnalysisRun, Rollout};
+use sluice_api::{AnalysisRun, Rollout, names::label};
+use sluice_rollouts::rival;
 
 use crate::tree;
 
@@ -118,8 +125,11 @@ pub async fn get(
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), namespace);
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let runs: Api<AnalysisRun> = Api::namespaced(client, namespace);
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), namespace);
     let rollout = read(&rollouts, name, namespace).await?;
+    if let Some(warning) = rival_warning(&client, &rollout).await {
+        eprintln!("Warning: {warning}");
+    }
     if !watch {
         let owned_sets = owned(&rollout, sets.list(&ListParams::default()).await?.items);
         let pods = pods.list(&ListParams::default()).await?.items;
@@ -191,6 +201,30 @@ pub async fn get(
             shown = picture;
         }
     }
+}
+
+/// What to say when Argo Rollouts' controller runs and would act on `rollout`: its Deployment
+/// or Lease looked up by name in every namespace (nothing is said when they cannot be read).
+async fn rival_warning(client: &Client, rollout: &Rollout) -> Option<String> {
+    let deployments: Api<Deployment> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::all(client.clone());
+    let by_name = |name: &str| ListParams::default().fields(&format!("metadata.name={name}"));
+    let deployments = deployments
+        .list(&by_name(rival::DEPLOYMENT))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let leases = leases
+        .list(&by_name(rival::LEASE))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let found = rival::find(&deployments, &leases, Timestamp::now());
+    let instance = rollout
+        .labels()
+        .get(label::CONTROLLER_INSTANCE_ID)
+        .map(String::as_str);
+    rival::contending(&found, instance).map(rival::Rival::message)
 }
 
 /// The ReplicaSets `rollout` controls.

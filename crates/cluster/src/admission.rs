@@ -226,6 +226,85 @@ fn select_job_pods(object: &mut Value) {
     defaults::default(&mut object["metadata"], "labels", template_labels);
 }
 
+/// 422 for a changed immutable field, as Kubernetes' `ValidateImmutableField` words it
+/// (`spec.selector: Invalid value: …: field is immutable`), the value shown as JSON.
+fn immutable(rt: &ResourceType, name: &str, field: &str, value: &Value) -> ApiError {
+    ApiError::invalid_field(
+        rt,
+        name,
+        field,
+        format!("Invalid value: {value}: field is immutable"),
+    )
+}
+
+/// The pod template fields a suspended Job that never started may still change (Kubernetes'
+/// mutable scheduling directives).
+const SCHEDULING_DIRECTIVES: [(&str, &str); 6] = [
+    ("metadata", "labels"),
+    ("metadata", "annotations"),
+    ("spec", "nodeSelector"),
+    ("spec", "tolerations"),
+    ("spec", "affinity"),
+    ("spec", "schedulingGates"),
+];
+
+/// A Job's selector and pod template cannot change, as Kubernetes' `ValidateJobSpecUpdate`;
+/// only a suspended Job that never started may change its template's scheduling directives.
+/// Both sides are compared as Kubernetes' semantic equality does: an absent field, `null`,
+/// `{}` and `[]` are the same.
+fn check_job_update(rt: &ResourceType, old: &Value, new: &Value) -> ApiResult<()> {
+    let name = meta_str(old, "name");
+    let selector = &new["spec"]["selector"];
+    if semantic(selector) != semantic(&old["spec"]["selector"]) {
+        return Err(immutable(rt, name, "spec.selector", selector));
+    }
+    let schedulable = old["spec"]["suspend"] == true && old["status"]["startTime"].is_null();
+    let template = |job: &Value| {
+        let mut template = job["spec"]["template"].clone();
+        if schedulable {
+            for (part, field) in SCHEDULING_DIRECTIVES {
+                if let Some(part) = template.get_mut(part).and_then(Value::as_object_mut) {
+                    part.remove(field);
+                }
+            }
+        }
+        semantic(&template)
+    };
+    if template(new) != template(old) {
+        return Err(immutable(
+            rt,
+            name,
+            "spec.template",
+            &new["spec"]["template"],
+        ));
+    }
+    Ok(())
+}
+
+/// A value without its `null`s and empty objects and arrays (Kubernetes' semantic equality
+/// treats them as absent).
+fn semantic(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), semantic(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(semantic).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 /// Keeps server-owned fields across an update.
 ///
 /// # Errors
@@ -239,6 +318,9 @@ pub fn on_update(
 ) -> ApiResult<()> {
     defaults::apply(rt, new);
     let name = meta_str(old, "name");
+    if is(rt, "batch", "jobs") {
+        check_job_update(rt, old, new)?;
+    }
     if is(rt, "", "services") {
         keep_node_ports(old, new);
         assign_node_ports(txn, rt, new)?;
@@ -500,6 +582,77 @@ mod tests {
 
     fn spec(resources: Value) -> Value {
         json!({"containers": [{"name": "app", "resources": resources}]})
+    }
+
+    fn job(template: Value) -> Value {
+        json!({"metadata": {"name": "migrate"},
+            "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}},
+                "template": template},
+            "status": {"startTime": "2025-01-01T00:00:00Z"}})
+    }
+
+    fn jobs() -> ResourceType {
+        registry::Registry::with_builtins()
+            .get("batch", "jobs")
+            .map(|rt| (*rt).clone())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_jobs_template_and_selector_are_immutable() {
+        let rt = jobs();
+        let template = json!({"metadata": {"labels": {"job-name": "migrate"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "m:1"}]}});
+        let old = job(template.clone());
+        // The same template, with `null`s and empty fields as a typed client sends them.
+        let mut same = old.clone();
+        same["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
+        same["spec"]["template"]["spec"]["volumes"] = json!([]);
+        same["metadata"]["labels"] = json!({"team": "a"});
+        assert!(check_job_update(&rt, &old, &same).is_ok());
+
+        let mut image = old.clone();
+        image["spec"]["template"]["spec"]["containers"][0]["image"] = json!("m:2");
+        let error = check_job_update(&rt, &old, &image).unwrap_err();
+        assert_eq!(error.code, 422);
+        assert!(
+            error
+                .message
+                .starts_with("Job.batch \"migrate\" is invalid: spec.template: Invalid value: {"),
+            "{}",
+            error.message
+        );
+        assert!(error.message.ends_with("}: field is immutable"));
+
+        // `kubectl replace` of the manifest as written: no generated selector.
+        let mut unselected = old.clone();
+        unselected["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("selector");
+        let error = check_job_update(&rt, &old, &unselected).unwrap_err();
+        assert_eq!(
+            error.message,
+            "Job.batch \"migrate\" is invalid: spec.selector: Invalid value: null: field is immutable"
+        );
+    }
+
+    #[test]
+    fn a_suspended_job_that_never_started_may_change_its_scheduling_directives() {
+        let rt = jobs();
+        let mut old = job(json!({"spec": {"containers": [{"name": "m", "image": "m:1"}]}}));
+        old["spec"]["suspend"] = json!(true);
+        old["status"] = json!({});
+        let mut placed = old.clone();
+        placed["spec"]["template"]["spec"]["nodeSelector"] = json!({"zone": "a"});
+        placed["spec"]["template"]["metadata"]["labels"] = json!({"queue": "q"});
+        assert!(check_job_update(&rt, &old, &placed).is_ok());
+        let mut image = old.clone();
+        image["spec"]["template"]["spec"]["containers"][0]["image"] = json!("m:2");
+        assert!(check_job_update(&rt, &old, &image).is_err());
+        // Once started, nothing in the template changes.
+        old["status"]["startTime"] = json!("2025-01-01T00:00:00Z");
+        assert!(check_job_update(&rt, &old, &placed).is_err());
     }
 
     #[test]

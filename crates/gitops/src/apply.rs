@@ -5,21 +5,30 @@
 //! custom resources) computed from its `last-applied-configuration`, which the apply records
 //! anew; then the prunes, with the requested propagation. `CreateNamespace=true` creates the
 //! destination namespace (with `managedNamespaceMetadata`) before anything else.
+//!
+//! `Replace=true` (app-wide, per operation or in the object's `argocd.argoproj.io/sync-options`)
+//! replaces an existing object instead (`kubectl replace`; CRDs and Namespaces are updated,
+//! never replaced, as Argo CD does). `Force=true` (or `argocd app sync --force`) deletes and
+//! re-creates an object the server refuses to update (422 Invalid, such as a Job's immutable
+//! template, or 409): `kubectl apply --force` does so, and `kubectl replace --force` as Argo CD
+//! runs it re-creates every time; sluice re-creates only when the update is refused.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use kube::{
     Api,
     api::{
-        ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy,
+        ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
+        PropagationPolicy,
     },
 };
 use serde_json::Value;
+use sluice_api::sync_option;
 
 use crate::{
     diff::{self, LAST_APPLIED},
     live::{Kind, Live, LiveError},
-    sync::Task,
+    sync::{Task, has_option},
     tracking::ResourceKey,
 };
 
@@ -84,6 +93,32 @@ pub struct Options {
     pub propagation: Option<PropagationPolicy>,
     /// `CreateNamespace=true`.
     pub create_namespace: Option<NewNamespace>,
+    /// `Replace=true` for every object.
+    pub replace: bool,
+    /// `Force=true` (or `syncStrategy.*.force`) for every object.
+    pub force: bool,
+}
+
+/// How one object is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Write {
+    /// Replaced (`kubectl replace`), not applied.
+    pub replace: bool,
+    /// Deleted and re-created when the server refuses the update.
+    pub force: bool,
+}
+
+impl Write {
+    /// The write of one object: the sync's options, or its own annotation (`Replace=true` on
+    /// the target or the live object, `Force=true` on the target, as gitops-engine reads them).
+    pub fn of(options: &Options, target: &Value, live: Option<&Value>) -> Self {
+        Self {
+            replace: options.replace
+                || has_option(Some(target), sync_option::REPLACE)
+                || has_option(live, sync_option::REPLACE),
+            force: options.force || has_option(Some(target), sync_option::FORCE),
+        }
+    }
 }
 
 fn noun(key: &ResourceKey) -> String {
@@ -146,30 +181,138 @@ async fn apply_one(
     api: &Api<DynamicObject>,
     key: &ResourceKey,
     api_version: &str,
-    object: &Value,
-    live: Option<&Value>,
+    (object, live): (&Value, Option<&Value>),
+    write: Write,
     dry_run: bool,
 ) -> Result<String, String> {
     let desired = with_last_applied(object);
     let noun = noun(key);
+    let updated = match live {
+        Some(live) if write.replace => replace(api, key, &desired, live, dry_run).await,
+        _ => apply(api, key, api_version, &desired, live, dry_run).await,
+    };
+    match (updated, live) {
+        (Err(e), Some(live)) if write.force && refused(&e) => {
+            if dry_run {
+                return Ok(format!("{noun} re-created (dry run)"));
+            }
+            recreate(api, key, &desired, live).await?;
+            Ok(format!("{noun} re-created"))
+        }
+        (result, _) => result.map_err(|e| message_of(&e)),
+    }
+}
+
+/// Whether the server refused an update that a delete and re-create would make (kubectl's
+/// `--force`: 422 Invalid or 409 Conflict).
+fn refused(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 422 || s.code == 409)
+}
+
+/// `kubectl replace` (a CRD or a Namespace is updated instead: replacing one would delete
+/// what it holds).
+async fn replace(
+    api: &Api<DynamicObject>,
+    key: &ResourceKey,
+    desired: &Value,
+    live: &Value,
+    dry_run: bool,
+) -> Result<String, kube::Error> {
+    let params = PostParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    let noun = noun(key);
+    let mut object: DynamicObject =
+        serde_json::from_value(desired.clone()).map_err(kube::Error::SerdeError)?;
+    let kept = (key.group.is_empty() && key.kind == "Namespace")
+        || (key.group == "apiextensions.k8s.io" && key.kind == "CustomResourceDefinition");
+    if kept {
+        object.metadata.resource_version = live["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned);
+    }
+    api.replace(&key.name, &params, &object).await?;
+    Ok(if kept {
+        format!("{noun} updated")
+    } else {
+        format!("{noun} replaced")
+    })
+}
+
+/// Deletes the live object (this one: its uid is the precondition), waits for it to be gone
+/// and creates the desired one.
+async fn recreate(
+    api: &Api<DynamicObject>,
+    key: &ResourceKey,
+    desired: &Value,
+    live: &Value,
+) -> Result<(), String> {
+    let uid = live["metadata"]["uid"].as_str().map(str::to_owned);
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: uid.clone().map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&key.name, &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+        Err(e) => return Err(message_of(&e)),
+    }
+    let mut tries = 100;
+    loop {
+        match api.get_opt(&key.name).await.map_err(|e| message_of(&e))? {
+            Some(o) if o.metadata.uid == uid && tries > 0 => {
+                tries -= 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(o) if o.metadata.uid == uid => {
+                return Err(format!("{} is still being deleted", noun(key)));
+            }
+            _ => break,
+        }
+    }
+    let object: DynamicObject =
+        serde_json::from_value(desired.clone()).map_err(|e| e.to_string())?;
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    api.create(&params, &object)
+        .await
+        .map_err(|e| message_of(&e))?;
+    Ok(())
+}
+
+/// Creates the object, or patches it from its last-applied configuration (`kubectl apply`).
+async fn apply(
+    api: &Api<DynamicObject>,
+    key: &ResourceKey,
+    api_version: &str,
+    desired: &Value,
+    live: Option<&Value>,
+    dry_run: bool,
+) -> Result<String, kube::Error> {
+    let noun = noun(key);
     match live {
         None => {
             let object: DynamicObject =
-                serde_json::from_value(desired).map_err(|e| e.to_string())?;
+                serde_json::from_value(desired.clone()).map_err(kube::Error::SerdeError)?;
             let params = PostParams {
                 dry_run,
                 field_manager: Some(FIELD_MANAGER.into()),
             };
-            api.create(&params, &object)
-                .await
-                .map_err(|e| message_of(&e))?;
+            api.create(&params, &object).await?;
             Ok(format!("{noun} created"))
         }
         Some(live) => {
             let patch = diff::apply_patch(
                 api_version,
                 diff::last_applied(live).as_ref(),
-                &desired,
+                desired,
                 &diff::normalize(live),
             );
             if patch.as_object().is_some_and(|p| p.is_empty()) {
@@ -185,9 +328,7 @@ async fn apply_one(
             } else {
                 Patch::Merge(patch)
             };
-            api.patch(&key.name, &params, &patch)
-                .await
-                .map_err(|e| message_of(&e))?;
+            api.patch(&key.name, &params, &patch).await?;
             Ok(format!("{noun} configured"))
         }
     }
@@ -225,7 +366,7 @@ pub async fn ensure_namespace(live: &Live, namespace: &NewNamespace) -> Result<(
 /// The dry run of a sync's first step: every object the server already knows the kind of,
 /// except those in a namespace this sync creates (the server would answer that it does not
 /// exist yet). The failures.
-pub async fn dry_run(live: &Live, tasks: &[&Task]) -> Vec<Outcome> {
+pub async fn dry_run(live: &Live, tasks: &[&Task], options: &Options) -> Vec<Outcome> {
     let created_namespaces: std::collections::HashSet<&str> = tasks
         .iter()
         .filter_map(|t| match t {
@@ -256,8 +397,8 @@ pub async fn dry_run(live: &Live, tasks: &[&Task]) -> Vec<Outcome> {
                     &api(&kind, live, &key.namespace),
                     key,
                     api_version,
-                    object,
-                    current.as_ref(),
+                    (object, current.as_ref()),
+                    Write::of(options, object, current.as_ref()),
                     true,
                 )
                 .await
@@ -356,8 +497,8 @@ pub async fn one(live: &Live, task: &Task, options: &Options) -> Outcome {
                             &api(&kind, live, &key.namespace),
                             key,
                             api_version,
-                            object,
-                            current.as_ref(),
+                            (object, current.as_ref()),
+                            Write::of(options, object, current.as_ref()),
                             false,
                         )
                         .await

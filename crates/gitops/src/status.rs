@@ -300,8 +300,9 @@ pub fn operation_started(app: &Application, now: Timestamp) -> Timestamp {
 pub fn running(app: &Application, operation: &Value, started: Timestamp, revision: &str) -> Value {
     let retry_count = status_json(app)["operationState"]["retryCount"].clone();
     let phase_is_running = status_json(app)["operationState"]["phase"] == "Running";
+    let recorded = &status_json(app)["operationState"]["operation"];
     json!({"status": {"operationState": {
-        "operation": operation,
+        "operation": replacing(recorded, operation),
         "phase": "Running",
         "message": "one or more tasks are running",
         "startedAt": time(started),
@@ -309,6 +310,25 @@ pub fn running(app: &Application, operation: &Value, started: Timestamp, revisio
         "retryCount": if phase_is_running { retry_count } else { Value::Null },
         "syncResult": {"revision": revision, "resources": null},
     }}})
+}
+
+/// A merge patch that turns `old` into `new` as a whole: fields of `old` that `new` lacks are
+/// removed (`null`), so a new operation does not keep its predecessor's options.
+fn replacing(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            for (key, value) in new {
+                let old = old.get(key).unwrap_or(&Value::Null);
+                patch.insert(key.clone(), replacing(old, value));
+            }
+            Value::Object(patch)
+        }
+        (_, new) => new.clone(),
+    }
 }
 
 /// The patch recording a running operation's progress: its tasks' results so far.
@@ -459,6 +479,19 @@ pub fn reconciled_at(app: &Application) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_operation_replaces_the_recorded_one() {
+        let old = json!({"sync": {"syncOptions": ["Replace=true"], "prune": true},
+            "initiatedBy": {"username": "a"}});
+        let new = json!({"sync": {"prune": false}, "initiatedBy": {"username": "b"}});
+        let patch = replacing(&old, &new);
+        assert_eq!(
+            patch,
+            json!({"sync": {"syncOptions": null, "prune": false},
+                "initiatedBy": {"username": "b"}})
+        );
+    }
 
     fn app(spec: Value) -> Application {
         serde_json::from_value(

@@ -8,6 +8,10 @@
 //! each store. EndpointSlices wake the Rollout because the old ReplicaSet is only scaled down
 //! once the active Service's endpoints are all new pods — a change no other watch sees.
 //!
+//! Two small watches, by name, look for Argo Rollouts' own controller ([`crate::rival`]): its
+//! Deployment (whose appearance wakes every Rollout) and its Lease; a Rollout both controllers
+//! would act on gets one Warning event.
+//!
 //! Each store keeps only what the planners read ([`crate::stored`]): ReplicaSets with their
 //! template as raw JSON, Services with their selector, EndpointSlices with each endpoint's pod
 //! and readiness, pods with their metadata and Ready condition, nothing with
@@ -15,8 +19,9 @@
 //! thousands of Rollouts (`cargo bench -p sluice --bench scale` prints where it goes).
 
 use std::{
+    collections::HashMap,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -26,6 +31,7 @@ use futures::{StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::{
     apps::v1::Deployment,
+    coordination::v1::Lease,
     core::v1::{Pod, Service},
     discovery::v1::EndpointSlice,
     networking::v1::Ingress,
@@ -57,7 +63,7 @@ use crate::{
     index::{Index, Indexes},
     metrics::Metrics,
     observe::{self, Stores},
-    plan, restart, status,
+    plan, restart, rival, status,
     stored::{self, ReplicaSet},
     workload::{self, Resolved},
 };
@@ -100,6 +106,17 @@ struct Context {
     metrics: Arc<Metrics>,
     expectations: Expectations,
     backoff: Backoff<ObjectRef<Rollout>>,
+    rivals: Rivals,
+}
+
+/// What the controller knows of Argo Rollouts' own controller ([`rival`]).
+struct Rivals {
+    /// Deployments named `argo-rollouts`.
+    deployments: Store<Deployment>,
+    /// Leases named `argo-rollouts-controller-lock`.
+    leases: Store<Lease>,
+    /// The Rollouts (by uid) warned about, and the controller named.
+    warned: Mutex<HashMap<String, String>>,
 }
 
 fn api<K>(client: &Client, settings: &Settings) -> Api<K>
@@ -342,6 +359,15 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         api::<Ingress>(&client, &settings),
         watcher::Config::default(),
     );
+    // Argo Rollouts' controller: its Deployment and its Lease, by name.
+    let (argo_deployments, argo_changes, argo_watch) = informer::shared(
+        api::<Deployment>(&client, &settings),
+        watcher::Config::default().fields(&format!("metadata.name={}", rival::DEPLOYMENT)),
+    );
+    let (argo_leases, argo_lease_watch) = informer::store_only(
+        api::<Lease>(&client, &settings),
+        watcher::Config::default().fields(&format!("metadata.name={}", rival::LEASE)),
+    );
     metrics.watch(rollouts.clone());
     let indexes = Arc::new(Indexes::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -366,6 +392,8 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let (by_ingress, named_by_ingress) = (indexes.clone(), rollouts.clone());
     let (pod_sets, pod_rollouts) = (stores.replica_sets.clone(), rollouts.clone());
     let (by_workload, named_by_workload) = (indexes.clone(), rollouts.clone());
+    let all_rollouts = rollouts.clone();
+    let seen_rivals: Mutex<HashMap<String, Option<rival::Rival>>> = Mutex::default();
     let controller = Controller::for_shared_stream(rollout_changes, rollouts.clone())
         .watches_shared_stream(set_changes, move |rs| index_replica_set(&by_set, &rs))
         .watches_shared_stream(service_changes, move |service| {
@@ -393,6 +421,20 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
                 deployment.namespace(),
                 &deployment.name_any(),
             )
+        })
+        .watches_shared_stream(argo_changes, move |deployment| {
+            // Argo's controller appearing (or changing) wakes every Rollout, once.
+            let now = rival::from_deployment(&deployment);
+            let namespace = deployment.namespace().unwrap_or_default();
+            let before = lock(&seen_rivals).insert(namespace, now.clone());
+            if before.flatten() == now {
+                return Vec::new();
+            }
+            all_rollouts
+                .state()
+                .iter()
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect()
         })
         .watches_shared_stream(template_changes, move |template| {
             let namespace = template.namespace().unwrap_or_default();
@@ -430,6 +472,11 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         metrics,
         expectations: Expectations::default(),
         backoff: Backoff::default(),
+        rivals: Rivals {
+            deployments: argo_deployments,
+            leases: argo_leases,
+            warned: Mutex::default(),
+        },
     });
     let controller = controller
         .with_config(
@@ -452,6 +499,60 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         () = template_watch => {}
         () = cluster_template_watch => {}
         () = ingress_watch => {}
+        () = argo_watch => {}
+        () = argo_lease_watch => {}
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One Warning event per Rollout while Argo Rollouts' controller would act on it too (again
+/// if that controller goes and comes back).
+async fn warn_of_rival(context: &Context, rollout: &Rollout, now: Timestamp) {
+    let rivals = &context.rivals;
+    let deployments = rivals.deployments.state();
+    let leases = rivals.leases.state();
+    let found = rival::find(
+        deployments.iter().map(AsRef::as_ref),
+        leases.iter().map(AsRef::as_ref),
+        now,
+    );
+    let instance = rollout
+        .labels()
+        .get(label::CONTROLLER_INSTANCE_ID)
+        .map(String::as_str);
+    let contender = rival::contending(&found, instance);
+    let first = {
+        let mut warned = lock(&rivals.warned);
+        if found.is_empty() {
+            warned.clear();
+        }
+        let uid = rollout.uid().unwrap_or_default();
+        match contender {
+            Some(r) => warned.insert(uid, r.location.clone()).as_ref() != Some(&r.location),
+            None => {
+                warned.remove(&uid);
+                false
+            }
+        }
+    };
+    if let (true, Some(contender)) = (first, contender) {
+        tracing::warn!(
+            "rollout {}/{}: {}",
+            rollout.namespace().unwrap_or_default(),
+            rollout.name_any(),
+            contender.message()
+        );
+        events::record(
+            &context.recorder,
+            &rollout.object_ref(&()),
+            true,
+            rival::REASON,
+            contender.message(),
+        )
+        .await;
     }
 }
 
@@ -570,6 +671,7 @@ async fn reconcile(
         return Ok(Requeue::await_change());
     };
     let now = Timestamp::now();
+    warn_of_rival(&context, &rollout, now).await;
     let namespace = rollout.namespace().unwrap_or_default();
     if let Some(name) = rollout
         .spec

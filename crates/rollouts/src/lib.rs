@@ -14,7 +14,8 @@
 //!   template from a Deployment, and what becomes of it ([`workload`]);
 //! - around them: reading the informer stores ([`observe`]), carrying out a plan and writing
 //!   the status ([`apply`]), indexes over the stores ([`index`]), the wiring ([`controller`])
-//!   and Argo's metrics ([`metrics`]).
+//!   and Argo's metrics ([`metrics`]);
+//! - Argo Rollouts' own controller running beside sluice, found and warned about ([`rival`]).
 //!
 //! What every controller shares (informers, expectations, events, back-off, Lease election,
 //! the pod-template hash) lives in `sluice-reconcile`.
@@ -36,6 +37,7 @@ pub mod planner;
 pub mod replica_math;
 pub mod replicasets;
 pub mod restart;
+pub mod rival;
 pub mod routed;
 pub mod router;
 pub mod runs;

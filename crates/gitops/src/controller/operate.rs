@@ -107,6 +107,12 @@ fn run_options(app: &Application, sync_op: &Value) -> apply::Options {
             .and_then(|p| p.sync_options.as_deref())
             .unwrap_or_default(),
     );
+    let op_options: Vec<String> =
+        serde_json::from_value(sync_op["syncOptions"].clone()).unwrap_or_default();
+    let op_options = sluice_api::SyncOptions::new(&op_options);
+    // `argocd app sync --force`: `syncStrategy.apply.force` or `syncStrategy.hook.force`.
+    let strategy = &sync_op["syncStrategy"];
+    let forced = strategy["apply"]["force"] == true || strategy["hook"]["force"] == true;
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let create_namespace = (options.create_namespace() && !namespace.is_empty()).then(|| {
         let meta = app
@@ -130,6 +136,8 @@ fn run_options(app: &Application, sync_op: &Value) -> apply::Options {
         dry_run: sync_op["dryRun"].as_bool().unwrap_or(false),
         propagation,
         create_namespace,
+        replace: options.replace() || op_options.replace(),
+        force: forced || options.force() || op_options.force(),
     }
 }
 
@@ -294,7 +302,7 @@ pub(super) async fn operate(
                     break 'run ending(&[], "Failed", message);
                 }
                 let all: Vec<&Task> = tasks.iter().map(|t| &t.task).collect();
-                let failures = apply::dry_run(&context.live, &all).await;
+                let failures = apply::dry_run(&context.live, &all, &run).await;
                 if !failures.is_empty() {
                     let failed: Vec<ResourceResult> = failures
                         .iter()
