@@ -28,6 +28,19 @@ fn secret(password: &str) -> String {
 
 const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n";
 
+/// `sluice app diff NAME`'s output, its exit status asserted.
+async fn app_diff(name: &str, code: i32) -> String {
+    let out = sluice(&["app", "diff", name]).await;
+    let diff = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{diff}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    diff
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -58,14 +71,7 @@ async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
     .await;
 
     // Before the first sync: every resource is all `+`.
-    let out = sluice(&["app", "diff", &name]).await;
-    let diff = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{diff}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let diff = app_diff(&name, 1).await;
     assert!(
         diff.contains(&format!("===== /ConfigMap {ns}/settings ======")),
         "{diff}"
@@ -83,15 +89,7 @@ async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = sluice(&["app", "diff", &name]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout(&out).trim(), "");
+    assert_eq!(app_diff(&name, 0).await.trim(), "");
 
     // A commit changes a value and a password and drops a resource.
     std::fs::remove_file(repo.path().join("extra.yaml")).unwrap();
@@ -110,14 +108,7 @@ async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
                 .is_some_and(|r| r.iter().any(|r| r["requiresPruning"] == true))
     })
     .await;
-    let out = sluice(&["app", "diff", &name]).await;
-    let diff = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{diff}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let diff = app_diff(&name, 1).await;
     assert!(changed(&diff, '-', &["version", "1"]), "{diff}");
     assert!(changed(&diff, '+', &["version", "2"]), "{diff}");
     // The Secret: its changed value masked, the unchanged one the same on both sides, and
@@ -205,9 +196,7 @@ async fn ignore_differences_by_jq_expression_and_by_manager() {
     .await;
     assert_eq!(resource_status(&s, "by-jq"), "Synced", "{s}");
     assert_eq!(resource_status(&s, "by-manager"), "Synced", "{s}");
-    let out = sluice(&["app", "diff", &name]).await;
-    let diff = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{diff}");
+    let diff = app_diff(&name, 1).await;
     assert!(
         diff.contains(&format!("/ConfigMap {ns}/control ")),
         "{diff}"
