@@ -36,16 +36,13 @@ const GITOPS_USER: &str = "sluice:gitops";
 /// `sluice controller`, so running it proves the install's rules.
 const INSTALL: &str = include_str!("../../../deploy/install.yaml");
 
-/// ClusterRoles `sluice:rollouts` and `sluice:gitops` with the rules of the install's
-/// `sluice-controller` and `sluice-gitops-controller`, bound to the users of the same names
-/// (applied at every start, so they follow the install; named apart from the install's own, so
+/// Gives `sluice:rollouts` and `sluice:gitops` the rules of the install's `sluice-controller`
+/// and `sluice-gitops-controller` ClusterRoles, in ClusterRoles of their own names (brought up
+/// to date at every start, so they follow the install; named apart from the install's own, so
 /// applying the install to `sluice up` changes nothing of them).
-async fn install_identities(client: &kube::Client) -> anyhow::Result<()> {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-    use kube::api::{Api, Patch, PatchParams};
+fn install_identities(cluster: &Cluster) -> anyhow::Result<()> {
     let documents: Vec<serde_json::Value> =
         serde_saphyr::from_multiple(INSTALL).context("parsing deploy/install.yaml")?;
-    let params = PatchParams::apply("sluice-up").force();
     for (install_role, user) in [
         ("sluice-controller", ROLLOUTS_USER),
         ("sluice-gitops-controller", GITOPS_USER),
@@ -55,24 +52,8 @@ async fn install_identities(client: &kube::Client) -> anyhow::Result<()> {
             .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == install_role)
             .map(|d| d["rules"].clone())
             .with_context(|| format!("deploy/install.yaml has no ClusterRole {install_role}"))?;
-        let role = serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": user, "annotations": {
-                "sluice.io/rules-of": format!("deploy/install.yaml ClusterRole {install_role}")}},
-            "rules": rules,
-        });
-        let binding = serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": user},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-        });
-        Api::<ClusterRole>::all(client.clone())
-            .patch(user, &params, &Patch::Apply(&role))
-            .await?;
-        Api::<ClusterRoleBinding>::all(client.clone())
-            .patch(user, &params, &Patch::Apply(&binding))
-            .await?;
+        let source = format!("deploy/install.yaml ClusterRole {install_role}");
+        cluster.grant(user, rules, &source)?;
     }
     Ok(())
 }
@@ -203,8 +184,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
     if !args.no_controllers {
-        install_identities(&cluster.client())
-            .await
+        install_identities(&cluster)
             .context("binding the controllers' users to deploy/install.yaml's roles")?;
     }
     let rollouts_client = cluster.api().client_as(User::component(ROLLOUTS_USER, &[]));

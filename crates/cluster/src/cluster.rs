@@ -230,6 +230,59 @@ impl Cluster {
         self.api.client()
     }
 
+    /// Gives `user` exactly `rules`: a ClusterRole named after the user with those rules
+    /// (`source`, in an annotation, says where they come from) and a ClusterRoleBinding of it
+    /// to the user, created or brought up to date — how `sluice up` gives its controllers the
+    /// rules of `deploy/install.yaml`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Bootstrap`] when an object cannot be written.
+    pub fn grant(&self, user: &str, rules: Value, source: &str) -> Result<(), ClusterError> {
+        let group = "rbac.authorization.k8s.io";
+        let role = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": user, "annotations": {"sluice.io/rules-of": source}},
+            "rules": rules,
+        });
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": user},
+            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": user},
+            "subjects": [{"apiGroup": group, "kind": "User", "name": user}],
+        });
+        for (resource, object, field) in [
+            ("clusterroles", role, "rules"),
+            ("clusterrolebindings", binding, "subjects"),
+        ] {
+            let rt = self
+                .api
+                .registry()
+                .get(group, resource)
+                .expect("built-in kind");
+            let key = ObjectKey::new("", user);
+            let Some(stored) = self.api.store().get(&rt.storage, &key) else {
+                create(&self.api, &rt, object, user)?;
+                continue;
+            };
+            let mut value = stored.value();
+            if value[field] == object[field] {
+                continue;
+            }
+            value[field] = object[field].clone();
+            self.api
+                .store()
+                .write(|txn| {
+                    txn.put(&rt.storage, key, value);
+                    Ok::<_, ApiError>(())
+                })
+                .map_err(|source| ClusterError::Bootstrap {
+                    what: format!("{resource} {user}"),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
     /// The HTTPS address.
     pub fn address(&self) -> SocketAddr {
         self.address
