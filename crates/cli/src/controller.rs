@@ -42,15 +42,15 @@ impl ControllerMetrics {
     }
 
     /// Runs the chosen controllers until one stops (the API server went away): the Rollout
-    /// and AnalysisRun controllers when `rollouts` (the analysis controller handles what the
-    /// Rollout controller does: its instance and namespace), the Application controller when
-    /// `gitops` has its settings.
+    /// and AnalysisRun controllers on `client` when `rollouts` (the analysis controller handles
+    /// what the Rollout controller does: its instance and namespace), the Application
+    /// controller when `gitops` has its client and settings.
     pub async fn run(
         &self,
         client: kube::Client,
         (settings, analysis): (Settings, sluice_analysis::controller::Settings),
         rollouts: bool,
-        gitops: Option<sluice_gitops::controller::Settings>,
+        gitops: Option<(kube::Client, sluice_gitops::controller::Settings)>,
     ) {
         let analysis = sluice_analysis::controller::Settings {
             instance_id: settings.instance_id.clone(),
@@ -70,7 +70,7 @@ impl ControllerMetrics {
         };
         let applications = async {
             match gitops {
-                Some(gitops) => {
+                Some((client, gitops)) => {
                     // The namespace and the `default` AppProject, as Argo CD's API server
                     // creates them at start (Applications name a project that must exist).
                     if let Err(e) =
@@ -271,7 +271,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             client.clone(),
             (settings.clone(), analysis),
             rollouts,
-            gitops.clone(),
+            gitops.clone().map(|gitops| (client.clone(), gitops)),
         )
     };
     let controllers = async {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use sluice_cluster::{
     Cluster, ClusterConfig, DataDir, IngressConfig,
+    authn::User,
     kubelet::Rules,
     os::group::PidFiles,
     prometheus::{self, Prometheus, PrometheusConfig, TargetGroup, targets},
@@ -25,6 +26,37 @@ const BUILT_IN_RULES: &str = "default:\n  readyAfter: 1s\n";
 
 /// Where Applications live, as in Argo CD.
 const ARGOCD: &str = "argocd";
+
+/// The user the Rollout and AnalysisRun controllers act as in `sluice up`.
+const ROLLOUTS_USER: &str = "sluice:rollouts";
+/// The user the Application controller (and its webhooks) act as in `sluice up`.
+const GITOPS_USER: &str = "sluice:gitops";
+
+/// `deploy/install.yaml`: `sluice up` gives its controllers exactly the rights the install gives
+/// `sluice controller`, so running it proves the install's rules.
+const INSTALL: &str = include_str!("../../../deploy/install.yaml");
+
+/// Gives `sluice:rollouts` and `sluice:gitops` the rules of the install's `sluice-controller`
+/// and `sluice-gitops-controller` ClusterRoles, in ClusterRoles of their own names (brought up
+/// to date at every start, so they follow the install; named apart from the install's own, so
+/// applying the install to `sluice up` changes nothing of them).
+fn install_identities(cluster: &Cluster) -> anyhow::Result<()> {
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(INSTALL).context("parsing deploy/install.yaml")?;
+    for (install_role, user) in [
+        ("sluice-controller", ROLLOUTS_USER),
+        ("sluice-gitops-controller", GITOPS_USER),
+    ] {
+        let rules = documents
+            .iter()
+            .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == install_role)
+            .map(|d| d["rules"].clone())
+            .with_context(|| format!("deploy/install.yaml has no ClusterRole {install_role}"))?;
+        let source = format!("deploy/install.yaml ClusterRole {install_role}");
+        cluster.grant(user, rules, &source)?;
+    }
+    Ok(())
+}
 
 /// Flags of `sluice up`.
 #[derive(Debug, Args)]
@@ -152,7 +184,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .context("starting the control plane")?;
     check_serving(&cluster).await?;
     if !args.no_controllers {
-        sluice_gitops::controller::ensure_home(&cluster.client(), ARGOCD)
+        install_identities(&cluster)
+            .context("binding the controllers' users to deploy/install.yaml's roles")?;
+    }
+    let rollouts_client = cluster.api().client_as(User::component(ROLLOUTS_USER, &[]));
+    let gitops_client = cluster.api().client_as(User::component(GITOPS_USER, &[]));
+    if !args.no_controllers {
+        sluice_gitops::controller::ensure_home(&gitops_client, ARGOCD)
             .await
             .context("creating the argocd namespace and the default AppProject")?;
     }
@@ -193,10 +231,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let scrape = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let client = cluster.client();
+        let client = rollouts_client;
         let webhook = match args.webhook_listen.0 {
             Some(address) => Some(
-                sluice_gitops::webhook::listener::start(address, client.clone(), ARGOCD)
+                sluice_gitops::webhook::listener::start(address, gitops_client.clone(), ARGOCD)
                     .await
                     .with_context(|| format!("listening for webhooks on {address}"))?,
             ),
@@ -218,7 +256,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                         },
                     ),
                     true,
-                    Some(gitops),
+                    Some((gitops_client, gitops)),
                 )
                 .await
         });
@@ -285,7 +323,8 @@ async fn start_prometheus(
     })
     .await
     .context("--prometheus")?;
-    let targets = tokio::spawn(targets::run(cluster.client(), dir));
+    let client = cluster.api().client_as(User::prometheus());
+    let targets = tokio::spawn(targets::run(client, dir));
     Ok((prometheus, targets))
 }
 

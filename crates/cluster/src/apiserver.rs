@@ -6,8 +6,8 @@
 //!                              object (metadata rules) ─▶ Store::write (atomic) ─▶ watchers
 //! ```
 //!
-//! Every request that carries a [`User`] (all TCP clients but anonymous ones on public paths)
-//! is authorized first ([`authorize`], [`crate::rbac`]), streams and watches included; a refusal
+//! Every request that carries a [`User`] (all but anonymous ones on public paths; in-process
+//! clients carry their component's, [`ApiServer::client_as`]) is authorized first ([`authorize`], [`crate::rbac`]), streams and watches included; a refusal
 //! is Kubernetes' 403 and is counted ([`ApiServer::refusals`]).
 //!
 //! The same [`axum::Router`] serves TCP clients (kubectl, kube-rs over HTTPS, through the
@@ -171,13 +171,20 @@ impl ApiServer {
 
     /// Checks every attribute of a request; the first refusal as Kubernetes' 403, recorded
     /// and logged.
-    fn check(&self, user: &User, all: &[Attributes]) -> ApiResult<()> {
+    fn check(&self, user: &User, all: &[Attributes], in_process: bool) -> ApiResult<()> {
         let policy = self.policy();
         for attributes in all {
             let decision = policy.authorize(user, attributes);
             if !decision.allowed {
                 let error = authorize::forbidden(user, attributes, &decision.reason);
-                tracing::info!("refused: {}", error.message);
+                if in_process {
+                    tracing::warn!(
+                        "an in-process component was refused (a missing RBAC rule): {}",
+                        error.message
+                    );
+                } else {
+                    tracing::info!("refused: {}", error.message);
+                }
                 self.refusals.record(Refusal {
                     user: user.username.clone(),
                     message: error.message.clone(),
@@ -203,11 +210,29 @@ impl ApiServer {
         Router::new().fallback(handle).with_state(self.clone())
     }
 
-    /// A kube-rs client wired straight to the router: same handlers, no socket.
+    /// A kube-rs client wired straight to the router, acting as the administrator: same
+    /// handlers and authorization, no socket.
     pub fn client(self: &Arc<Self>) -> kube::Client {
-        kube::Client::new(self.router(), "default")
+        self.client_as(User::admin())
+    }
+
+    /// A kube-rs client wired straight to the router whose every request is `user`'s,
+    /// authorized as that user's would be over TCP: how the cluster's components and
+    /// `sluice up`'s controllers each reach the API as themselves ([`crate::authn`]). A
+    /// refusal is logged as a warning naming the user, verb and resource.
+    pub fn client_as(self: &Arc<Self>, user: User) -> kube::Client {
+        let router = self
+            .router()
+            .layer(axum::Extension(user))
+            .layer(axum::Extension(InProcess));
+        kube::Client::new(router, "default")
     }
 }
+
+/// Marks a request of an in-process client ([`ApiServer::client_as`]): its refusals are
+/// warnings, since a component refused is a component that stops working.
+#[derive(Debug, Clone, Copy)]
+struct InProcess;
 
 async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) -> Response {
     if let Some(user) = request.extensions().get::<User>() {
@@ -220,7 +245,8 @@ async fn handle(State(server): State<Arc<ApiServer>>, request: Request<Body>) ->
             &Query::parse(request.uri().query()),
             upgrade,
         );
-        if let Err(refused) = server.check(user, &all) {
+        let in_process = request.extensions().get::<InProcess>().is_some();
+        if let Err(refused) = server.check(user, &all, in_process) {
             return refused.into_response();
         }
     }
@@ -272,7 +298,7 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
 struct Incoming<'a> {
     method: &'a Method,
     headers: &'a HeaderMap,
-    /// Who sent it (`None` for in-process clients, which are the administrator).
+    /// Who sent it (`None` for anonymous requests to public paths).
     user: Option<User>,
 }
 
@@ -283,7 +309,7 @@ pub(crate) struct ResourceRequest {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// Who sent it (`None` for in-process clients).
+    /// Who sent it (`None` for anonymous requests to public paths).
     pub user: Option<User>,
 }
 

@@ -14,17 +14,28 @@
 //! | `system:serviceaccount:NS:NAME` | `system:serviceaccounts`, `system:serviceaccounts:NS` | its bindings, plus what every authenticated user has: `system:discovery`, `system:basic-user`, `system:public-info-viewer` |
 //! | anonymous | — | only `/version`, `/healthz`, `/livez`, `/readyz` |
 //! | impersonated (`Impersonate-User`, `kubectl --as`) | as asked, plus `system:authenticated` | its bindings; the requester needs `impersonate` |
-//! | in-process clients | — | not checked: they are the administrator |
+//! | `system:kube-controller-manager` (the cluster controllers) | — | `system:kube-controller-manager` and the `system:controller:*` role of each of its loops |
+//! | `system:kube-scheduler` | — | `system:kube-scheduler` |
+//! | `system:node:sluice-local` (the kubelet) | `system:nodes` | `system:node` (no Node authorizer: not limited to its own pods' objects) |
+//! | `system:kube-proxy` (the service proxy) | — | `system:node-proxier` |
+//! | `sluice:ingress` | — | `sluice:ingress` (ingress-nginx's rules) |
+//! | `sluice:rollouts` (`sluice up`'s Rollout and AnalysisRun controllers) | — | `deploy/install.yaml`'s `sluice-controller` rules |
+//! | `sluice:gitops` (`sluice up`'s Application controller) | — | `deploy/install.yaml`'s `sluice-gitops-controller` rules |
+//! | `sluice:prometheus` (`sluice up --prometheus`'s target discovery) | — | Prometheus' server role |
 //!
-//! In-process clients are the cluster's own components — the controllers kube-controller-manager
-//! would run, the garbage collector, the kubelet, the service proxy, the ingress — and, in
-//! `sluice up`, sluice's Rollout, AnalysisRun and GitOps controllers. They reach the API
-//! server's router without a socket or a token ([`crate::apiserver::ApiServer::client`]), so no
-//! [`User`] is attached and authorization does not run for them: they act with the
-//! administrator's rights, where Kubernetes gives each component its own user
-//! (`system:kube-controller-manager`, `system:node:NAME` under the Node authorizer, …). This is
-//! the one departure; it keeps one process from authorizing itself. `sluice controller` — the
-//! same controllers as a process, with a ServiceAccount token — gets exactly the rights of its
+//! In-process clients are the cluster's own components and, in `sluice up`, sluice's
+//! controllers. They reach the API server's router without a socket or a token, but each
+//! through its own client ([`crate::apiserver::ApiServer::client_as`]) that names its user on
+//! every request, so they are authorized as Kubernetes authorizes its components, by the roles
+//! of [`crate::rbac::components`] (which lists the few rights sluice's components need beyond
+//! Kubernetes' own, each in a `sluice:*` role), and a refused request is a warning in the log
+//! naming user, verb and resource. `sluice up` binds `sluice:rollouts` and `sluice:gitops` to
+//! copies of the install's ClusterRoles at every start, so every `sluice up` exercises the
+//! install's rules. The garbage collector and the namespace lifecycle make no requests, so
+//! nothing checks them: they act through store transactions inside the API server (Kubernetes
+//! gives them every resource anyway). [`crate::apiserver::ApiServer::client`] is the
+//! administrator's in-process client, for tests and tools. `sluice controller` — the same
+//! controllers as a process, with a ServiceAccount token — gets exactly the rights of its
 //! bindings, and local pods get their ServiceAccount's ([`crate::kubelet::identity`]).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -42,6 +53,19 @@ pub const PROJECTED_TOKEN_SECONDS: i64 = 3607;
 /// `--service-account-extend-token-expiration` (on by default) extends it to a year.
 pub const EXTENDED_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
 
+/// The user of the cluster controllers (Kubernetes' kube-controller-manager).
+pub const KUBE_CONTROLLER_MANAGER: &str = "system:kube-controller-manager";
+/// The user of the scheduler.
+pub const KUBE_SCHEDULER: &str = "system:kube-scheduler";
+/// The user of the service proxy (kube-proxy).
+pub const KUBE_PROXY: &str = "system:kube-proxy";
+/// The group of every kubelet.
+pub const NODES: &str = "system:nodes";
+/// The user of the ingress controller.
+pub const INGRESS: &str = "sluice:ingress";
+/// The user of `sluice up --prometheus`'s target discovery.
+pub const PROMETHEUS: &str = "sluice:prometheus";
+
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -54,14 +78,56 @@ pub struct User {
 }
 
 impl User {
-    /// The administrator of the kubeconfig `sluice up` writes (and what in-process clients
-    /// count as).
+    /// The administrator of the kubeconfig `sluice up` writes (and of
+    /// [`crate::apiserver::ApiServer::client`]).
     pub fn admin() -> Self {
         Self {
             username: "sluice-admin".into(),
             uid: String::new(),
             groups: vec!["system:masters".into(), "system:authenticated".into()],
         }
+    }
+
+    /// A component of the cluster acting as `username` in `groups` (and
+    /// `system:authenticated`), as its client certificate would name it on a real cluster.
+    pub fn component(username: &str, groups: &[&str]) -> Self {
+        let mut groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        groups.push("system:authenticated".into());
+        Self {
+            username: username.to_owned(),
+            uid: String::new(),
+            groups,
+        }
+    }
+
+    /// The cluster controllers (kube-controller-manager's loops).
+    pub fn controller_manager() -> Self {
+        Self::component(KUBE_CONTROLLER_MANAGER, &[])
+    }
+
+    /// The scheduler.
+    pub fn scheduler() -> Self {
+        Self::component(KUBE_SCHEDULER, &[])
+    }
+
+    /// The kubelet of node `node`.
+    pub fn node(node: &str) -> Self {
+        Self::component(&format!("system:node:{node}"), &[NODES])
+    }
+
+    /// The service proxy.
+    pub fn proxy() -> Self {
+        Self::component(KUBE_PROXY, &[])
+    }
+
+    /// The ingress controller.
+    pub fn ingress() -> Self {
+        Self::component(INGRESS, &[])
+    }
+
+    /// Prometheus' discovery of scrape targets.
+    pub fn prometheus() -> Self {
+        Self::component(PROMETHEUS, &[])
     }
 
     fn service_account(namespace: &str, name: &str, uid: &str) -> Self {

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
+    admission::NODE_NAME,
     apiserver::{ApiError, ApiServer, create_object, sync_crd},
+    authn::User,
     controllers, gc, kubeconfig,
     kubelet::{self, Rules, process::Supervisor},
     proxy,
@@ -169,17 +171,23 @@ impl Cluster {
             stopped.clone(),
         ))];
         tasks.push(tokio::spawn(gc::run(api.clone())));
-        tasks.push(tokio::spawn(controllers::aggregation::run(api.client())));
+        let manager = api.client_as(User::controller_manager());
+        tasks.push(tokio::spawn(controllers::aggregation::run(manager.clone())));
         tasks.push(tokio::spawn(compact(api.clone(), stopped)));
         let mut supervisor = None;
         if let Some(rules) = config.runtime {
-            let client = api.client();
-            tasks.extend(controllers::spawn(&client, &credentials.ca_pem));
+            let scheduler = api.client_as(User::scheduler());
+            tasks.extend(controllers::spawn(
+                &manager,
+                &scheduler,
+                &credentials.ca_pem,
+            ));
+            let client = api.client_as(User::node(NODE_NAME));
             let kubelet = kubelet::supervisor(&client, &config.data_dir, rules.allow_host_exec);
             supervisor = Some(kubelet.0.clone());
             api.set_node(kubelet.0.clone());
             let data_dir = config.data_dir.clone();
-            let proxy_client = client.clone();
+            let proxy_client = api.client_as(User::proxy());
             let endpoint = kubelet::identity::ApiEndpoint {
                 address,
                 ca_pem: credentials.ca_pem.clone(),
@@ -194,7 +202,7 @@ impl Cluster {
         let mut ingress = None;
         if let Some(((listener, at), (metrics_listener, metrics_at))) = ingress_listeners {
             ingress = Some((at, metrics_at));
-            let client = api.client();
+            let client = api.client_as(User::ingress());
             tasks.push(tokio::spawn(crate::ingress::run(
                 client,
                 listener,
@@ -217,9 +225,62 @@ impl Cluster {
         &self.api
     }
 
-    /// A kube-rs client wired to the API server in-process.
+    /// A kube-rs client wired to the API server in-process, acting as the administrator.
     pub fn client(&self) -> kube::Client {
         self.api.client()
+    }
+
+    /// Gives `user` exactly `rules`: a ClusterRole named after the user with those rules
+    /// (`source`, in an annotation, says where they come from) and a ClusterRoleBinding of it
+    /// to the user, created or brought up to date — how `sluice up` gives its controllers the
+    /// rules of `deploy/install.yaml`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Bootstrap`] when an object cannot be written.
+    pub fn grant(&self, user: &str, rules: Value, source: &str) -> Result<(), ClusterError> {
+        let group = "rbac.authorization.k8s.io";
+        let role = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": user, "annotations": {"sluice.io/rules-of": source}},
+            "rules": rules,
+        });
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": user},
+            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": user},
+            "subjects": [{"apiGroup": group, "kind": "User", "name": user}],
+        });
+        for (resource, object, field) in [
+            ("clusterroles", role, "rules"),
+            ("clusterrolebindings", binding, "subjects"),
+        ] {
+            let rt = self
+                .api
+                .registry()
+                .get(group, resource)
+                .expect("built-in kind");
+            let key = ObjectKey::new("", user);
+            let Some(stored) = self.api.store().get(&rt.storage, &key) else {
+                create(&self.api, &rt, object, user)?;
+                continue;
+            };
+            let mut value = stored.value();
+            if value[field] == object[field] {
+                continue;
+            }
+            value[field] = object[field].clone();
+            self.api
+                .store()
+                .write(|txn| {
+                    txn.put(&rt.storage, key, value);
+                    Ok::<_, ApiError>(())
+                })
+                .map_err(|source| ClusterError::Bootstrap {
+                    what: format!("{resource} {user}"),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// The HTTPS address.

@@ -131,11 +131,17 @@ impl PodOwners {
     }
 }
 
-/// Starts every cluster controller on `client`.
-pub fn spawn(client: &Client, ca_pem: &str) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts every cluster controller: kube-controller-manager's loops on `controllers`, the
+/// scheduler on `scheduler` (each client acting as its component's user).
+pub fn spawn(
+    controllers: &Client,
+    scheduler: &Client,
+    ca_pem: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = controllers;
     vec![
         tokio::spawn(namespace::run(client.clone(), ca_pem.to_owned())),
-        tokio::spawn(scheduler::run(client.clone())),
+        tokio::spawn(scheduler::run(scheduler.clone())),
         tokio::spawn(replicaset::run(client.clone())),
         tokio::spawn(deployment::run(client.clone())),
         tokio::spawn(endpoints::run(client.clone())),

@@ -18,8 +18,10 @@
 //! authorizer).
 //!
 //! Layering: beside the store, below the API server; [`index`] keeps a [`Policy`] current from
-//! the store, [`defaults`] holds Kubernetes' default ClusterRoles and bindings.
+//! the store, [`defaults`] holds Kubernetes' default ClusterRoles and bindings, [`components`]
+//! those of the cluster's own components.
 
+pub mod components;
 pub mod defaults;
 pub mod index;
 #[cfg(test)]

@@ -147,3 +147,50 @@ fn can_i_and_forbidden_follow_the_bindings() {
         "{out}"
     );
 }
+
+/// The cluster's components as Kubernetes' (sluice's own controllers, which this `sluice up
+/// --no-controllers` does not run, are proven by the local tests, run under the install's rules).
+#[test]
+fn components_hold_their_own_rights() {
+    let Some(session) = KubectlSession::start(SLUICE, &[]) else {
+        return;
+    };
+    let node = "--as=system:node:sluice-local --as-group=system:nodes";
+    let kcm = "--as=system:kube-controller-manager";
+    let table = [
+        // The kubelet: Kubernetes' system:node.
+        (format!("get secrets -n default {node}"), "yes"),
+        (
+            format!("patch pods --subresource=status -n default {node}"),
+            "yes",
+        ),
+        (format!("delete deployments.apps -n default {node}"), "no"),
+        (format!("create secrets -n default {node}"), "no"),
+        // kube-controller-manager's loops, the scheduler, kube-proxy.
+        (format!("create pods -n default {kcm}"), "yes"),
+        (format!("list secrets -A {kcm}"), "yes"),
+        (
+            format!("create rollouts.argoproj.io -n default {kcm}"),
+            "no",
+        ),
+        (
+            "create pods --subresource=binding -n default --as=system:kube-scheduler".into(),
+            "yes",
+        ),
+        (
+            "get secrets -n default --as=system:kube-scheduler".into(),
+            "no",
+        ),
+        (
+            "watch endpointslices.discovery.k8s.io -A --as=system:kube-proxy".into(),
+            "yes",
+        ),
+        ("get secrets -n default --as=system:kube-proxy".into(), "no"),
+    ];
+    for (args, expected) in table {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args.split_whitespace());
+        let (_, out) = session.run(&all);
+        assert_eq!(out.trim(), expected, "kubectl auth can-i {args}");
+    }
+}

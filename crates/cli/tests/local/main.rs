@@ -47,6 +47,7 @@ use kube::{
 use serde_json::json;
 use sluice_cluster::{
     ClusterConfig, IngressConfig,
+    authn::User,
     kubelet::Rules,
     store::{Durability, StoreConfig},
 };
@@ -87,12 +88,30 @@ fn config(dir: &std::path::Path) -> ClusterConfig {
 
 static SHARED: LazyLock<Shared> = LazyLock::new(|| {
     Shared::start(config, |cluster, runtime| {
+        // As in `sluice up`: the controllers hold exactly deploy/install.yaml's rules.
+        let install: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(include_str!("../../../../deploy/install.yaml")).unwrap();
+        let rules = |name: &str| {
+            install
+                .iter()
+                .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == name)
+                .map(|d| d["rules"].clone())
+                .unwrap()
+        };
+        for (user, role) in [
+            ("sluice:rollouts", "sluice-controller"),
+            ("sluice:gitops", "sluice-gitops-controller"),
+        ] {
+            cluster.grant(user, rules(role), role).unwrap();
+        }
+        let as_user = |user: &str| cluster.api().client_as(User::component(user, &[]));
+        let rollouts = as_user("sluice:rollouts");
         runtime.spawn(sluice_rollouts::controller::run(
-            cluster.client(),
+            rollouts.clone(),
             Default::default(),
             Default::default(),
         ));
-        let client = cluster.client();
+        let client = as_user("sluice:gitops");
         let cache = std::env::temp_dir().join(format!("sluice-test-repos-{}", std::process::id()));
         runtime.spawn(async move {
             sluice_gitops::controller::ensure_home(&client, "argocd")
@@ -112,7 +131,7 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             .await;
         });
         runtime.spawn(sluice_analysis::controller::run(
-            cluster.client(),
+            rollouts,
             Default::default(),
             Default::default(),
         ));
@@ -121,6 +140,21 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
 
 fn client() -> Client {
     SHARED.cluster.client()
+}
+
+/// What the API server refused the in-process controllers and components so far: a test that
+/// times out names them (a missing rule shows as a stall).
+fn refused_in_process() -> Vec<String> {
+    let (_, refusals) = SHARED.cluster.api().refusals();
+    refusals
+        .into_iter()
+        .filter(|r| {
+            r.user.starts_with("sluice:")
+                || r.user.starts_with("system:node:")
+                || r.user.starts_with("system:kube-")
+        })
+        .map(|r| r.message)
+        .collect()
 }
 
 /// One HTTP/1.1 request on a new connection: status and body.

@@ -29,7 +29,10 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out after {seconds} s waiting for {what}");
+    panic!(
+        "timed out after {seconds} s waiting for {what}; in-process requests refused: {:#?}",
+        super::refused_in_process()
+    );
 }
 
 /// One Rollout `demo` with Services `active` and `preview` in a namespace of its own.

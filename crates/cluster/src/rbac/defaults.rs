@@ -7,9 +7,9 @@
 //! The rules of `system:aggregate-to-*` are Kubernetes 1.33's for the core, `apps`, `batch`,
 //! `autoscaling`, `policy`, `networking.k8s.io`, `discovery.k8s.io`, `coordination.k8s.io` and
 //! RBAC groups; `view` never reads Secrets or reaches into pods, `edit` cannot grant rights,
-//! `admin` can within a namespace. Kubernetes' roles for its own components
-//! (`system:kube-scheduler`, `system:node`, …) are left out: sluice's components are in
-//! `system:masters` (see [`crate::authn`]).
+//! `admin` can within a namespace. The roles of Kubernetes' own components
+//! (`system:kube-controller-manager`, `system:node`, …), which sluice's components act under, are
+//! [`super::components`]'.
 
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ const READ_WRITE: [&str; 8] = [
     "deletecollection",
 ];
 
-fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {
+pub(super) fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {
     json!({"apiGroups": [group], "resources": resources, "verbs": verbs})
 }
 
@@ -47,7 +47,7 @@ fn meta(name: &str, labels: &[(&str, &str)]) -> Value {
     })
 }
 
-fn role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
+pub(super) fn role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
@@ -68,8 +68,14 @@ const TO_ADMIN: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-admin", 
 const TO_EDIT: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-edit", "true");
 const TO_VIEW: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-view", "true");
 
-/// Kubernetes' default ClusterRoles.
+/// Kubernetes' default ClusterRoles, its components' included.
 pub fn cluster_roles() -> Vec<Value> {
+    let mut roles = user_facing();
+    roles.extend(super::components::cluster_roles());
+    roles
+}
+
+fn user_facing() -> Vec<Value> {
     vec![
         role(
             "cluster-admin",
@@ -294,18 +300,25 @@ fn binding(name: &str, role: &str, groups: &[&str]) -> Value {
         .iter()
         .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
         .collect();
+    let mut binding = binding_to(role, subjects);
+    binding["metadata"] = meta(name, &[]);
+    binding
+}
+
+/// A ClusterRoleBinding of ClusterRole `role`, named after it, to `subjects`.
+pub(super) fn binding_to(role: &str, subjects: Vec<Value>) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": meta(name, &[]),
+        "metadata": meta(role, &[]),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": subjects,
     })
 }
 
-/// Kubernetes' default ClusterRoleBindings.
+/// Kubernetes' default ClusterRoleBindings, its components' included.
 pub fn cluster_role_bindings() -> Vec<Value> {
-    vec![
+    let mut bindings = vec![
         binding("cluster-admin", "cluster-admin", &["system:masters"]),
         binding(
             "system:discovery",
@@ -322,5 +335,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
             "system:public-info-viewer",
             &["system:authenticated", "system:unauthenticated"],
         ),
-    ]
+    ];
+    bindings.extend(super::components::cluster_role_bindings());
+    bindings
 }

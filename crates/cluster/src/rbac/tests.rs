@@ -465,3 +465,96 @@ fn cost() {
     drop(built);
     println!("index: rebuild {rebuild:?}; lookup + authorize {per:?} per request");
 }
+
+#[test]
+fn components_hold_the_rights_kubernetes_gives_them() {
+    let policy = policy();
+    let manager = User::controller_manager();
+    let scheduler = User::scheduler();
+    let kubelet = User::node("sluice-local");
+    let proxy = User::proxy();
+    let ingress = User::ingress();
+    let table: &[(&User, &str, bool)] = &[
+        // kube-controller-manager: every loop's role, reads everything, writes what its loops own.
+        (&manager, "list secrets", true),
+        (&manager, "watch pods", true),
+        (&manager, "create pods in shop", true),
+        (&manager, "patch replicasets.apps/status web in shop", true),
+        (&manager, "update deployments.apps/status web in shop", true),
+        (
+            &manager,
+            "create endpointslices.discovery.k8s.io in shop",
+            true,
+        ),
+        (&manager, "create serviceaccounts in shop", true),
+        (&manager, "create configmaps in shop", true),
+        (
+            &manager,
+            "patch clusterroles.rbac.authorization.k8s.io admin",
+            true,
+        ),
+        (&manager, "create events.events.k8s.io in shop", true),
+        (&manager, "create rollouts.argoproj.io in shop", false),
+        (&manager, "create pods/exec web in shop", false),
+        (
+            &manager,
+            "create clusterrolebindings.rbac.authorization.k8s.io",
+            false,
+        ),
+        // The scheduler binds and reads, nothing more.
+        (&scheduler, "patch pods/status web in shop", true),
+        (&scheduler, "create pods/binding web in shop", true),
+        (&scheduler, "get nodes sluice-local", true),
+        (&scheduler, "create pods in shop", false),
+        (&scheduler, "get secrets s in shop", false),
+        // The kubelet: system:node through the group system:nodes.
+        (&kubelet, "get secrets s in shop", true),
+        (&kubelet, "list secrets in shop", true),
+        (&kubelet, "patch pods/status web in shop", true),
+        (&kubelet, "delete pods web in shop", true),
+        (
+            &kubelet,
+            "create serviceaccounts/token default in shop",
+            true,
+        ),
+        (
+            &kubelet,
+            "update leases.coordination.k8s.io sluice-local in kube-node-lease",
+            true,
+        ),
+        (&kubelet, "create events.events.k8s.io in shop", true),
+        (&kubelet, "delete deployments.apps web in shop", false),
+        (&kubelet, "create secrets in shop", false),
+        (&kubelet, "update pods web in shop", false),
+        (&kubelet, "list rollouts.argoproj.io in shop", false),
+        // kube-proxy reads Services and their endpoints; it may patch Services (sluice's
+        // load-balancer status and remapped ports) but not change what they select.
+        (&proxy, "watch endpointslices.discovery.k8s.io", true),
+        (&proxy, "list services", true),
+        (&proxy, "patch services/status web in shop", true),
+        (&proxy, "get secrets s in shop", false),
+        (&proxy, "delete services web in shop", false),
+        // The ingress: ingress-nginx's rules.
+        (&ingress, "watch ingresses.networking.k8s.io", true),
+        (
+            &ingress,
+            "update ingresses.networking.k8s.io/status web in shop",
+            true,
+        ),
+        (&ingress, "list secrets", true),
+        (
+            &ingress,
+            "delete ingresses.networking.k8s.io web in shop",
+            false,
+        ),
+        (&ingress, "create pods in shop", false),
+    ];
+    for (user, text, expected) in table {
+        let decision = policy.authorize(user, &request(text));
+        assert_eq!(
+            decision.allowed, *expected,
+            "{} {text}: {}",
+            user.username, decision.reason
+        );
+    }
+}

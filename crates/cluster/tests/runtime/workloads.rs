@@ -344,3 +344,60 @@ async fn evictions_honour_pod_disruption_budgets() {
     })
     .await;
 }
+
+/// Whether `user` is one of the cluster's own components.
+fn component(user: &str) -> bool {
+    user.starts_with("system:node:")
+        || [
+            "system:kube-controller-manager",
+            "system:kube-scheduler",
+            "system:kube-proxy",
+            "sluice:ingress",
+        ]
+        .contains(&user)
+}
+
+#[tokio::test]
+async fn components_act_as_their_own_users_and_are_never_refused() {
+    let client = client();
+    let ns = namespace(&client, "identity").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &deployment("web", "nginx:1.25", json!({"type": "RollingUpdate"})),
+        )
+        .await
+        .unwrap();
+    // The controllers, the scheduler and the kubelet run it under their own users.
+    eventually("4 pods ready", || async { live(&pods, "web").await.1 == 4 }).await;
+    // The kubelet's identity may read a Secret but not delete a Deployment.
+    let api = SHARED.cluster.api();
+    let kubelet = api.client_as(sluice_cluster::authn::User::node("sluice-local"));
+    let as_kubelet: Api<Deployment> = Api::namespaced(kubelet, &ns);
+    let refused = as_kubelet
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(status.code, 403);
+    assert!(
+        status.message.ends_with(&format!(
+            r#"User "system:node:sluice-local" cannot delete resource "deployments" in API group "apps" in the namespace "{ns}""#
+        )),
+        "{}",
+        status.message
+    );
+    assert!(deployments.get_opt("web").await.unwrap().is_some());
+    // No other request of a component was refused, in this test or any before it.
+    let (_, refusals) = api.refusals();
+    let unexpected: Vec<_> = refusals
+        .iter()
+        .filter(|r| component(&r.user) && !r.message.contains(&format!("\"{ns}\"")))
+        .map(|r| &r.message)
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+}
