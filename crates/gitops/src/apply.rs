@@ -12,6 +12,12 @@
 //! re-creates an object the server refuses to update (422 Invalid, such as a Job's immutable
 //! template, or 409): `kubectl apply --force` does so, and `kubectl replace --force` as Argo CD
 //! runs it re-creates every time; sluice re-creates only when the update is refused.
+//!
+//! `ServerSideApply=true` (app-wide, per operation or per object; `ServerSideApply=false` on
+//! an object opts it out) sends the object as a server-side apply instead, as `kubectl apply
+//! --server-side --force-conflicts --field-manager=argocd-controller` does: no last-applied
+//! annotation, the server merging by field ownership, conflicts with other managers taken
+//! over; kubectl's message `KIND/NAME serverside-applied`.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -97,6 +103,8 @@ pub struct Options {
     pub replace: bool,
     /// `Force=true` (or `syncStrategy.*.force`) for every object.
     pub force: bool,
+    /// `ServerSideApply=true` for every object.
+    pub server_side: bool,
 }
 
 /// How one object is written.
@@ -106,6 +114,8 @@ pub struct Write {
     pub replace: bool,
     /// Deleted and re-created when the server refuses the update.
     pub force: bool,
+    /// Server-side applied.
+    pub server_side: bool,
 }
 
 impl Write {
@@ -117,6 +127,9 @@ impl Write {
                 || has_option(Some(target), sync_option::REPLACE)
                 || has_option(live, sync_option::REPLACE),
             force: options.force || has_option(Some(target), sync_option::FORCE),
+            server_side: (options.server_side
+                || has_option(Some(target), sync_option::SERVER_SIDE_APPLY))
+                && !has_option(Some(target), sync_option::SERVER_SIDE_APPLY_FALSE),
         }
     }
 }
@@ -189,6 +202,7 @@ async fn apply_one(
     let noun = noun(key);
     let updated = match live {
         Some(live) if write.replace => replace(api, key, &desired, live, dry_run).await,
+        _ if write.server_side => server_side_apply(api, key, object, dry_run).await,
         _ => apply(api, key, api_version, &desired, live, dry_run).await,
     };
     match (updated, live) {
@@ -285,6 +299,25 @@ async fn recreate(
         .await
         .map_err(|e| message_of(&e))?;
     Ok(())
+}
+
+/// `kubectl apply --server-side --force-conflicts`: the object as the manager
+/// `argocd-controller` applies it.
+async fn server_side_apply(
+    api: &Api<DynamicObject>,
+    key: &ResourceKey,
+    object: &Value,
+    dry_run: bool,
+) -> Result<String, kube::Error> {
+    let mut object = object.clone();
+    if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    api.patch(&key.name, &params, &Patch::Apply(&object))
+        .await?;
+    Ok(format!("{} serverside-applied", noun(key)))
 }
 
 /// Creates the object, or patches it from its last-applied configuration (`kubectl apply`).

@@ -1,6 +1,7 @@
 //! `sluice app diff` end to end: everything `+` before the first sync, nothing after it (exit
 //! 0), then a commit's change, a Secret's change masked and a resource to prune (exit 1), and
-//! an unknown Application (exit 2); `ignoreDifferences` by jq expression and by manager.
+//! an unknown Application (exit 2); `ignoreDifferences` by jq expression and by manager;
+//! `ServerSideApply=true`.
 
 use std::process::Output;
 
@@ -223,4 +224,95 @@ async fn ignore_differences_by_jq_expression_and_by_manager() {
     })
     .await;
     assert!(s["conditions"].is_array());
+}
+
+fn result_message(s: &Value, name: &str) -> String {
+    s["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .and_then(|r| r["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `ServerSideApply=true`: objects are server-side applied by `argocd-controller` (no
+/// last-applied annotation, an `Apply` entry in managedFields, kubectl's `serverside-applied`),
+/// one annotated `ServerSideApply=false` is applied client-side, and a field another manager
+/// took is taken back at the next sync (`--force-conflicts`).
+#[tokio::test]
+async fn server_side_apply_writes_as_argocd_controller_and_takes_fields_back() {
+    let ns = namespace(&client(), "gitops-ssa").await;
+    let csa = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\n  annotations:\n    argocd.argoproj.io/sync-options: ServerSideApply=false\ndata:\n  a: \"1\"\n";
+    let repo = repository(&[("ssa.yaml", &settings("1")), ("csa.yaml", csa)]);
+    let name = format!("{ns}-app");
+    application(
+        &name,
+        repo.path(),
+        &ns,
+        json!({"syncOptions": ["ServerSideApply=true"]}),
+    )
+    .await;
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = wait_for(&name, "synced", 30, |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(
+        result_message(&s, "settings"),
+        "configmap/settings serverside-applied",
+        "{s}"
+    );
+    assert_eq!(result_message(&s, "csa"), "configmap/csa created", "{s}");
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let live = maps.get("settings").await.unwrap();
+    let annotations = live.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        !annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"),
+        "{annotations:?}"
+    );
+    let managers = live.metadata.managed_fields.clone().unwrap_or_default();
+    assert!(
+        managers
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("argocd-controller")
+                && m.operation.as_deref() == Some("Apply")),
+        "{managers:?}"
+    );
+    let csa_live = maps.get("csa").await.unwrap();
+    assert!(
+        csa_live
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("kubectl.kubernetes.io/last-applied-configuration")
+    );
+
+    // Another manager applies the field; the next sync takes it back.
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings"}, "data": {"version": "theirs"}});
+    maps.patch(
+        "settings",
+        &PatchParams::apply("someone-else").force(),
+        &Patch::Apply(&other),
+    )
+    .await
+    .unwrap();
+    wait_for(&name, "out of sync", 30, |s| {
+        s["sync"]["status"] == "OutOfSync"
+    })
+    .await;
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(data["version"], "1");
+    wait_for(&name, "synced again", 30, |s| {
+        s["sync"]["status"] == "Synced"
+    })
+    .await;
 }

@@ -138,6 +138,7 @@ fn run_options(app: &Application, sync_op: &Value) -> apply::Options {
         create_namespace,
         replace: options.replace() || op_options.replace(),
         force: forced || options.force() || op_options.force(),
+        server_side: options.server_side_apply() || op_options.server_side_apply(),
     }
 }
 
