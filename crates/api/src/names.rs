@@ -261,6 +261,8 @@ pub mod argocd {
         pub mod compare_option {
             /// An extraneous resource does not make the Application OutOfSync.
             pub const IGNORE_EXTRANEOUS: &str = "IgnoreExtraneous";
+            /// Diff against a server-side apply dry run (on the Application).
+            pub const SERVER_SIDE_DIFF: &str = "ServerSideDiff=true";
         }
     }
 

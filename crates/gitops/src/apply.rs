@@ -143,7 +143,8 @@ fn noun(key: &ResourceKey) -> String {
     }
 }
 
-fn api(kind: &Kind, live: &Live, namespace: &str) -> Api<DynamicObject> {
+/// The API of `kind` in `namespace` (all namespaces for a cluster-scoped kind).
+pub fn api(kind: &Kind, live: &Live, namespace: &str) -> Api<DynamicObject> {
     let client = live.client().clone();
     if kind.namespaced {
         Api::namespaced_with(client, namespace, &kind.resource)
@@ -309,15 +310,36 @@ async fn server_side_apply(
     object: &Value,
     dry_run: bool,
 ) -> Result<String, kube::Error> {
+    server_side(api, &key.name, object, dry_run).await?;
+    Ok(format!("{} serverside-applied", noun(key)))
+}
+
+/// Live as a server-side apply of `target` by `argocd-controller` would leave it: the
+/// server's answer to the apply as a dry run (server-side diff's predicted live).
+pub async fn predict_server_side(
+    api: &Api<DynamicObject>,
+    name: &str,
+    target: &Value,
+) -> Result<Value, kube::Error> {
+    let predicted = server_side(api, name, target, true).await?;
+    serde_json::to_value(predicted).map_err(kube::Error::SerdeError)
+}
+
+/// The server-side apply of `object` (its last-applied annotation left out) by
+/// `argocd-controller`, taking conflicting fields over.
+async fn server_side(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &Value,
+    dry_run: bool,
+) -> Result<DynamicObject, kube::Error> {
     let mut object = object.clone();
     if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
         annotations.remove(LAST_APPLIED);
     }
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = dry_run;
-    api.patch(&key.name, &params, &Patch::Apply(&object))
-        .await?;
-    Ok(format!("{} serverside-applied", noun(key)))
+    api.patch(name, &params, &Patch::Apply(&object)).await
 }
 
 /// Creates the object, or patches it from its last-applied configuration (`kubectl apply`).

@@ -15,7 +15,10 @@ use std::{
 
 use serde_json::Value;
 
-use sluice_api::names::argocd::annotation::{COMPARE_OPTIONS, compare_option::IGNORE_EXTRANEOUS};
+use sluice_api::names::argocd::annotation::{
+    COMPARE_OPTIONS,
+    compare_option::{IGNORE_EXTRANEOUS, SERVER_SIDE_DIFF},
+};
 
 use crate::{
     diff::{self, Diff},
@@ -121,6 +124,10 @@ pub struct Inputs<'a> {
     pub ignore: &'a [sluice_api::ResourceIgnoreDifferences],
     /// Child Applications have health (opted in through argocd-cm).
     pub application_health: bool,
+    /// Server-side diff: live as a server-side apply dry run of the target predicts it, for
+    /// the keys it was asked for (`compare-options: ServerSideDiff=true`); the others are
+    /// diffed client-side.
+    pub predicted: &'a dyn Fn(&ResourceKey) -> Option<Value>,
 }
 
 /// The (group, kind)s the CRDs among `manifests` define.
@@ -156,6 +163,16 @@ pub fn prepare(object: &Value, app: &str, namespace: &str, scope: Scope) -> (Res
     }
     annotations[TRACKING_ID] = Value::String(key.tracking_id(app));
     (key, object)
+}
+
+/// Whether the Application asks for server-side diff (`argocd.argoproj.io/compare-options:
+/// ServerSideDiff=true` on it).
+pub fn server_side_diff(app: &sluice_api::Application) -> bool {
+    app.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(COMPARE_OPTIONS))
+        .is_some_and(|o| o.split(',').any(|o| o.trim() == SERVER_SIDE_DIFF))
 }
 
 /// App of apps: a child Application that names no namespace lands in the controller's
@@ -265,8 +282,17 @@ pub fn compare(inputs: Inputs<'_>) -> Result<Comparison, CompareError> {
             ),
             Some(live) => {
                 let ignored = ignore::rules_for(inputs.ignore, &key);
-                let (desired, live_seen) = ignore::normalize(&target, live, &ignored);
-                let Diff { modified, .. } = diff::diff(&desired, &live_seen);
+                let modified = match (inputs.predicted)(&key) {
+                    Some(predicted) => {
+                        let (predicted, live_seen) = ignore::normalize(&predicted, live, &ignored);
+                        diff::server_side_modified(&predicted, &live_seen)
+                    }
+                    None => {
+                        let (desired, live_seen) = ignore::normalize(&target, live, &ignored);
+                        let Diff { modified, .. } = diff::diff(&desired, &live_seen);
+                        modified
+                    }
+                };
                 (
                     modified,
                     health::assess_with(live, inputs.application_health),

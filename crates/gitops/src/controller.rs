@@ -28,6 +28,7 @@ use sluice_api::Application;
 mod delete;
 mod operate;
 mod orphans;
+mod server_diff;
 mod source;
 
 use orphans::orphaned_warning;
@@ -123,6 +124,8 @@ struct Context {
     application_health: Mutex<Option<(std::time::Instant, bool)>>,
     /// Events (self-heal says why it undid a live change).
     recorder: sluice_reconcile::events::Recorder,
+    /// Server-side diff's predictions: by object, (live resourceVersion, target, predicted).
+    predicted: Mutex<HashMap<crate::tracking::ResourceKey, (String, String, Value)>>,
 }
 
 /// Runs the controller until its watch ends.
@@ -160,6 +163,7 @@ pub async fn run(client: Client, settings: Settings) {
         live,
         last_good: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
+        predicted: Mutex::new(HashMap::new()),
         stale_repos,
         repo_secrets: Mutex::new(None),
         projects: Mutex::new(HashMap::new()),
@@ -269,6 +273,7 @@ fn compare_now(
     manifests: &[Manifest],
     scopes: &HashMap<(String, String), Scope>,
     application_health: bool,
+    predicted: &HashMap<crate::tracking::ResourceKey, Value>,
 ) -> Result<Comparison, compare::CompareError> {
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let scope = |group: &str, kind: &str| {
@@ -295,6 +300,7 @@ fn compare_now(
         managed: context.live.managed_by(&app.name_any()),
         ignore: app.spec.ignore_differences.as_deref().unwrap_or_default(),
         application_health,
+        predicted: &|key| predicted.get(key).cloned(),
     })
 }
 
@@ -377,7 +383,15 @@ async fn reconcile(
         }
     };
     let app_health = application_health(&context).await;
-    let comparison = match compare_now(&context, &app, &refreshed.manifests, &scopes, app_health) {
+    let predicted = server_diff::predictions(&context, &app, &refreshed.manifests, &scopes).await;
+    let comparison = match compare_now(
+        &context,
+        &app,
+        &refreshed.manifests,
+        &scopes,
+        app_health,
+        &predicted,
+    ) {
         Ok(c) => c,
         Err(e) => {
             let patch = status::comparison_error(&app, &e.to_string(), now);
@@ -462,12 +476,15 @@ async fn reconcile(
                     return Ok(Action::requeue(Duration::from_secs(5)));
                 }
             };
+            let predicted =
+                server_diff::predictions(&context, &app, &target.manifests, &target_scopes).await;
             match compare_now(
                 &context,
                 &app,
                 &target.manifests,
                 &target_scopes,
                 app_health,
+                &predicted,
             ) {
                 Ok(c) => c,
                 Err(e) => {

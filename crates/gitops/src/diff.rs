@@ -146,6 +146,27 @@ pub fn diff(desired: &Value, live: &Value) -> Diff {
     Diff { modified, patch }
 }
 
+/// The object as shown and compared whole: [`normalize`]d, without the last-applied
+/// annotation (and without `annotations` when that was the only one).
+pub fn comparable(object: &Value) -> Value {
+    let mut object = normalize(object);
+    if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            object["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("annotations"));
+        }
+    }
+    object
+}
+
+/// Server-side diff (Argo CD's `ServerSideDiff`): whether `predicted` — what a server-side
+/// apply dry run of the target returned — differs from `live`.
+pub fn server_side_modified(predicted: &Value, live: &Value) -> bool {
+    comparable(predicted) != comparable(live)
+}
+
 /// The patch a client-side apply of `desired` would send to `live`, and live as that patch
 /// would leave it, normalized (Argo CD's predicted live state; `None` when the patch does not
 /// apply).

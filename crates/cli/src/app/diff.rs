@@ -25,6 +25,7 @@ use serde_json::Value;
 use similar::TextDiff;
 use sluice_api::Application;
 use sluice_gitops::{
+    apply,
     compare::{self, Scope},
     credentials, diff, ignore, render,
     repository::Repositories,
@@ -95,16 +96,24 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
     let kinds = Kinds::discover(client.clone()).await?;
     let destination = app.spec.destination.namespace.clone().unwrap_or_default();
     let mut live = BTreeMap::new();
+    let mut predicted = BTreeMap::new();
+    let server_side = compare::server_side_diff(&app);
     for manifest in manifests.iter() {
         let object = &manifest.object;
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         let scope = kinds.scope(group_of(api_version), kind);
-        let (key, _) = compare::prepare(object, &app.name_any(), &destination, scope);
+        let (key, target) = compare::prepare(object, &app.name_any(), &destination, scope);
         if key.name.is_empty() {
             continue; // a hook named by generateName: never compared
         }
         if let Some(object) = kinds.get(&key).await? {
+            if server_side && let Some(api) = kinds.api(&key) {
+                // As the controller: a refused dry run leaves the object to the client side.
+                if let Ok(p) = apply::predict_server_side(&api, &key.name, &target).await {
+                    predicted.insert(key.clone(), p);
+                }
+            }
             live.insert(key, object);
         }
     }
@@ -136,12 +145,14 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
         managed,
         ignore: ignore_rules,
         application_health: false,
+        predicted: &|key: &ResourceKey| predicted.get(key).cloned(),
     })?;
     let mut any = false;
     for resource in comparison.resources.iter().filter(|r| r.out_of_sync) {
         let (before, after) = sides(
             resource.live.as_ref(),
             resource.target.as_ref(),
+            predicted.get(&resource.key),
             &ignore::rules_for(ignore_rules, &resource.key),
         );
         let (before, after) = (yaml(before.as_ref())?, yaml(after.as_ref())?);
@@ -164,14 +175,20 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
     Ok(any)
 }
 
-/// The two sides shown for one resource: live and live as a sync would leave it, normalized,
-/// without the ignored fields and the last-applied annotation, Secret values masked.
+/// The two sides shown for one resource: live and live as a sync would leave it (the server's
+/// prediction under server-side diff), normalized, without the ignored fields and the
+/// last-applied annotation, Secret values masked.
 fn sides(
     live: Option<&Value>,
     target: Option<&Value>,
+    predicted: Option<&Value>,
     ignored: &ignore::Ignored<'_>,
 ) -> (Option<Value>, Option<Value>) {
     let (before, after) = match (live, target) {
+        (Some(live), Some(_)) if let Some(predicted) = predicted => {
+            let (predicted, live) = ignore::normalize(predicted, live, ignored);
+            (Some(live), Some(predicted))
+        }
         (Some(live), Some(target)) => {
             let (desired, live) = ignore::normalize(target, live, ignored);
             let (_, predicted) = diff::predict(&desired, &live);
@@ -180,20 +197,10 @@ fn sides(
         }
         (live, target) => (live.map(diff::normalize), target.map(diff::normalize)),
     };
-    let tidy = |object: Option<Value>| {
-        object.map(|mut object| {
-            if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
-                annotations.remove(diff::LAST_APPLIED);
-                if annotations.is_empty() {
-                    object["metadata"]
-                        .as_object_mut()
-                        .map(|m| m.remove("annotations"));
-                }
-            }
-            object
-        })
-    };
-    let (mut before, mut after) = (tidy(before), tidy(after));
+    let (mut before, mut after) = (
+        before.as_ref().map(diff::comparable),
+        after.as_ref().map(diff::comparable),
+    );
     mask_secret_data(before.as_mut(), after.as_mut());
     (before, after)
 }
@@ -260,16 +267,20 @@ impl Kinds {
         }
     }
 
-    /// The live object of `key` (none when absent or its kind is not served).
-    async fn get(&self, key: &ResourceKey) -> anyhow::Result<Option<Value>> {
-        let Some((resource, namespaced)) = self.by_kind.get(&(key.group.clone(), key.kind.clone()))
-        else {
-            return Ok(None);
-        };
-        let api: Api<DynamicObject> = if *namespaced {
+    /// The API of `key`'s kind and namespace (none when the kind is not served).
+    fn api(&self, key: &ResourceKey) -> Option<Api<DynamicObject>> {
+        let (resource, namespaced) = self.by_kind.get(&(key.group.clone(), key.kind.clone()))?;
+        Some(if *namespaced {
             Api::namespaced_with(self.client.clone(), &key.namespace, resource)
         } else {
             Api::all_with(self.client.clone(), resource)
+        })
+    }
+
+    /// The live object of `key` (none when absent or its kind is not served).
+    async fn get(&self, key: &ResourceKey) -> anyhow::Result<Option<Value>> {
+        let Some(api) = self.api(key) else {
+            return Ok(None);
         };
         let object = api
             .get_opt(&key.name)

@@ -1,7 +1,7 @@
 //! `sluice app diff` end to end: everything `+` before the first sync, nothing after it (exit
 //! 0), then a commit's change, a Secret's change masked and a resource to prune (exit 1), and
 //! an unknown Application (exit 2); `ignoreDifferences` by jq expression and by manager;
-//! `ServerSideApply=true`.
+//! `ServerSideApply=true` and server-side diff.
 
 use std::process::Output;
 
@@ -311,6 +311,64 @@ async fn server_side_apply_writes_as_argocd_controller_and_takes_fields_back() {
     );
     let data = maps.get("settings").await.unwrap().data.unwrap();
     assert_eq!(data["version"], "1");
+    wait_for(&name, "synced again", 30, |s| {
+        s["sync"]["status"] == "Synced"
+    })
+    .await;
+}
+
+/// Server-side diff (`compare-options: ServerSideDiff=true` on the Application): a key
+/// dropped from a server-side applied ConfigMap is drift, as the server's dry run predicts
+/// (a client-side two-way diff cannot see it), `app diff` shows it going, and the sync
+/// removes it.
+#[tokio::test]
+async fn server_side_diff_sees_a_field_the_manager_no_longer_applies() {
+    let ns = namespace(&client(), "gitops-ssd").await;
+    let with_other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: \"1\"\n  other: x\n";
+    let repo = repository(&[("settings.yaml", with_other)]);
+    let name = format!("{ns}-app");
+    application(
+        &name,
+        repo.path(),
+        &ns,
+        json!({"syncOptions": ["ServerSideApply=true"]}),
+    )
+    .await;
+    let annotate = json!({"metadata": {"annotations": {
+        "argocd.argoproj.io/compare-options": "ServerSideDiff=true"}}});
+    apps()
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(&name, "synced", 30, |s| s["sync"]["status"] == "Synced").await;
+    assert_eq!(app_diff(&name, 0).await.trim(), "");
+
+    let second = commit(
+        repo.path(),
+        &[("settings.yaml", &settings("1"))],
+        "no other",
+    );
+    wait_for(&name, "the dropped key seen as drift", 30, |s| {
+        s["sync"]["revision"] == second.as_str() && s["sync"]["status"] == "OutOfSync"
+    })
+    .await;
+    let diff = app_diff(&name, 1).await;
+    assert!(changed(&diff, '-', &["other", "x"]), "{diff}");
+    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
+    let data = maps.get("settings").await.unwrap().data.unwrap();
+    assert!(!data.contains_key("other"), "{data:?}");
     wait_for(&name, "synced again", 30, |s| {
         s["sync"]["status"] == "Synced"
     })

@@ -46,6 +46,7 @@ fn run(
         managed,
         ignore: &[],
         application_health: false,
+        predicted: &|_| None,
     })
 }
 
