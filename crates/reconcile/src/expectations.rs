@@ -28,6 +28,9 @@ pub type Key = (String, String, String);
 enum Expected {
     /// At least this version.
     Version(u64),
+    /// At least this version, or nothing (an object being deleted, which may go before the
+    /// store shows the version).
+    VersionOrGone(u64),
     /// Nothing.
     Gone,
 }
@@ -89,6 +92,9 @@ impl Expectations {
         let entry = pending.objects.entry(key).or_insert(expected);
         *entry = match (*entry, expected) {
             (Expected::Version(a), Expected::Version(b)) => Expected::Version(a.max(b)),
+            (Expected::Version(a) | Expected::VersionOrGone(a), Expected::VersionOrGone(b)) => {
+                Expected::VersionOrGone(a.max(b))
+            }
             (_, newer) => newer,
         };
     }
@@ -102,6 +108,14 @@ impl Expectations {
     pub fn wrote_version(&self, owner: &str, key: Key, version: Option<u64>) {
         if let Some(v) = version {
             self.expect(owner, key, Expected::Version(v));
+        }
+    }
+
+    /// `terminating` is what the API server answered for an object `owner` asked to go
+    /// gracefully (an evicted pod): the stores must show that version, or the object gone.
+    pub fn terminating<K: Resource<DynamicType = ()>>(&self, owner: &str, terminating: &K) {
+        if let Some(v) = version(terminating) {
+            self.expect(owner, key(terminating), Expected::VersionOrGone(v));
         }
     }
 
@@ -123,8 +137,11 @@ impl Expectations {
             let met = match (*expected, lookup(key)) {
                 (Expected::Gone, seen) => seen.is_none(),
                 (Expected::Version(_), None) => false,
-                (Expected::Version(_), Some(None)) => true,
-                (Expected::Version(want), Some(Some(have))) => have >= want,
+                (Expected::VersionOrGone(_), None) => true,
+                (Expected::Version(_) | Expected::VersionOrGone(_), Some(None)) => true,
+                (Expected::Version(want) | Expected::VersionOrGone(want), Some(Some(have))) => {
+                    have >= want
+                }
             };
             !met
         });
@@ -169,6 +186,19 @@ mod tests {
             e.satisfied("r", store("opaque")),
             "unparsable versions never wait"
         );
+    }
+
+    #[test]
+    fn a_terminating_object_is_seen_at_its_version_or_gone() {
+        let e = Expectations::default();
+        e.terminating("r", &service("a", "7"));
+        assert!(!e.satisfied("r", |_| Some(Some(6))), "the store is older");
+        assert!(
+            e.satisfied("r", |_| None),
+            "gone before the store showed it"
+        );
+        e.terminating("r", &service("a", "7"));
+        assert!(e.satisfied("r", |_| Some(Some(7))));
     }
 
     #[test]

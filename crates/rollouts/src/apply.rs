@@ -281,7 +281,7 @@ impl Target<'_> {
                         self.owner()
                     );
                     match pods.get_opt(name).await? {
-                        Some(pod) => self.expectations.wrote(&self.owner(), &pod),
+                        Some(pod) => self.expectations.terminating(&self.owner(), &pod),
                         None => {
                             let key = ("Pod".to_owned(), namespace.clone(), name.clone());
                             self.expectations.deleted(&self.owner(), key);
