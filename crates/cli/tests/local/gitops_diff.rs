@@ -42,6 +42,16 @@ async fn app_diff(name: &str, code: i32) -> String {
     diff
 }
 
+/// `sluice app sync NAME`, which must succeed.
+async fn sync_app(name: &str) {
+    let out = sluice(&["app", "sync", name, "--timeout", "60s"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -84,12 +94,7 @@ async fn app_diff_shows_what_a_sync_would_change_with_argocds_exit_codes() {
     assert!(changed(&diff, '+', &["version", "1"]), "{diff}");
     assert!(!changed(&diff, '-', &["version"]), "{diff}");
 
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
     assert_eq!(app_diff(&name, 0).await.trim(), "");
 
     // A commit changes a value and a password and drops a resource.
@@ -174,12 +179,7 @@ async fn ignore_differences_by_jq_expression_and_by_manager() {
         .patch(&name, &PatchParams::default(), &Patch::Merge(&rules))
         .await
         .unwrap();
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
 
     // Hand edits of `version` in all three, by the manager `hand-edit`.
     let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
@@ -252,12 +252,7 @@ async fn server_side_apply_writes_as_argocd_controller_and_takes_fields_back() {
         json!({"syncOptions": ["ServerSideApply=true"]}),
     )
     .await;
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
     let s = wait_for(&name, "synced", 30, |s| s["sync"]["status"] == "Synced").await;
     assert_eq!(
         result_message(&s, "settings"),
@@ -303,12 +298,7 @@ async fn server_side_apply_writes_as_argocd_controller_and_takes_fields_back() {
         s["sync"]["status"] == "OutOfSync"
     })
     .await;
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
     let data = maps.get("settings").await.unwrap().data.unwrap();
     assert_eq!(data["version"], "1");
     wait_for(&name, "synced again", 30, |s| {
@@ -340,12 +330,7 @@ async fn server_side_diff_sees_a_field_the_manager_no_longer_applies() {
         .patch(&name, &PatchParams::default(), &Patch::Merge(&annotate))
         .await
         .unwrap();
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
     wait_for(&name, "synced", 30, |s| s["sync"]["status"] == "Synced").await;
     assert_eq!(app_diff(&name, 0).await.trim(), "");
 
@@ -360,12 +345,7 @@ async fn server_side_diff_sees_a_field_the_manager_no_longer_applies() {
     .await;
     let diff = app_diff(&name, 1).await;
     assert!(changed(&diff, '-', &["other", "x"]), "{diff}");
-    let out = sluice(&["app", "sync", &name, "--timeout", "60s"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_app(&name).await;
     let maps: Api<ConfigMap> = Api::namespaced(client(), &ns);
     let data = maps.get("settings").await.unwrap().data.unwrap();
     assert!(!data.contains_key("other"), "{data:?}");
