@@ -41,20 +41,14 @@ const INSTALL: &str = include_str!("../../../deploy/install.yaml");
 /// to date at every start, so they follow the install; named apart from the install's own, so
 /// applying the install to `sluice up` changes nothing of them).
 fn install_identities(cluster: &Cluster) -> anyhow::Result<()> {
-    let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(INSTALL).context("parsing deploy/install.yaml")?;
-    for (install_role, user) in [
-        ("sluice-controller", ROLLOUTS_USER),
-        ("sluice-gitops-controller", GITOPS_USER),
-    ] {
-        let rules = documents
-            .iter()
-            .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == install_role)
-            .map(|d| d["rules"].clone())
-            .with_context(|| format!("deploy/install.yaml has no ClusterRole {install_role}"))?;
-        let source = format!("deploy/install.yaml ClusterRole {install_role}");
-        cluster.grant(user, rules, &source)?;
-    }
+    cluster.grant_roles_of(
+        INSTALL,
+        "deploy/install.yaml",
+        &[
+            ("sluice-controller", ROLLOUTS_USER),
+            ("sluice-gitops-controller", GITOPS_USER),
+        ],
+    )?;
     Ok(())
 }
 

@@ -97,6 +97,14 @@ pub enum ClusterError {
         #[source]
         source: ApiError,
     },
+    /// Manifests to take roles from do not parse or lack a role.
+    #[error("{origin}: {message}")]
+    Manifests {
+        /// Where they come from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A running control plane.
@@ -279,6 +287,36 @@ impl Cluster {
                     what: format!("{resource} {user}"),
                     source,
                 })?;
+        }
+        Ok(())
+    }
+
+    /// Gives each user of `grants` (`(ClusterRole name, user)`) exactly the rules of that
+    /// ClusterRole among `manifests` (multi-document YAML from `origin`), as [`Self::grant`]
+    /// does — how `sluice up` gives its controllers the rules of `deploy/install.yaml`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Manifests`] when they do not parse or lack a role,
+    /// [`ClusterError::Bootstrap`] when an object cannot be written.
+    pub fn grant_roles_of(
+        &self,
+        manifests: &str,
+        origin: &str,
+        grants: &[(&str, &str)],
+    ) -> Result<(), ClusterError> {
+        let failed = |message: String| ClusterError::Manifests {
+            origin: origin.to_owned(),
+            message,
+        };
+        let documents: Vec<Value> =
+            serde_saphyr::from_multiple(manifests).map_err(|e| failed(e.to_string()))?;
+        for (role, user) in grants {
+            let rules = documents
+                .iter()
+                .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == *role)
+                .map(|d| d["rules"].clone())
+                .ok_or_else(|| failed(format!("no ClusterRole {role}")))?;
+            self.grant(user, rules, &format!("{origin} ClusterRole {role}"))?;
         }
         Ok(())
     }

@@ -89,21 +89,16 @@ fn config(dir: &std::path::Path) -> ClusterConfig {
 static SHARED: LazyLock<Shared> = LazyLock::new(|| {
     Shared::start(config, |cluster, runtime| {
         // As in `sluice up`: the controllers hold exactly deploy/install.yaml's rules.
-        let install: Vec<serde_json::Value> =
-            serde_saphyr::from_multiple(include_str!("../../../../deploy/install.yaml")).unwrap();
-        let rules = |name: &str| {
-            install
-                .iter()
-                .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == name)
-                .map(|d| d["rules"].clone())
-                .unwrap()
-        };
-        for (user, role) in [
-            ("sluice:rollouts", "sluice-controller"),
-            ("sluice:gitops", "sluice-gitops-controller"),
-        ] {
-            cluster.grant(user, rules(role), role).unwrap();
-        }
+        cluster
+            .grant_roles_of(
+                include_str!("../../../../deploy/install.yaml"),
+                "deploy/install.yaml",
+                &[
+                    ("sluice-controller", "sluice:rollouts"),
+                    ("sluice-gitops-controller", "sluice:gitops"),
+                ],
+            )
+            .unwrap();
         let as_user = |user: &str| cluster.api().client_as(User::component(user, &[]));
         let rollouts = as_user("sluice:rollouts");
         runtime.spawn(sluice_rollouts::controller::run(
