@@ -279,7 +279,15 @@ mod tests {
         let mut child = crate::os::group::spawn(command).await.unwrap();
         let leader = child.id().unwrap();
         let sampler = Sampler::default();
-        let first = sampler.group(leader).unwrap();
+        // Read at once, the child may be between fork and exec, with no memory of its own yet.
+        let mut first = sampler.group(leader).unwrap();
+        for _ in 0..50 {
+            if first.memory_bytes > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            first = sampler.group(leader).unwrap();
+        }
         assert!(first.memory_bytes > 0, "{first:?}");
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let later = sampler.group(leader).unwrap();
