@@ -11,7 +11,7 @@
 pub mod job;
 pub mod oauth2;
 pub mod prometheus;
-pub mod transport;
+pub use sluice_reconcile::transport;
 pub mod web;
 
 use std::collections::BTreeMap;

@@ -8,7 +8,8 @@
 //! - [`backoff`]: failure back-off per object;
 //! - [`lease`]: leader election on a `coordination.k8s.io` Lease;
 //! - [`exposition`]: the Prometheus text format;
-//! - [`hash`]: the pod-template hash (FNV-1a of canonical JSON, Kubernetes' safe alphabet).
+//! - [`hash`]: the pod-template hash (FNV-1a of canonical JSON, Kubernetes' safe alphabet);
+//! - [`transport`]: pooled HTTP(S) clients over rustls, verifying or not.
 
 pub mod backoff;
 pub mod events;
@@ -17,3 +18,4 @@ pub mod exposition;
 pub mod hash;
 pub mod informer;
 pub mod lease;
+pub mod transport;

@@ -1,7 +1,7 @@
-//! The HTTP clients the network providers share, Argo's `secureTransport` and
-//! `insecureTransport`: two pooled clients over rustls, one verifying certificates against the
-//! system's roots and one accepting any certificate (`insecure: true`), both speaking plain
-//! HTTP too.
+//! The HTTP clients the analysis providers and the Helm chart repositories share, Argo's
+//! `secureTransport` and `insecureTransport`: two pooled clients over rustls, one verifying
+//! certificates against the system's roots and one accepting any certificate (`insecure:
+//! true`), both speaking plain HTTP too.
 
 use std::{sync::Arc, time::Duration};
 
