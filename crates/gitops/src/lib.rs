@@ -5,7 +5,8 @@
 //!
 //! - [`repository`]: bare mirrors of git repositories, fetched and read with libgit2;
 //! - [`manifests`]: a directory source's objects;
-//! - [`sources`]: which tool renders a source; [`kustomize`]: kustomize sources;
+//! - [`sources`]: which tool renders a source; [`kustomize`]: kustomize sources; [`helm`]:
+//!   Helm charts; [`charts`]: Helm chart repositories;
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
 //! - [`health`]: resource health per kind;
@@ -13,11 +14,13 @@
 
 pub mod apply;
 pub mod autosync;
+pub mod charts;
 pub mod compare;
 pub mod controller;
 pub mod credentials;
 pub mod diff;
 pub mod health;
+pub mod helm;
 pub mod hooks;
 pub mod ignore;
 pub mod jq;

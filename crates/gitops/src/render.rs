@@ -1,7 +1,9 @@
 //! Rendering an Application's source at one commit into manifests, as Argo CD's repo-server
 //! does: the files of its path read from the repository mirror, the source type detected
-//! ([`crate::sources`]), then a plain directory parsed ([`crate::manifests`]) or a kustomize
-//! overlay built ([`crate::kustomize`]) with the Application's overrides.
+//! ([`crate::sources`]), then a plain directory parsed ([`crate::manifests`]), a kustomize
+//! overlay built ([`crate::kustomize`]) with the Application's overrides, or a chart rendered
+//! by `helm template` ([`crate::helm`]) — from the Git path, or from a chart repository's
+//! package ([`crate::charts`]) when `source.chart` is set.
 //!
 //! No cache and no cluster: the controller keeps its own cache around this, and `sluice app
 //! diff` renders with it in the user's shell, so both see the same manifests.
@@ -12,7 +14,7 @@ use kube::ResourceExt;
 use sluice_api::{Application, ApplicationSource};
 
 use crate::{
-    kustomize,
+    helm, kustomize,
     manifests::{self, Directory, Manifest},
     repository::Repositories,
     sources::{self, SourceType},
@@ -31,10 +33,10 @@ pub fn directory_of(source: &ApplicationSource) -> Directory {
     }
 }
 
-/// The manifests of `source` at commit `revision` (resolved, so fetched, before), and the
-/// tool that rendered them. A kustomize overlay is checked out whole in a temporary directory
-/// under `scratch`, removed after. Errors are the messages an Application's ComparisonError
-/// carries.
+/// The manifests of `source` at `revision` (a commit, or a chart version for a chart
+/// repository; resolved, so fetched, before), and the tool that rendered them. A kustomize
+/// overlay or a Helm chart is checked out whole in a temporary directory under `scratch`,
+/// removed after. Errors are the messages an Application's ComparisonError carries.
 pub async fn render(
     repos: &Repositories,
     scratch: &Path,
@@ -42,6 +44,16 @@ pub async fn render(
     source: &ApplicationSource,
     revision: &str,
 ) -> Result<(Vec<Manifest>, SourceType), String> {
+    if let Some(chart) = source.chart.as_deref().filter(|c| !c.is_empty()) {
+        let work = scratch_dir(scratch, "helm-")?;
+        let dir = repos
+            .charts()
+            .extract(&source.repo_url, chart, revision, work.path())
+            .await
+            .map_err(|e| e.to_string())?;
+        let rendered = helm_at(app, source, &dir, &dir, work.path()).await?;
+        return Ok((rendered, SourceType::Helm));
+    }
     let path = source.path.clone().unwrap_or_default();
     let files = repos
         .files(&source.repo_url, revision, &path)
@@ -50,10 +62,57 @@ pub async fn render(
     let source_type = sources::detect(source, &files).map_err(|e| e.to_string())?;
     let rendered = match source_type {
         SourceType::Kustomize => kustomize_at(repos, scratch, app, source, revision, &path).await?,
-        _ => manifests::render(&files, &directory_of(source))
+        SourceType::Helm => {
+            let work = scratch_dir(scratch, "helm-")?;
+            let checkout = work.path().join("repo");
+            repos
+                .checkout(&source.repo_url, revision, &checkout)
+                .await
+                .map_err(|e| e.to_string())?;
+            let chart = checkout.join(path.trim_matches('/'));
+            helm_at(app, source, &chart, &checkout, work.path()).await?
+        }
+        SourceType::Directory => manifests::render(&files, &directory_of(source))
             .map_err(|e| format!("Failed to load target state: {e}"))?,
     };
     Ok((rendered, source_type))
+}
+
+/// A temporary directory under `scratch` (created), removed when dropped.
+fn scratch_dir(scratch: &Path, prefix: &str) -> Result<tempfile::TempDir, String> {
+    std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(scratch)
+        .map_err(|e| format!("{}: {e}", scratch.display()))
+}
+
+/// Renders the chart at `chart` (value files confined to `root`) with `helm template`.
+async fn helm_at(
+    app: &Application,
+    source: &ApplicationSource,
+    chart: &Path,
+    root: &Path,
+    work: &Path,
+) -> Result<Vec<Manifest>, String> {
+    let name = app.name_any();
+    let release = helm::Release {
+        app: &name,
+        namespace: app
+            .spec
+            .destination
+            .namespace
+            .as_deref()
+            .unwrap_or_default(),
+        chart,
+        root,
+        work,
+    };
+    let failed = |e: String| format!("Failed to load target state: {e}");
+    let output = helm::template(&release, source.helm.as_ref())
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    manifests::parse("helm template output", output.as_bytes()).map_err(|e| failed(e.to_string()))
 }
 
 /// Renders a kustomize source: the commit checked out whole (an overlay names files outside
@@ -67,11 +126,7 @@ async fn kustomize_at(
     revision: &str,
     path: &str,
 ) -> Result<Vec<Manifest>, String> {
-    std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let checkout = tempfile::Builder::new()
-        .prefix("kustomize-")
-        .tempdir_in(scratch)
-        .map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let checkout = scratch_dir(scratch, "kustomize-")?;
     repos
         .checkout(&source.repo_url, revision, checkout.path())
         .await

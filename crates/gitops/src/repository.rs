@@ -23,7 +23,10 @@ use std::{
 use git2::{FetchOptions, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_reconcile::hash::{OFFSET, fnv1a};
 
-use crate::credentials::{Credentials, redact};
+use crate::{
+    charts::{ChartError, Charts},
+    credentials::{Credentials, redact},
+};
 
 /// Why a repository could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +61,9 @@ pub enum RepoError {
         /// Where it points.
         target: String,
     },
+    /// A Helm chart repository's chart could not be had.
+    #[error(transparent)]
+    Chart(crate::charts::ChartError),
     /// The mirror on disk could not be opened or read.
     #[error("repository cache at {dir}: {message}")]
     Cache {
@@ -93,19 +99,60 @@ struct Entry {
     mirror: tokio::sync::Mutex<Mirror>,
 }
 
-/// Every mirror under one cache directory.
+/// Every mirror under one cache directory, and the Helm chart repositories' packages (under
+/// its `charts/`).
 #[derive(Debug)]
 pub struct Repositories {
     root: PathBuf,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    charts: Charts,
+}
+
+impl From<ChartError> for RepoError {
+    /// An unreachable index is a fetch error (the repository grace period applies); the rest
+    /// are the chart's own.
+    fn from(error: ChartError) -> Self {
+        match error {
+            ChartError::Fetch { url, message } => Self::Fetch { url, message },
+            other => Self::Chart(other),
+        }
+    }
 }
 
 impl Repositories {
     /// Mirrors live under `root` (created when first needed).
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
         Self {
-            root: root.into(),
+            charts: Charts::new(root.join("charts")),
+            root,
             entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The Helm chart repositories.
+    pub fn charts(&self) -> &Charts {
+        &self.charts
+    }
+
+    /// Resolves `revision` of `source`: a chart version for a Helm repository source
+    /// (`source.chart` set; the package fetched too), else a commit SHA of its Git repository.
+    pub async fn resolve_source(
+        &self,
+        source: &sluice_api::ApplicationSource,
+        revision: &str,
+        max_age: Duration,
+        credentials: &Credentials,
+    ) -> Result<String, RepoError> {
+        match source.chart.as_deref().filter(|c| !c.is_empty()) {
+            Some(chart) => Ok(self
+                .charts
+                .resolve(&source.repo_url, chart, revision, max_age, credentials)
+                .await?),
+            None => {
+                self.resolve_with(&source.repo_url, revision, max_age, credentials)
+                    .await
+            }
         }
     }
 

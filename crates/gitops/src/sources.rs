@@ -38,16 +38,6 @@ pub enum SourceTypeError {
     /// A Config Management Plugin source.
     #[error("config management plugins (spec.source.plugin) are not supported")]
     Plugin,
-    /// A Helm source and no `helm` binary.
-    #[error(
-        "Helm source: `helm template` needs the `helm` binary on PATH, and none was found. Install Helm 3 (Debian has no package: build it with `go install helm.sh/helm/v3/cmd/helm@v3` or put a release binary on PATH)"
-    )]
-    NoHelm,
-    /// A Helm source with `helm` present: not rendered yet.
-    #[error(
-        "Helm sources are not supported yet by sluice (found `helm`, but `helm template` rendering is not implemented): render the chart in CI, or use a directory or kustomize source"
-    )]
-    HelmUnsupported,
 }
 
 /// The type of `source` whose path holds `files`.
@@ -74,11 +64,7 @@ pub fn detect(
     };
     match kind {
         "Kustomize" => Ok(SourceType::Kustomize),
-        "Helm" => Err(if on_path("helm") {
-            SourceTypeError::HelmUnsupported
-        } else {
-            SourceTypeError::NoHelm
-        }),
+        "Helm" => Ok(SourceType::Helm),
         "Plugin" => Err(SourceTypeError::Plugin),
         _ => Ok(SourceType::Directory),
     }
@@ -125,16 +111,11 @@ mod tests {
     }
 
     #[test]
-    fn a_chart_without_helm_says_how_to_install_it() {
-        let err = detect(&source(), &[file("Chart.yaml"), file("templates/a.yaml")]).unwrap_err();
-        if on_path("helm") {
-            assert_eq!(err, SourceTypeError::HelmUnsupported);
-        } else {
-            assert_eq!(err, SourceTypeError::NoHelm);
-            assert!(
-                err.to_string()
-                    .contains("go install helm.sh/helm/v3/cmd/helm")
-            );
-        }
+    fn a_chart_is_helm_unless_kustomize_is_there_too() {
+        let chart = [file("Chart.yaml"), file("templates/a.yaml")];
+        assert_eq!(detect(&source(), &chart), Ok(SourceType::Helm));
+        let mut from_repository = source();
+        from_repository.chart = Some("argo-rollouts".into());
+        assert_eq!(detect(&from_repository, &[]), Ok(SourceType::Helm));
     }
 }

@@ -63,8 +63,18 @@ pub fn invalid_spec(app: &Application) -> Option<String> {
     if source.repo_url.is_empty() {
         return Some("spec.source.repoURL is required".into());
     }
-    if source.chart.is_some() {
-        return Some("Helm repository sources (spec.source.chart) are not supported yet: use a Git directory".into());
+    let http = ["http://", "https://"]
+        .iter()
+        .any(|scheme| source.repo_url.starts_with(scheme));
+    if source.chart.is_some() && !http {
+        return Some(if source.repo_url.starts_with("oci://") {
+            "Helm OCI registries (oci://) are not supported yet: use an http(s) chart repository or a chart in Git".into()
+        } else {
+            format!(
+                "spec.source.repoURL {:?}: a Helm chart repository is an http(s) URL",
+                source.repo_url
+            )
+        });
     }
     None
 }

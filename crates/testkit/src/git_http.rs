@@ -2,7 +2,9 @@
 //! minimal HTTP/1.1 listener on 127.0.0.1, one connection per request, request bodies with a
 //! Content-Length or chunked (libgit2 sends both). Serves every repository under a root
 //! directory at `http://ADDR/<name>`, optionally only to clients sending HTTP basic
-//! credentials ([`GitHttp::start_private`]; others get `401` with `WWW-Authenticate`).
+//! credentials ([`GitHttp::start_private`]; others get `401` with `WWW-Authenticate`). A `GET`
+//! of a plain file under the root is answered with the file, so the same server is a Helm chart
+//! repository too (`index.yaml` and packages).
 
 use std::{
     net::SocketAddr,
@@ -153,6 +155,17 @@ async fn serve(
         rejected.fetch_add(1, Ordering::Relaxed);
         let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         write.write_all(response.as_bytes()).await?;
+        return write.shutdown().await;
+    }
+    let file = root.join(path.trim_start_matches('/'));
+    if method == "GET" && !path.contains("..") && file.is_file() {
+        let content = tokio::fs::read(&file).await?;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            content.len()
+        );
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&content).await?;
         return write.shutdown().await;
     }
     let mut child = Command::new("git")

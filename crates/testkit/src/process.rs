@@ -55,22 +55,40 @@ pub fn start_up(bin: &str, dir: &Path) -> (Running, String) {
 /// # Panics
 /// When there is none and `CI` is set: under CI the kubectl tests must run.
 pub fn kubectl() -> Option<PathBuf> {
+    tool("kubectl", "put a kubectl 1.27-1.33 on PATH")
+}
+
+/// The executable `name` on PATH, for tests that run it; `None` (the test skips, loudly) when
+/// there is none.
+///
+/// # Panics
+/// When there is none and `CI` is set: under CI those tests must run (`install` says how to
+/// get it).
+pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
-            .map(|dir| dir.join("kubectl"))
+            .map(|dir| dir.join(name))
             .find(|candidate| candidate.is_file())
     });
-    required_under_ci(found, std::env::var_os("CI").as_deref())
+    if found.is_none() {
+        eprintln!("no {name} on PATH: its tests skip ({install})");
+    }
+    required_under_ci(name, install, found, std::env::var_os("CI").as_deref())
 }
 
 /// `found`, or a panic when it is `None` and `ci` (the `CI` variable) is set to anything but
 /// empty, `0` or `false`.
-fn required_under_ci(found: Option<PathBuf>, ci: Option<&OsStr>) -> Option<PathBuf> {
+fn required_under_ci(
+    name: &str,
+    install: &str,
+    found: Option<PathBuf>,
+    ci: Option<&OsStr>,
+) -> Option<PathBuf> {
     let under_ci = ci.is_some_and(|v| !matches!(v.to_str(), Some("" | "0" | "false")));
     assert!(
         found.is_some() || !under_ci,
-        "no kubectl on PATH, and CI is set: the kubectl tests must run under CI (DESIGN §6); \
-         put a kubectl 1.27-1.33 on PATH"
+        "no {name} on PATH, and CI is set: the {name} tests must run under CI (DESIGN §6); \
+         {install}"
     );
     found
 }
@@ -155,12 +173,18 @@ mod tests {
 
     #[test]
     fn a_missing_kubectl_skips_outside_ci() {
-        assert_eq!(required_under_ci(None, None), None);
-        assert_eq!(required_under_ci(None, Some(OsStr::new(""))), None);
-        assert_eq!(required_under_ci(None, Some(OsStr::new("false"))), None);
+        assert_eq!(required_under_ci("kubectl", "", None, None), None);
+        assert_eq!(
+            required_under_ci("kubectl", "", None, Some(OsStr::new(""))),
+            None
+        );
+        assert_eq!(
+            required_under_ci("kubectl", "", None, Some(OsStr::new("false"))),
+            None
+        );
         let found = Some(PathBuf::from("/usr/bin/kubectl"));
         assert_eq!(
-            required_under_ci(found.clone(), Some(OsStr::new("true"))),
+            required_under_ci("kubectl", "", found.clone(), Some(OsStr::new("true"))),
             found
         );
     }
@@ -168,6 +192,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "no kubectl on PATH, and CI is set")]
     fn a_missing_kubectl_fails_under_ci() {
-        required_under_ci(None, Some(OsStr::new("true")));
+        required_under_ci("kubectl", "", None, Some(OsStr::new("true")));
     }
 }

@@ -84,7 +84,7 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
     let scratch = tempfile::tempdir().context("a scratch directory")?;
     let repos = Repositories::new(scratch.path().join("repositories"));
     let sha = repos
-        .resolve_with(&source.repo_url, revision, Duration::ZERO, &creds)
+        .resolve_source(source, revision, Duration::ZERO, &creds)
         .await?;
     let (manifests, _) = render::render(&repos, &scratch.path().join("render"), &app, source, &sha)
         .await

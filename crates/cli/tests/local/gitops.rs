@@ -462,7 +462,11 @@ async fn a_bad_manifest_or_a_lost_repository_applies_nothing() {
 
 /// A bare repository under `root` named `name`, with `files` pushed to `main` from a clone;
 /// the clone, to push more.
-fn served_repository(root: &Path, name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn served_repository(
+    root: &Path,
+    name: &str,
+    files: &[(&str, &str)],
+) -> tempfile::TempDir {
     let bare = root.join(name);
     std::fs::create_dir_all(&bare).unwrap();
     git(&bare, &["init", "-q", "--bare"]);
@@ -474,7 +478,7 @@ fn served_repository(root: &Path, name: &str, files: &[(&str, &str)]) -> tempfil
     work
 }
 
-fn push(work: &Path, root: &Path, name: &str) {
+pub(super) fn push(work: &Path, root: &Path, name: &str) {
     let bare = root.join(name);
     git(
         work,
@@ -909,7 +913,7 @@ async fn a_private_repository_with_a_password_secret() {
 }
 
 /// One HTTP/1.1 POST with `headers` and `body`: status and body.
-async fn post(
+pub(super) async fn post(
     address: std::net::SocketAddr,
     method: &str,
     headers: &[(&str, &str)],

@@ -9,6 +9,7 @@ mod analysis_gates;
 mod gitops;
 mod gitops_apps;
 mod gitops_diff;
+mod gitops_helm;
 mod gitops_loop;
 mod gitops_replace;
 mod gitops_seed;

@@ -76,7 +76,7 @@ pub(super) async fn refresh(
     let credentials = credentials(context, &url).await;
     let revision = match context
         .repos
-        .resolve_with(&url, source.target_revision(), max_age, &credentials)
+        .resolve_source(source, source.target_revision(), max_age, &credentials)
         .await
     {
         Ok(revision) => revision,
@@ -142,30 +142,37 @@ async fn render_at(
     revision: &str,
     hard: bool,
 ) -> Result<Rendered, String> {
-    // `${ARGOCD_APP_NAME}` in kustomize's envsubst makes a rendering the Application's own.
+    // `${ARGOCD_APP_NAME}` in kustomize's envsubst, and a Helm release named after the
+    // Application, make a rendering the Application's own; others are shared by every
+    // Application with the same source. A shared rendering is looked up first; a rendering
+    // found to be Helm's is kept under the Application's name.
     let envsubst = source
         .kustomize
         .as_ref()
         .and_then(|k| k.common_annotations_envsubst)
         .unwrap_or(false);
-    let owner = if envsubst {
-        app.name_any()
-    } else {
-        String::new()
+    let key = |owner: String| {
+        (
+            source.repo_url.clone(),
+            revision.to_owned(),
+            source.path.clone().unwrap_or_default(),
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {owner}",
+                render::directory_of(source),
+                source.kustomize,
+                source.helm,
+                source.chart,
+                app.spec.destination.namespace
+            ),
+        )
     };
-    let cache_key = (
-        source.repo_url.clone(),
-        revision.to_owned(),
-        source.path.clone().unwrap_or_default(),
-        format!(
-            "{:?} {:?} {:?} {owner}",
-            render::directory_of(source),
-            source.kustomize,
-            app.spec.destination.namespace
-        ),
-    );
-    if !hard && let Some(cached) = lock(&context.rendered).get(&cache_key).cloned() {
-        return Ok(cached);
+    let (shared, own) = (key(String::new()), key(app.name_any()));
+    if !hard {
+        let cache = lock(&context.rendered);
+        let cached = if envsubst { None } else { cache.get(&shared) };
+        if let Some(cached) = cached.or_else(|| cache.get(&own)).cloned() {
+            return Ok(cached);
+        }
     }
     let scratch = context.settings.cache_dir.join("render");
     let (manifests, source_type) =
@@ -175,7 +182,8 @@ async fn render_at(
     if cache.len() > 4096 {
         cache.clear();
     }
-    cache.insert(cache_key, rendered.clone());
+    let app_specific = envsubst || source_type == SourceType::Helm;
+    cache.insert(if app_specific { own } else { shared }, rendered.clone());
     Ok(rendered)
 }
 
@@ -205,8 +213,8 @@ pub(super) async fn operation_target(
     let credentials = credentials(context, &source.repo_url).await;
     let revision = context
         .repos
-        .resolve_with(
-            &source.repo_url,
+        .resolve_source(
+            source,
             &wanted,
             context.settings.poll.max(Duration::from_secs(1)),
             &credentials,
