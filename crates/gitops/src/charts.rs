@@ -1,6 +1,6 @@
 //! Helm chart repositories, the source of an Application whose `source.chart` is set: the
 //! repository's `index.yaml` fetched over HTTP(S) (with the repository Secret's basic
-//! credentials, `insecure` skipping TLS verification), `targetRevision` resolved among the
+//! credentials and TLS client certificate, `insecure` skipping TLS verification), `targetRevision` resolved among the
 //! chart's versions as Helm resolves `--version` (an exact version, or a Masterminds semver
 //! constraint: `^1.2`, `~1.2.3`, `>=1.0 <2.0`, `1.2.x`, `1.0 - 1.4`, `a || b`; empty or `*` is the
 //! newest release), and the chart's package downloaded once per version, its `digest` checked,
@@ -262,9 +262,21 @@ impl Charts {
         let request = request
             .body(Full::new(Bytes::new()))
             .map_err(|e| failed(e.to_string()))?;
+        let own;
+        let client = match credentials.client_certificate() {
+            Some((cert, key)) => {
+                own = Transport::with_client_certificate(
+                    cert.as_bytes(),
+                    key.as_bytes(),
+                    credentials.insecure,
+                )
+                .map_err(failed)?;
+                &own
+            }
+            None => transport.client(credentials.insecure),
+        };
         let download = async {
-            let response = transport
-                .client(credentials.insecure)
+            let response = client
                 .request(request)
                 .await
                 .map_err(|e| failed(chain(&e)))?;

@@ -7,7 +7,8 @@
 //!
 //! Keys read: `username` and `password` (a token is a password; GitHub takes any username),
 //! `bearerToken` (sent as `Authorization: Bearer`), `insecure` (`"true"`: skip TLS server
-//! verification), `sshPrivateKey`. [`Credentials`] never prints its secrets: its `Debug` says
+//! verification), `sshPrivateKey`, `tlsClientCertData` and `tlsClientCertKey` (a PEM
+//! certificate and key the client presents). [`Credentials`] never prints its secrets: its `Debug` says
 //! only which kinds it holds, and no error built from a fetch carries them.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,10 @@ pub struct Credentials {
     pub bearer_token: Option<String>,
     /// A PEM private key for ssh.
     pub ssh_private_key: Option<String>,
+    /// A PEM TLS client certificate (and its chain).
+    pub tls_client_cert_data: Option<String>,
+    /// The PEM private key of the TLS client certificate.
+    pub tls_client_cert_key: Option<String>,
     /// Skip TLS (and ssh host key) verification.
     pub insecure: bool,
 }
@@ -44,6 +49,8 @@ impl std::fmt::Debug for Credentials {
             .field("password", &set(&self.password))
             .field("bearer_token", &set(&self.bearer_token))
             .field("ssh_private_key", &set(&self.ssh_private_key))
+            .field("tls_client_cert_data", &set(&self.tls_client_cert_data))
+            .field("tls_client_cert_key", &set(&self.tls_client_cert_key))
             .field("insecure", &self.insecure)
             .finish()
     }
@@ -56,6 +63,15 @@ impl Credentials {
             && self.password.is_none()
             && self.bearer_token.is_none()
             && self.ssh_private_key.is_none()
+            && self.tls_client_cert_data.is_none()
+    }
+
+    /// The TLS client certificate and key, when both are set.
+    pub fn client_certificate(&self) -> Option<(&str, &str)> {
+        Some((
+            self.tls_client_cert_data.as_deref()?,
+            self.tls_client_cert_key.as_deref()?,
+        ))
     }
 }
 
@@ -81,6 +97,8 @@ fn credentials_of(fields: &BTreeMap<String, String>) -> Credentials {
         password: get("password"),
         bearer_token: get("bearerToken"),
         ssh_private_key: get("sshPrivateKey"),
+        tls_client_cert_data: get("tlsClientCertData"),
+        tls_client_cert_key: get("tlsClientCertKey"),
         insecure: get("insecure").is_some_and(|v| v == "true"),
     }
 }

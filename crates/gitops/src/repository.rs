@@ -5,7 +5,9 @@
 //! A fetch mirrors every branch and tag with forced refspecs (a force-pushed branch is
 //! followed) and keeps the remote's references as its advertisement listed them (as `git
 //! ls-remote`, so `HEAD` is the remote's default branch). Credentials ([`Credentials`]) are
-//! offered once per connection; a bearer token goes in a header. Revisions resolve as Argo CD
+//! offered once per connection; a bearer token goes in a header; a TLS client certificate,
+//! which libgit2 cannot present, makes the fetch go through the `git` command
+//! (`git_command`). Revisions resolve as Argo CD
 //! resolves `targetRevision`: `HEAD` (or empty), a branch, a tag (peeled to its commit), a
 //! full `refs/…` name, or a commit SHA (abbreviated or full). `file://` URLs and plain paths are local repositories; their git
 //! directory can be watched on disk ([`Repositories::local_git_dir`]).
@@ -360,6 +362,9 @@ fn fetch(
     credentials: &Credentials,
 ) -> Result<HashMap<String, Oid>, RepoError> {
     let repo = open_or_init(dir)?;
+    if credentials.client_certificate().is_some() && url.starts_with("https://") {
+        return git_command::fetch(dir, url, credentials);
+    }
     let failed = |e: git2::Error| RepoError::Fetch {
         url: redact(url),
         message: e.message().to_owned(),
@@ -563,6 +568,8 @@ fn files(dir: &Path, sha: &str, path: &str) -> Result<Vec<SourceFile>, RepoError
     }
     Ok(out)
 }
+
+mod git_command;
 
 #[cfg(test)]
 mod tests;

@@ -53,27 +53,56 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A TLS configuration verifying servers against the system's roots, or (`insecure`) not.
+fn tls_builder(
+    insecure: bool,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        builder.with_root_certificates(roots)
+    }
+}
+
 impl Transport {
     /// The clients: the system's root certificates for verified TLS.
     pub fn new() -> Self {
-        let builder = || {
-            rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        let verified = builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let insecure = builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
-            .with_no_client_auth();
         Self {
-            verified: client(verified),
-            insecure: client(insecure),
+            verified: client(tls_builder(false).with_no_client_auth()),
+            insecure: client(tls_builder(true).with_no_client_auth()),
         }
+    }
+
+    /// A client of its own presenting a TLS client certificate: `cert_pem` (the certificate,
+    /// then its chain) and `key_pem`, verifying servers unless `insecure`.
+    ///
+    /// # Errors
+    /// The PEM texts hold no certificate or no usable key.
+    pub fn with_client_certificate(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        insecure: bool,
+    ) -> Result<HttpClient, String> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the client certificate: {e}"))?;
+        if chain.is_empty() {
+            return Err("the client certificate: no PEM certificate".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| format!("the client certificate's key: {e}"))?;
+        let tls = tls_builder(insecure)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("the client certificate: {e}"))?;
+        Ok(client(tls))
     }
 
     /// The client verifying certificates, or (`insecure`) the one that does not.

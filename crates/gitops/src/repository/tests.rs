@@ -145,16 +145,38 @@ async fn fetches_over_smart_http() {
 
 /// A TLS terminator on 127.0.0.1 (a self-signed certificate) in front of `backend`.
 async fn tls_proxy(backend: std::net::SocketAddr) -> std::net::SocketAddr {
+    tls_proxy_with(backend, None).await
+}
+
+/// [`tls_proxy`], accepting only clients whose certificate `client_ca` signed, when given.
+async fn tls_proxy_with(
+    backend: std::net::SocketAddr,
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> std::net::SocketAddr {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::default();
     params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
     let cert = params.self_signed(&key).unwrap();
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
         .with_single_cert(vec![cert.der().clone()], key_der)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
@@ -219,4 +241,135 @@ async fn fetches_over_https_verifying_the_certificate_unless_insecure() {
     .await
     .expect("the fetch ends");
     assert_eq!(resolved.unwrap(), first);
+}
+
+/// A CA and a client certificate it signed, as PEM: (CA DER, certificate, key).
+fn client_certificate() -> (rustls::pki_types::CertificateDer<'static>, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["ci-bot".to_owned()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.der().clone(), cert.pem(), key.serialize_pem())
+}
+
+/// A server that asks for a client certificate: refused without one; with the Secret's
+/// `tlsClientCertData`/`tlsClientCertKey`, a Git repository is fetched (through `git`) and a
+/// Helm chart repository's index and package are downloaded.
+#[tokio::test]
+async fn tls_client_certificates_for_git_and_chart_repositories() {
+    let root = tempfile::tempdir().unwrap();
+    let work = origin();
+    let first = commit(work.path(), "a.yaml", "a: 1\n");
+    let bare = root.path().join("cd.git");
+    std::fs::create_dir(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(
+        work.path(),
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    // A chart repository beside it: one package, indexed with its digest.
+    let charts = root.path().join("charts");
+    std::fs::create_dir(&charts).unwrap();
+    let package = charts.join("demo-1.0.0.tgz");
+    {
+        let file = std::fs::File::create(&package).unwrap();
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut builder = tar::Builder::new(gz);
+        let body = "apiVersion: v2\nname: demo\nversion: 1.0.0\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "demo/Chart.yaml", body.as_bytes())
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&package).unwrap());
+    let digest: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        charts.join("index.yaml"),
+        format!(
+            "apiVersion: v1\nentries:\n  demo:\n  - version: 1.0.0\n    digest: {digest}\n    urls: [demo-1.0.0.tgz]\n"
+        ),
+    )
+    .unwrap();
+    let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
+        .await
+        .unwrap();
+    let (ca, cert, key) = client_certificate();
+    let address = tls_proxy_with(server.address, Some(ca)).await;
+    let cache = tempfile::tempdir().unwrap();
+    let repos = Repositories::new(cache.path());
+    let insecure = Credentials {
+        insecure: true,
+        ..Credentials::default()
+    };
+    let git_url = format!("https://{address}/cd.git");
+    let chart_url = format!("https://{address}/charts");
+    let refused = within(repos.resolve_with(&git_url, "main", Duration::ZERO, &insecure)).await;
+    assert!(
+        matches!(refused, Err(RepoError::Fetch { .. })),
+        "{refused:?}"
+    );
+    let refused =
+        within(
+            repos
+                .charts()
+                .resolve(&chart_url, "demo", "1.0.0", Duration::ZERO, &insecure),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ChartError::Fetch { .. })),
+        "{refused:?}"
+    );
+
+    let with_cert = Credentials {
+        tls_client_cert_data: Some(cert),
+        tls_client_cert_key: Some(key.clone()),
+        ..insecure
+    };
+    let resolved = within(repos.resolve_with(&git_url, "main", Duration::ZERO, &with_cert)).await;
+    assert_eq!(resolved.unwrap(), first);
+    assert_eq!(repos.files(&git_url, &first, "").await.unwrap().len(), 1);
+    let version =
+        within(
+            repos
+                .charts()
+                .resolve(&chart_url, "demo", "^1", Duration::ZERO, &with_cert),
+        )
+        .await;
+    assert_eq!(version.unwrap(), "1.0.0");
+    let dest = tempfile::tempdir().unwrap();
+    let chart = repos
+        .charts()
+        .extract(&chart_url, "demo", "1.0.0", dest.path())
+        .await
+        .unwrap();
+    assert!(chart.join("Chart.yaml").is_file());
+    // The key is in no error.
+    let broken = Credentials {
+        tls_client_cert_data: Some("not a certificate".into()),
+        ..with_cert
+    };
+    let err = within(
+        repos
+            .charts()
+            .resolve(&chart_url, "demo", "1.0.0", Duration::ZERO, &broken),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.to_string().contains(&key), "{err}");
+}
+
+/// `work`, which must end within 20 s.
+async fn within<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), work)
+        .await
+        .expect("the fetch ends")
 }
