@@ -54,6 +54,62 @@ pub struct SpecFlags {
     /// A kustomize image override (`[old=]new[:tag][@digest]`; repeatable).
     #[arg(long)]
     kustomize_image: Vec<String>,
+    /// A chart of the Helm chart repository `--repo` (`--revision`: its version or a
+    /// constraint).
+    #[arg(long)]
+    helm_chart: Option<String>,
+    /// Helm release name (default: the Application's name).
+    #[arg(long)]
+    release_name: Option<String>,
+    /// A Helm values file, relative to the chart (repeatable).
+    #[arg(long)]
+    values: Vec<String>,
+    /// A Helm parameter `name=value` (repeatable).
+    #[arg(long, value_parser = name_value)]
+    helm_set: Vec<(String, String)>,
+    /// A Helm string parameter `name=value` (repeatable).
+    #[arg(long, value_parser = name_value)]
+    helm_set_string: Vec<(String, String)>,
+    /// Leave the chart's CRDs out.
+    #[arg(long)]
+    helm_skip_crds: bool,
+}
+
+/// A `name=value` flag value.
+fn name_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?}: expected name=value")),
+    }
+}
+
+/// The `source.helm` the Helm flags set (none when no Helm flag is given).
+fn helm_of(flags: &SpecFlags) -> Option<Value> {
+    let mut helm = Map::new();
+    if let Some(name) = &flags.release_name {
+        helm.insert("releaseName".into(), json!(name));
+    }
+    if !flags.values.is_empty() {
+        helm.insert("valueFiles".into(), json!(flags.values));
+    }
+    let parameters: Vec<Value> = flags
+        .helm_set
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .chain(
+            flags
+                .helm_set_string
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value, "forceString": true})),
+        )
+        .collect();
+    if !parameters.is_empty() {
+        helm.insert("parameters".into(), Value::Array(parameters));
+    }
+    if flags.helm_skip_crds {
+        helm.insert("skipCrds".into(), json!(true));
+    }
+    (!helm.is_empty()).then_some(Value::Object(helm))
 }
 
 /// Flags of `sluice app create`.
@@ -97,6 +153,10 @@ pub fn spec_patch(flags: &SpecFlags) -> Value {
     }
     if !flags.kustomize_image.is_empty() {
         source.insert("kustomize".into(), json!({"images": flags.kustomize_image}));
+    }
+    put(&mut source, "chart", &flags.helm_chart);
+    if let Some(helm) = helm_of(flags) {
+        source.insert("helm".into(), helm);
     }
     let mut destination = Map::new();
     put(&mut destination, "server", &flags.dest_server);
@@ -261,5 +321,29 @@ mod tests {
             spec_patch(&heal),
             json!({"syncPolicy": {"automated": {"selfHeal": true}}})
         );
+    }
+
+    #[test]
+    fn helm_flags_make_a_chart_source() {
+        let flags = SpecFlags {
+            repo: Some("https://charts.example.com".into()),
+            helm_chart: Some("argo-rollouts".into()),
+            revision: Some("2.40.9".into()),
+            release_name: Some("rollouts".into()),
+            values: vec!["values-prod.yaml".into()],
+            helm_set: vec![name_value("controller.replicas=2").unwrap()],
+            helm_set_string: vec![name_value("image.tag=1.9").unwrap()],
+            helm_skip_crds: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            spec_patch(&flags)["source"],
+            json!({"repoURL": "https://charts.example.com", "chart": "argo-rollouts",
+                "targetRevision": "2.40.9", "helm": {"releaseName": "rollouts",
+                "valueFiles": ["values-prod.yaml"], "skipCrds": true, "parameters": [
+                    {"name": "controller.replicas", "value": "2"},
+                    {"name": "image.tag", "value": "1.9", "forceString": true}]}})
+        );
+        assert!(name_value("no-equals").is_err());
     }
 }
