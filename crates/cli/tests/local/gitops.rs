@@ -462,7 +462,11 @@ async fn a_bad_manifest_or_a_lost_repository_applies_nothing() {
 
 /// A bare repository under `root` named `name`, with `files` pushed to `main` from a clone;
 /// the clone, to push more.
-fn served_repository(root: &Path, name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn served_repository(
+    root: &Path,
+    name: &str,
+    files: &[(&str, &str)],
+) -> tempfile::TempDir {
     let bare = root.join(name);
     std::fs::create_dir_all(&bare).unwrap();
     git(&bare, &["init", "-q", "--bare"]);

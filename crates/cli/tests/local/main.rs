@@ -12,6 +12,7 @@ mod gitops_diff;
 mod gitops_loop;
 mod gitops_replace;
 mod gitops_seed;
+mod gitops_ssh;
 mod gitops_waves;
 mod ingress;
 mod list;
