@@ -36,7 +36,7 @@ pub struct Credentials {
     pub password: Option<String>,
     /// An HTTP bearer token.
     pub bearer_token: Option<String>,
-    /// A PEM private key for ssh.
+    /// An ssh private key (OpenSSH or PEM format, without a passphrase).
     pub ssh_private_key: Option<String>,
     /// Skip TLS (and ssh host key) verification.
     pub insecure: bool,
