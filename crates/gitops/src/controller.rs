@@ -116,6 +116,8 @@ struct Context {
             Arc<Vec<k8s_openapi::api::core::v1::Secret>>,
         )>,
     >,
+    /// The trusted ssh host keys (ConfigMap `argocd-ssh-known-hosts-cm`), with when read.
+    known_hosts: Mutex<Option<(std::time::Instant, Arc<crate::known_hosts::KnownHosts>)>>,
     /// AppProjects by name, with when they were read.
     projects: Mutex<HashMap<String, (std::time::Instant, Option<Value>)>>,
     /// Per Application: (the running operation's start, when its last step was applied).
@@ -166,6 +168,7 @@ pub async fn run(client: Client, settings: Settings) {
         predicted: Mutex::new(HashMap::new()),
         stale_repos,
         repo_secrets: Mutex::new(None),
+        known_hosts: Mutex::new(None),
         projects: Mutex::new(HashMap::new()),
         applied_at: Mutex::new(HashMap::new()),
         application_health: Mutex::new(None),

@@ -7,13 +7,19 @@
 //!
 //! Keys read: `username` and `password` (a token is a password; GitHub takes any username),
 //! `bearerToken` (sent as `Authorization: Bearer`), `insecure` (`"true"`: skip TLS server
-//! verification), `sshPrivateKey`, `tlsClientCertData` and `tlsClientCertKey` (a PEM
-//! certificate and key the client presents). [`Credentials`] never prints its secrets: its `Debug` says
-//! only which kinds it holds, and no error built from a fetch carries them.
+//! verification, and the ssh host key check), `sshPrivateKey` (a PEM or OpenSSH private key
+//! for `ssh://` and scp-like `user@host:path` URLs), `tlsClientCertData` and `tlsClientCertKey`
+//! (a PEM certificate and key the client presents). The trusted ssh host keys are not in the
+//! Secrets but in the ConfigMap `argocd-ssh-known-hosts-cm` ([`crate::known_hosts`]); whoever
+//! reads the Secrets fills [`Credentials::known_hosts`] from it. [`Credentials`] never prints
+//! its secrets: its `Debug` says only which kinds it holds, and no error built from a fetch
+//! carries them.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::api::core::v1::Secret;
+
+use crate::known_hosts::KnownHosts;
 
 /// The label that marks a repository Secret, and its values.
 pub const SECRET_TYPE: &str = "argocd.argoproj.io/secret-type";
@@ -31,7 +37,7 @@ pub struct Credentials {
     pub password: Option<String>,
     /// An HTTP bearer token.
     pub bearer_token: Option<String>,
-    /// A PEM private key for ssh.
+    /// An ssh private key (OpenSSH or PEM format, without a passphrase).
     pub ssh_private_key: Option<String>,
     /// A PEM TLS client certificate (and its chain).
     pub tls_client_cert_data: Option<String>,
@@ -39,6 +45,9 @@ pub struct Credentials {
     pub tls_client_cert_key: Option<String>,
     /// Skip TLS (and ssh host key) verification.
     pub insecure: bool,
+    /// The ssh host keys trusted (from `argocd-ssh-known-hosts-cm`; none trusts no ssh
+    /// server unless `insecure`).
+    pub known_hosts: Arc<KnownHosts>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -52,6 +61,7 @@ impl std::fmt::Debug for Credentials {
             .field("tls_client_cert_data", &set(&self.tls_client_cert_data))
             .field("tls_client_cert_key", &set(&self.tls_client_cert_key))
             .field("insecure", &self.insecure)
+            .field("known_hosts", &self.known_hosts.len())
             .finish()
     }
 }
@@ -100,6 +110,7 @@ fn credentials_of(fields: &BTreeMap<String, String>) -> Credentials {
         tls_client_cert_data: get("tlsClientCertData"),
         tls_client_cert_key: get("tlsClientCertKey"),
         insecure: get("insecure").is_some_and(|v| v == "true"),
+        known_hosts: Arc::default(),
     }
 }
 
@@ -155,13 +166,19 @@ pub fn select(secrets: &[Secret], url: &str) -> Option<Credentials> {
     }
 }
 
-/// `url` with any user information (`user:password@`) replaced, for messages.
+/// `url` with any user information (`user:password@`, or a token as user name) replaced, for
+/// messages. An ssh URL's bare user name (`ssh://git@host/…`) is no secret and stays.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let ssh = matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "ssh" | "ssh+git" | "git+ssh"
+    );
     match authority.rsplit_once('@') {
+        Some((user, _)) if ssh && !user.contains(':') => url.to_owned(),
         Some((_, host)) => format!("{scheme}://***@{host}/{path}")
             .trim_end_matches('/')
             .to_owned(),
@@ -266,5 +283,27 @@ mod tests {
             redact("https://git.example.com/cd"),
             "https://git.example.com/cd"
         );
+        assert_eq!(
+            redact("https://ghp_token@github.com/org/cd"),
+            "https://***@github.com/org/cd"
+        );
+        assert_eq!(
+            redact("ssh://git@127.0.0.1:2222/srv/cd.git"),
+            "ssh://git@127.0.0.1:2222/srv/cd.git"
+        );
+        assert_eq!(
+            redact("ssh://git:hunter2@127.0.0.1:2222/srv/cd.git"),
+            "ssh://***@127.0.0.1:2222/srv/cd.git"
+        );
+        assert_eq!(
+            redact("git@github.com:org/cd.git"),
+            "git@github.com:org/cd.git"
+        );
+        let c = Credentials {
+            ssh_private_key: Some("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret".into()),
+            ..Default::default()
+        };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret"), "{printed}");
     }
 }

@@ -10,7 +10,8 @@
 //! - [`tracking`]: which Application an object belongs to;
 //! - [`diff`]: whether a live object differs from Git;
 //! - [`health`]: resource health per kind;
-//! - [`credentials`]: repository Secrets; [`webhook`]: Git push webhooks.
+//! - [`credentials`]: repository Secrets; [`known_hosts`]: trusted ssh host keys;
+//!   [`webhook`]: Git push webhooks.
 
 pub mod apply;
 pub mod autosync;
@@ -24,6 +25,7 @@ pub mod helm;
 pub mod hooks;
 pub mod ignore;
 pub mod jq;
+pub mod known_hosts;
 pub mod kustomize;
 pub mod live;
 pub mod manifests;

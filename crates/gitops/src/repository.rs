@@ -7,15 +7,20 @@
 //! ls-remote`, so `HEAD` is the remote's default branch). Credentials ([`Credentials`]) are
 //! offered once per connection; a bearer token goes in a header; a TLS client certificate,
 //! which libgit2 cannot present, makes the fetch go through the `git` command
-//! (`git_command`). Revisions resolve as Argo CD
+//! (`git_command`). Over ssh (`ssh://` and scp-like `user@host:path` URLs, libssh2) the client
+//! authenticates with the Secret's `sshPrivateKey` and trusts the server only when its host key
+//! is in the known hosts ([`crate::known_hosts`]), as Argo CD does, unless `insecure`.
+//! Revisions resolve as Argo CD
 //! resolves `targetRevision`: `HEAD` (or empty), a branch, a tag (peeled to its commit), a
-//! full `refs/…` name, or a commit SHA (abbreviated or full). `file://` URLs and plain paths are local repositories; their git
-//! directory can be watched on disk ([`Repositories::local_git_dir`]).
+//! full `refs/…` name, or a commit SHA (abbreviated or full). `file://` URLs and plain paths
+//! are local repositories; their git directory can be watched on disk
+//! ([`Repositories::local_git_dir`]).
 //!
 //! libgit2 blocks, so every operation runs on tokio's blocking pool; fetches of one repository
 //! are serialized, reads are not.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -28,6 +33,7 @@ use sluice_reconcile::hash::{OFFSET, fnv1a};
 use crate::{
     charts::{ChartError, Charts},
     credentials::{Credentials, redact},
+    known_hosts::{self, HostKeyError},
 };
 
 /// Why a repository could not be read.
@@ -248,7 +254,8 @@ impl Repositories {
         blocking(move || checkout(&dir, &sha, &dest)).await
     }
 
-    /// The git directory of a local repository (`file://` URL or plain path), to watch.
+    /// The git directory of a local repository (`file://` URL or plain path), to watch; none
+    /// for a remote one (`https://`, `ssh://`, scp-like `user@host:path`).
     pub fn local_git_dir(url: &str) -> Option<PathBuf> {
         let path = local_path(url)?;
         Repository::open(&path).ok().map(|r| r.path().to_path_buf())
@@ -323,19 +330,44 @@ fn open_or_init(dir: &Path) -> Result<Repository, RepoError> {
     }
 }
 
-/// The callbacks that authenticate with `credentials`: offered once per connection (libgit2
-/// asks again after a 401; a second ask fails the fetch instead of looping).
-fn callbacks(credentials: &Credentials) -> git2::RemoteCallbacks<'_> {
+/// The callbacks that authenticate with `credentials` and check an ssh server's host key.
+///
+/// Credentials are offered once per connection (libgit2 asks again after a 401 or a refused
+/// key; a second ask fails the fetch instead of looping); a user name asked for alone (an ssh
+/// URL without one) does not count. An ssh host key is checked against
+/// [`Credentials::known_hosts`] for the host and `port` unless `insecure`; a refusal is kept
+/// in `refused`, as libgit2 replaces the callback's message by its own.
+fn callbacks<'a>(
+    credentials: &'a Credentials,
+    port: u16,
+    refused: &'a RefCell<Option<HostKeyError>>,
+) -> git2::RemoteCallbacks<'a> {
     let mut callbacks = git2::RemoteCallbacks::new();
     let mut asked = false;
     callbacks.credentials(move |_url, username_from_url, allowed| {
+        use git2::CredentialType as Kind;
+        if allowed == Kind::USERNAME {
+            return git2::Cred::username(credentials.username.as_deref().unwrap_or("git"));
+        }
         if asked {
             return Err(git2::Error::from_str(
                 "authentication failed: the repository's credentials were rejected",
             ));
         }
         asked = true;
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+        if allowed.contains(Kind::SSH_KEY) {
+            let Some(key) = &credentials.ssh_private_key else {
+                return Err(git2::Error::from_str(
+                    "authentication required: the repository is reached over ssh and no private key is configured (add sshPrivateKey to a Secret labelled argocd.argoproj.io/secret-type: repository)",
+                ));
+            };
+            let username = username_from_url
+                .or(credentials.username.as_deref())
+                .unwrap_or("git");
+            // libssh2's messages name neither the key nor its text.
+            return git2::Cred::ssh_key_from_memory(username, None, key, None);
+        }
+        if allowed.contains(Kind::USER_PASS_PLAINTEXT)
             && let Some(password) = &credentials.password
         {
             let username = credentials
@@ -349,9 +381,29 @@ fn callbacks(credentials: &Credentials) -> git2::RemoteCallbacks<'_> {
             "authentication required: no credentials for this repository (add a Secret labelled argocd.argoproj.io/secret-type: repository)",
         ))
     });
-    if credentials.insecure {
-        callbacks.certificate_check(|_, _| Ok(git2::CertificateCheckStatus::CertificateOk));
-    }
+    let insecure = credentials.insecure;
+    callbacks.certificate_check(move |cert, host| {
+        if insecure {
+            return Ok(git2::CertificateCheckStatus::CertificateOk);
+        }
+        let Some(hostkey) = cert.as_hostkey() else {
+            // TLS: libgit2 verifies the certificate as usual.
+            return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+        };
+        let (Some(key), Some(kind)) = (hostkey.hostkey(), hostkey.hostkey_type()) else {
+            return Err(git2::Error::from_str(
+                "ssh: the server's host key could not be read",
+            ));
+        };
+        match credentials.known_hosts.check(host, port, kind.name(), key) {
+            Ok(()) => Ok(git2::CertificateCheckStatus::CertificateOk),
+            Err(e) => {
+                let message = e.to_string();
+                *refused.borrow_mut() = Some(e);
+                Err(git2::Error::from_str(&message))
+            }
+        }
+    });
     callbacks
 }
 
@@ -365,9 +417,13 @@ fn fetch(
     if credentials.client_certificate().is_some() && url.starts_with("https://") {
         return git_command::fetch(dir, url, credentials);
     }
+    let refused: RefCell<Option<HostKeyError>> = RefCell::new(None);
     let failed = |e: git2::Error| RepoError::Fetch {
         url: redact(url),
-        message: e.message().to_owned(),
+        message: match refused.borrow().as_ref() {
+            Some(refusal) => refusal.to_string(),
+            None => e.message().to_owned(),
+        },
     };
     let bearer = credentials
         .bearer_token
@@ -378,10 +434,11 @@ fn fetch(
         Some(path) if !url.starts_with("file://") => format!("file://{}", absolute(&path)),
         _ => url.to_owned(),
     };
-    let mut remote = repo.remote_anonymous(&remote_url).map_err(failed)?;
+    let mut remote = repo.remote_anonymous(&remote_url).map_err(&failed)?;
     let mut options = FetchOptions::new();
     options.download_tags(git2::AutotagOption::None);
-    options.remote_callbacks(callbacks(credentials));
+    let port = known_hosts::ssh_port(url).unwrap_or(22);
+    options.remote_callbacks(callbacks(credentials, port, &refused));
     options.custom_headers(&headers);
     remote
         .fetch(
@@ -389,12 +446,12 @@ fn fetch(
             Some(&mut options),
             None,
         )
-        .map_err(failed)?;
+        .map_err(&failed)?;
     // The advertisement the fetch was made from stays listed after it disconnects: the
     // references and the objects fetched are of one moment (`HEAD` is the default branch).
     let refs: HashMap<String, Oid> = remote
         .list()
-        .map_err(failed)?
+        .map_err(&failed)?
         .iter()
         .map(|head| (head.name().to_owned(), head.oid()))
         .collect();

@@ -76,6 +76,16 @@ pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
     required_under_ci(name, install, found, std::env::var_os("CI").as_deref())
 }
 
+/// Whether the tests run under CI: `CI` set to anything but empty, `0` or `false`. There a
+/// tool the tests need must be present (DESIGN §6); elsewhere its tests skip, loudly.
+pub fn under_ci() -> bool {
+    is_ci(std::env::var_os("CI").as_deref())
+}
+
+fn is_ci(ci: Option<&OsStr>) -> bool {
+    ci.is_some_and(|v| !matches!(v.to_str(), Some("" | "0" | "false")))
+}
+
 /// `found`, or a panic when it is `None` and `ci` (the `CI` variable) is set to anything but
 /// empty, `0` or `false`.
 fn required_under_ci(
@@ -84,7 +94,7 @@ fn required_under_ci(
     found: Option<PathBuf>,
     ci: Option<&OsStr>,
 ) -> Option<PathBuf> {
-    let under_ci = ci.is_some_and(|v| !matches!(v.to_str(), Some("" | "0" | "false")));
+    let under_ci = is_ci(ci);
     assert!(
         found.is_some() || !under_ci,
         "no {name} on PATH, and CI is set: the {name} tests must run under CI (DESIGN §6); \

@@ -6,16 +6,17 @@
 //!
 //! The manifests are rendered here, in the user's shell, by the same library code the
 //! controller renders with ([`sluice_gitops::render`]), from a fresh fetch of the repository
-//! (with the repository Secrets of the Application's namespace, when the user may read them).
+//! (with the repository Secrets of the Application's namespace, when the user may read them,
+//! and the ssh host keys of its ConfigMap `argocd-ssh-known-hosts-cm`).
 //! Secret values are never printed: as Argo CD does, each is shown as `+` signs, the same
 //! number on both sides when it did not change. Exit status as argocd's: 0 no difference,
 //! 1 differences, 2 an error.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, ListParams},
@@ -27,7 +28,10 @@ use sluice_api::Application;
 use sluice_gitops::{
     apply,
     compare::{self, Scope},
-    credentials, diff, ignore, render,
+    credentials::{self, Credentials},
+    diff, ignore,
+    known_hosts::{self, KnownHosts},
+    render,
     repository::Repositories,
     tracking::{ResourceKey, group_of},
 };
@@ -80,7 +84,23 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<bool> {
             Vec::new()
         }
     };
-    let creds = credentials::select(&secrets, &source.repo_url).unwrap_or_default();
+    let known_hosts = match Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt(known_hosts::CONFIG_MAP)
+        .await
+    {
+        Ok(map) => map.map(|m| KnownHosts::from_config_map(&m)),
+        Err(e) => {
+            eprintln!(
+                "sluice: ConfigMap {} not read ({e}); no ssh host key is trusted",
+                known_hosts::CONFIG_MAP
+            );
+            None
+        }
+    };
+    let creds = Credentials {
+        known_hosts: Arc::new(known_hosts.unwrap_or_default()),
+        ..credentials::select(&secrets, &source.repo_url).unwrap_or_default()
+    };
     let scratch = tempfile::tempdir().context("a scratch directory")?;
     let repos = Repositories::new(scratch.path().join("repositories"));
     let sha = repos

@@ -13,6 +13,7 @@ mod gitops_helm;
 mod gitops_loop;
 mod gitops_replace;
 mod gitops_seed;
+mod gitops_ssh;
 mod gitops_waves;
 mod ingress;
 mod list;

@@ -7,13 +7,14 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, ResourceExt, api::ListParams};
 use sluice_api::Application;
 
 use super::{Context, lock};
 use crate::{
     credentials::{self, Credentials},
+    known_hosts::{self, KnownHosts},
     manifests::Manifest,
     render,
     sources::SourceType,
@@ -107,9 +108,42 @@ pub(super) async fn refresh(
     Refresh::Ok(refreshed)
 }
 
+/// The credentials for `url` from the repository Secrets of the controller's namespace, with
+/// the ssh host keys of its `argocd-ssh-known-hosts-cm` (each read at most every 3 s; none
+/// when they cannot be read).
+async fn credentials(context: &Context, url: &str) -> Credentials {
+    Credentials {
+        known_hosts: known_hosts(context).await,
+        ..secret_credentials(context, url).await
+    }
+}
+
+/// The trusted ssh host keys: the ConfigMap `argocd-ssh-known-hosts-cm` of the controller's
+/// namespace, read at most every 3 s (none trusted when it is missing or unreadable).
+async fn known_hosts(context: &Context) -> Arc<KnownHosts> {
+    if let Some((at, hosts)) = lock(&context.known_hosts).as_ref()
+        && at.elapsed() < Duration::from_secs(3)
+    {
+        return hosts.clone();
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), &context.settings.namespace);
+    let hosts = match maps.get_opt(known_hosts::CONFIG_MAP).await {
+        Ok(map) => Arc::new(
+            map.map(|m| KnownHosts::from_config_map(&m))
+                .unwrap_or_default(),
+        ),
+        Err(e) => {
+            tracing::warn!("reading ConfigMap {}: {e}", known_hosts::CONFIG_MAP);
+            Arc::default()
+        }
+    };
+    *lock(&context.known_hosts) = Some((std::time::Instant::now(), hosts.clone()));
+    hosts
+}
+
 /// The credentials for `url` from the repository Secrets of the controller's namespace (the
 /// Secrets listed at most every 3 s; none when they cannot be read).
-async fn credentials(context: &Context, url: &str) -> Credentials {
+async fn secret_credentials(context: &Context, url: &str) -> Credentials {
     let cached = lock(&context.repo_secrets)
         .as_ref()
         .filter(|(at, _)| at.elapsed() < Duration::from_secs(3))

@@ -373,3 +373,114 @@ async fn within<T>(work: impl std::future::Future<Output = T>) -> T {
         .await
         .expect("the fetch ends")
 }
+
+/// A bare repository `cd.git` under a new directory, holding one commit of `a.yaml`; the
+/// directory and the commit.
+fn bare_with_a_commit() -> (tempfile::TempDir, String) {
+    let root = tempfile::tempdir().unwrap();
+    let work = origin();
+    let first = commit(work.path(), "a.yaml", "a: 1\n");
+    let bare = root.path().join("cd.git");
+    std::fs::create_dir(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(
+        work.path(),
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    (root, first)
+}
+
+#[tokio::test]
+async fn fetches_over_ssh_trusting_only_known_host_keys() {
+    let Some(sshd) = sluice_testkit::sshd::Sshd::start() else {
+        return;
+    };
+    let (root, first) = bare_with_a_commit();
+    let url = sshd.url(&root.path().join("cd.git"));
+    assert_eq!(Repositories::local_git_dir(&url), None);
+    let with = |known_hosts: &str, key: Option<&str>, insecure: bool| Credentials {
+        ssh_private_key: key.map(str::to_owned),
+        insecure,
+        known_hosts: std::sync::Arc::new(crate::known_hosts::KnownHosts::parse(known_hosts)),
+        ..Credentials::default()
+    };
+    let key = Some(sshd.client_key.as_str());
+    let fetch = |credentials: Credentials| {
+        let url = url.clone();
+        async move {
+            // A mirror of its own each time: every attempt connects.
+            let cache = tempfile::tempdir().unwrap();
+            let repos = Repositories::new(cache.path());
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                repos.resolve_with(&url, "main", Duration::ZERO, &credentials),
+            )
+            .await
+            .expect("the fetch ends")
+        }
+    };
+
+    let trusted = with(&sshd.known_hosts_line(), key, false);
+    assert_eq!(
+        fetch(trusted).await.unwrap(),
+        first,
+        "sshd said: {}",
+        sshd.log()
+    );
+
+    // The error of a refused fetch never carries the key.
+    let refused = |result: Result<String, RepoError>| {
+        let message = result.unwrap_err().to_string();
+        assert!(!message.contains(&sshd.client_key), "{message}");
+        assert!(!message.contains("PRIVATE KEY"), "{message}");
+        message
+    };
+    let unknown = refused(fetch(with("", key, false)).await);
+    assert!(
+        unknown.contains("knownhosts: key is unknown")
+            && unknown.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "{unknown}"
+    );
+    let other_port = format!("[127.0.0.1]:{} {}", sshd.port + 1, sshd.host_key);
+    let unknown = refused(fetch(with(&other_port, key, false)).await);
+    assert!(unknown.contains("knownhosts: key is unknown"), "{unknown}");
+    let wrong = format!(
+        "[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        sshd.port
+    );
+    let mismatch = refused(fetch(with(&wrong, key, false)).await);
+    assert!(
+        mismatch.contains("ssh: handshake failed: knownhosts: key mismatch"),
+        "{mismatch}"
+    );
+
+    // `insecure` skips the host key check, as in Argo CD.
+    assert_eq!(fetch(with("", key, true)).await.unwrap(), first);
+
+    // No key: the message says where one goes.
+    let keyless = refused(fetch(with(&sshd.known_hosts_line(), None, false)).await);
+    assert!(keyless.contains("sshPrivateKey"), "{keyless}");
+    // A key the server does not know is rejected once, not retried forever.
+    let stranger = sluice_testkit::sshd::Sshd::start().expect("a second sshd");
+    let rejected = refused(
+        fetch(with(
+            &sshd.known_hosts_line(),
+            Some(&stranger.client_key),
+            false,
+        ))
+        .await,
+    );
+    assert!(rejected.contains("authentication"), "{rejected}");
+    assert!(!rejected.contains(&stranger.client_key), "{rejected}");
+}
+
+#[test]
+fn ssh_urls_are_not_local() {
+    for url in [
+        "ssh://git@127.0.0.1:2222/srv/cd.git",
+        "git@github.com:org/cd.git",
+        "github.com:org/cd.git",
+    ] {
+        assert_eq!(Repositories::local_git_dir(url), None, "{url}");
+    }
+}
