@@ -461,4 +461,4 @@ pub fn pick<'a>(versions: impl Iterator<Item = &'a str>, constraint: &str) -> Op
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -61,6 +61,16 @@ async fn repository_secret(name: &str, kind: &str, url: &str, password: &str) {
         .unwrap();
 }
 
+/// Deletes the Application `name` and the repository Secret `secret`.
+async fn remove(name: &str, secret: &str) {
+    apps().delete(name, &DeleteParams::default()).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client(), "argocd");
+    secrets
+        .delete(secret, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
 async fn config(ns: &str, name: &str) -> Option<Value> {
     let maps: Api<ConfigMap> = Api::namespaced(client(), ns);
     let map = maps.get_opt(name).await.unwrap()?;
@@ -162,15 +172,7 @@ async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook(
     })
     .await;
     no_password_in(&app_status(&name).await, password);
-    apps()
-        .delete(&name, &DeleteParams::default())
-        .await
-        .unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client(), "argocd");
-    secrets
-        .delete(&secret, &DeleteParams::default())
-        .await
-        .unwrap();
+    remove(&name, &secret).await;
 }
 
 /// Packages `version` of a chart into `repo` and indexes the repository with `helm`.
@@ -270,13 +272,5 @@ async fn a_chart_from_a_private_helm_repository_follows_its_version_constraint()
     })
     .await;
     no_password_in(&s, password);
-    apps()
-        .delete(&name, &DeleteParams::default())
-        .await
-        .unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client(), "argocd");
-    secrets
-        .delete(&secret, &DeleteParams::default())
-        .await
-        .unwrap();
+    remove(&name, &secret).await;
 }

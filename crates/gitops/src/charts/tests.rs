@@ -54,25 +54,16 @@ fn masterminds_constraints() {
 fn a_package_unpacks_to_its_chart_directory() {
     let work = tempfile::tempdir().unwrap();
     let package = work.path().join("demo-0.1.0.tgz");
-    let file = std::fs::File::create(&package).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    for (path, body) in [
-        (
-            "demo/Chart.yaml",
-            "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
-        ),
-        ("demo/templates/cm.yaml", "kind: ConfigMap\n"),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, body.as_bytes())
-            .unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
+    write_package(
+        &package,
+        &[
+            (
+                "demo/Chart.yaml",
+                "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+            ),
+            ("demo/templates/cm.yaml", "kind: ConfigMap\n"),
+        ],
+    );
     let dest = work.path().join("out");
     std::fs::create_dir(&dest).unwrap();
     let chart = unpack(&package, &dest).unwrap();
@@ -84,4 +75,21 @@ fn a_package_unpacks_to_its_chart_directory() {
         unpack(&work.path().join("missing.tgz"), &empty),
         Err(ChartError::Package { .. })
     ));
+}
+
+/// Writes a chart package at `path`: a gzipped tarball of `files` (path, text).
+pub(crate) fn write_package(path: &Path, files: &[(&str, &str)]) {
+    let file = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (name, body) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, body.as_bytes())
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
 }

@@ -262,34 +262,18 @@ fn client_certificate() -> (rustls::pki_types::CertificateDer<'static>, String, 
 /// Helm chart repository's index and package are downloaded.
 #[tokio::test]
 async fn tls_client_certificates_for_git_and_chart_repositories() {
-    let root = tempfile::tempdir().unwrap();
-    let work = origin();
-    let first = commit(work.path(), "a.yaml", "a: 1\n");
-    let bare = root.path().join("cd.git");
-    std::fs::create_dir(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    git(
-        work.path(),
-        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
-    );
+    let (root, first) = bare_with_a_commit();
     // A chart repository beside it: one package, indexed with its digest.
     let charts = root.path().join("charts");
     std::fs::create_dir(&charts).unwrap();
     let package = charts.join("demo-1.0.0.tgz");
-    {
-        let file = std::fs::File::create(&package).unwrap();
-        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        let mut builder = tar::Builder::new(gz);
-        let body = "apiVersion: v2\nname: demo\nversion: 1.0.0\n";
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, "demo/Chart.yaml", body.as_bytes())
-            .unwrap();
-        builder.into_inner().unwrap().finish().unwrap();
-    }
+    crate::charts::tests::write_package(
+        &package,
+        &[(
+            "demo/Chart.yaml",
+            "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+        )],
+    );
     let digest = ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&package).unwrap());
     let digest: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(
