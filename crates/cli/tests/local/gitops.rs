@@ -703,7 +703,7 @@ async fn a_namespace_and_its_objects_in_one_commit_sync_together() {
         .unwrap();
 }
 
-const MANDELBROT_DEPLOYMENT: &str = "apiVersion: apps/v1
+pub(super) const MANDELBROT_DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
@@ -720,7 +720,7 @@ spec:
         image: example.com/mandelbrot:v1
 ";
 
-fn cloud_overlay(cloud: &str) -> String {
+pub(super) fn cloud_overlay(cloud: &str) -> String {
     format!(
         "resources:\n- ../../base\nnamePrefix: {cloud}-\nlabels:\n- pairs: {{cloud: {cloud}}}\npatches:\n- target: {{kind: ConfigMap, name: settings}}\n  patch: |-\n    - op: replace\n      path: /data/cloud\n      value: {cloud}\n"
     )

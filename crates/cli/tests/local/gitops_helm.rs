@@ -1,6 +1,6 @@
 //! Helm sources through the controller and the real `helm`: a chart in a private Git
 //! repository over smart HTTP (password Secret) with value files, inline values, parameters and
-//! a Helm hook, refreshed by a push webhook; and a chart from a private Helm chart repository,
+//! a Helm hook, beside the seed's kustomize overlay, both refreshed by one push webhook; and a chart from a private Helm chart repository,
 //! its version picked by a constraint, upgraded when the index gains a version.
 
 use std::path::Path;
@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use sluice_testkit::{git::commit, git_http::GitHttp};
 
 use super::gitops::{
-    app_status, apps, automated, create_application, post, push, served_repository, sync_is, until,
+    MANDELBROT_DEPLOYMENT, app_status, apps, automated, cloud_overlay, create_application, post,
+    push, served_repository, sync_is, until,
 };
 use super::*;
 
@@ -40,6 +41,13 @@ metadata:
 data:
   done: "yes"
 "#;
+
+/// The seed's base settings at `tier`.
+fn settings(tier: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  cloud: none\n  tier: {tier}\n"
+    )
+}
 
 fn helm_present() -> bool {
     sluice_testkit::process::tool("helm", "scripts/test.sh installs it").is_some()
@@ -81,10 +89,12 @@ fn no_password_in(status: &Value, password: &str) {
     assert!(!status.to_string().contains(password), "{status}");
 }
 
-/// The chart in Git: value files, `valuesObject`, a parameter and the release name render;
-/// the Helm hook is applied as a PreSync hook; a commit is applied on the webhook's word.
+/// The issue's "done when": the seed's kustomize overlay and a chart in the same private Git
+/// repository (smart HTTP, password Secret) sync — for the chart, value files, `valuesObject`,
+/// a parameter and the release name render and the Helm hook is applied as a PreSync hook —
+/// and a commit to both is applied on one push webhook's word.
 #[tokio::test]
-async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook() {
+async fn a_chart_and_an_overlay_in_a_private_git_repository_sync_and_follow_a_webhook() {
     if !helm_present() {
         return;
     }
@@ -103,6 +113,19 @@ async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook(
             ("charts/web/values-prod.yaml", "replicas: 3\n"),
             ("charts/web/templates/config.yaml", CONFIG),
             ("charts/web/templates/migrate.yaml", HOOK),
+            (
+                "apps/mandelbrot/base/kustomization.yaml",
+                "resources:\n- deployment.yaml\n- settings.yaml\n",
+            ),
+            (
+                "apps/mandelbrot/base/deployment.yaml",
+                MANDELBROT_DEPLOYMENT,
+            ),
+            ("apps/mandelbrot/base/settings.yaml", &settings("one")),
+            (
+                "apps/mandelbrot/overlays/aws/kustomization.yaml",
+                &cloud_overlay("aws"),
+            ),
         ],
     );
     let url = server.url("charts.git");
@@ -123,6 +146,21 @@ async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook(
         },
     });
     create_application(&name, "default", source, &ns, automated()).await;
+    let overlay = format!("{ns}-aws");
+    let overlay_source = json!({
+        "repoURL": url, "targetRevision": "main", "path": "apps/mandelbrot/overlays/aws",
+        "kustomize": {"replicas": [{"name": "web", "count": 0}]},
+    });
+    create_application(&overlay, "default", overlay_source, &ns, automated()).await;
+    let s = until(&overlay, "the overlay Synced", |s| {
+        sync_is(s, "Synced", "Healthy")
+    })
+    .await;
+    assert_eq!(s["sourceType"], "Kustomize", "{s}");
+    assert_eq!(
+        config(&ns, "aws-settings").await,
+        Some(json!({"cloud": "aws", "tier": "one"}))
+    );
     let s = until(&name, "Synced and Healthy", |s| {
         sync_is(s, "Synced", "Healthy")
     })
@@ -151,8 +189,11 @@ async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook(
     // accepted, as in Argo CD).
     commit(
         work.path(),
-        &[("charts/web/values-prod.yaml", "replicas: 5\n")],
-        "five",
+        &[
+            ("charts/web/values-prod.yaml", "replicas: 5\n"),
+            ("apps/mandelbrot/base/settings.yaml", &settings("two")),
+        ],
+        "five, tier two",
     );
     push(work.path(), root.path(), "charts.git");
     let payload = serde_json::to_vec(&json!({
@@ -163,15 +204,24 @@ async fn a_chart_in_a_private_git_repository_is_synced_and_refreshed_by_webhook(
     let (status, body) = post(hook, "POST", &[("X-Gitlab-Event", "Push Hook")], &payload).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, "refreshed 1 application(s)\n")
+        (200, "refreshed 2 application(s)\n")
     );
-    eventually("replicas 5 applied after the webhook", || async {
-        config(&ns, "shop-config")
-            .await
-            .is_some_and(|d| d["replicas"] == "5")
-    })
+    eventually(
+        "replicas 5 and tier two applied after the webhook",
+        || async {
+            let chart = config(&ns, "shop-config").await;
+            let overlay = config(&ns, "aws-settings").await;
+            chart.is_some_and(|d| d["replicas"] == "5")
+                && overlay.is_some_and(|d| d["tier"] == "two")
+        },
+    )
     .await;
     no_password_in(&app_status(&name).await, password);
+    no_password_in(&app_status(&overlay).await, password);
+    apps()
+        .delete(&overlay, &DeleteParams::default())
+        .await
+        .unwrap();
     remove(&name, &secret).await;
 }
 
