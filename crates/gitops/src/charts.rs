@@ -221,12 +221,12 @@ impl Charts {
         max_age: Duration,
         credentials: &Credentials,
     ) -> Result<Arc<Index>, ChartError> {
-        let mut indexes = self.indexes.lock().await;
-        if let Some((at, index)) = indexes.get(url)
+        if let Some((at, index)) = self.indexes.lock().await.get(url)
             && at.elapsed() < max_age
         {
             return Ok(index.clone());
         }
+        // Fetched without the lock held: one slow repository does not hold up the others.
         let location = format!("{}/index.yaml", url.trim_end_matches('/'));
         let bytes = self.get(&location, credentials).await?;
         let text = String::from_utf8_lossy(&bytes);
@@ -235,7 +235,10 @@ impl Charts {
             message: e.to_string(),
         })?;
         let index = Arc::new(index);
-        indexes.insert(url.to_owned(), (Instant::now(), index.clone()));
+        self.indexes
+            .lock()
+            .await
+            .insert(url.to_owned(), (Instant::now(), index.clone()));
         Ok(index)
     }
 
@@ -307,9 +310,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ChartError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(failed)?;
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes).map_err(failed)?;
-    std::fs::rename(&partial, path).map_err(failed)
+    // A file of its own per download: two resolutions of one version never mix their bytes.
+    let mut partial = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    std::io::Write::write_all(&mut partial, bytes).map_err(failed)?;
+    partial.persist(path).map_err(|e| failed(e.error))?;
+    Ok(())
 }
 
 /// Unpacks the gzipped tarball `package` under `dest` (entries leaving `dest` are refused by
