@@ -107,8 +107,9 @@ struct Context {
     last_good: Mutex<HashMap<String, (Refreshed, Option<Timestamp>)>>,
     /// Rendered manifests by (url, revision, path, directory).
     rendered: Mutex<HashMap<RenderKey, Rendered>>,
-    /// Repositories to fetch at the next refresh (a commit was seen on disk).
-    stale_repos: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Per local repository, when a change was last seen on disk: a refresh fetches when the
+    /// last fetch started before that.
+    stale_repos: Arc<Mutex<HashMap<String, std::time::Instant>>>,
     /// The Secrets of the controller's namespace (repository credentials), with when read.
     repo_secrets: Mutex<
         Option<(
@@ -136,7 +137,7 @@ pub async fn run(client: Client, settings: Settings) {
     let apps: Api<Application> = Api::namespaced(client.clone(), &settings.namespace);
     let namespace = settings.namespace.clone();
     let repos = Arc::new(Repositories::new(&settings.cache_dir));
-    let stale_repos = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let stale_repos = Arc::new(Mutex::new(HashMap::new()));
     let controller = Controller::new(apps, watcher::Config::default());
     let store = controller.store();
     let (repo_wake, repo_woken) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -96,7 +96,7 @@ pub struct SourceFile {
 struct Mirror {
     /// The remote's references at the last successful listing (`HEAD`, `refs/heads/…`, …).
     refs: HashMap<String, Oid>,
-    /// When the last successful fetch finished.
+    /// When the last successful fetch started: it saw at least what the remote had then.
     fetched: Option<Instant>,
 }
 
@@ -213,9 +213,10 @@ impl Repositories {
         if stale {
             let (dir, remote) = (entry.dir.clone(), url.to_owned());
             let credentials = credentials.clone();
+            let started = Instant::now();
             let refs = blocking(move || fetch(&dir, &remote, &credentials)).await?;
             mirror.refs = refs;
-            mirror.fetched = Some(Instant::now());
+            mirror.fetched = Some(started);
         }
         // Names resolve from the listing alone (an annotated tag's commit is its `^{}` entry);
         // only a SHA needs the mirror opened.
@@ -228,7 +229,7 @@ impl Repositories {
         blocking(move || resolve(&dir, &refs, &url, &revision)).await
     }
 
-    /// When the mirror of `url` was last fetched successfully.
+    /// When the last successful fetch of the mirror of `url` started.
     pub async fn fetched_at(&self, url: &str) -> Option<Instant> {
         self.entry(url).mirror.lock().await.fetched
     }

@@ -55,7 +55,18 @@ pub(super) async fn refresh(
         return Refresh::Failed("spec.source: an Application needs a source".into());
     };
     let url = source.repo_url.clone();
-    let stale = lock(&context.stale_repos).remove(&url);
+    // A change seen on disk after the last fetch started is not in the mirror yet. (A flag
+    // taken by the first refresh would lose a change whose last event came while that refresh
+    // fetched: git creates `main.lock` before renaming it to `main`.)
+    let changed = lock(&context.stale_repos).get(&url).copied();
+    let stale = match changed {
+        Some(at) => context
+            .repos
+            .fetched_at(&url)
+            .await
+            .is_none_or(|fetched| fetched <= at),
+        None => false,
+    };
     let compared = &app
         .status
         .as_ref()
