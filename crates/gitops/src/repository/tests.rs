@@ -117,16 +117,7 @@ fn local_repositories_have_a_git_dir_to_watch() {
 
 #[tokio::test]
 async fn fetches_over_smart_http() {
-    let root = tempfile::tempdir().unwrap();
-    let work = origin();
-    let first = commit(work.path(), "a.yaml", "a: 1\n");
-    let bare = root.path().join("cd.git");
-    std::fs::create_dir(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    git(
-        work.path(),
-        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
-    );
+    let (root, first) = bare_with_a_commit();
     let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
         .await
         .unwrap();
@@ -201,16 +192,7 @@ async fn tls_proxy_with(
 
 #[tokio::test]
 async fn fetches_over_https_verifying_the_certificate_unless_insecure() {
-    let root = tempfile::tempdir().unwrap();
-    let work = origin();
-    let first = commit(work.path(), "a.yaml", "a: 1\n");
-    let bare = root.path().join("cd.git");
-    std::fs::create_dir(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    git(
-        work.path(),
-        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
-    );
+    let (root, first) = bare_with_a_commit();
     let server = sluice_testkit::git_http::GitHttp::start(root.path().to_owned())
         .await
         .unwrap();
